@@ -1,0 +1,118 @@
+"""Durable positions (file offsets, journal cursors): one JSON document in the state directory.
+
+The store is written only by the pipeline's ack path (through ``AckStream.commit`` →
+``put``) and persisted by ``flush``: tmp file + fsync + rename + fsync of the directory, so a
+crash at any instant leaves either the old or the new document, never a torn one. Inputs only
+read from it when they start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from logflux_agent.errors import StateError
+
+log = structlog.get_logger(__name__)
+
+CHECKPOINT_FILE = "checkpoints.json"
+_FORMAT_VERSION = 1
+
+
+class CheckpointStore:
+    """Stream key → JSON-able state dict, flushed atomically to ``state_dir/checkpoints.json``."""
+
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        self.dir = Path(state_dir)
+        self.path = self.dir / CHECKPOINT_FILE
+        self._entries: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        self.writes = 0
+        self.failures = 0
+        self._last_error: str | None = None
+
+    def load(self) -> None:
+        """Create the state dir if needed and read the last persisted document."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create state_dir {self.dir}: {exc.strerror}") from exc
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            raise StateError(f"state_dir {self.dir} is not writable by this user")
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateError(f"cannot read {self.path}: {exc.strerror}") from exc
+        try:
+            doc = json.loads(raw)
+            entries = doc["streams"]
+            if not isinstance(entries, dict):
+                raise TypeError("streams is not an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            # A corrupt document cannot come from our atomic writes; keep it for inspection
+            # and start fresh rather than refuse to run.
+            backup = self.path.with_suffix(".corrupt")
+            os.replace(self.path, backup)
+            log.error("checkpoints.corrupt", path=str(self.path), moved_to=str(backup),
+                      error=str(exc))
+            return
+        self._entries = {str(k): v for k, v in entries.items() if isinstance(v, dict)}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        entry = self._entries.get(key)
+        return dict(entry) if entry is not None else None
+
+    def items(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
+        return [(k, dict(v)) for k, v in self._entries.items() if k.startswith(prefix)]
+
+    def put(self, key: str, state: dict[str, Any]) -> None:
+        self._entries[key] = state
+        self._dirty = True
+
+    def remove(self, key: str) -> None:
+        if self._entries.pop(key, None) is not None:
+            self._dirty = True
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def flush(self) -> bool:
+        """Persist if anything changed. Returns False (logged once per cause) on failure."""
+        if not self._dirty:
+            return True
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = json.dumps({"version": _FORMAT_VERSION, "streams": self._entries},
+                          separators=(",", ":")).encode()
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+            dfd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        except OSError as exc:
+            self.failures += 1
+            cause = f"{exc.errno}"
+            if cause != self._last_error:
+                log.error("checkpoints.write_failed", path=str(self.path), error=exc.strerror)
+                self._last_error = cause
+            return False
+        if self._last_error is not None:
+            log.info("checkpoints.write_recovered", path=str(self.path))
+            self._last_error = None
+        self._dirty = False
+        self.writes += 1
+        return True

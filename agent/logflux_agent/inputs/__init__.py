@@ -1,0 +1,1 @@
+"""Inputs: the sources of records (file, stdin, journald). Each kind lives in its own module."""

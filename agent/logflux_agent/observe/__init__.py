@@ -1,0 +1,1 @@
+"""Observability: metrics, the HTTP health/metrics server, logging setup, systemd notify."""
