@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -31,7 +32,9 @@ def _mask_value(value: Any) -> Any:
     return value
 
 
-def mask_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def mask_processor(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> dict[str, Any]:
     """Mask anything shaped like a LogFlux key in every field of the event."""
     return {k: _mask_value(v) for k, v in event_dict.items()}
 
