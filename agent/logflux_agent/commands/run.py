@@ -1,0 +1,49 @@
+"""`logflux-agent [run] [--config FILE] [--stdin]`: run the agent in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stdin", action="store_true", default=argparse.SUPPRESS,
+                        help="also read standard input (a one-shot upload when it is the only "
+                             "input: the agent exits once every line was accepted)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    import structlog
+
+    from logflux_agent.config.load import load_config
+    from logflux_agent.config.model import StdinInputConfig
+    from logflux_agent.errors import AgentError, ConfigError
+    from logflux_agent.observe.logging import configure_logging
+    from logflux_agent.supervisor import Supervisor
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"logflux-agent: configuration error in {args.config}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return exc.exit_code
+    if getattr(args, "stdin", False) and not any(
+        isinstance(c, StdinInputConfig) for c in config.inputs
+    ):
+        config = replace(config, inputs=(*config.inputs, StdinInputConfig()))
+    if not config.inputs:
+        print(f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
+              "or pass --stdin)", file=sys.stderr)
+        return ConfigError.exit_code
+    configure_logging(args.log_level or config.logging.level,
+                      args.log_format or config.logging.format)
+    supervisor = Supervisor(config, config_path=args.config, reload_loader=load_config)
+    try:
+        return asyncio.run(supervisor.run())
+    except AgentError as exc:
+        structlog.get_logger(__name__).error("agent.failed", error=str(exc))
+        return exc.exit_code

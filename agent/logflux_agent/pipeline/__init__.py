@@ -1,0 +1,1 @@
+"""The pipeline between inputs and the ingest client: queue, batcher, acks."""

@@ -1,0 +1,85 @@
+"""The sender stage: batches from the batcher, up to ``max_in_flight`` deliveries at once.
+
+Each batch is registered with the ack tracker when it is formed (queue order) and completed
+when the ingest client reports every record accepted or dead-lettered; the tracker then commits
+positions in order, whatever order the requests finished in. The client retries forever, so a
+batch that is not complete when the stage is cancelled simply stays uncommitted and is read
+again after a restart (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import structlog
+
+from logflux_agent.pipeline.acks import AckTracker, Batch
+from logflux_agent.pipeline.batcher import Batcher
+from logflux_agent.record import Record
+
+log = structlog.get_logger(__name__)
+
+
+class Deliverer(Protocol):
+    """What the stage needs of the ingest client."""
+
+    async def deliver(self, records: Sequence[Record]) -> object: ...
+
+
+class SenderStage:
+    """Runs until the batcher reports the queue closed and drained, then waits for in-flight."""
+
+    def __init__(self, batcher: Batcher, tracker: AckTracker, client: Callable[[], Deliverer],
+                 max_in_flight: int, session_ready: asyncio.Event) -> None:
+        self._batcher = batcher
+        self._tracker = tracker
+        self._client = client
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._session_ready = session_ready
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.failed: BaseException | None = None
+
+    async def run(self) -> None:
+        await self._session_ready.wait()
+        try:
+            while True:
+                await self._slots.acquire()
+                try:
+                    got = await self._batcher.next_batch()
+                except BaseException:
+                    self._slots.release()
+                    raise
+                if got is None:
+                    self._slots.release()
+                    break
+                records, owners = got
+                batch = self._tracker.open(records, owners)
+                task = asyncio.create_task(self._deliver(batch), name=f"deliver-{batch.seq}")
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            if self._in_flight:
+                await asyncio.gather(*list(self._in_flight))
+        finally:
+            for task in list(self._in_flight):
+                task.cancel()
+            if self._in_flight:
+                await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+
+    async def _deliver(self, batch: Batch) -> None:
+        try:
+            await self._client().deliver(batch.records)
+            self._tracker.complete(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in the client must not lose track of the batch
+            log.exception("sender.deliver_crashed", batch=batch.seq, entries=len(batch.records))
+            self.failed = exc
+            raise
+        finally:
+            self._slots.release()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)

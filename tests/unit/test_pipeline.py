@@ -1,0 +1,213 @@
+"""Queue bounds and backpressure, batch cutting, and in-order commits of acknowledgements."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from logflux_agent.pipeline.acks import AckTracker
+from logflux_agent.pipeline.batcher import Batcher, estimate_entry_bytes
+from logflux_agent.pipeline.queue import RecordQueue, records_size
+from logflux_agent.pipeline.sender import SenderStage
+from logflux_agent.record import AckToken, Record
+from tests.support.wait import async_wait_until
+
+
+class Stream:
+    """An AckStream that remembers what was committed."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+        self.commits: list[int | str] = []
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def commit(self, position: int | str) -> None:
+        self.commits.append(position)
+
+
+def recs(n: int, stream: Stream | None = None, start: int = 0, size: int = 10) -> list[Record]:
+    out = []
+    for i in range(start, start + n):
+        token = AckToken(stream, i + 1) if stream is not None else None
+        out.append(Record("x" * size, 0.0, 7, "src", {}, token))
+    return out
+
+
+async def test_put_blocks_when_entries_bound_reached_and_resumes_after_get() -> None:
+    q = RecordQueue(max_entries=10, max_bytes=10**9)
+    await q.put("a", recs(8))
+    blocked = asyncio.create_task(q.put("a", recs(5)))
+    await asyncio.sleep(0)
+    assert not blocked.done()
+    assert q.entries == 8
+    got = await q.get()
+    assert got is not None and len(got[1]) == 8
+    await asyncio.wait_for(blocked, 5)
+    assert q.entries == 5
+
+
+async def test_byte_bound_applies_before_entry_bound() -> None:
+    q = RecordQueue(max_entries=10**6, max_bytes=records_size(recs(3, size=100)))
+    await q.put("a", recs(3, size=100))
+    assert not q.offer("a", recs(1, size=100))
+    blocked = asyncio.create_task(q.put("a", recs(1, size=100)))
+    await asyncio.sleep(0)
+    assert not blocked.done()
+    await q.get()
+    await asyncio.wait_for(blocked, 5)
+
+
+async def test_oversized_list_is_admitted_into_an_empty_queue() -> None:
+    q = RecordQueue(max_entries=2, max_bytes=10)
+    await asyncio.wait_for(q.put("a", recs(50)), 5)
+    assert q.entries == 50
+
+
+async def test_closed_queue_drains_then_reports_end_and_refuses_puts() -> None:
+    q = RecordQueue(max_entries=100, max_bytes=10**9)
+    await q.put("a", recs(2))
+    q.close()
+    assert (await q.get()) is not None
+    assert (await q.get()) is None
+    with pytest.raises(RuntimeError):
+        await q.put("a", recs(1))
+
+
+async def test_batcher_cuts_at_max_entries_and_carries_the_rest() -> None:
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    await q.put("a", recs(25))
+    b = Batcher(q, lambda: (10, 10**9), flush_interval=60)
+    sizes = []
+    for _ in range(2):
+        got = await b.next_batch()
+        assert got is not None
+        sizes.append(len(got[0]))
+        assert got[1] == {"a": 10}
+    assert sizes == [10, 10]
+    q.close()
+    last = await b.next_batch()
+    assert last is not None and len(last[0]) == 5
+    assert await b.next_batch() is None
+
+
+async def test_batcher_cuts_at_max_bytes() -> None:
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    rs = recs(10, size=1000)
+    await q.put("a", rs)
+    q.close()
+    limit = estimate_entry_bytes(rs[0]) * 3
+    b = Batcher(q, lambda: (1000, limit), flush_interval=60)
+    got = await b.next_batch()
+    assert got is not None and len(got[0]) == 3
+
+
+async def test_batcher_flushes_a_partial_batch_after_the_interval() -> None:
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    await q.put("a", recs(3))
+    b = Batcher(q, lambda: (1000, 10**9), flush_interval=0.05)
+    got = await asyncio.wait_for(b.next_batch(), 10)
+    assert got is not None and len(got[0]) == 3
+
+
+async def test_batcher_merges_lists_from_several_inputs_in_queue_order() -> None:
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    await q.put("a", recs(2))
+    await q.put("b", recs(3))
+    q.close()
+    b = Batcher(q, lambda: (1000, 10**9), flush_interval=60)
+    got = await b.next_batch()
+    assert got is not None
+    assert got[1] == {"a": 2, "b": 3}
+
+
+def test_acks_commit_only_the_completed_prefix_in_order() -> None:
+    s = Stream("f")
+    t = AckTracker()
+    t.emitted("a", 9)
+    b1 = t.open(recs(3, s, 0), {"a": 3})
+    b2 = t.open(recs(3, s, 3), {"a": 3})
+    b3 = t.open(recs(3, s, 6), {"a": 3})
+    t.complete(b3)
+    t.complete(b2)
+    assert s.commits == []
+    assert t.unresolved("a") == 3
+    t.complete(b1)
+    assert s.commits == [3, 6, 9]
+    assert t.unresolved("a") == 0
+    assert t.pending_batches == 0
+
+
+def test_acks_use_the_last_token_of_a_stream_within_a_batch() -> None:
+    s1, s2 = Stream("1"), Stream("2")
+    t = AckTracker()
+    records = recs(2, s1, 0) + recs(1, None) + recs(2, s2, 10) + recs(1, s1, 2)
+    t.complete(t.open(records, {"a": 6}))
+    assert s1.commits == [3]
+    assert s2.commits == [12]
+
+
+class ControlledClient:
+    """Completes each delivery only when the test releases it, to force out-of-order replies."""
+
+    def __init__(self) -> None:
+        self.started: list[int] = []
+        self.gates: dict[int, asyncio.Event] = {}
+
+    async def deliver(self, records: Sequence[Record]) -> object:
+        first = records[0].ack
+        assert first is not None
+        key = int(first.position)
+        self.gates[key] = asyncio.Event()
+        self.started.append(key)
+        await self.gates[key].wait()
+        return None
+
+
+async def test_sender_stage_runs_requests_concurrently_and_commits_in_order() -> None:
+    s = Stream("f")
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    tracker = AckTracker()
+    client = ControlledClient()
+    ready = asyncio.Event()
+    ready.set()
+    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), tracker, lambda: client, 3, ready)
+    for i in range(3):
+        await q.put("a", recs(2, s, 2 * i))
+    q.close()
+    task = asyncio.create_task(stage.run())
+    await async_wait_until(lambda: len(client.started) == 3, 5, message="3 requests in flight")
+    client.gates[5].set()
+    client.gates[3].set()
+    await async_wait_until(lambda: tracker.pending_batches == 3 and stage.in_flight == 1, 5,
+                           message="two completions")
+    assert s.commits == []
+    client.gates[1].set()
+    await asyncio.wait_for(task, 5)
+    assert s.commits == [2, 4, 6]
+
+
+async def test_sender_stage_never_exceeds_max_in_flight() -> None:
+    s = Stream("f")
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    client = ControlledClient()
+    ready = asyncio.Event()
+    ready.set()
+    stage = SenderStage(Batcher(q, lambda: (1, 10**9), 60), AckTracker(), lambda: client, 2,
+                        ready)
+    await q.put("a", recs(5, s))
+    q.close()
+    task = asyncio.create_task(stage.run())
+    await async_wait_until(lambda: len(client.started) == 2, 5, message="2 in flight")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert len(client.started) == 2
+    for key in (1, 2, 3, 4, 5):
+        await async_wait_until(lambda k=key: k in client.gates, 5, message=f"request {key}")
+        client.gates[key].set()
+    await asyncio.wait_for(task, 5)
+    assert s.commits[-1] == 5
