@@ -1,0 +1,163 @@
+"""The agent's own HTTP endpoint: ``/metrics`` (Prometheus), ``/health`` (liveness), ``/ready``.
+
+``/health`` answers 200 whenever the event loop runs: an answer at all proves the loop is not
+stuck, and the body reports how late a small periodic task woke up (loop lag), so a loop that is
+alive but starved shows up before it stops answering. ``/ready`` asks the supervisor's
+``readiness()`` callable and answers 503 with its reason when not ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import time
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+from prometheus_client.exposition import choose_encoder
+
+from logflux_agent.config.model import MetricsConfig
+from logflux_agent.errors import AgentError, ConfigError
+from logflux_agent.observe.metrics import REGISTRY
+
+log = structlog.get_logger(__name__)
+
+# How often the lag probe wakes. Short enough that a stall shows within a second, long enough
+# to cost nothing.
+LAG_PROBE_INTERVAL = 0.5
+
+Readiness = Callable[[], tuple[bool, str]]
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[v6]:port`` for IPv6); ConfigError naming the value otherwise."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"metrics.listen: expected host:port (like 127.0.0.1:9102), "
+                          f"got {listen!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"metrics.listen: write an IPv6 address in brackets, like "
+                          f"[::1]:9102, got {listen!r}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"metrics.listen: port must be a number from 0 to 65535, "
+                          f"got {listen!r}")
+    return host, port
+
+
+class LoopLagProbe:
+    """Measures how late the event loop runs a task that asked to wake at a known time."""
+
+    def __init__(self, interval: float = LAG_PROBE_INTERVAL) -> None:
+        self.interval = interval
+        self.last_lag = 0.0
+        self.max_lag = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            expected = loop.time() + self.interval
+            await asyncio.sleep(self.interval)
+            lag = max(0.0, loop.time() - expected)
+            self.last_lag = lag
+            self.max_lag = max(self.max_lag, lag)
+
+
+class ObserveServer:
+    """Serves /metrics, /health and /ready on ``config.listen`` until ``stop``."""
+
+    def __init__(self, config: MetricsConfig, readiness: Readiness) -> None:
+        self._config = config
+        self._readiness = readiness
+        self._runner: web.AppRunner | None = None
+        self._probe = LoopLagProbe()
+        self._probe_task: asyncio.Task[None] | None = None
+        self._started = time.monotonic()
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` actually bound (the real port when the config asked for 0)."""
+        if self._url is None:
+            raise RuntimeError("ObserveServer.url read before start()")
+        return self._url
+
+    async def start(self) -> None:
+        host, port = parse_listen(self._config.listen)
+        app = web.Application()
+        app.router.add_get("/", self._index)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/ready", self._ready)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise AgentError(_bind_error(self._config.listen, exc)) from None
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._url = f"http://{shown}:{bound_port}"
+        self._started = time.monotonic()
+        self._probe_task = asyncio.create_task(self._probe.run(), name="observe-loop-lag")
+
+    async def stop(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            await asyncio.gather(self._probe_task, return_exceptions=True)
+            self._probe_task = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ---- handlers -----------------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.Response:
+        del request
+        return web.Response(text="logflux-agent: /metrics /health /ready\n")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        body: bytes = encoder(REGISTRY)
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        del request
+        return web.json_response({
+            "status": "ok",
+            "uptime_seconds": round(time.monotonic() - self._started, 3),
+            "loop_lag_seconds": round(self._probe.last_lag, 6),
+            "loop_lag_max_seconds": round(self._probe.max_lag, 6),
+        })
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        del request
+        try:
+            ready, reason = self._readiness()
+        except Exception as exc:  # a broken readiness check must not take the endpoint down
+            log.exception("observe.readiness_failed", error=str(exc))
+            ready, reason = False, f"readiness check failed: {exc}"
+        status = 200 if ready else 503
+        return web.Response(status=status, text=f"{reason}\n")
+
+
+def _bind_error(listen: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "the address is already in use (another agent or program listens there)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "no network interface has that address"
+    elif exc.errno == errno.EACCES:
+        why = "permission denied (ports below 1024 need privileges)"
+    else:
+        why = exc.strerror or str(exc)
+    return (f"metrics.listen {listen}: cannot listen: {why}; choose another metrics.listen "
+            "or set metrics.enabled: false")

@@ -1,0 +1,212 @@
+"""The encoder checked with independent tools: stdlib ``email`` for framing, gzip, AES-GCM."""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import concurrent.futures
+import email.parser
+import email.policy
+import gzip
+import json
+import multiprocessing
+import os
+import re
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from logflux_agent.ingest.encode import (
+    COMPRESSORS,
+    EncodedBatch,
+    EncodeJob,
+    EntryTuple,
+    PayloadStatics,
+    build_payload,
+    encode_batch,
+    encode_with_aead,
+    format_timestamp,
+    new_boundary,
+)
+
+KEY = os.urandom(32)
+STATICS = PayloadStatics.build(node="web-01", environment="production",
+                               agent="logflux-agent/9.9", labels={"team": "payments",
+                                                                   "service": "default"})
+TS = calendar.timegm((2026, 11, 28, 10, 0, 0)) + 0.5
+EXPECTED_HEADERS = ["Content-Type", "X-LF-Entry-Type", "X-LF-Payload-Type", "X-LF-Timestamp",
+                    "X-LF-Key-ID", "X-LF-Nonce"]
+RFC3339_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def job(entries: list[EntryTuple], *, counter: int = 0, prefix: bytes = b"\x01\x02\x03\x04",
+        compressor: str = "zlib", max_payload: int = 1 << 20,
+        max_request: int = 1 << 26, statics: PayloadStatics = STATICS) -> EncodeJob:
+    return EncodeJob(entries=entries, key_id="key-123", nonce_prefix=prefix,
+                     counter_start=counter, statics=statics, boundary=new_boundary(),
+                     max_payload=max_payload, max_request=max_request, compressor=compressor)
+
+
+def parse(enc: EncodedBatch, body: bytes | None = None) -> list[EmailMessage]:
+    raw = (f"Content-Type: {enc.content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+           + (enc.body if body is None else body))
+    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert msg.is_multipart()
+    assert not msg.defects, msg.defects
+    return list(msg.iter_parts())  # type: ignore[arg-type]
+
+
+def open_part(part: EmailMessage, key: bytes = KEY) -> tuple[dict[str, Any], bytes]:
+    nonce = base64.b64decode(part["X-LF-Nonce"], validate=True)
+    body = part.get_payload(decode=True)
+    assert isinstance(body, bytes)
+    gz = AESGCM(key).decrypt(nonce, body, None)
+    assert gz[:2] == b"\x1f\x8b"
+    return json.loads(gzip.decompress(gz)), nonce
+
+
+def entries(n: int, attrs: dict[str, str] | None = None) -> list[EntryTuple]:
+    shared = attrs if attrs is not None else {"service": "nginx"}
+    return [(f"line {i} ünïcødé \"quoted\" \\ \t tab", TS + i / 1000, 1 + i % 8,
+             "/var/log/app.log", shared) for i in range(n)]
+
+
+@pytest.mark.parametrize("compressor", sorted(COMPRESSORS))
+def test_multipart_parsed_by_stdlib_email_every_header_and_part(compressor: str) -> None:
+    data = entries(5)
+    enc = encode_with_aead(job(data, compressor=compressor), AESGCM(KEY))
+    assert re.fullmatch(r"[0-9a-f]{32}", enc.boundary)
+    assert enc.body.startswith(f"--{enc.boundary}\r\n".encode())
+    assert enc.body.endswith(f"\r\n--{enc.boundary}--\r\n".encode())
+    parts = parse(enc)
+    assert len(parts) == 5
+    for i, part in enumerate(parts):
+        assert list(part.keys()) == EXPECTED_HEADERS
+        assert part["Content-Type"] == "application/octet-stream"
+        assert part["X-LF-Entry-Type"] == "1"
+        assert part["X-LF-Payload-Type"] == "1"
+        assert part["X-LF-Key-ID"] == "key-123"
+        assert len(part["X-LF-Nonce"]) == 16
+        assert RFC3339_US.match(part["X-LF-Timestamp"])
+        payload, nonce = open_part(part)
+        assert nonce == b"\x01\x02\x03\x04" + i.to_bytes(8, "big")
+        message, ts, level, source, _ = data[i]
+        assert payload == {
+            "v": "2.0", "type": "log", "source": source, "level": level,
+            "ts": part["X-LF-Timestamp"], "message": message,
+            "attributes": {"team": "payments", "service": "nginx"},
+            "meta": {"node": "web-01", "environment": "production",
+                     "agent": "logflux-agent/9.9"},
+        }
+        assert part["X-LF-Timestamp"] == format_timestamp(ts)
+
+
+def test_timestamp_format_is_rfc3339_utc_microseconds() -> None:
+    assert format_timestamp(TS) == "2026-11-28T10:00:00.500000Z"
+    assert format_timestamp(TS + 0.000001) == "2026-11-28T10:00:00.500001Z"
+    assert format_timestamp(TS + 0.4999996) == "2026-11-28T10:00:01.000000Z"
+    assert format_timestamp(0) == "1970-01-01T00:00:00.000000Z"
+
+
+def test_payload_fields_attributes_merge_record_wins_and_omissions() -> None:
+    statics = PayloadStatics.build(node="n1", environment=None, agent="a/1",
+                                   labels={"team": "ops", "env": "x"})
+    doc = json.loads(build_payload(("m", TS, 0, "", {"team": "web"}), statics))
+    assert doc == {"v": "2.0", "type": "log", "source": "", "ts": "2026-11-28T10:00:00.500000Z",
+                   "message": "m", "attributes": {"team": "web", "env": "x"},
+                   "meta": {"node": "n1", "agent": "a/1"}}
+    bare = json.loads(build_payload(("m", TS, 7, "s", {}), PayloadStatics()))
+    assert "attributes" not in bare and "meta" not in bare
+    compact = build_payload(("m", TS, 7, "s", {"k": "v"}), statics)
+    assert b": " not in compact and b", " not in compact
+
+
+def test_awkward_strings_survive_as_json() -> None:
+    nasty = "\x00\x1f\u2028 \ud800 lone surrogate 🎉 </script>"
+    doc = json.loads(build_payload((nasty, TS, 7, "src\n", {"k\"": "v\\"}), STATICS))
+    assert doc["message"].startswith("\x00\x1f\u2028 ")
+    assert doc["message"].endswith(" lone surrogate 🎉 </script>")
+    assert doc["source"] == "src\n"
+    assert doc["attributes"]["k\""] == "v\\"
+
+
+def test_attribute_cache_is_by_identity_not_stale() -> None:
+    a1 = {"x": "1"}
+    a2 = {"x": "2"}
+    data: list[EntryTuple] = [("m", TS, 7, "s", a1), ("m", TS, 7, "s", a1),
+                              ("m", TS, 7, "t", a2), ("m", TS, 7, "t", {}),
+                              ("m", TS, 7, "s", a1)]
+    parts = parse(encode_with_aead(job(data), AESGCM(KEY)))
+    got = [(open_part(p)[0]["attributes"].get("x"), open_part(p)[0]["source"]) for p in parts]
+    assert got == [("1", "s"), ("1", "s"), ("2", "t"), (None, "t"), ("1", "s")]
+
+
+def test_sub_body_cuts_valid_smaller_bodies_without_reencrypting() -> None:
+    enc = encode_with_aead(job(entries(7)), AESGCM(KEY))
+    whole = parse(enc)
+    for lo, hi in [(0, 1), (0, 3), (3, 7), (6, 7), (2, 5)]:
+        body = enc.sub_body(lo, hi)
+        assert len(body) == enc.sub_size(lo, hi)
+        parts = parse(enc, body)
+        assert [p["X-LF-Nonce"] for p in parts] == [p["X-LF-Nonce"] for p in whole[lo:hi]]
+        for part in parts:
+            open_part(part)
+    assert enc.sub_body(0, 7) is enc.body
+
+
+def test_too_large_entries_are_reported_not_encoded() -> None:
+    data = entries(3)
+    data[1] = ("x" * 5000, TS, 7, "s", {})
+    enc = encode_with_aead(job(data, max_payload=1000), AESGCM(KEY))
+    assert enc.included == [0, 2]
+    assert enc.too_large[0][0] == 1 and enc.too_large[0][1] > 1000
+    parts = parse(enc)
+    assert len(parts) == 2
+    # the skipped entry still consumed its nonce: counters map to input positions
+    assert base64.b64decode(parts[1]["X-LF-Nonce"])[4:] == (2).to_bytes(8, "big")
+    # a part that cannot fit in a request even alone is too large too
+    small = encode_with_aead(job(entries(2), max_request=300), AESGCM(KEY))
+    assert small.parts == 0 and small.body == b"" and len(small.too_large) == 2
+
+
+def test_nonces_unique_across_jobs_of_one_session() -> None:
+    seen: set[bytes] = set()
+    counter = 0
+    for size in (1, 10, 100, 3):
+        enc = encode_with_aead(job(entries(size), counter=counter), AESGCM(KEY))
+        assert enc.counters == (counter, counter + size)
+        counter += size
+        for part in parse(enc):
+            nonce = base64.b64decode(part["X-LF-Nonce"])
+            assert nonce not in seen
+            seen.add(nonce)
+    assert len(seen) == 114
+
+
+def test_worker_entry_point_zeroes_its_key_copy() -> None:
+    j = job(entries(3))
+    j.key = bytearray(KEY)
+    enc = encode_batch(j)
+    assert j.key == bytearray(32)
+    for part in parse(enc):
+        open_part(part)
+    with pytest.raises(ValueError, match=r"job\.key"):
+        encode_batch(job(entries(1)))
+
+
+def test_encode_batch_runs_in_a_forkserver_worker_process() -> None:
+    j = job(entries(50))
+    j.key = bytearray(KEY)
+    ctx = multiprocessing.get_context("forkserver")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        enc = pool.submit(encode_batch, j).result(timeout=60)
+    assert len(parse(enc)) == 50
+    assert all(open_part(p) for p in parse(enc))
+
+
+def test_repr_of_job_hides_the_key() -> None:
+    j = job(entries(1))
+    j.key = bytearray(KEY)
+    assert KEY.hex() not in repr(j) and "key=" not in repr(j)
