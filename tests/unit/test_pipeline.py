@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
@@ -158,7 +158,8 @@ class ControlledClient:
         self.started: list[int] = []
         self.gates: dict[int, asyncio.Event] = {}
 
-    async def deliver(self, records: Sequence[Record]) -> object:
+    async def deliver(self, records: Sequence[Record], *,
+                      before_send: Callable[[], Awaitable[None]] | None = None) -> object:
         first = records[0].ack
         assert first is not None
         key = int(first.position)

@@ -24,6 +24,9 @@ def main(args: argparse.Namespace) -> int:
     from logflux_agent.observe.logging import configure_logging
     from logflux_agent.supervisor import Supervisor
 
+    # Logging first, so warnings the loader emits (file permissions, env) are rendered like
+    # every other line; the config's own logging section applies right after.
+    configure_logging(args.log_level or "info", args.log_format or "auto")
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -1,17 +1,23 @@
 """The configuration model: frozen dataclasses with the documented defaults.
 
-This module owns the *shape* and the defaults; ``load.py`` owns turning YAML into it (with
-file:line:col errors) and ``env.py`` owns the ``LOGFLUX_*`` overrides. Every default here is
-repeated, commented, in ``config/agent.yaml.example``.
+This module owns the *shape*, the defaults and the constraints (what a valid value is, beyond
+its type: bounds, URLs, label rules...); ``load.py`` owns turning YAML into it (with
+file:line:col errors) and ``env.py`` owns interpolation and the ``LOGFLUX_*`` overrides. Every
+default here is repeated, commented, in ``config/agent.yaml.example``.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from logflux_agent.credentials import ApiKey
+from logflux_agent.credentials import REGIONS, ApiKey
 
 DEFAULT_CONFIG_PATH = "/etc/logflux-agent/agent.yaml"
 DEFAULT_STATE_DIR = "/var/lib/logflux-agent"
@@ -192,3 +198,167 @@ class AgentConfig:
     queue: QueueConfig = field(default_factory=QueueConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+# ---- constraints ---------------------------------------------------------------------------
+# What a valid value is, beyond its type. ``load.py`` walks the YAML and applies these by
+# "Class.field" name; they live here, next to the defaults they constrain.
+
+MAX_LABELS = 20  # the ingestor's limit on attributes per entry (protocol.md §4)
+RESERVED_LABELS = ("customer", "application", "node", "timestamp", "loglevel", "key_uuid")
+JOURNAL_PRIORITIES = {"emerg": 0, "emergency": 0, "alert": 1, "crit": 2, "critical": 2,
+                      "err": 3, "error": 3, "warning": 4, "warn": 4, "notice": 5, "info": 6,
+                      "debug": 7}
+_YEAR = 365 * 86_400.0
+_INT_MAX = 2**53
+# (minimum, minimum allowed?, maximum). Unlisted ints are [1, 2**53]; unlisted floats are
+# durations in seconds, (0, one year].
+BOUNDS: dict[str, tuple[float, bool, float]] = {
+    "SenderConfig.shutdown_timeout": (0, True, _YEAR),
+    "SenderConfig.encode_workers": (0, True, 64),
+    "SenderConfig.max_in_flight": (1, True, 256),
+    "SenderConfig.dead_letter_max_bytes": (0, True, _INT_MAX),
+    "SenderConfig.retry_backoff_factor": (1.0, True, 100.0),
+    "EncryptionConfig.session_max_entries": (1, True, 2**32),
+}
+_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_FINGERPRINT_HEX_RE = re.compile(r"[0-9a-f]{64}")
+
+
+class Invalid(ValueError):
+    """A value check failed: ``expected`` says what would be valid, ``hint`` how to get there."""
+
+    def __init__(self, expected: str, hint: str = "") -> None:
+        super().__init__(expected + hint)
+        self.expected = expected
+        self.hint = hint
+
+
+def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """'; did you mean X?' for the closest choice (case-insensitive first), or ''."""
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return f"; did you mean {lowered[word.lower()]!r}?"
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def bound_problem(qual: str, kind: type, value: float) -> str | None:
+    """What was expected when ``value`` is outside the bounds of ``qual``; None when fine."""
+    lo, lo_ok, hi = BOUNDS.get(qual, (1, True, _INT_MAX) if kind is int else (0.0, False, _YEAR))
+    what = "an integer" if kind is int else "a number"
+    if not math.isfinite(value):
+        return "a finite number"
+    if value < lo or (value == lo and not lo_ok):
+        return f"{what} {'≥' if lo_ok else '>'} {_number(lo)}"
+    if value > hi:
+        return f"{what} ≤ {_number(hi)}"
+    return None
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _url(text: str, *, allow_query: bool = False) -> str:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise Invalid("an http(s) URL", f" ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid("an http:// or https:// URL with a host")
+    if any(ch.isspace() for ch in text):
+        raise Invalid("a URL without spaces")
+    if not allow_query and (parts.query or parts.fragment):
+        raise Invalid("a base URL without ?query or #fragment")
+    return text
+
+
+def check_endpoint(value: str) -> str:
+    """A custom ingestor base URL; one trailing ``/`` is dropped (paths are appended to it)."""
+    return _url(value).removesuffix("/")
+
+
+def check_region(value: str) -> str:
+    if value not in REGIONS:
+        raise Invalid(f"one of {', '.join(REGIONS)}", suggest(value, REGIONS))
+    return value
+
+
+def check_readable_file(value: str) -> str:
+    try:
+        with open(value, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise Invalid("a readable file", f" ({exc.strerror or exc})") from None
+    return value
+
+
+def check_fingerprint(value: str) -> str:
+    """``SHA256:`` + 64 lower-case hex digits; upper case, ``:`` between bytes and a missing
+    prefix (as other tools print fingerprints) are accepted and normalised to that form."""
+    compact = value.strip().lower().removeprefix("sha256:").replace(":", "")
+    if not _FINGERPRINT_HEX_RE.fullmatch(compact):
+        raise Invalid("'SHA256:' followed by 64 hex digits, as `logflux-agent check` prints it")
+    return "SHA256:" + compact
+
+
+def check_listen(value: str) -> str:
+    host, sep, port_text = value.rpartition(":")
+    example = "host:port, like 127.0.0.1:9102 or [::1]:9102"
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise Invalid(example, " (an IPv6 address goes in brackets)")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise Invalid(f"{example} (port 0 to 65535)")
+    return value
+
+
+def check_static_url(value: str) -> str:
+    _url(value.replace("{region}", "eu"), allow_query=True)
+    return value
+
+
+def check_gateways(value: tuple[str, ...]) -> tuple[str, ...]:
+    for url in value:
+        _url(url)
+    return value
+
+
+def check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        raise Invalid("a regular expression", f" ({exc})") from None
+    return value
+
+
+def check_input_id(value: str) -> str:
+    if not _ID_RE.fullmatch(value):
+        raise Invalid("1 to 64 letters, digits, '_', '-' or '.'")
+    return value
+
+
+def check_paths(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise Invalid("at least one path or glob, like ['/var/log/app/*.log']")
+    return value
+
+
+# "Class.field" (or "*.field") -> check; a check returns the value to keep or raises Invalid.
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "AgentConfig.endpoint": check_endpoint,
+    "AgentConfig.region": check_region,
+    "AgentConfig.ca_file": check_readable_file,
+    "EncryptionConfig.public_key_file": check_readable_file,
+    "EncryptionConfig.public_key_fingerprint": check_fingerprint,
+    "MetricsConfig.listen": check_listen,
+    "DiscoveryConfig.static_url": check_static_url,
+    "DiscoveryConfig.gateways": check_gateways,
+    "MultilineConfig.start_pattern": check_regex,
+    "MultilineConfig.continue_pattern": check_regex,
+    "FileInputConfig.paths": check_paths,
+    "*.id": check_input_id,
+}

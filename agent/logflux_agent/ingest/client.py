@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -83,11 +83,12 @@ class DeliveryReport:
 
 
 class _Tally:
-    __slots__ = ("accepted", "dead")
+    __slots__ = ("accepted", "before_send", "dead")
 
     def __init__(self) -> None:
         self.accepted = 0
         self.dead = 0
+        self.before_send: Callable[[], Awaitable[None]] | None = None
 
 
 class IngestClient:
@@ -147,9 +148,17 @@ class IngestClient:
             pin_source=self._pin.source if self._pin else None, limits=self.limits,
             server_limits=session.server_limits, supports_multipart=session.supports_multipart)
 
-    async def deliver(self, records: Sequence[Record]) -> DeliveryReport:
-        """Return once every record is accepted or dead-lettered; retries forever otherwise."""
+    async def deliver(self, records: Sequence[Record], *,
+                      before_send: Callable[[], Awaitable[None]] | None = None
+                      ) -> DeliveryReport:
+        """Return once every record is accepted or dead-lettered; retries forever otherwise.
+
+        ``before_send`` is awaited once, after encoding and before the first request: the
+        sender stage uses it to keep each input's batches arriving in order while the next
+        batch is already being encoded.
+        """
         tally = _Tally()
+        tally.before_send = before_send
         if records:
             await self._deliver(list(records), tally, resend=False)
         return DeliveryReport(tally.accepted, tally.dead)
@@ -367,6 +376,12 @@ class IngestClient:
                                                first=(enc, lo, hi, session))
                     return
                 lo, hi = 0, enc.parts
+            if tally.before_send is not None:
+                wait, tally.before_send = tally.before_send, None
+                await wait()
+                if session is not self._session:
+                    # The key changed while we waited (rotation, 401): encode again under it.
+                    continue
             body = enc.sub_body(lo, hi)
             outcome = await self._post(session, body, enc.content_type)
             if isinstance(outcome, TransportError):

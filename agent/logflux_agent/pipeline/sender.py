@@ -5,12 +5,17 @@ when the ingest client reports every record accepted or dead-lettered; the track
 positions in order, whatever order the requests finished in. The client retries forever, so a
 batch that is not complete when the stage is cancelled simply stays uncommitted and is read
 again after a restart (at-least-once).
+
+Order: batches of one input are *sent* in order — a batch's first request waits until the
+previous batch holding records of the same input was accepted — while its encoding already
+runs. So lines of one source arrive in the order they were read, even across retries, and
+several inputs still use several requests at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -25,7 +30,8 @@ log = structlog.get_logger(__name__)
 class Deliverer(Protocol):
     """What the stage needs of the ingest client."""
 
-    async def deliver(self, records: Sequence[Record]) -> object: ...
+    async def deliver(self, records: Sequence[Record], *,
+                      before_send: Callable[[], Awaitable[None]] | None = None) -> object: ...
 
 
 class SenderStage:
@@ -39,6 +45,7 @@ class SenderStage:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._session_ready = session_ready
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._last_of_owner: dict[str, asyncio.Event] = {}
         self.failed: BaseException | None = None
 
     async def run(self) -> None:
@@ -56,7 +63,12 @@ class SenderStage:
                     break
                 records, owners = got
                 batch = self._tracker.open(records, owners)
-                task = asyncio.create_task(self._deliver(batch), name=f"deliver-{batch.seq}")
+                before = [self._last_of_owner[o] for o in owners if o in self._last_of_owner]
+                done = asyncio.Event()
+                for owner in owners:
+                    self._last_of_owner[owner] = done
+                task = asyncio.create_task(self._deliver(batch, before, done),
+                                           name=f"deliver-{batch.seq}")
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             if self._in_flight:
@@ -67,10 +79,17 @@ class SenderStage:
             if self._in_flight:
                 await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
-    async def _deliver(self, batch: Batch) -> None:
+    async def _deliver(self, batch: Batch, before: list[asyncio.Event],
+                       done: asyncio.Event) -> None:
+        async def predecessors_accepted() -> None:
+            for event in before:
+                await event.wait()
+
         try:
-            await self._client().deliver(batch.records)
+            await self._client().deliver(batch.records,
+                                         before_send=predecessors_accepted if before else None)
             self._tracker.complete(batch)
+            done.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug in the client must not lose track of the batch

@@ -1,0 +1,173 @@
+"""`logflux-agent demo`: a first run with no LogFlux account.
+
+Starts the reference ingestor with a throwaway key pair on loopback, writes a sample log file
+(or tails the one given), runs the real agent against it as a child process, and shows entries
+arriving decrypted with a live count, then a summary. Everything lives in a temporary
+directory that is removed afterwards (``--keep`` keeps it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+_PATHS = ("/", "/api/orders", "/api/users/42", "/health", "/static/app.js", "/login")
+_AGENTS = ("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64)", "Go-http-client/2.0")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lines", type=int, default=2000,
+                        help="sample lines to write (default 2000)")
+    parser.add_argument("--rate", type=float, default=500.0,
+                        help="sample lines written per second (default 500)")
+    parser.add_argument("--file", metavar="PATH",
+                        help="tail this existing log file instead of writing a sample")
+    parser.add_argument("--duration", type=float, default=0.0,
+                        help="with --file: stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory (configs, received entries)")
+
+
+def _sample_line(rng: random.Random, n: int) -> str:
+    status = rng.choice((200, 200, 200, 201, 204, 301, 404, 500))
+    return (f"127.0.0.{rng.randint(1, 254)} - - [{time.strftime('%d/%b/%Y:%H:%M:%S +0000')}] "
+            f"\"GET {rng.choice(_PATHS)} HTTP/1.1\" {status} {rng.randint(100, 9000)} "
+            f"\"-\" \"{rng.choice(_AGENTS)}\" demo_seq={n}")
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or path.stat().st_size == 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the reference ingestor did not start (see {path.parent})")
+        time.sleep(0.05)
+
+
+def main(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="logflux-demo-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        return _demo(args, workdir, procs)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _demo(args: argparse.Namespace, workdir: Path,
+          procs: list[subprocess.Popen[bytes]]) -> int:
+    ready = workdir / "ingestor.json"
+    received = workdir / "received.jsonl"
+    ingestor_log = open(workdir / "ingestor.log", "wb")  # noqa: SIM115 - closed with the dir
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "logflux_agent", "dev-ingestor", "--port", "0",
+         "--ready-file", str(ready), "--output", str(received)],
+        stdout=ingestor_log, stderr=subprocess.STDOUT))
+    _wait_file(ready, procs[0], 30)
+    info = json.loads(ready.read_text())
+    url, api_key = info["url"], info["api_keys"][0]
+    print(f"reference ingestor: {url}  (throwaway RSA-2048 key {info['fingerprint'][:23]}…)")
+
+    log_file = Path(args.file) if args.file else workdir / "app.log"
+    if not args.file:
+        log_file.touch()
+    config = workdir / "agent.yaml"
+    config.write_text(
+        f"api_key: {api_key}\n"
+        f"endpoint: {url}\n"
+        f"state_dir: {workdir / 'state'}\n"
+        "inputs:\n"
+        f"  - {{type: file, id: demo, paths: [{json.dumps(str(log_file))}],"
+        " start_at: beginning}\n"
+        "sender: {flush_interval: 0.5}\n"
+        "metrics: {enabled: false}\n"
+        "logging: {level: warning, format: console}\n", encoding="utf-8")
+    os.chmod(config, 0o600)
+    procs.append(subprocess.Popen(
+        [sys.executable, "-m", "logflux_agent", "--config", str(config)],
+        stdout=open(workdir / "agent.log", "wb"), stderr=subprocess.STDOUT))  # noqa: SIM115
+    print(f"agent: tailing {log_file}")
+
+    started = time.monotonic()
+    rng = random.Random(7)
+    written = 0
+    shown = 0
+    total_target = args.lines if not args.file else None
+    with open(log_file, "a", encoding="utf-8") as out:
+        while True:
+            now = time.monotonic()
+            if total_target is not None and written < total_target:
+                due = min(total_target, int((now - started) * args.rate) + 1)
+                while written < due:
+                    out.write(_sample_line(rng, written) + "\n")
+                    written += 1
+                out.flush()
+            stats = _get_json(f"{url}/_ref/stats")
+            accepted = int(stats.get("entries_accepted", stats.get("parts_accepted", 0)))
+            shown = _show_new(received, shown)
+            target = f"/{written}" if total_target is not None else ""
+            print(f"\r  received {accepted}{target} entries decrypted, "
+                  f"{stats.get('requests', 0)} requests", end="", flush=True)
+            if procs[1].poll() is not None:
+                print(f"\nthe agent exited with {procs[1].returncode}; see {workdir}/agent.log")
+                return 1
+            if total_target is not None and accepted >= total_target:
+                break
+            if args.file and args.duration and now - started > args.duration:
+                break
+            time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    stats = _get_json(f"{url}/_ref/stats")
+    print("\n\nsummary")
+    for key in ("entries_accepted", "requests", "bytes_in", "decrypt_failures", "duplicates"):
+        if key in stats:
+            print(f"  {key:<18} {stats[key]}")
+    print(f"  elapsed            {elapsed:.1f} s")
+    print(f"  received entries   {received}")
+    with contextlib.suppress(Exception):
+        procs[1].send_signal(signal.SIGTERM)
+        procs[1].wait(timeout=15)
+    return 0
+
+
+def _show_new(received: Path, shown: int) -> int:
+    """Print the first few decrypted entries, so a newcomer sees what arrives."""
+    if shown >= 3 or not received.exists():
+        return shown
+    with open(received, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i >= 3:
+                break
+            if i >= shown:
+                payload = json.loads(line).get("payload", {})
+                print(f"\n  decrypted: {json.dumps(payload)[:160]}")
+                shown = i + 1
+    return shown

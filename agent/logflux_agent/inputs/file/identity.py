@@ -1,0 +1,143 @@
+"""File identity (device + inode + fingerprint of the first bytes) and its checkpoint stream.
+
+A file is "the same file" when its device and inode are equal *and* the fingerprint recorded
+earlier is a prefix of its first ``fingerprint_bytes`` bytes now (as OpenTelemetry's file
+consumer does). The prefix rule lets a file shorter than the window keep its identity while it
+grows; a reused inode or a file truncated and rewritten has different first bytes and is a new
+file. A copy has another inode and is another file.
+
+``FileStream`` is the ``AckStream`` of one identity: the pipeline calls ``commit(offset)``
+with the byte offset after the last accepted line and the stream writes everything needed to
+resume (path, dev, ino, fingerprint, offset) to the checkpoint store under
+``file:{input}:{dev}:{ino}``. One live stream per key: a stream replaced after truncation or
+inode reuse is *retired* and ignores late commits; a stream whose file is gone is *released*
+and removes its entry once the last emitted offset is committed.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from logflux_agent.checkpoints import CheckpointStore
+
+
+class Match(enum.Enum):
+    """How a file's first bytes now compare with a fingerprint recorded earlier."""
+
+    SAME = "same"              # recorded fingerprint is a prefix of the head (equal or grown)
+    SHORTER = "shorter"        # head is a strict prefix of the recorded one: truncated
+    DIFFERENT = "different"    # another file (inode reused) or truncated and rewritten
+
+
+def compare(recorded: bytes, head: bytes) -> Match:
+    if head.startswith(recorded):
+        return Match.SAME
+    if recorded.startswith(head):
+        return Match.SHORTER
+    return Match.DIFFERENT
+
+
+def read_head(fd: int, size: int) -> bytes:
+    """The first ``size`` bytes of an open file (fewer if it is shorter)."""
+    return os.pread(fd, size, 0)
+
+
+def stream_key(input_id: str, dev: int, ino: int) -> str:
+    return f"file:{input_id}:{dev}:{ino}"
+
+
+def marker_key(input_id: str) -> str:
+    """Key of the "this input has started before" marker."""
+    return f"file:{input_id}:started"
+
+
+@dataclass(slots=True, frozen=True)
+class Saved:
+    """A checkpoint entry of this input, decoded."""
+
+    key: str
+    path: str
+    dev: int
+    ino: int
+    fingerprint: bytes
+    offset: int
+
+    @classmethod
+    def decode(cls, input_id: str, key: str, state: dict[str, Any]) -> Saved | None:
+        """None for entries of other inputs, the marker, or anything malformed."""
+        if state.get("input") != input_id or "ino" not in state:
+            return None
+        try:
+            fp = bytes.fromhex(str(state.get("fingerprint", "")))
+            fp_len = int(state.get("fingerprint_len", len(fp)))
+            return cls(key=key, path=str(state.get("path", "")), dev=int(state["dev"]),
+                       ino=int(state["ino"]), fingerprint=fp[:fp_len],
+                       offset=max(0, int(state["offset"])))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+class FileStream:
+    """The ack stream of one file identity; ``commit`` persists a resumable state."""
+
+    __slots__ = ("_key", "_on_done", "_store", "committed", "dev", "final", "fingerprint",
+                 "ino", "input_id", "path", "retired")
+
+    def __init__(self, store: CheckpointStore, input_id: str, path: str, dev: int, ino: int,
+                 fingerprint: bytes, *, committed: int | None = None,
+                 on_done: Callable[[FileStream], None] | None = None) -> None:
+        self._store = store
+        self._key = stream_key(input_id, dev, ino)
+        self._on_done = on_done
+        self.input_id = input_id
+        self.path = path
+        self.dev = dev
+        self.ino = ino
+        self.fingerprint = fingerprint
+        # The highest offset known to be committed (the resumed or starting offset at first).
+        self.committed = committed
+        # Set when the file is gone: the offset after the last line emitted from it.
+        self.final: int | None = None
+        self.retired = False
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def state(self, offset: int) -> dict[str, Any]:
+        fp = self.fingerprint
+        return {"input": self.input_id, "path": self.path, "dev": self.dev, "ino": self.ino,
+                "fingerprint": fp.hex(), "fingerprint_len": len(fp), "offset": offset}
+
+    def commit(self, position: int | str) -> None:
+        if self.retired:
+            return
+        offset = int(position)
+        self.committed = offset
+        if self.final is not None and offset >= self.final:
+            # The file is gone and everything read from it is delivered: nothing to resume.
+            self._store.remove(self._key)
+            self.retire()
+            return
+        self._store.put(self._key, self.state(offset))
+
+    def release(self, final: int) -> None:
+        """The file is gone; drop the checkpoint once ``final`` is committed."""
+        self.final = final
+        # committed None: the file was never opened, so nothing was emitted from it.
+        if self.committed is None or self.committed >= final:
+            self._store.remove(self._key)
+            self.retire()
+
+    def retire(self) -> None:
+        if not self.retired:
+            self.retired = True
+            if self._on_done is not None:
+                self._on_done(self)
+
+    def __repr__(self) -> str:
+        return f"FileStream({self._key!r}, committed={self.committed}, final={self.final})"

@@ -1,0 +1,480 @@
+"""Line framing shared by the file and stdin inputs: bytes → lines → records.
+
+This module owns turning a byte stream into log entries: splitting on ``\\n`` (a ``\\r`` before
+it is dropped), the ``max_line_bytes`` limit (split or truncate, never holding more than about
+``max_line_bytes`` of one line in memory), UTF-8 decoding with replacement, flushing a partial
+last line, joining multiline entries, guessing a level, and building Records. It knows nothing
+about files, offsets on disk, metrics or the event loop: callers feed bytes and get lines with
+the stream position each one ends at.
+
+Public API (used by ``inputs/file`` and ``inputs/stdin``)::
+
+    framer = LineFramer(max_line_bytes=262_144, long_lines="split", position=0,
+                        track_offsets=False)
+    frames = framer.feed(chunk)      # complete lines of the stream so far
+    frames = framer.flush()          # the held partial line (timeout), if any
+    frames = framer.flush(final=True)  # … including a trailing half UTF-8 character (EOF)
+    framer.reset(position)           # forget everything; continue at ``position``
+    framer.pending                   # bytes held (partial line), for memory accounting
+    framer.position                  # stream offset after the last line returned (or skipped)
+
+    joiner = Multiline(config.multiline, max_bytes=config.max_line_bytes)
+    lines, ends = joiner.push(frames.lines, frames.ends, now)   # completed entries
+    lines, ends = joiner.flush()     # the held entry (timeout, EOF)
+    joiner.deadline                  # monotonic time the held entry is due, or None
+
+    records = make_records(lines, timestamp, source, attributes, detect=config.detect_level)
+
+``Frames`` carries the lines, the position after them (``end``), the position before them
+(``start``), per-line end positions when ``track_offsets`` is on (``ends``), and how many
+long lines and invalid UTF-8 lines it contained (for the caller's metrics).
+
+Hot path: a chunk whose complete-lines region is valid UTF-8 (the usual case) is decoded once
+and split on the str; only a chunk with invalid UTF-8 or over-long lines falls back to per-line
+work. ``track_offsets`` (needed by multiline) adds per-line end positions computed from the
+raw byte lengths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Literal
+
+from logflux_agent.config.model import MultilineConfig
+from logflux_agent.errors import ConfigError
+from logflux_agent.record import Record
+
+LEVEL_INFO = 7
+
+LongLines = Literal["split", "truncate"]
+
+
+@dataclass(slots=True)
+class Frames:
+    """What one ``feed``/``flush`` produced.
+
+    ``end`` is the stream offset after the last byte accounted for: the position to commit once
+    every line here (and before) was accepted. ``start`` is the position before these lines, a
+    safe (conservative) position for a record that is not the last one.
+    """
+
+    lines: list[str]
+    start: int
+    end: int
+    ends: list[int] | None = None
+    long_lines: int = 0
+    invalid_utf8: int = 0
+
+
+def _cut(data: bytes, limit: int) -> int:
+    """Length of the longest prefix ≤ ``limit`` that does not end inside a UTF-8 character."""
+    if limit >= len(data):
+        return len(data)
+    cut = limit
+    # A continuation byte (10xxxxxx) at the cut means a character straddles it: back off to its
+    # lead byte (at most 3 bytes back); if it is not there the data is not UTF-8 anyway.
+    while cut > 0 and limit - cut < 3 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    if cut == 0 or (data[cut] & 0xC0) == 0x80:
+        return limit
+    return cut
+
+
+def _incomplete_tail(data: bytes) -> int:
+    """How many bytes at the end of ``data`` are an unfinished UTF-8 character (0..3)."""
+    for back in range(1, min(3, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:
+            continue  # a continuation byte: look further back for the lead byte
+        if 0xC0 <= byte < 0xF8:
+            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return back if back < needed else 0
+        return 0
+    return 0
+
+
+class LineFramer:
+    """Incremental line splitter with a per-line byte bound.
+
+    Semantics, all documented for operators in docs/file-input.md:
+
+    * a line ends at ``\\n``; one ``\\r`` before it is removed; the terminator is not part of
+      the message;
+    * a line longer than ``max_line_bytes`` is counted once in ``Frames.long_lines`` and either
+      split into pieces of at most ``max_line_bytes`` (``split``: pieces are emitted as soon as
+      they are full, cut on a UTF-8 character boundary) or cut to its first ``max_line_bytes``
+      with the rest discarded up to the newline (``truncate``: the head is emitted when the
+      newline arrives or on ``flush``);
+    * ``flush`` emits the held partial line; when its newline arrives later, the remainder is
+      emitted as a separate line, and a remainder that is empty (just the newline) is dropped;
+    * invalid UTF-8 is decoded with U+FFFD replacement characters and counted per line.
+    """
+
+    __slots__ = ("_buf", "_continuation", "_discarding", "_head", "_in_long", "_max",
+                 "_track", "_truncate", "consumed", "position")
+
+    def __init__(self, *, max_line_bytes: int = 262_144, long_lines: LongLines = "split",
+                 position: int = 0, track_offsets: bool = False) -> None:
+        if max_line_bytes < 4:
+            raise ValueError("max_line_bytes must be at least 4")
+        self._max = max_line_bytes
+        self._truncate = long_lines == "truncate"
+        self._track = track_offsets
+        self._buf = b""
+        # truncate mode: the kept head of an over-long line while its tail is being discarded.
+        self._head: bytes | None = None
+        self._discarding = False
+        # The current line was already partly emitted (flush or split piece): an empty
+        # completion is not a line of its own.
+        self._continuation = False
+        # The current line was already counted as long.
+        self._in_long = False
+        self.position = position
+        self.consumed = position
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for the current, incomplete line."""
+        return len(self._buf) + (len(self._head) if self._head is not None else 0)
+
+    def reset(self, position: int) -> None:
+        """Drop every held byte and continue as if the stream started at ``position``."""
+        self._buf = b""
+        self._head = None
+        self._discarding = self._continuation = self._in_long = False
+        self.position = self.consumed = position
+
+    # ---- feeding --------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> Frames:
+        """Add ``data`` (the next bytes of the stream); return the lines it completed."""
+        out = Frames([], self.position, self.position, [] if self._track else None)
+        if not data:
+            return out
+        buf_offset = self.consumed - len(self._buf)
+        self.consumed += len(data)
+        buf = self._buf + data if self._buf else data
+        self._buf = b""
+        i = 0
+        if self._discarding or self._continuation:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self._hold(buf, buf_offset, out)
+                out.end = self.position
+                return out
+            self._finish_line(buf[:nl], buf_offset, out)
+            i = nl + 1
+        last = buf.rfind(b"\n")
+        if last >= i:
+            self._region(buf, i, last, buf_offset, out)
+            i = last + 1
+        if i < len(buf):
+            self._hold(buf[i:] if i else buf, buf_offset + i, out)
+        out.end = self.position
+        return out
+
+    def flush(self, *, final: bool = False) -> Frames:
+        """Emit the held partial line (partial-line timeout, end of input), if there is one.
+
+        A UTF-8 character cut by the writer mid-way stays held (unless ``final``), so it is
+        not turned into replacement characters when the rest of it arrives.
+        """
+        out = Frames([], self.position, self.position, [] if self._track else None)
+        if self._discarding:
+            if self._head is not None:
+                self._emit(self._head, self.consumed, out)
+                self._head = None
+            # Keep discarding the rest of the over-long line until its newline.
+            self.position = self.consumed
+        elif self._buf:
+            keep = 0 if final else _incomplete_tail(self._buf)
+            if keep < len(self._buf):
+                line = self._buf[:len(self._buf) - keep]
+                self._buf = self._buf[len(self._buf) - keep:]
+                self._emit(self._strip_cr(line), self.consumed - keep, out)
+                self._continuation = True
+        out.end = self.position
+        return out
+
+    # ---- internals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _strip_cr(line: bytes) -> bytes:
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def _decode(self, raw: bytes, out: Frames) -> str:
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            out.invalid_utf8 += 1
+            return raw.decode("utf-8", "replace")
+
+    def _emit(self, raw: bytes, end: int, out: Frames) -> None:
+        out.lines.append(self._decode(raw, out))
+        if out.ends is not None:
+            out.ends.append(end)
+        self.position = end
+
+    def _finish_line(self, raw: bytes, start: int, out: Frames) -> None:
+        """Complete the line that was already being held, cut or discarded."""
+        end = start + len(raw) + 1
+        if self._discarding:
+            if self._head is not None:
+                self._emit(self._head, end, out)
+                self._head = None
+            self._discarding = False
+            self.position = end
+        else:
+            line = self._strip_cr(raw)
+            if not line and self._continuation:
+                self.position = end
+            else:
+                self._line(raw, start, out)
+        self._continuation = self._in_long = False
+
+    def _line(self, raw: bytes, start: int, out: Frames) -> None:
+        """One complete line (``raw`` without its ``\\n``) starting at stream offset ``start``."""
+        end = start + len(raw) + 1
+        line = self._strip_cr(raw)
+        limit = self._max
+        if len(line) <= limit:
+            self._emit(line, end, out)
+            return
+        if not self._in_long:
+            out.long_lines += 1
+        if self._truncate:
+            self._emit(line[:_cut(line, limit)], end, out)
+            return
+        pos = 0
+        while len(line) - pos > limit:
+            piece = _cut(line[pos:pos + limit + 1], limit)
+            self._emit(line[pos:pos + piece], start + pos + piece, out)
+            pos += piece
+        if pos < len(line):
+            self._emit(line[pos:], end, out)
+        self.position = end
+
+    def _region(self, buf: bytes, i: int, last: int, buf_offset: int, out: Frames) -> None:
+        """The complete lines in ``buf[i:last]`` (``buf[last]`` is a newline)."""
+        region = buf[i:last]
+        try:
+            text = region.decode()
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            cr = "\r" in text
+            if cr:
+                text = text.replace("\r\n", "\n")
+                if text.endswith("\r"):
+                    text = text[:-1]
+            lines = text.split("\n")
+            fits = len(region) <= self._max
+            if not fits:
+                longest = max(map(len, lines))
+                # A str's length is its byte length when it is ASCII; otherwise 4 bytes per
+                # character bounds it, and anything beyond that bound is checked exactly.
+                fits = longest * (1 if text.isascii() else 4) <= self._max
+            if fits:
+                if out.ends is not None:
+                    # Positions from the raw byte lengths (a stripped \r still counts).
+                    base = buf_offset + i
+                    ends = [base + total + n for n, total in
+                            enumerate(accumulate(map(len, region.split(b"\n"))), 1)]
+                    out.ends.extend(ends)
+                if out.lines:
+                    out.lines.extend(lines)
+                else:
+                    out.lines = lines
+                self.position = buf_offset + last + 1
+                return
+        pos = i
+        while pos <= last:
+            nl = buf.find(b"\n", pos)
+            self._line(buf[pos:nl], buf_offset + pos, out)
+            pos = nl + 1
+
+    def _hold(self, rest: bytes, rest_offset: int, out: Frames) -> None:
+        """Keep ``rest`` (no newline in it) for later, cutting it if it is already too long."""
+        if self._discarding:
+            return
+        limit = self._max
+        # A trailing \r may be half of the coming \r\n terminator: not part of the line.
+        size = len(rest) - 1 if rest.endswith(b"\r") else len(rest)
+        if size <= limit:
+            self._buf = rest
+            return
+        if not self._in_long:
+            out.long_lines += 1
+            self._in_long = True
+        if self._truncate:
+            self._head = rest[:_cut(rest, limit)]
+            self._discarding = True
+            return
+        pos = 0
+        while size - pos > limit:
+            piece = _cut(rest[pos:pos + limit + 1], limit)
+            self._emit(rest[pos:pos + piece], rest_offset + pos + piece, out)
+            pos += piece
+        self._buf = rest[pos:]
+        self._continuation = True
+
+
+class Multiline:
+    """Joins physical lines into entries (stack traces, tracebacks) with ``\\n``.
+
+    ``start_pattern``: a line where it matches (``re.search``) begins a new entry; other lines
+    join the current one. ``continue_pattern``: a line where it matches joins the current entry;
+    other lines begin a new one. An entry is complete when the next one begins, when it reaches
+    ``max_lines`` lines or ``max_bytes`` bytes (the next line then begins a new entry: nothing
+    is dropped), or when no line arrived for ``timeout`` seconds (see ``deadline``).
+    """
+
+    __slots__ = ("_bytes", "_continue", "_end", "_last", "_lines", "_max_bytes", "_max_lines",
+                 "_start", "_timeout")
+
+    def __init__(self, config: MultilineConfig, *, max_bytes: int) -> None:
+        if (config.start_pattern is None) == (config.continue_pattern is None):
+            raise ConfigError("multiline: set exactly one of start_pattern or continue_pattern")
+        try:
+            self._start = (re.compile(config.start_pattern)
+                           if config.start_pattern is not None else None)
+            self._continue = (re.compile(config.continue_pattern)
+                              if config.continue_pattern is not None else None)
+        except re.error as exc:
+            raise ConfigError(f"multiline: invalid regular expression: {exc}") from exc
+        if config.max_lines < 1:
+            raise ConfigError("multiline.max_lines must be at least 1")
+        self._max_lines = config.max_lines
+        self._max_bytes = max_bytes
+        self._timeout = config.timeout
+        self._lines: list[str] = []
+        self._bytes = -1
+        self._end = 0
+        self._last = 0.0
+
+    @property
+    def held(self) -> int:
+        """Lines held for the current entry."""
+        return len(self._lines)
+
+    @property
+    def deadline(self) -> float | None:
+        """When the held entry is due for flushing (monotonic seconds), or None."""
+        return self._last + self._timeout if self._lines else None
+
+    def reset(self) -> None:
+        self._lines = []
+        self._bytes = -1
+
+    def push(self, lines: list[str], ends: list[int] | None,
+             now: float) -> tuple[list[str], list[int]]:
+        """Add lines (and their end positions); return completed entries and their ends."""
+        out: list[str] = []
+        out_ends: list[int] = []
+        if not lines:
+            return out, out_ends
+        start, cont = self._start, self._continue
+        held = self._lines
+        for idx, line in enumerate(lines):
+            if start is not None:
+                begins = start.search(line) is not None
+            else:
+                assert cont is not None
+                begins = cont.search(line) is None
+            if held and (begins or len(held) >= self._max_lines
+                         or self._bytes + 1 + len(line) > self._max_bytes):
+                out.append("\n".join(held))
+                out_ends.append(self._end)
+                held = self._lines = []
+                self._bytes = -1
+            held.append(line)
+            # The joined entry's length: the lines plus one "\n" between each two.
+            self._bytes += 1 + len(line)
+            self._end = ends[idx] if ends is not None else 0
+        self._last = now
+        return out, out_ends
+
+    def flush(self) -> tuple[list[str], list[int]]:
+        """Complete the held entry (timeout or end of input)."""
+        if not self._lines:
+            return [], []
+        text = "\n".join(self._lines)
+        self._lines = []
+        self._bytes = -1
+        return [text], [self._end]
+
+
+# ---- levels ---------------------------------------------------------------------------------
+
+_LEVELS = {
+    "EMERG": 1, "EMERGENCY": 1, "PANIC": 1, "ALERT": 2, "CRIT": 3, "CRITICAL": 3, "FATAL": 3,
+    "ERR": 4, "ERROR": 4, "SEVERE": 4, "WARN": 5, "WARNING": 5, "NOTICE": 6, "INFO": 7,
+    "DEBUG": 8, "TRACE": 8,
+}
+
+
+def _level_tokens() -> dict[str, int]:
+    """Whitespace-separated tokens that name a level: ``ERROR``, ``[WARN]``, ``error:``, ….
+
+    Upper case counts bare or decorated; lower/title case only decorated (``[error]`` as nginx
+    writes it, ``error:`` / ``Warning:`` as compilers and Go programs do), because a bare
+    lower-case "error" is as likely to be part of the message.
+    """
+    tokens: dict[str, int] = {}
+    for word, level in _LEVELS.items():
+        for form in (word, word.lower(), word.title()):
+            decorated = [f"[{form}]", f"{form}:", f"[{form}]:", f"<{form}>", f"({form})",
+                         f"{form}|", f"|{form}|", f"{form},"]
+            if form == word:
+                decorated.append(form)
+            for token in decorated:
+                tokens.setdefault(token, level)
+    return tokens
+
+
+_LEVEL_TOKENS = _level_tokens()
+# level=error, "level":"warn", severity: info, lvl=dbg … (any case; only tried when present).
+_LEVEL_FIELD_RE = re.compile(
+    r"""(?i)\b(?:level|lvl|severity|loglevel)["']?\s*[=:]\s*["']?([a-z]+)""")
+_LEVEL_WINDOW = 160
+_LEVEL_MAX_TOKENS = 5
+_LEVEL_ALIASES = {"WARNING": 5, "DBG": 8, "INF": 7, "WRN": 5, "ERR": 4, "CRT": 3, "FTL": 3}
+
+
+def detect_level(text: str) -> int:
+    """Guess a LogFlux level (1 emergency .. 8 debug) from tokens near the start; 7 if none.
+
+    Looks at the first few whitespace-separated tokens (``2026-… ERROR …``, ``[warn]``,
+    ``INFO:root:…``), then at a ``level=``/``"level":``/``severity:`` field. Kept to splits and
+    dict look-ups: a regex over the line costs several microseconds.
+    """
+    head = text[:_LEVEL_WINDOW]
+    tokens = _LEVEL_TOKENS
+    parts = head.split(None, _LEVEL_MAX_TOKENS)
+    for token in parts[:_LEVEL_MAX_TOKENS]:
+        level = tokens.get(token)
+        if level is not None:
+            return level
+    if parts and ":" in parts[0]:
+        # Python logging's default format: "WARNING:root:message".
+        level = tokens.get(parts[0].partition(":")[0] + ":")
+        if level is not None:
+            return level
+    if ("evel" in head or "EVEL" in head or "lvl" in head or "everity" in head
+            or "EVERITY" in head):
+        match = _LEVEL_FIELD_RE.search(head)
+        if match is not None:
+            word = match.group(1).upper()
+            return _LEVELS.get(word) or _LEVEL_ALIASES.get(word) or LEVEL_INFO
+    return LEVEL_INFO
+
+
+def make_records(lines: list[str], timestamp: float, source: str, attributes: dict[str, str],
+                 *, detect: bool = False) -> list[Record]:
+    """One Record per line, sharing ``timestamp``, ``source`` and the ``attributes`` dict."""
+    if detect:
+        return [Record(line, timestamp, detect_level(line), source, attributes)
+                for line in lines]
+    return [Record(line, timestamp, LEVEL_INFO, source, attributes) for line in lines]

@@ -1,0 +1,153 @@
+"""Helpers for the file input tests: a collecting emit, a running input, fd-leak checks.
+
+Imported by the other ``test_file_*`` modules; its own tests check the helpers themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.clock import SYSTEM_CLOCK, Clock
+from logflux_agent.config.model import FileInputConfig
+from logflux_agent.inputs.file import FileInput
+from logflux_agent.observe import metrics
+from logflux_agent.record import Record
+from tests.support.wait import async_wait_until
+
+_ids = iter(range(1_000_000))
+
+
+def unique_id(prefix: str = "t") -> str:
+    """A fresh input id, so Prometheus counters of one test never leak into another."""
+    return f"{prefix}{next(_ids)}-{os.getpid()}"
+
+
+def make_config(tmp_path: Path, pattern: str = "*.log", **overrides: Any) -> FileInputConfig:
+    values: dict[str, Any] = {
+        "id": unique_id(),
+        "paths": (str(tmp_path / pattern),),
+        "start_at": "beginning",
+        "rescan_interval": 3600.0,
+    }
+    values.update(overrides)
+    return FileInputConfig(**values)
+
+
+def make_store(tmp_path: Path) -> CheckpointStore:
+    store = CheckpointStore(tmp_path / "state")
+    store.load()
+    return store
+
+
+@dataclass
+class Collector:
+    """An Emit that keeps every record; commits each token at once when ``commit`` is set."""
+
+    commit: bool = True
+    records: list[Record] = field(default_factory=list)
+    lists: int = 0
+    on_emit: Callable[[list[Record]], None] | None = None
+
+    async def __call__(self, records: list[Record]) -> None:
+        self.lists += 1
+        self.records.extend(records)
+        if self.on_emit is not None:
+            self.on_emit(records)
+        if self.commit:
+            for record in records:
+                if record.ack is not None:
+                    record.ack.stream.commit(record.ack.position)
+        await asyncio.sleep(0)
+
+    def messages(self, source: str | Path | None = None) -> list[str]:
+        if source is None:
+            return [r.message for r in self.records]
+        return [r.message for r in self.records if r.source == str(source)]
+
+    async def wait_count(self, n: int, timeout: float = 20.0, source: str | Path | None = None,
+                         ) -> None:
+        await async_wait_until(lambda: len(self.messages(source)) >= n, timeout,
+                               message=f"{n} records (have {len(self.messages(source))})")
+
+
+def open_fds_under(directory: Path) -> list[str]:
+    """Paths under ``directory`` this process currently has open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(directory)):
+                found.append(target)
+    return found
+
+
+@contextlib.asynccontextmanager
+async def running(config: FileInputConfig, store: CheckpointStore, *,
+                  collector: Collector | None = None, clock: Clock = SYSTEM_CLOCK,
+                  watch: bool = True) -> AsyncIterator[tuple[FileInput, Collector]]:
+    """Run a FileInput in a task; on exit cancel it and check it closed every descriptor."""
+    inp = FileInput(config, store, clock=clock)
+    inp.watch_events = watch
+    collector = collector if collector is not None else Collector()
+    task = asyncio.create_task(inp.run(collector), name="file-input-under-test")
+    try:
+        yield inp, collector
+    finally:
+        task.cancel()
+        results = await asyncio.gather(task, return_exceptions=True)
+    if not isinstance(results[0], asyncio.CancelledError):
+        raise AssertionError(f"the input ended with {results[0]!r}")
+    assert inp.snapshot()["open"] == 0
+
+
+async def started(inp: FileInput, timeout: float = 10.0) -> None:
+    """Wait until the input did its initial scan (and set up its watch)."""
+    await async_wait_until(lambda: inp.snapshot()["scanned"], timeout, message="initial scan")
+
+
+def counter(metric: Any, **labels: str) -> float:
+    return float(metric.labels(**labels)._value.get())
+
+
+def gauge(metric: Any, **labels: str) -> float:
+    return float(metric.labels(**labels)._value.get())
+
+
+def write_lines(path: Path, lines: list[str], mode: str = "a") -> None:
+    with open(path, mode, encoding="utf-8") as fh:
+        fh.write("".join(f"{line}\n" for line in lines))
+
+
+# ---- the helpers' own tests ------------------------------------------------------------------
+
+
+async def test_collector_commits_tokens_and_filters_by_source(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    write_lines(log, ["x", "y"])
+    store = make_store(tmp_path)
+    config = make_config(tmp_path)
+    async with running(config, store) as (_inp, got):
+        await got.wait_count(2)
+        assert got.messages(log) == ["x", "y"]
+        assert got.messages(tmp_path / "other.log") == []
+    entries = [v for k, v in store.items("file:") if "offset" in v]
+    assert [e["offset"] for e in entries] == [4]
+
+
+async def test_running_closes_every_descriptor_on_cancel(tmp_path: Path) -> None:
+    for i in range(5):
+        write_lines(tmp_path / f"{i}.log", [f"line {i}"])
+    store = make_store(tmp_path)
+    async with running(make_config(tmp_path), store) as (inp, got):
+        await got.wait_count(5)
+        assert len(open_fds_under(tmp_path)) >= 5
+        assert counter(metrics.FILES_OPEN, input=inp.name) == 5
+    assert open_fds_under(tmp_path) == []
+    assert gauge(metrics.FILES_OPEN, input=inp.name) == 0
