@@ -166,3 +166,23 @@ def _children(pid: int) -> list[int]:
         found.append(int(kid))
         found.extend(_children(int(kid)))
     return found
+
+
+def verify_pooled(entries: list[dict[str, Any]], written: list[str], *,
+                  allow_duplicates: bool) -> Any:
+    """Verify lines that may arrive under several file names (a rotated file keeps the name it
+    was found under): completeness over all sources pooled, order within each source."""
+    from tests.support.refingestor import verify_entries
+
+    pooled = [{**e, "payload": {**e["payload"], "source": "pooled"}} for e in entries]
+    report = verify_entries(pooled, {"pooled": written}, allow_duplicates, order="none")
+    firsts: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for e in entries:
+        message = e["payload"]["message"]
+        if message not in seen:
+            seen.add(message)
+            firsts.setdefault(e["payload"]["source"], []).append(message)
+    for source, messages in firsts.items():
+        assert messages == sorted(messages), f"{source} arrived out of order"
+    return report

@@ -394,8 +394,8 @@ class RefIngestor:
             if count >= n:
                 return entries
             if not self.running():
-                raise AssertionError(f"dev-ingestor died with {entries and len(entries)} "
-                                     f"entries:\n{self.log_tail()}")
+                raise AssertionError(f"dev-ingestor died ({len(entries)} entries so far):\n"
+                                     f"{self.log_tail()}")
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"timed out after {timeout}s waiting for {n} entries "
