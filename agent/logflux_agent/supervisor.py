@@ -347,7 +347,10 @@ class Supervisor:
             await self._stop_input(input_id)
         self.queue.close()
         timeout = self.config.sender.shutdown_timeout
-        if not sender_task.done() and self.session_ready.is_set():
+        # Without a session, file and journal data can simply be read again after the restart;
+        # stdin cannot, so its entries get the drain time even while the session is pending.
+        if not sender_task.done() and (self.session_ready.is_set()
+                                       or self.undelivered_stdin > 0):
             done, _ = await asyncio.wait({sender_task}, timeout=timeout)
             if not done:
                 log.warning("agent.drain_timeout", timeout=timeout,

@@ -212,3 +212,61 @@ async def test_sender_stage_never_exceeds_max_in_flight() -> None:
         client.gates[key].set()
     await asyncio.wait_for(task, 5)
     assert s.commits[-1] == 5
+
+
+class OrderedClient:
+    """Honours ``before_send`` like the real client: records the order requests are sent in."""
+
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.release_first = asyncio.Event()
+
+    async def deliver(self, records: Sequence[Record], *,
+                      before_send: Callable[[], Awaitable[None]] | None = None) -> object:
+        first = records[0].ack
+        assert first is not None
+        if before_send is not None:
+            await before_send()
+        if first.position == 1:
+            await self.release_first.wait()
+        self.sent.append(int(first.position))
+        return None
+
+
+async def test_batches_of_one_input_are_sent_in_order_even_when_the_first_is_slow() -> None:
+    s = Stream("f")
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    client = OrderedClient()
+    ready = asyncio.Event()
+    ready.set()
+    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4,
+                        ready)
+    for i in range(3):
+        await q.put("a", recs(2, s, 2 * i))
+    q.close()
+    task = asyncio.create_task(stage.run())
+    await async_wait_until(lambda: stage.in_flight == 3, 5, message="3 batches started")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert client.sent == []
+    client.release_first.set()
+    await asyncio.wait_for(task, 5)
+    assert client.sent == [1, 3, 5]
+
+
+async def test_batches_of_different_inputs_do_not_wait_for_each_other() -> None:
+    s1, s2 = Stream("1"), Stream("2")
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    client = OrderedClient()
+    ready = asyncio.Event()
+    ready.set()
+    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4,
+                        ready)
+    await q.put("a", recs(2, s1, 0))
+    await q.put("b", recs(2, s2, 10))
+    q.close()
+    task = asyncio.create_task(stage.run())
+    await async_wait_until(lambda: client.sent == [11], 5, message="input b sent while a waits")
+    client.release_first.set()
+    await asyncio.wait_for(task, 5)
+    assert client.sent == [11, 1]
