@@ -384,13 +384,19 @@ class RefIngestor:
 
     def wait_for_entries(self, n: int, timeout: float = 30.0, *,
                          distinct: bool = False) -> list[dict[str, Any]]:
-        """Poll until ``n`` entries arrived (``distinct``: n different source+message pairs)."""
+        """Poll until ``n`` entries arrived (``distinct``: n different source+message pairs;
+        with ``--no-decrypt``: until the ``entries_accepted`` counter reaches ``n``)."""
         deadline = time.monotonic() + timeout
+        counting = self.ready.get("mode") == "count"  # --no-decrypt records nothing
         while True:
-            entries = self.entries()
-            count = (len({(e["payload"].get("source"), e["payload"].get("message"))
-                          for e in entries if isinstance(e.get("payload"), dict)})
-                     if distinct else len(entries))
+            entries = [] if counting else self.entries()
+            if counting:
+                count = int(self.stats()["entries_accepted"])
+            elif distinct:
+                count = len({(e["payload"].get("source"), e["payload"].get("message"))
+                             for e in entries if isinstance(e.get("payload"), dict)})
+            else:
+                count = len(entries)
             if count >= n:
                 return entries
             if not self.running():

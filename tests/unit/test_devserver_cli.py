@@ -159,6 +159,7 @@ def test_counting_mode_counts_without_decrypting(tmp_path: Path) -> None:
         assert stats["mode"] == "count" and stats["parts"] == 80
         assert stats["entries_accepted"] == 79 and stats["bytes_in"] == 2 * len(body)
         assert stats["entries_recorded"] == 0 and ing.entries() == []
+        ing.wait_for_entries(79, timeout=10)
         assert ingest(ing.url, ing.api_key, body[:-10])[0] == 400  # framing is still checked
         too_many = multipart([build_part(session, Entry("x"))] * 51)
         assert ingest(ing.url, ing.api_key, too_many)[0] == 413
@@ -217,3 +218,33 @@ def test_bad_flags_give_clear_errors(tmp_path: Path) -> None:
         busy.listen(1)
         done = run_cli("--port", str(busy.getsockname()[1]))
     assert done.returncode == 1 and "cannot listen on 127.0.0.1" in done.stderr
+
+
+def test_every_flag_reaches_the_server_options(tmp_path: Path) -> None:
+    from logflux_agent.cli import build_parser
+    from logflux_agent.commands.dev_ingestor import build_options
+
+    args = build_parser().parse_args([
+        "dev-ingestor", "--host", "0.0.0.0", "--port", "0", "--region", "us", "--api-key", "a1",
+        "--api-key", "a2", "--no-decrypt", "--lenient-js-framing", "--max-batch-size", "5",
+        "--max-payload-size", "6", "--max-request-size", "7", "--entry-limit", "part",
+        "--success-status", "200", "--key-id-field", "key_uuid", "--init-wrapped",
+        "--complete-wrapped", "--legacy-discovery", "--store-duplicates", "--rate-limit", "9",
+        "--output", "-", "--keep-entries", "10", "--nonce-memory", "11", "--max-sessions", "12",
+        "--public-url", "https://ingest.example"])
+    opts = build_options(args)
+    sw = opts.switches
+    assert (opts.host, opts.port, opts.region, opts.api_keys) == ("0.0.0.0", 0, "us",
+                                                                    ("a1", "a2"))
+    assert opts.no_decrypt and opts.lenient_js_framing and opts.output == "-"
+    assert (sw.limits.max_batch_size, sw.limits.max_payload_size,
+            sw.limits.max_request_size) == (5, 6, 7)
+    assert (sw.entry_limit, sw.success_status, sw.key_id_field) == ("part", 200, "key_uuid")
+    assert sw.init_wrapped and sw.complete_wrapped and sw.legacy_discovery
+    assert sw.store_duplicates and opts.rate_limit == 9
+    assert (opts.keep_entries, opts.nonce_memory, opts.max_sessions) == (10, 11, 12)
+    assert opts.public_url == "https://ingest.example"
+    defaults = build_options(build_parser().parse_args(["dev-ingestor"]))
+    assert defaults.api_keys == (DEV_API_KEY,) and defaults.port == 8080
+    assert defaults.switches.limits.max_request_size == 10_485_760
+    assert defaults.keep_entries == 1_000_000 and defaults.switches.success_status == 202

@@ -12,9 +12,18 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.refingestor import InProcessIngestor
-from tests.unit.test_devserver_client import BOUNDARY, Entry, Wire, build_part, multipart
+from tests.unit.test_devserver_client import (
+    BOUNDARY,
+    Entry,
+    Session,
+    Wire,
+    build_part,
+    multipart,
+)
 
 
 async def started(**options: Any) -> tuple[InProcessIngestor, aiohttp.ClientSession, Wire]:
@@ -263,3 +272,50 @@ async def test_valid_optional_fields_are_accepted(env: tuple[InProcessIngestor, 
     pretty = json.dumps(json.loads(docs[0]), indent=2).encode()  # newlines inside the JSON
     assert (await wire.send(session, [Entry("", plaintext=pretty)])).status == 202
     assert ing.entries()[-1]["payload"] == json.loads(docs[0])
+
+
+# -- recorded lines are exact JSON for any content ------------------------------------------------
+
+def _server_and_session() -> tuple[Any, Session]:
+    from logflux_agent.devserver.app import DevServer
+    from logflux_agent.devserver.options import DevServerOptions
+    from tests.support.refingestor import shared_private_key_pem
+
+    server = DevServer(DevServerOptions(port=0, private_key_pem=shared_private_key_pem()))
+    aes = os.urandom(32)
+    made = server.sessions.create(aes, server.options.api_keys[0], "fp")
+    return server, Session(made.key_id, aes, "")
+
+
+_SERVER: tuple[Any, Session] | None = None
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(message=texts, source=texts, attributes=st.dictionaries(texts, texts, max_size=3),
+       tokens=st.lists(st.text(alphabet="abcXYZ09/._-", min_size=1, max_size=8), max_size=3),
+       indent=st.sampled_from([None, 2]))
+def test_any_content_is_recorded_as_exact_json(message: str, source: str,
+                                               attributes: dict[str, str], tokens: list[str],
+                                               indent: int | None) -> None:
+    from logflux_agent.devserver.faults import RequestFaults
+    from logflux_agent.devserver.ingest import IngestHandler
+    from logflux_agent.devserver.multipart import parse_multipart
+
+    global _SERVER
+    if _SERVER is None:
+        _SERVER = _server_and_session()
+    server, session = _SERVER
+    entry = Entry(message, source=source, extra={"attributes": attributes} if attributes else {},
+                  headers={"X-LF-Search-Tokens": ",".join(tokens) if tokens else None})
+    entry.plaintext = json.dumps(entry.document(), indent=indent, ensure_ascii=False).encode()
+    parts = parse_multipart(multipart([build_part(session, entry)]), BOUNDARY.encode())
+    before = server.recorder.total
+    resp = IngestHandler(server)._decode_all(parts, server.options.api_keys[0], RequestFaults(),
+                                             "rid")
+    assert resp.status == 202
+    _, [line] = server.recorder.page(before, 1)
+    assert "\n" not in line
+    got = json.loads(line)
+    assert got["payload"] == entry.document()
+    assert got["search_tokens"] == tokens and got["key_id"] == session.key_id

@@ -26,7 +26,7 @@ def _positive(value: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("listening")
     g.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    g.add_argument("--port", type=_positive, default=8080,
+    g.add_argument("--port", type=_positive, default=8080, metavar="N",
                    help="TCP port (default 8080; 0 = pick a free one)")
     g.add_argument("--ready-file", metavar="PATH",
                    help="write {url, port, fingerprint, api_keys, pid} as JSON once listening")
@@ -53,11 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "no AES, JSON or recording")
     g.add_argument("--lenient-js-framing", action="store_true",
                    help="also accept the JS SDK's multipart framing (no CRLF before --boundary)")
-    g.add_argument("--max-batch-size", type=_positive, default=1000,
+    g.add_argument("--max-batch-size", type=_positive, metavar="N", default=1000,
                    help="entries per request, advertised and enforced (413); default 1000")
-    g.add_argument("--max-payload-size", type=_positive, default=1_048_576,
+    g.add_argument("--max-payload-size", type=_positive, metavar="N", default=1_048_576,
                    help="bytes per entry (part body and plaintext); default 1048576")
-    g.add_argument("--max-request-size", type=_positive, default=10_485_760,
+    g.add_argument("--max-request-size", type=_positive, metavar="N", default=10_485_760,
                    help="bytes per request body; default 10485760")
     g.add_argument("--entry-limit", choices=("413", "part"), default="413",
                    help="an entry over max-payload-size: refuse the request (413, default) "
@@ -74,18 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="answer /api/discovery in the legacy {status, data:{base_url}} form")
     g.add_argument("--store-duplicates", action="store_true",
                    help="record identical replays again (flagged duplicate) instead of once")
-    g.add_argument("--rate-limit", type=_positive, default=6000,
+    g.add_argument("--rate-limit", type=_positive, metavar="N", default=6000,
                    help="X-RateLimit-Limit per 60 s window (informational; default 6000)")
 
     g = parser.add_argument_group("recording")
     g.add_argument("--output", metavar="FILE",
                    help="append each accepted entry as a JSON line to FILE ('-' = stdout)")
-    g.add_argument("--keep-entries", type=_positive, default=1_000_000,
+    g.add_argument("--keep-entries", type=_positive, metavar="N", default=1_000_000,
                    help="entries kept in memory for /_ref/entries (default 1000000)")
-    g.add_argument("--nonce-memory", type=_positive, default=2_000_000,
+    g.add_argument("--nonce-memory", type=_positive, metavar="N", default=2_000_000,
                    help="(key id, nonce) pairs remembered for replay/reuse checks "
-                        "(default 2000000, about 120 bytes each)")
-    g.add_argument("--max-sessions", type=_positive, default=100_000,
+                        "(default 2000000, about 175 bytes each)")
+    g.add_argument("--max-sessions", type=_positive, metavar="N", default=100_000,
                    help="handshake sessions kept (oldest forgotten first; default 100000)")
 
 

@@ -12,6 +12,7 @@ mirrored here and go unnoticed. Modules:
     faults      fault-injection rules and how requests consume them
     recording   accepted entries (file + bounded memory) and the counters
     envelopes   response bodies, error codes, request ids, rate-limit headers
+    transport   reading bodies within limits (or slowly), dropping/resetting connections
     ingest      POST /v1/ingest
     routes      discovery, handshake, /health, /info and the /_ref admin API
     app         ``DevServer``: the state and the aiohttp application

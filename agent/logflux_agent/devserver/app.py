@@ -121,8 +121,8 @@ class DevServer:
             else:
                 headers["Retry-After"] = str(retry_after)
         message = params.get("message") or f"injected fault: HTTP {status}"
-        if status == 401 and not params.get("code"):
-            code: str | None = "invalid_key_id"
+        if status == 401 and endpoint == "ingest" and not params.get("code"):
+            code: str | None = "invalid_key_id"  # what a client sees when its key expired
         else:
             code = params.get("code")
         resp = error_response(status, code, message, request_id,

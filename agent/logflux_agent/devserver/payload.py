@@ -177,8 +177,10 @@ def _no_constants(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 
 
-def parse_plaintext(data: bytes, entry_type: int) -> tuple[str, dict[str, Any]]:
-    """UTF-8 JSON object validated against §5; the decoded text and the object."""
+def parse_plaintext(data: bytes, entry_type: int,
+                    valid_ts: str | None = None) -> tuple[str, dict[str, Any]]:
+    """UTF-8 JSON object validated against §5; the decoded text and the object.
+    ``valid_ts`` is a timestamp already checked (the part's header), not checked again."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -189,13 +191,14 @@ def parse_plaintext(data: bytes, entry_type: int) -> tuple[str, dict[str, Any]]:
         raise PartFailure("bad_json", f"the plaintext is not JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise PartFailure("bad_json", "the plaintext is not a JSON object")
-    problem = payload_problem(obj, entry_type)
+    problem = payload_problem(obj, entry_type, valid_ts)
     if problem:
         raise PartFailure("bad_payload", problem)
     return text, obj
 
 
-def payload_problem(obj: dict[str, Any], entry_type: int) -> str | None:
+def payload_problem(obj: dict[str, Any], entry_type: int,
+                    valid_ts: str | None = None) -> str | None:
     """What breaks protocol §5 in ``obj``, or None."""
     if obj.get("v") != "2.0":
         return f"v must be \"2.0\", got {obj.get('v')!r}"
@@ -214,7 +217,7 @@ def payload_problem(obj: dict[str, Any], entry_type: int) -> str | None:
             return f"level must be an integer 1-8 when present, got {level!r}"
     if "ts" in obj:
         ts = obj["ts"]
-        if not isinstance(ts, str) or not is_rfc3339_utc(ts):
+        if not isinstance(ts, str) or (ts != valid_ts and not is_rfc3339_utc(ts)):
             return f"ts must be RFC 3339 UTC with a Z suffix, got {ts!r}"
     if "logger" in obj and not isinstance(obj["logger"], str):
         return "logger must be a string when present"

@@ -114,7 +114,8 @@ class Routes:
     # -- discovery ----------------------------------------------------------------------------
 
     async def static_discovery(self, request: web.Request) -> web.StreamResponse:
-        return await self._run(request, "discovery", "discovery_static", 0, self._static)
+        return await self._run(request, "discovery", "discovery_static", HANDSHAKE_BODY_LIMIT,
+                               self._static)
 
     def _static(self, request: web.Request, body: bytes | None, rid: str) -> web.Response:
         srv = self.server
@@ -127,7 +128,8 @@ class Routes:
         return json_response(200, doc)
 
     async def auth_discovery(self, request: web.Request) -> web.StreamResponse:
-        return await self._run(request, "discovery", "discovery_auth", 0, self._auth_discovery)
+        return await self._run(request, "discovery", "discovery_auth", HANDSHAKE_BODY_LIMIT,
+                               self._auth_discovery)
 
     def _auth_discovery(self, request: web.Request, body: bytes | None,
                         rid: str) -> web.Response:

@@ -7,7 +7,7 @@ forgotten first. ``expire_all`` forgets them all (the "expire keys" fault).
 Nonce memory: protocol §7.3 says a client may resend identical bytes, so an identical
 (key id, nonce, body) is a duplicate to accept, while the same (key id, nonce) with a different
 body is nonce misuse. Each entry is a 16-byte key (session number + nonce) mapped to an 8-byte
-BLAKE2b digest of the part body, about 120 bytes of memory per entry. Entries live in
+BLAKE2b digest of the part body, about 175 bytes of memory per entry (measured). Entries live in
 generations (capacity / 4 each): when the newest is full a new one starts and, past four, the
 oldest is dropped whole; a hit in an older generation is copied forward (approximate LRU). So at
 most ``capacity`` pairs are remembered and a replay older than that is treated as new.

@@ -50,12 +50,6 @@ async def read_body(request: web.Request, limit: int, slow_read: int = 0,
     return (None if over else bytes(buf)), total
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes | None:
-    """A small body (handshake JSON): None when over ``limit``."""
-    body, _ = await read_body(request, limit)
-    return body
-
-
 async def drop_connection(request: web.Request, *, reset: bool) -> None:
     """Close without answering; ``reset`` sends RST after reading a little of the body."""
     transport = request.transport
