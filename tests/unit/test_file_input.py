@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
+import pytest
 import structlog
 
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import FakeClock
 from logflux_agent.config.model import MultilineConfig
+from logflux_agent.errors import ConfigError
+from logflux_agent.inputs.file import FileInput
 from logflux_agent.inputs.file.identity import marker_key
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
 from tests.support.wait import async_wait_until
 from tests.unit.test_file_support import (
     Collector,
+    append_bytes,
     counter,
     gauge,
     make_config,
@@ -24,6 +27,7 @@ from tests.unit.test_file_support import (
     open_fds_under,
     running,
     started,
+    truncate,
     write_lines,
 )
 
@@ -107,16 +111,14 @@ async def test_default_start_first_run_end_for_existing_beginning_for_new(
         tmp_path: Path) -> None:
     existing = tmp_path / "existing.log"
     write_lines(existing, ["history 1", "history 2"])
-    with open(existing, "a") as fh:
-        fh.write("partial at the end")
+    append_bytes(existing, b"partial at the end")
     store = make_store(tmp_path)
     config = make_config(tmp_path, start_at=None)
     async with running(config, store) as (inp, got):
         await started(inp)
         await async_wait_until(lambda: str(existing) in offsets(store), 10,
                                message="the start position of the existing file")
-        with open(existing, "a") as fh:
-            fh.write(" completed\nfresh line\n")
+        append_bytes(existing, b" completed\nfresh line\n")
         write_lines(tmp_path / "created.log", ["created 1", "created 2"])
         await got.wait_count(4)
     assert got.messages(existing) == ["partial at the end completed", "fresh line"]
@@ -197,7 +199,7 @@ async def test_restart_continues_exactly_after_the_committed_offset(tmp_path: Pa
         await again.wait_count(40)
         write_lines(log, ["after restart"])
         await again.wait_count(41)
-    assert again.messages() == lines[60:] + ["after restart"]
+    assert again.messages() == [*lines[60:], "after restart"]
     assert offsets(reloaded) == {str(log): log.stat().st_size}
 
 
@@ -249,8 +251,7 @@ async def test_a_file_truncated_while_stopped_is_read_from_zero(tmp_path: Path) 
     config = make_config(tmp_path)
     async with running(config, store) as (_inp, got):
         await got.wait_count(20)
-    with open(log, "r+") as fh:
-        fh.truncate(0)
+    truncate(log)
     write_lines(log, ["first-0 again"])
     async with running(config, store) as (_inp, got2):
         await got2.wait_count(1)
@@ -412,8 +413,7 @@ async def test_a_binary_file_is_skipped_with_one_warning(tmp_path: Path) -> None
         async with running(make_config(tmp_path, rescan_interval=0.05),
                            make_store(tmp_path)) as (inp, got):
             await got.wait_count(1)
-            with open(tmp_path / "core.log", "ab") as fh:
-                fh.write(b"more\n")
+            append_bytes(tmp_path / "core.log", b"more\n")
             write_lines(tmp_path / "text.log", ["text 2"])
             await got.wait_count(2)
             assert counter(metrics.INPUT_ERRORS, input=inp.name, reason="binary") == 1
@@ -431,8 +431,7 @@ async def test_partial_line_is_emitted_after_the_timeout_and_not_again(tmp_path:
     config = make_config(tmp_path, partial_line_timeout=5.0)
     async with running(config, store, clock=clock) as (_inp, got):
         await got.wait_count(2)
-        with open(log, "ab") as fh:
-            fh.write(b" rest\nnext\n")
+        append_bytes(log, b" rest\nnext\n")
         await got.wait_count(4)
     assert got.messages() == ["complete", "partial", " rest", "next"]
     waited = got.records[1].timestamp - got.records[0].timestamp
@@ -447,8 +446,7 @@ async def test_a_partial_line_completed_in_time_is_one_line(tmp_path: Path) -> N
     async with running(config, make_store(tmp_path)) as (inp, got):
         await async_wait_until(lambda: inp.snapshot()["holding"] == 1, 10,
                                message="the partial line to be held")
-        with open(log, "ab") as fh:
-            fh.write(b"-end\n")
+        append_bytes(log, b"-end\n")
         await got.wait_count(1)
     assert got.messages() == ["begin-end"]
 
@@ -546,3 +544,16 @@ async def test_busy_and_quiet_files_take_turns(tmp_path: Path) -> None:
     position = got.messages().index("quiet")
     # One bounded chunk per turn: the quiet file did not wait for the whole busy one.
     assert position < 1000
+
+
+def test_unusable_settings_are_config_errors_listing_every_problem(tmp_path: Path) -> None:
+    config = make_config(tmp_path, paths=(), max_line_bytes=2, read_chunk_bytes=0,
+                         rescan_interval=0.0,
+                         multiline=MultilineConfig(start_pattern="(unclosed"))
+    with pytest.raises(ConfigError) as caught:
+        FileInput(config, make_store(tmp_path))
+    text = str(caught.value)
+    for word in ("paths", "max_line_bytes", "read_chunk_bytes", "rescan_interval",
+                 "regular expression"):
+        assert word in text
+    assert len(caught.value.problems) == 5

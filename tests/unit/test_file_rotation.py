@@ -22,6 +22,7 @@ from tests.unit.test_file_support import (
     make_store,
     running,
     started,
+    truncate,
     write_lines,
 )
 
@@ -64,21 +65,22 @@ async def test_rename_rotation_under_a_writer_delivers_every_line_once(tmp_path:
 async def test_renamed_file_written_after_the_rename_is_read_to_its_end(tmp_path: Path) -> None:
     """logrotate ``create`` without copytruncate: the app keeps its old descriptor a while."""
     log = tmp_path / "app.log"
-    app = open(log, "a", buffering=1)  # noqa: SIM115 - the "application" holds it open
+    # The "application" keeps its descriptor across the rename.
+    app = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         async with running(make_config(tmp_path, "app.log", close_inactive=30.0),
                            make_store(tmp_path)) as (inp, got):
             await started(inp)
-            app.write("before rotation\n")
+            os.write(app, b"before rotation\n")
             await got.wait_count(1)
             os.rename(log, tmp_path / "app.log.1")
             write_lines(log, ["new file line"])
             await got.wait_count(2)
-            app.write("late write to the renamed file\n")
+            os.write(app, b"late write to the renamed file\n")
             await got.wait_count(3)
             assert inp.snapshot()["rotated"] == 1
     finally:
-        app.close()
+        os.close(app)
     assert got.messages() == ["before rotation", "new file line",
                               "late write to the renamed file"]
 
@@ -94,31 +96,33 @@ async def test_copytruncate_under_a_writer_restarts_at_zero(tmp_path: Path) -> N
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             n = 0
-            while not stop.is_set() and n < 20_000:
+            while not stop.is_set() and n < 10_000:
                 with lock:
                     chunk = [f"ct-{n + i:06d}" for i in range(50)]
                     os.write(fd, "".join(f"{c}\n" for c in chunk).encode())
                     written.extend(chunk)
                 n += 50
-                stop.wait(0.001)
+                stop.wait(0.0005)
         finally:
             os.close(fd)
 
     config = make_config(tmp_path, "app.log", read_chunk_bytes=4096)
+    thread = threading.Thread(target=write, daemon=True)
     async with running(config, make_store(tmp_path)) as (inp, got):
         await started(inp)
-        thread = threading.Thread(target=write, daemon=True)
         thread.start()
-        await async_wait_until(lambda: len(written) >= 5_000, 30, message="the writer")
-        with lock:
-            # logrotate copytruncate: copy the content aside, then truncate in place.
-            shutil.copyfile(log, tmp_path / "app.log.1")
-            with open(log, "r+") as fh:
-                fh.truncate(0)
-            boundary.append(len(written))
-        thread.join(60)
-        stop.set()
+        try:
+            await async_wait_until(lambda: len(written) >= 3_000, 30, message="the writer")
+            with lock:
+                # logrotate copytruncate: copy the content aside, then truncate in place.
+                shutil.copyfile(log, tmp_path / "app.log.1")
+                truncate(log)
+                boundary.append(len(written))
+            await async_wait_until(lambda: not thread.is_alive(), 60, message="the writer")
+        finally:
+            stop.set()
         after = written[boundary[0]:]
+        assert len(after) > 1000
         await async_wait_until(lambda: set(after) <= set(got.messages()), 30,
                                message="every line written after the truncation")
     counts = Counter(got.messages())
@@ -137,11 +141,13 @@ async def test_deleted_while_open_is_read_to_the_end_then_closed(tmp_path: Path)
     config = make_config(tmp_path, close_inactive=0.2)
     async with running(config, store) as (inp, got):
         await got.wait_count(1)
-        with open(log, "a") as fh:
-            fh.write("".join(f"tail {i}\n" for i in range(2000)))
-            fh.flush()
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, "".join(f"tail {i}\n" for i in range(2000)).encode())
             log.unlink()
-            fh.write("written after the unlink\n")
+            os.write(fd, b"written after the unlink\n")
+        finally:
+            os.close(fd)
         await got.wait_count(2002)
         await async_wait_until(lambda: inp.snapshot()["files"] == [], 20,
                                message="the deleted file to be released")
@@ -167,9 +173,10 @@ _OPS = st.lists(
 async def _play(ops: list[Op], directory: Path) -> None:
     """Apply ``ops`` while an input follows app.log; check what the model says must arrive.
 
-    Must arrive, exactly once: every line, except those still unread when a copytruncate
-    happened (the documented loss window) — the model marks lines written since the last
-    "settle" (the input caught up) before a truncation as optional.
+    Must arrive, exactly once and in order: every line, except those possibly still unread
+    when a copytruncate happened (the documented loss window): lines written since the last
+    "settle" (the input caught up) before a truncation are optional. A rotation waits until
+    the input has opened the current file, which is the rename guarantee's precondition.
     """
     log = directory / "app.log"
     log.touch()
@@ -192,12 +199,16 @@ async def _play(ops: list[Op], directory: Path) -> None:
                 written += lines
                 unsettled += lines
             elif op == "rotate":
+                # The guarantee covers generations the input has seen: one created and renamed
+                # away before it was ever opened (within ~50 ms) is outside it.
+                ino = log.stat().st_ino
+                await async_wait_until(lambda i=ino: i in inp.snapshot()["open_inodes"], 10,
+                                       message="the current file to be opened")
                 rotations += 1
                 os.rename(log, directory / f"app.log.{rotations}")
                 log.touch()
             elif op == "truncate":
-                with open(log, "r+") as fh:
-                    fh.truncate(0)
+                truncate(log)
                 optional.update(unsettled)
                 unsettled = []
             else:
@@ -223,3 +234,32 @@ async def _play(ops: list[Op], directory: Path) -> None:
 def test_model_of_appends_rotations_and_truncations(ops: list[Op]) -> None:
     with tempfile.TemporaryDirectory() as directory:
         asyncio.run(_play(ops, Path(directory)))
+
+
+async def test_truncated_and_rewritten_past_the_old_offset_is_read_from_zero(
+        tmp_path: Path) -> None:
+    """The size never drops below the offset while the input looks: only the head tells."""
+    log = tmp_path / "app.log"
+    write_lines(log, [f"old {i}" for i in range(10)])
+    config = make_config(tmp_path, rescan_interval=0.1)
+    async with running(config, make_store(tmp_path), watch=False) as (_inp, got):
+        await got.wait_count(10)
+        new = [f"new content line {i}" for i in range(30)]
+        write_lines(log, new, mode="w")
+        await got.wait_count(40)
+    assert got.messages()[10:] == new
+
+
+async def test_a_file_replaced_while_closed_is_read_from_its_beginning(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    write_lines(log, [f"first generation {i}" for i in range(5)])
+    config = make_config(tmp_path, close_inactive=0.05, rescan_interval=0.05)
+    async with running(config, make_store(tmp_path)) as (inp, got):
+        await got.wait_count(5)
+        await async_wait_until(lambda: inp.snapshot()["open"] == 0, 10,
+                               message="the idle file to be closed")
+        log.unlink()
+        second = [f"second generation, longer lines {i}" for i in range(8)]
+        write_lines(log, second)
+        await got.wait_count(13)
+    assert got.messages()[5:] == second

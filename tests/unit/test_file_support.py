@@ -125,6 +125,15 @@ def write_lines(path: Path, lines: list[str], mode: str = "a") -> None:
         fh.write("".join(f"{line}\n" for line in lines))
 
 
+def append_bytes(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+def truncate(path: Path) -> None:
+    os.truncate(path, 0)
+
+
 # ---- the helpers' own tests ------------------------------------------------------------------
 
 

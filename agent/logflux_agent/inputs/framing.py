@@ -40,15 +40,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Literal
 
-from logflux_agent.config.model import MultilineConfig
+from logflux_agent.config.model import LongLines, MultilineConfig
 from logflux_agent.errors import ConfigError
 from logflux_agent.record import Record
 
 LEVEL_INFO = 7
-
-LongLines = Literal["split", "truncate"]
+# The smallest max_line_bytes that can always hold one UTF-8 character.
+MIN_LINE_BYTES = 4
 
 
 @dataclass(slots=True)
@@ -117,8 +116,8 @@ class LineFramer:
 
     def __init__(self, *, max_line_bytes: int = 262_144, long_lines: LongLines = "split",
                  position: int = 0, track_offsets: bool = False) -> None:
-        if max_line_bytes < 4:
-            raise ValueError("max_line_bytes must be at least 4")
+        if max_line_bytes < MIN_LINE_BYTES:
+            raise ValueError(f"max_line_bytes must be at least {MIN_LINE_BYTES}")
         self._max = max_line_bytes
         self._truncate = long_lines == "truncate"
         self._track = track_offsets

@@ -191,7 +191,7 @@ class StdinInput:
                 log.error("stdin.read_failed", input=self.name, error=str(chunk.error),
                           note="treated as end of input")
             if not chunk.data:
-                await self._emit_frames(self.framer.flush(), emit)
+                await self._emit_frames(self.framer.flush(final=True), emit)
                 if self.joiner is not None:
                     await self._emit_lines(self.joiner.flush()[0], emit)
                 return

@@ -42,7 +42,13 @@ from logflux_agent.inputs.file.identity import (
 )
 from logflux_agent.inputs.file.tailer import IdentityChanged, Tailer
 from logflux_agent.inputs.file.watcher import DirWatcher
-from logflux_agent.inputs.framing import Frames, LineFramer, Multiline, make_records
+from logflux_agent.inputs.framing import (
+    MIN_LINE_BYTES,
+    Frames,
+    LineFramer,
+    Multiline,
+    make_records,
+)
 from logflux_agent.observe import metrics
 from logflux_agent.record import AckToken
 
@@ -74,11 +80,8 @@ class FileInput:
         self.config = config
         self._store = store
         self._clock = clock
-        if not config.paths:
-            raise ConfigError(f"inputs[{config.id}].paths: at least one glob is required")
+        _validate(config)
         self._finder = Finder(config.paths, config.exclude)
-        if config.multiline is not None:
-            Multiline(config.multiline, max_bytes=config.max_line_bytes)  # validate early
         # Tests may turn inotify off to prove the rescan alone finds everything.
         self.watch_events = True
         self._attrs = config.labels
@@ -88,10 +91,9 @@ class FileInput:
         self._aliases: dict[str, str] = {}
         self._ready: deque[Tailer] = deque()
         self._opened: OrderedDict[Tailer, None] = OrderedDict()
-        self._waiting_open: deque[Tailer] = deque()
+        self._waiting_open: dict[Tailer, None] = {}
         self._holding: set[Tailer] = set()
         self._rotated: set[Tailer] = set()
-        self._changed: set[str] = set()
         self._wake = asyncio.Event()
         self._reported: dict[tuple[str, str], str] = {}
         self._dirs_seen: set[str] = set()
@@ -144,8 +146,6 @@ class FileInput:
         clock = self._clock
         while True:
             now = clock.monotonic()
-            if self._changed:
-                self._handle_changes(now)
             if now >= self._rescan_due:
                 self._rescan(now)
             if now >= self._timer_due:
@@ -160,7 +160,7 @@ class FileInput:
     async def _idle(self, timeout: float) -> None:
         """Wait for an event batch or the next deadline, whichever comes first."""
         self._wake.clear()
-        if timeout <= 0 or self._changed or self._ready:
+        if timeout <= 0 or self._ready:
             await asyncio.sleep(0)
             return
         waiter = asyncio.ensure_future(self._wake.wait())
@@ -172,7 +172,10 @@ class FileInput:
             sleeper.cancel()
 
     def _on_changes(self, paths: set[str]) -> None:
-        self._changed |= paths
+        # Handled at once, even while the main loop waits in emit (backpressure): a new file
+        # is opened (pinned) right away, so a rename rotation while the pipeline is blocked
+        # cannot take a file generation away before it was ever opened.
+        self._handle_changes(paths, self._clock.monotonic())
         self._wake.set()
 
     def _on_watch_error(self, directories: str, exc: BaseException) -> None:
@@ -225,9 +228,8 @@ class FileInput:
             roots.setdefault(os.path.dirname(real), False)
         self._watcher.update(roots)
 
-    def _handle_changes(self, now: float) -> None:
-        changed, self._changed = self._changed, set()
-        for path in changed:
+    def _handle_changes(self, changed: set[str], now: float) -> None:
+        for path in sorted(changed):
             path = self._aliases.get(path, path)
             tailer = self._by_path.get(path)
             if tailer is None and not self._finder.matches(path):
@@ -303,6 +305,8 @@ class FileInput:
             self._aliases[real] = path
         self._absent.pop(key, None)
         self._queue(tailer)
+        # Pin the inode now: if the file is renamed before its first read, it is still ours.
+        self._open(tailer)
 
     def _framer(self, offset: int) -> LineFramer:
         cfg = self.config
@@ -370,19 +374,22 @@ class FileInput:
                 return
             tailer.after = None
         if tailer.fd is None:
-            if not await self._open(tailer, emit):
+            if not self._open(tailer):
                 return
         else:
             self._opened.move_to_end(tailer)
         cfg = self.config
         now = self._clock.monotonic()
         try:
-            if tailer.verify_head:
-                tailer.verify_head = False
-                if tailer.fingerprint:
-                    match = compare(tailer.fingerprint, tailer.head(len(tailer.fingerprint)))
-                    if match is not Match.SAME:
-                        await self._restart_file(tailer, emit, match)
+            # Every turn, one small pread: a file truncated and rewritten past our offset
+            # (copytruncate under a fast writer) has other first bytes.
+            if tailer.fingerprint:
+                match = compare(tailer.fingerprint, tailer.head(len(tailer.fingerprint)))
+                if match is not Match.SAME:
+                    await self._restart_file(tailer, emit, match)
+                    if tailer.fd is None:  # evicted while emitting: reopen next turn
+                        self._queue(tailer)
+                        return
             data = tailer.read(cfg.read_chunk_bytes)
             if not data:
                 if tailer.size() < tailer.offset:
@@ -446,7 +453,6 @@ class FileInput:
 
     def _reached_eof(self, tailer: Tailer, now: float) -> None:
         tailer.at_eof = True
-        tailer.verify_head = True
         successor, tailer.successor = tailer.successor, None
         if successor is not None:
             self._queue(successor)
@@ -491,11 +497,11 @@ class FileInput:
 
     # ---- opening and closing --------------------------------------------------------------
 
-    async def _open(self, tailer: Tailer, emit: Emit) -> bool:
+    def _open(self, tailer: Tailer) -> bool:
         if tailer.path is None:
             return False
         if len(self._opened) >= self.config.max_open_files and not self._evict():
-            self._waiting_open.append(tailer)
+            self._waiting_open[tailer] = None
             return False
         try:
             st = tailer.open()
@@ -516,10 +522,8 @@ class FileInput:
         tailer.last_active = self._clock.monotonic()
         try:
             if tailer.first_open:
-                tailer.first_open = False
                 self._first_open(tailer, st.st_size)
-            else:
-                tailer.verify_head = True
+                tailer.first_open = False
         except OSError as exc:
             self._read_failed(tailer, exc)
             return False
@@ -532,7 +536,6 @@ class FileInput:
             self._skip_binary(tailer)
             return
         expect = tailer.expect_fp
-        tailer.expect_fp = None
         if expect is not None:
             match = compare(expect, tailer.fingerprint)
             if match is Match.SAME and size >= tailer.offset:
@@ -546,6 +549,7 @@ class FileInput:
         if tailer.start_if_new == "end":
             offset = tailer.end_position(min(size, tailer.scan_size) if expect is None
                                          else size)
+        tailer.expect_fp = None
         tailer.restart_at(offset)
         tailer.stream = self._new_stream(tailer.source, tailer.dev, tailer.ino,
                                          committed=offset, fingerprint=tailer.fingerprint)
@@ -567,9 +571,9 @@ class FileInput:
         tailer.close()
         self._opened.pop(tailer, None)
         self._m_open.set(len(self._opened))
-        tailer.verify_head = True
         while self._waiting_open and len(self._opened) < self.config.max_open_files:
-            waiting = self._waiting_open.popleft()
+            waiting = next(iter(self._waiting_open))
+            del self._waiting_open[waiting]
             if not waiting.dead:
                 self._queue(waiting)
                 break
@@ -636,6 +640,8 @@ class FileInput:
     async def _finish(self, tailer: Tailer, emit: Emit) -> None:
         """A renamed/deleted file was read to its end and stayed quiet: let it go."""
         await self._flush_held(tailer, emit)
+        if tailer.path is not None:
+            return  # found again under a matching name while emitting
         self._close(tailer)
         tailer.dead = True
         self._rotated.discard(tailer)
@@ -701,12 +707,42 @@ class FileInput:
             "scanned": self._last_rescan > -_INF,
             "files": sorted(t.source for t in self._by_ident.values()),
             "open": len(self._opened),
+            "open_inodes": sorted(t.ino for t in self._opened),
             "ready": len(self._ready),
             "holding": len(self._holding),
             "rotated": len(self._rotated),
             "streams": len(self._streams),
             "watching": self._watcher.directories if self._watcher else [],
         }
+
+
+def _validate(config: FileInputConfig) -> None:
+    """Refuse values the input cannot work with, all at once (the loader may check earlier)."""
+    where = f"input {config.id!r}"
+    problems = []
+    if not config.paths:
+        problems.append(f"{where}: paths needs at least one glob")
+    if config.max_line_bytes < MIN_LINE_BYTES:
+        problems.append(f"{where}: max_line_bytes must be at least {MIN_LINE_BYTES}, "
+                        f"got {config.max_line_bytes}")
+    for name in ("read_chunk_bytes", "max_open_files"):
+        if getattr(config, name) < 1:
+            problems.append(f"{where}: {name} must be at least 1, got {getattr(config, name)}")
+    if config.fingerprint_bytes < 0:
+        problems.append(f"{where}: fingerprint_bytes must not be negative")
+    for name in ("rescan_interval",):
+        if getattr(config, name) <= 0:
+            problems.append(f"{where}: {name} must be positive, got {getattr(config, name)}")
+    for name in ("close_inactive", "partial_line_timeout"):
+        if getattr(config, name) < 0:
+            problems.append(f"{where}: {name} must not be negative, got {getattr(config, name)}")
+    if config.multiline is not None:
+        try:
+            Multiline(config.multiline, max_bytes=max(config.max_line_bytes, 1))
+        except ConfigError as exc:
+            problems.extend(f"{where}: {p}" for p in exc.problems)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _is_regular(st: os.stat_result) -> bool:

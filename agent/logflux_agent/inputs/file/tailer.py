@@ -33,7 +33,7 @@ class Tailer:
         "after", "at_eof", "binary", "dead", "dev", "emitted_end", "expect_fp", "fd",
         "fingerprint", "first_open", "framer", "head_len", "ino", "last_active", "last_data",
         "multiline", "offset", "path", "queued", "rotated_at", "scan_size", "source",
-        "start_if_new", "stream", "successor", "verify_head",
+        "start_if_new", "stream", "successor",
     )
 
     def __init__(self, *, source: str, dev: int, ino: int, stream: FileStream,
@@ -58,7 +58,6 @@ class Tailer:
         self.start_if_new = start_if_new
         self.scan_size = scan_size
         self.first_open = True
-        self.verify_head = False
         self.binary = False
         self.queued = False
         self.at_eof = False

@@ -1,0 +1,87 @@
+"""File identity: fingerprint prefixes, and the checkpoint stream's commit/release/retire."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.inputs.file.identity import (
+    FileStream,
+    Match,
+    Saved,
+    compare,
+    marker_key,
+    stream_key,
+)
+
+
+def test_fingerprint_prefix_rules() -> None:
+    assert compare(b"abc", b"abc") is Match.SAME
+    # A file shorter than the window keeps its identity while it grows.
+    assert compare(b"ab", b"abcdef") is Match.SAME
+    assert compare(b"", b"anything") is Match.SAME
+    # Shorter than what was recorded, and a prefix of it: truncated.
+    assert compare(b"abcdef", b"ab") is Match.SHORTER
+    assert compare(b"abcdef", b"") is Match.SHORTER
+    # Other first bytes: another file on the same inode, or rewritten.
+    assert compare(b"abc", b"xbc") is Match.DIFFERENT
+    assert compare(b"abc", b"abx") is Match.DIFFERENT
+
+
+def store_at(tmp_path: Path) -> CheckpointStore:
+    store = CheckpointStore(tmp_path)
+    store.load()
+    return store
+
+
+def test_commit_writes_a_resumable_state(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, b"head")
+    assert stream.key == stream_key("in", 7, 42) == "file:in:7:42"
+    stream.commit(100)
+    state = store.get(stream.key)
+    assert state == {"input": "in", "path": "/var/log/a.log", "dev": 7, "ino": 42,
+                     "fingerprint": b"head".hex(), "fingerprint_len": 4, "offset": 100}
+    saved = Saved.decode("in", stream.key, state)
+    assert saved == Saved(stream.key, "/var/log/a.log", 7, 42, b"head", 100)
+    assert Saved.decode("other-input", stream.key, state) is None
+    assert Saved.decode("in", marker_key("in"), {"input": "in", "started": 1.0}) is None
+    assert Saved.decode("in", "k", {"input": "in", "ino": "x", "dev": 1, "offset": 0}) is None
+
+
+def test_a_released_stream_drops_its_entry_once_everything_is_committed(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    done: list[FileStream] = []
+    stream = FileStream(store, "in", "/a", 1, 2, b"", committed=0, on_done=done.append)
+    stream.commit(50)
+    stream.release(120)
+    assert store.get(stream.key) is not None
+    stream.commit(80)
+    assert store.get(stream.key)["offset"] == 80  # type: ignore[index]
+    stream.commit(120)
+    assert store.get(stream.key) is None
+    assert done == [stream]
+    stream.commit(130)  # late commits of a retired stream are ignored
+    assert store.get(stream.key) is None
+
+
+def test_releasing_a_fully_committed_stream_drops_it_at_once(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    stream = FileStream(store, "in", "/a", 1, 2, b"")
+    stream.commit(10)
+    stream.release(10)
+    assert stream.retired
+    assert store.get(stream.key) is None
+    never_opened = FileStream(store, "in", "/b", 1, 3, b"")
+    never_opened.release(0)
+    assert never_opened.retired
+
+
+def test_a_retired_stream_never_overwrites_its_successor(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    old = FileStream(store, "in", "/a", 1, 2, b"old")
+    new = FileStream(store, "in", "/a", 1, 2, b"new")
+    old.retire()
+    new.commit(5)
+    old.commit(5000)
+    assert store.get(new.key)["offset"] == 5  # type: ignore[index]
