@@ -1,0 +1,162 @@
+"""CPU time and resident memory of a whole process tree, read from /proc.
+
+CPU of a tree = the root's own utime+stime plus its cutime+cstime (children it already reaped)
+plus the same for every live descendant. A child's time moves into its parent's c-fields at the
+moment it is reaped, so the sum stays continuous as encode workers come and go. RSS is summed
+over the live tree (shared pages of forked workers count once per process, as `ps` would).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def children(pid: int) -> list[int]:
+    """All live descendants of ``pid`` (every thread's children, recursively)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            kids = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        except OSError:
+            continue
+        for kid in kids:
+            found.append(int(kid))
+            found.extend(children(int(kid)))
+    return found
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def cpu_seconds(pid: int, *, include_reaped: bool = True) -> float:
+    """utime+stime (and cutime+cstime) of one process, in seconds; 0 when it is gone."""
+    f = _stat_fields(pid)
+    if f is None:
+        return 0.0
+    # Fields after the name start at index 3 of the man page: utime is #14 -> f[11].
+    ticks = int(f[11]) + int(f[12])
+    if include_reaped:
+        ticks += int(f[13]) + int(f[14])
+    return ticks / CLK_TCK
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+def breakdown(pid: int) -> list[dict[str, object]]:
+    """Each live process of the tree: pid, RSS MiB, CPU seconds (own + reaped), command line."""
+    return [{"pid": p, "rss_mib": round(rss_bytes(p) / 2**20, 1),
+             "cpu_s": round(cpu_seconds(p), 2), "cmd": cmdline(p)[:120]}
+            for p in [pid, *children(pid)]]
+
+
+@dataclass
+class TreeSample:
+    t: float
+    cpu: float
+    rss_total: int
+    rss_main: int
+    processes: int
+
+
+def sample_tree(pid: int) -> TreeSample:
+    kids = children(pid)
+    cpu = cpu_seconds(pid) + sum(cpu_seconds(k) for k in kids)
+    main = rss_bytes(pid)
+    return TreeSample(time.monotonic(), cpu, main + sum(rss_bytes(k) for k in kids), main,
+                      1 + len(kids))
+
+
+@dataclass
+class TreeSampler:
+    """Samples a process tree every ``interval`` seconds in a thread; keeps the whole series."""
+
+    pid: int
+    interval: float = 0.1
+    samples: list[TreeSample] = field(default_factory=list)
+    # Each process of the tree at the moment the tree's RSS was highest.
+    peak_breakdown: list[dict[str, object]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> TreeSampler:
+        self.samples.append(sample_tree(self.pid))
+        self._thread = threading.Thread(target=self._run, name=f"sampler-{self.pid}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        peak = 0
+        while not self._stop.wait(self.interval):
+            sample = sample_tree(self.pid)
+            self.samples.append(sample)
+            if sample.rss_total > peak * 1.02:  # only clear new peaks: a breakdown costs more
+                peak = sample.rss_total
+                self.peak_breakdown = breakdown(self.pid)
+
+    def stop(self, dump_to: Path | None = None) -> TreeSample:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        last = sample_tree(self.pid)
+        if last.processes and _stat_fields(self.pid) is not None:
+            self.samples.append(last)
+        if dump_to is not None:
+            self.dump(dump_to)
+        return self.samples[-1]
+
+    def now(self) -> TreeSample:
+        """A fresh sample (also recorded), for marking the edges of a measured window."""
+        s = sample_tree(self.pid)
+        self.samples.append(s)
+        return s
+
+    def dump(self, path: Path) -> None:
+        """The series as CSV (t relative to the first sample, cpu s, rss bytes), for plots."""
+        t0 = self.samples[0].t if self.samples else 0.0
+        rows = ["t,cpu_s,rss_total,rss_main,processes"]
+        rows += [f"{s.t - t0:.3f},{s.cpu:.3f},{s.rss_total},{s.rss_main},{s.processes}"
+                 for s in self.samples]
+        path.write_text("\n".join(rows) + "\n")
+
+    def peak_rss(self, since: float = 0.0, until: float = float("inf")) -> tuple[int, int]:
+        """(peak of the tree sum, peak of the main process) over samples in [since, until]."""
+        window = [s for s in self.samples if since <= s.t <= until] or self.samples
+        return max(s.rss_total for s in window), max(s.rss_main for s in window)
+
+    def cpu_between(self, since: float, until: float) -> float:
+        """Tree CPU seconds spent between two instants (nearest samples)."""
+        before = [s for s in self.samples if s.t <= since]
+        after = [s for s in self.samples if s.t >= until]
+        a = before[-1] if before else self.samples[0]
+        b = after[0] if after else self.samples[-1]
+        return b.cpu - a.cpu
