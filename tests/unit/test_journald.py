@@ -21,33 +21,11 @@ from logflux_agent.config.model import JournaldInputConfig
 from logflux_agent.inputs import journald
 from logflux_agent.inputs.journald import JournaldInput, checkpoint_key
 from logflux_agent.observe.metrics import REGISTRY
-from logflux_agent.record import Record
+from tests.support.collector import Collector
 from tests.support.journal import BASE_REALTIME_US, JournalWriter, journal_cursors
 from tests.support.wait import async_wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Collector:
-    """An emit callback that keeps what it got; ``gate`` (when set) makes it block."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-        self.calls = 0
-        self.gate: asyncio.Event | None = None
-        self.waiting = False
-
-    async def __call__(self, records: list[Record]) -> None:
-        self.calls += 1
-        self.records.extend(records)
-        if self.gate is not None:
-            self.waiting = True
-            await self.gate.wait()
-            self.waiting = False
-
-    @property
-    def messages(self) -> list[str]:
-        return [r.message for r in self.records]
 
 
 def errors(input_id: str, reason: str) -> float:

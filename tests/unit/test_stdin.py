@@ -19,33 +19,10 @@ from logflux_agent.config.model import MultilineConfig, StdinInputConfig
 from logflux_agent.inputs import stdin as stdin_module
 from logflux_agent.inputs.stdin import StdinInput
 from logflux_agent.observe.metrics import REGISTRY
-from logflux_agent.record import Record
+from tests.support.collector import Collector
 from tests.support.wait import async_wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class Collector:
-    """An emit callback; while ``gate`` is set to an unset Event, each call blocks on it."""
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-        self.calls = 0
-        self.gate: asyncio.Event | None = None
-        self.waiting = False
-
-    async def __call__(self, records: list[Record]) -> None:
-        self.calls += 1
-        self.records.extend(records)
-        gate = self.gate
-        if gate is not None:
-            self.waiting = True
-            await gate.wait()
-            self.waiting = False
-
-    @property
-    def messages(self) -> list[str]:
-        return [r.message for r in self.records]
 
 
 class PipeWriter(threading.Thread):
