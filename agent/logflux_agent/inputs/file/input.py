@@ -252,15 +252,16 @@ class FileInput:
                 if tailer is not None:
                     self._lose_path(tailer, now)
                 continue
-            self._observe(path, st, now, initial=False)
+            self._observe(path, st, now, initial=False, event=True)
 
-    def _observe(self, path: str, st: os.stat_result, now: float, *, initial: bool) -> None:
+    def _observe(self, path: str, st: os.stat_result, now: float, *, initial: bool,
+                 event: bool = False) -> None:
         """``path`` currently names the file ``st``: follow it, or notice what changed."""
         ident = (st.st_dev, st.st_ino)
         tailer = self._by_path.get(path)
         if tailer is not None:
             if (tailer.dev, tailer.ino) == ident:
-                self._poke(tailer, st.st_size)
+                self._poke(tailer, st.st_size, event=event)
                 return
             self._lose_path(tailer, now)
         other = self._by_ident.get(ident)
@@ -272,7 +273,7 @@ class FileInput:
                 self._rotated.discard(other)
                 self._by_path[path] = other
             if other.path == path:
-                self._poke(other, st.st_size)
+                self._poke(other, st.st_size, event=event)
             return
         self._add(path, st, now, initial=initial, after=tailer)
 
@@ -333,11 +334,16 @@ class FileInput:
         if self._streams.get(stream.key) is stream:
             del self._streams[stream.key]
 
-    def _poke(self, tailer: Tailer, size: int) -> None:
-        """The file was seen with ``size`` bytes: read it if there is something new."""
+    def _poke(self, tailer: Tailer, size: int, *, event: bool = False) -> None:
+        """The file was seen with ``size`` bytes: read it if there may be something new.
+
+        A change event on an open file always earns a turn, even at an unchanged size: a file
+        truncated and rewritten to exactly its old size (copytruncate under a writer) is told
+        apart only by its first bytes, which the turn checks with one small pread.
+        """
         if tailer.binary:
             return
-        if size != tailer.offset or tailer.first_open:
+        if size != tailer.offset or tailer.first_open or (event and tailer.fd is not None):
             self._queue(tailer)
 
     def _queue(self, tailer: Tailer) -> None:
