@@ -64,6 +64,22 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def system_ticks() -> tuple[int, int, int]:
+    """(busy, steal, total) clock ticks of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    steal = fields[7] if len(fields) > 7 else 0
+    total = sum(fields[:8])
+    return total - idle - steal, steal, total
+
+
+def system_share(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, float]:
+    """Machine-wide busy and steal percentages (of all cores) between two system_ticks()."""
+    total = max(after[2] - before[2], 1)
+    return {"machine_busy_percent": round((after[0] - before[0]) / total * 100, 1),
+            "steal_percent": round((after[1] - before[1]) / total * 100, 1)}
+
+
 def cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -72,10 +88,33 @@ def cmdline(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()
 
 
+def threads(pid: int) -> list[dict[str, object]]:
+    """CPU seconds per thread of one process (name from comm), busiest first."""
+    out: list[dict[str, object]] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        # Python does not name OS threads: tell the main (event-loop) thread from the others.
+        name = "main" if int(tid) == pid else f"tid {tid}"
+        f = raw[raw.rindex(")") + 2:].split()
+        out.append({"tid": int(tid), "name": name,
+                    "cpu_s": round((int(f[11]) + int(f[12])) / CLK_TCK, 2)})
+    out.sort(key=lambda t: -float(str(t["cpu_s"])))
+    return out
+
+
 def breakdown(pid: int) -> list[dict[str, object]]:
-    """Each live process of the tree: pid, RSS MiB, CPU seconds (own + reaped), command line."""
+    """Each live process of the tree: pid, RSS MiB, CPU seconds (own + reaped), command line,
+    and its busiest threads."""
     return [{"pid": p, "rss_mib": round(rss_bytes(p) / 2**20, 1),
-             "cpu_s": round(cpu_seconds(p), 2), "cmd": cmdline(p)[:120]}
+             "cpu_s": round(cpu_seconds(p), 2), "cmd": cmdline(p)[:120],
+             "threads": [t for t in threads(p) if float(str(t["cpu_s"])) >= 0.05][:6]}
             for p in [pid, *children(pid)]]
 
 

@@ -97,6 +97,8 @@ def render_throughput(res: dict[str, Any]) -> str:
         ("/health max ms", "health_max_ms", ""),
         ("/health probes (failed)", "health_probes", ""),
         ("exit code after SIGTERM", "exit_code", "0"),
+        ("machine busy % (all cores)", "machine_busy_percent", ""),
+        ("hypervisor steal %", "steal_percent", ""),
     ]
     rows = []
     for label, key, target in rows_spec:
@@ -112,12 +114,16 @@ def render_throughput(res: dict[str, Any]) -> str:
                  "file -> loopback HTTP, batches of 1000", head, rows)]
     if res.get("checks"):
         out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
+    shippers: tuple[tuple[str, dict[str, Any]], ...] = (("agent", agent), ("syslog-ng", sng))
+    for name, shipper in shippers:
+        if shipper.get("runs"):
+            out.append(f"{name} runs (median shown): " + "; ".join(
+                f"{x['lines_per_s']:,}/s {x['cpu_us_per_line']} µs" for x in shipper["runs"]))
     if res.get("syslog_ng_note"):
         out.append(res["syslog_ng_note"])
     if agent.get("process_breakdown"):
         out.append("agent processes at the end of the run:")
-        out += [f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
-                f"{p['cmd'][:90]}" for p in agent["process_breakdown"]]
+        out += render_processes(agent["process_breakdown"])
     profile = agent.get("profile") or {}
     if profile.get("summary"):
         import pyspy
@@ -126,6 +132,18 @@ def render_throughput(res: dict[str, Any]) -> str:
     elif profile.get("error"):
         out.append(f"profile: {profile['error']}")
     return "\n".join(out)
+
+
+def render_processes(procs: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for p in procs:
+        out.append(f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
+                   f"{p['cmd'][:90]}")
+        threads = p.get("threads") or []
+        if len(threads) > 1:
+            out.append("      threads: " + ", ".join(f"{t['name']} {t['cpu_s']} s"
+                                                      for t in threads))
+    return out
 
 
 def render_kv(title: str, res: dict[str, Any]) -> str:
@@ -142,6 +160,5 @@ def render_kv(title: str, res: dict[str, Any]) -> str:
     out = [table(title, ["figure", "value"], rows), *notes]
     if res.get("peak_breakdown"):
         out.append("processes at the peak RSS:")
-        out += [f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
-                f"{p['cmd'][:90]}" for p in res["peak_breakdown"]]
+        out += render_processes(res["peak_breakdown"])
     return "\n".join(out)

@@ -81,6 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--syslog-ng", choices=("auto", "no", "only"), default="auto",
                    help="throughput: also ship with syslog-ng when installed (auto), skip it, "
                         "or run only syslog-ng")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="throughput: run each shipper N times (alternating) and report the "
+                        "median run by lines/s, with the spread")
     p.add_argument("--profile", action="store_true",
                    help="throughput: py-spy record the agent (py-spy must be in the venv)")
     p.add_argument("--timeout", type=float, default=900.0, help="per-phase timeout, seconds")
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         health_interval=args.health_interval, timeout=args.timeout, syslog_ng=args.syslog_ng,
         rss_bound_mib=args.rss_bound_mib, encode_workers=args.encode_workers,
         max_in_flight=args.max_in_flight, flush_interval=args.flush_interval,
-        profile=args.profile)
+        profile=args.profile, repeat=max(1, args.repeat))
     if args.syslog_ng != "only" and not Path(opts.agent_bin).exists():
         print(f"run.py: agent not found at {opts.agent_bin} (use --agent-bin)", file=sys.stderr)
         return 2
@@ -117,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stderr if args.json else sys.stdout
     m = doc["machine"]
     print(f"machine: {m['nproc']} cores, {m['cpu_model']}, {m['mem_gib']} GiB, "
-          f"kernel {m['kernel']}, Python {m['python']}, {m['agent']}", file=out)
+          f"kernel {m['kernel']}, Python {m['python']}, {m['agent']}\n"
+          f"load average {m['load_avg_at_start']}; calibration loop (JSON+gzip+AES in-process) "
+          f"{m['calibration_us_per_entry']} µs/entry (quiet-machine floor ~5)", file=out)
     code = 0
     try:
         for name in names:
