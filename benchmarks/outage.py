@@ -100,6 +100,10 @@ def run(opts: Options) -> dict[str, Any]:
         end_outage(ing)
         out_end = time.monotonic()
         accepted_at_end = ing.accepted()
+        # How long the agent takes to notice the ingestor is back (its retry backoff).
+        wait_for(lambda: ing.accepted() > accepted_at_end, opts.timeout,
+                 "the first entry accepted after the outage", interval=0.05)
+        first_after = time.monotonic() - out_end
         accepted_during = accepted_at_end - accepted_before
         # The writer's progress file is at most ~1 s old: the backlog figure is approximate.
         written_at_end = json.loads(progress.read_text())["written"] if progress.exists() else 0
@@ -118,6 +122,7 @@ def run(opts: Options) -> dict[str, Any]:
             "warmup_seconds": warm, "outage_seconds": round(out_end - out_start, 1),
             "accepted_during_outage": accepted_during,
             "backlog_lines_at_outage_end": max(written_at_end - accepted_at_end, 0),
+            "first_accept_after_outage_seconds": round(first_after, 2),
             "catch_up_seconds": round(caught_up - out_end, 1),
             "rss_mib_before_outage": round(before_outage.rss_total / report.MIB, 1),
             "peak_rss_mib_before_outage": round(peak_before[0] / report.MIB, 1),
