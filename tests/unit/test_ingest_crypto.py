@@ -58,7 +58,7 @@ def v1_job(boundary: str = "b") -> EncodeJob:
     entry = ("GET /health 200 1ms", V1_TS, 7, "/var/log/app.log", {"host": "web-01"})
     return EncodeJob(entries=[entry], key_id="k-test", nonce_prefix=b"", counter_start=0,
                      statics=PayloadStatics(), boundary=boundary, max_payload=1 << 20,
-                     max_request=1 << 24, compressor="zlib")
+                     max_request=1 << 24, compressor="zlib", compress_min_bytes=0)
 
 
 def test_vector1_plaintext_is_what_the_payload_builder_makes() -> None:

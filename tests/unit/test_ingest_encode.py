@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import re
+import zlib
 from email.message import EmailMessage
 from typing import Any
 
@@ -29,6 +30,7 @@ from logflux_agent.ingest.encode import (
     encode_with_aead,
     format_timestamp,
     new_boundary,
+    stored_gzip,
 )
 
 KEY = os.urandom(32)
@@ -210,3 +212,52 @@ def test_repr_of_job_hides_the_key() -> None:
     j = job(entries(1))
     j.key = bytearray(KEY)
     assert KEY.hex() not in repr(j) and "key=" not in repr(j)
+
+
+def _gzip_members(enc: EncodedBatch) -> list[bytes]:
+    return [AESGCM(KEY).decrypt(base64.b64decode(p["X-LF-Nonce"]), p.get_payload(decode=True),
+                                None) for p in parse(enc)]
+
+
+@pytest.mark.parametrize("size", [0, 1, 300, 16_000])
+def test_stored_gzip_is_byte_identical_to_zlib_level_0(size: int) -> None:
+    data = os.urandom(size)
+    assert stored_gzip(data) == zlib.compress(data, 0, wbits=31)
+
+
+@pytest.mark.parametrize("size", [65_535, 65_536, 200_000])
+def test_stored_gzip_over_one_block_is_a_valid_member(size: int) -> None:
+    data = os.urandom(size)
+    assert gzip.decompress(stored_gzip(data)) == data
+
+
+@pytest.mark.parametrize("compressor", sorted(COMPRESSORS))
+def test_entries_below_compress_min_bytes_are_stored_the_rest_deflated(compressor: str) -> None:
+    short = ("short line", TS, 7, "/var/log/app.log", {})
+    long = ("x" * 2000, TS, 7, "/var/log/app.log", {})
+    j = job([short, long, short], compressor=compressor)
+    j.compress_min_bytes = 512
+    members = _gzip_members(encode_with_aead(j, AESGCM(KEY)))
+    # Byte 10 starts the deflate stream: 0x01 = final stored block; deflated data is smaller.
+    assert [m[10] for m in (members[0], members[2])] == [0x01, 0x01]
+    assert members[1][10] != 0x01 and len(members[1]) < 2000
+    assert [json.loads(gzip.decompress(m))["message"] for m in members] == [
+        "short line", "x" * 2000, "short line"]
+
+
+def test_compress_min_bytes_zero_deflates_every_entry() -> None:
+    j = job(entries(3))
+    j.compress_min_bytes = 0
+    assert all(m[10] != 0x01 for m in _gzip_members(encode_with_aead(j, AESGCM(KEY))))
+
+
+def test_distinct_timestamps_levels_and_sources_each_keep_their_own_fields() -> None:
+    mixed = [("a", TS, 3, "/a.log", {"k": "1"}), ("b", TS + 0.25, 3, "/a.log", {"k": "1"}),
+             ("c", TS, 8, "/b.log", {"k": "2"}), ("d", TS + 86_400, 3, "/a.log", {})]
+    got = [open_part(p)[0] for p in parse(encode_with_aead(job(mixed), AESGCM(KEY)))]
+    assert [(g["message"], g["ts"], g["level"], g["source"], g["attributes"].get("k"))
+            for g in got] == [
+        ("a", "2026-11-28T10:00:00.500000Z", 3, "/a.log", "1"),
+        ("b", "2026-11-28T10:00:00.750000Z", 3, "/a.log", "1"),
+        ("c", "2026-11-28T10:00:00.500000Z", 8, "/b.log", "2"),
+        ("d", "2026-11-29T10:00:00.500000Z", 3, "/a.log", None)]

@@ -132,6 +132,9 @@ class EncryptionConfig:
     session_max_entries: int = 2**31
 
 
+DEFAULT_COMPRESS_MIN_BYTES = 512
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SenderConfig:
     """Batching, concurrency, retry and shutdown of the sender stage."""
@@ -147,6 +150,9 @@ class SenderConfig:
     shutdown_timeout: float = 10.0
     # Processes that gzip+encrypt batches; 0 encodes on the event loop's thread pool.
     encode_workers: int = 1
+    # Entries with less plaintext JSON than this go in a stored (uncompressed) gzip member:
+    # deflating short lines saves few bytes for most of the CPU. 0 deflates every entry.
+    compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES
     dead_letter_max_bytes: int = 104_857_600
 
 
@@ -216,6 +222,7 @@ _INT_MAX = 2**53
 BOUNDS: dict[str, tuple[float, bool, float]] = {
     "SenderConfig.shutdown_timeout": (0, True, _YEAR),
     "SenderConfig.encode_workers": (0, True, 64),
+    "SenderConfig.compress_min_bytes": (0, True, 1_048_576),
     "SenderConfig.max_in_flight": (1, True, 256),
     "SenderConfig.dead_letter_max_bytes": (0, True, _INT_MAX),
     "SenderConfig.retry_backoff_factor": (1.0, True, 100.0),

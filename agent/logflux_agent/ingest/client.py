@@ -293,7 +293,8 @@ class IngestClient:
                         nonce_prefix=session.nonce_prefix,
                         counter_start=session.reserve(len(entries)), statics=self._statics,
                         boundary=new_boundary(), max_payload=self.limits.max_payload_bytes,
-                        max_request=self.limits.max_request_bytes, compressor=self.compressor)
+                        max_request=self.limits.max_request_bytes, compressor=self.compressor,
+                        compress_min_bytes=self.config.sender.compress_min_bytes)
         aead = session.aead
         loop = asyncio.get_running_loop()
         if self.config.sender.encode_workers > 0:
