@@ -1,9 +1,11 @@
 """Encode-path micro-benchmark: payload JSON + gzip + AES-256-GCM + multipart, per entry.
 
-Prints entries/s and µs/entry for 200-byte and 1 KiB lines, zlib vs isal, in-process; then the
-same work offloaded to worker processes (``encode_batch`` through a forkserver
-``ProcessPoolExecutor``, as the client does with ``sender.encode_workers``), with the CPU the
-*parent* spends per entry — what the event loop pays — next to the wall-clock rate.
+Prints entries/s and µs/entry for 200-byte and 1 KiB lines, in-process with each gzip mode
+(``stored``: every entry under ``sender.compress_min_bytes``, the default for short lines;
+``zlib``/``isal``: every entry deflated, ``compress_min_bytes: 0``); then the default mode
+offloaded to encode worker processes (``ingest/workers.py``, as the agent does with
+``sender.encode_workers``), with the CPU the *parent* spends per entry — what the event loop
+pays — next to the wall-clock rate.
 
     .venv/bin/python benchmarks/encode.py                  # defaults: 20,000 entries, batch 1000
     .venv/bin/python benchmarks/encode.py --entries 100000 --json
@@ -12,9 +14,8 @@ same work offloaded to worker processes (``encode_batch`` through a forkserver
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import asyncio
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -27,15 +28,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gen import AccessLogGenerator
 from logflux_agent import USER_AGENT
+from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
 from logflux_agent.ingest.encode import (
     COMPRESSORS,
+    DEFAULT_COMPRESSOR,
     EncodeJob,
     EntryTuple,
     PayloadStatics,
-    encode_batch,
     encode_with_aead,
     new_boundary,
 )
+from logflux_agent.ingest.workers import EncodeWorkers
 
 STATICS = PayloadStatics.build(node="web-01", environment="production", agent=USER_AGENT,
                                labels={"team": "payments"})
@@ -60,18 +63,19 @@ def batches(lines: list[str], batch: int) -> list[list[EntryTuple]]:
     return [entries[i:i + batch] for i in range(0, len(entries), batch)]
 
 
-def job(entries: list[EntryTuple], counter: int, compressor: str, key: bytes | None
-        ) -> EncodeJob:
+def job(entries: list[EntryTuple], counter: int, compressor: str) -> EncodeJob:
+    """``compressor`` "stored" keeps every entry below compress_min_bytes; else all deflate."""
     return EncodeJob(entries=entries, key_id="0b7c1f4e-2d1a-4f7e-9a51-3c2b1d0e9f8a",
                      nonce_prefix=b"\x01\x02\x03\x04", counter_start=counter, statics=STATICS,
                      boundary=new_boundary(), max_payload=1 << 20, max_request=1 << 30,
-                     compressor=compressor, key=bytearray(key) if key else None)
+                     compressor=DEFAULT_COMPRESSOR if compressor == "stored" else compressor,
+                     compress_min_bytes=1 << 20 if compressor == "stored" else 0)
 
 
 def in_process(work: list[list[EntryTuple]], compressor: str, key: bytes,
                repeat: int) -> dict[str, Any]:
     aead = AESGCM(key)
-    encode_with_aead(job(work[0], 0, compressor, None), aead)  # warm-up
+    encode_with_aead(job(work[0], 0, compressor), aead)  # warm-up
     n = sum(len(b) for b in work)
     wall = cpu = float("inf")
     for _ in range(repeat):  # best of N: this is a shared, noisy machine
@@ -79,7 +83,7 @@ def in_process(work: list[list[EntryTuple]], compressor: str, key: bytes,
         cpu0, t0 = time.process_time(), time.perf_counter()
         counter = 0
         for entries in work:
-            enc = encode_with_aead(job(entries, counter, compressor, None), aead)
+            enc = encode_with_aead(job(entries, counter, compressor), aead)
             counter += len(entries)
             wire += len(enc.body)
         wall = min(wall, time.perf_counter() - t0)
@@ -91,21 +95,30 @@ def in_process(work: list[list[EntryTuple]], compressor: str, key: bytes,
 
 def offloaded(work: list[list[EntryTuple]], compressor: str, key: bytes,
               workers: int, repeat: int) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("forkserver")
+    return asyncio.run(_offloaded(work, compressor, key, workers, repeat))
+
+
+async def _offloaded(work: list[list[EntryTuple]], compressor: str, key: bytes,
+                     workers: int, repeat: int) -> dict[str, Any]:
+    pool = EncodeWorkers(workers)
     n = sum(len(b) for b in work)
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        list(pool.map(encode_batch, [job(work[0], 0, compressor, key)] * workers))  # warm-up
+    try:
+        await asyncio.gather(*(pool.encode(job(work[0], 0, compressor), bytearray(key))
+                               for _ in range(workers)))  # warm-up: start every worker
         wall = cpu = float("inf")
         for _ in range(repeat):
             cpu0, t0 = time.process_time(), time.perf_counter()
             counter = 0
             jobs = []
             for entries in work:
-                jobs.append(job(entries, counter, compressor, key))
+                jobs.append(job(entries, counter, compressor))
                 counter += len(entries)
-            wire = sum(len(enc.body) for enc in pool.map(encode_batch, jobs))
+            done = await asyncio.gather(*(pool.encode(j, bytearray(key)) for j in jobs))
+            wire = sum(len(enc.body) for enc in done if enc is not None)
             wall = min(wall, time.perf_counter() - t0)
             cpu = min(cpu, time.process_time() - cpu0)
+    finally:
+        await pool.close()
     return {"mode": f"process x{workers}", "compressor": compressor, "entries": n,
             "us_per_entry": wall / n * 1e6, "entries_per_s": n / wall,
             "parent_cpu_us_per_entry": cpu / n * 1e6, "wire_bytes_per_entry": wire / n}
@@ -124,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
         work = batches(make_lines(args.entries, size), args.batch)
-        for compressor in sorted(COMPRESSORS):
+        for compressor in ["stored", *sorted(COMPRESSORS)]:
             rows.append({"line_bytes": size, **in_process(work, compressor, key, args.repeat)})
-        best = "isal" if "isal" in COMPRESSORS else "zlib"
+        best = "stored" if size < DEFAULT_COMPRESS_MIN_BYTES else DEFAULT_COMPRESSOR
         for workers in (int(w) for w in args.workers.split(",") if int(w) > 0):
             rows.append({"line_bytes": size,
                          **offloaded(work, best, key, workers, args.repeat)})
@@ -136,10 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"encode benchmark: {args.entries} entries per size, batches of {args.batch}, "
           f"best of {args.repeat}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
-    print(f"{'line':>6} {'mode':<12} {'gzip':<5} {'us/entry':>9} {'entries/s':>10} "
+    print(f"{'line':>6} {'mode':<12} {'gzip':<6} {'us/entry':>9} {'entries/s':>10} "
           f"{'parent cpu us/entry':>20} {'wire B/entry':>13}")
     for r in rows:
-        print(f"{r['line_bytes']:>6} {r['mode']:<12} {r['compressor']:<5} "
+        print(f"{r['line_bytes']:>6} {r['mode']:<12} {r['compressor']:<6} "
               f"{r['us_per_entry']:>9.2f} {r['entries_per_s']:>10.0f} "
               f"{r['parent_cpu_us_per_entry']:>20.2f} {r['wire_bytes_per_entry']:>13.1f}")
     return 0

@@ -249,7 +249,7 @@ def test_daemonset_example() -> None:
     assert volumes[mounts["/var/log"]["name"]]["hostPath"]["path"] == "/var/log"
     state = volumes[mounts["/var/lib/logflux-agent"]["name"]]
     assert state["hostPath"]["type"] == "DirectoryOrCreate"
-    assert "/tmp" in mounts, "forkserver encode workers need a writable /tmp"
+    assert "/tmp" in mounts, "a read-only root still needs a writable /tmp"
     env = {e["name"]: e for e in container["env"]}
     key_ref = env["LOGFLUX_API_KEY"]["valueFrom"]["secretKeyRef"]
     secret = next(d for d in docs if d and d["kind"] == "Secret")

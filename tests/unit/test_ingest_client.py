@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -453,6 +455,20 @@ async def test_encoding_in_a_worker_process(tmp_path: Path) -> None:
         used = nonces(ing)
     assert [r.accepted for r in reports] == [50, 50, 50]
     assert len(ing.entries) == 150 and len(set(used)) == 150
+
+
+async def test_delivery_survives_a_killed_encode_worker(tmp_path: Path) -> None:
+    async with MiniIngestor() as ing:
+        client = IngestClient(config(tmp_path, ing, encode_workers=1), clock=FakeClock())
+        try:
+            assert (await client.deliver(recs(20, "before"))).accepted == 20
+            assert client._workers is not None
+            (pid,) = client._workers.pids
+            os.kill(pid, signal.SIGKILL)
+            assert (await client.deliver(recs(20, "after"))).accepted == 20
+        finally:
+            await client.close()
+    assert len(ing.entries) == 40
 
 
 async def test_deliver_nothing_is_a_no_op(tmp_path: Path) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import base64
 import calendar
-import concurrent.futures
 import email.parser
 import email.policy
 import gzip
 import json
-import multiprocessing
 import os
 import re
 import zlib
@@ -26,7 +24,6 @@ from logflux_agent.ingest.encode import (
     EntryTuple,
     PayloadStatics,
     build_payload,
-    encode_batch,
     encode_with_aead,
     format_timestamp,
     new_boundary,
@@ -185,33 +182,6 @@ def test_nonces_unique_across_jobs_of_one_session() -> None:
             assert nonce not in seen
             seen.add(nonce)
     assert len(seen) == 114
-
-
-def test_worker_entry_point_zeroes_its_key_copy() -> None:
-    j = job(entries(3))
-    j.key = bytearray(KEY)
-    enc = encode_batch(j)
-    assert j.key == bytearray(32)
-    for part in parse(enc):
-        open_part(part)
-    with pytest.raises(ValueError, match=r"job\.key"):
-        encode_batch(job(entries(1)))
-
-
-def test_encode_batch_runs_in_a_forkserver_worker_process() -> None:
-    j = job(entries(50))
-    j.key = bytearray(KEY)
-    ctx = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-        enc = pool.submit(encode_batch, j).result(timeout=60)
-    assert len(parse(enc)) == 50
-    assert all(open_part(p) for p in parse(enc))
-
-
-def test_repr_of_job_hides_the_key() -> None:
-    j = job(entries(1))
-    j.key = bytearray(KEY)
-    assert KEY.hex() not in repr(j) and "key=" not in repr(j)
 
 
 def _gzip_members(enc: EncodedBatch) -> list[bytes]:

@@ -10,16 +10,14 @@ re-encodes under the current session, so no nonce is ever reused, and a body enc
 rotated-out key still completes (the ingestor keeps old key ids).
 
 Encoding (gzip + AES-GCM, the CPU-heavy part) runs in ``sender.encode_workers`` worker processes
-(``forkserver`` context: this process is multi-threaded), or on a thread when that is 0.
+(``workers.py``), or on a thread when that is 0 or the workers keep dying.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import multiprocessing
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +37,6 @@ from logflux_agent.ingest.encode import (
     EncodedBatch,
     EncodeJob,
     PayloadStatics,
-    encode_batch,
     encode_with_aead,
     new_boundary,
 )
@@ -60,6 +57,7 @@ from logflux_agent.ingest.retry import (
     parse_retry_after,
 )
 from logflux_agent.ingest.session import Limits, ServerLimits, Session, SessionInfo
+from logflux_agent.ingest.workers import EncodeWorkers, WorkerDied
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
 
@@ -110,7 +108,8 @@ class IngestClient:
         self._session: Session | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._workers = (EncodeWorkers(config.sender.encode_workers)
+                         if config.sender.encode_workers > 0 else None)
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
         # health
@@ -188,10 +187,10 @@ class IngestClient:
             self._http = None
         if self._session is not None:
             self._session.destroy()
-        for pool in (self._pool, self._threads):
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = None
+        if self._workers is not None:
+            await self._workers.close()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
         self._threads = None
 
     # ---- session ------------------------------------------------------------------------
@@ -297,32 +296,22 @@ class IngestClient:
                         compress_min_bytes=self.config.sender.compress_min_bytes)
         aead = session.aead
         loop = asyncio.get_running_loop()
-        if self.config.sender.encode_workers > 0:
-            pool = self._process_pool()
-            job.key = session.key_copy()
+        if self._workers is not None:
+            key = session.key_copy()
             try:
-                return await loop.run_in_executor(pool, encode_batch, job)
-            except BrokenProcessPool:
-                log.error("encode.worker_died", note="restarting the encode workers")
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+                enc = await self._workers.encode(job, key)
+                if enc is not None:
+                    return enc
+            except WorkerDied as exc:
+                log.error("encode.worker_lost_batch", error=str(exc),
+                          note="encoding this batch in the agent process")
             finally:
-                crypto.zero(job.key)
-            job.key = None
+                crypto.zero(key)
         if self._threads is None:
             self._threads = concurrent.futures.ThreadPoolExecutor(
                 max_workers=max(1, min(2, self.config.sender.max_in_flight)),
                 thread_name_prefix="encode")
         return await loop.run_in_executor(self._threads, encode_with_aead, job, aead)
-
-    def _process_pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
-                                              else "spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=self.config.sender.encode_workers, mp_context=ctx)
-        return self._pool
 
     # ---- delivery -----------------------------------------------------------------------
 

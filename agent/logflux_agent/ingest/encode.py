@@ -1,11 +1,12 @@
 """The hot path: records → v2 payload JSON → gzip → AES-256-GCM → one multipart/mixed body.
 
-``encode_batch`` is a pure function of plain, picklable data (``EncodeJob``), so the client can
-run it in a worker process; ``encode_with_aead`` is the same work with a ready AES-GCM object for
-in-process use. Protocol §4 (part headers, RFC 2046 framing) and §5 (payload fields) are the
-contract. Per-entry cost is kept low by caching the serialised ``attributes`` fragment and the
-source across consecutive records (they are usually the same objects), formatting each distinct
-second once, and building each part from precomputed byte strings.
+``encode_with_aead`` is a pure function of plain, picklable data (``EncodeJob``) and a cipher,
+so it runs the same in the agent or in a worker process (``worker.py``). Protocol §4 (part
+headers, RFC 2046 framing) and §5 (payload fields) are the contract.
+
+Per-entry cost: the batch is encoded column by column, each step one ``map`` over the entries,
+so the per-entry loop runs in C; Python code runs once per batch or per distinct timestamp,
+source and attributes object (the JSON around the message is built once for each).
 
 Compression: every part body is a standard RFC 1952 gzip member (protocol §4). Entries shorter
 than ``compress_min_bytes`` get a *stored* member (deflate's level 0: header, raw bytes, CRC) —
@@ -35,7 +36,6 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
-from logflux_agent.ingest.crypto import zero
 
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
 EntryTuple = tuple[str, float, int, str, dict[str, str]]
@@ -114,11 +114,10 @@ class PayloadStatics:
 
 @dataclass(slots=True)
 class EncodeJob:
-    """Everything one encode needs, as plain picklable data.
+    """Everything one encode needs but the key, as plain picklable data.
 
-    ``key`` is only set for worker processes (the copy is zeroed by the worker once it has built
-    its cipher, and by the caller when the job completes). ``max_payload`` bounds both the
-    plaintext and the encrypted part body; ``max_request`` bounds a one-part request.
+    ``max_payload`` bounds both the plaintext and the encrypted part body; ``max_request``
+    bounds a one-part request.
     """
 
     entries: list[EntryTuple]
@@ -131,7 +130,6 @@ class EncodeJob:
     max_request: int
     compressor: str = DEFAULT_COMPRESSOR
     compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES
-    key: bytearray | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -199,17 +197,6 @@ def format_timestamp(ts: float) -> str:
 def _json_object(obj: dict[str, str]) -> str:
     return json.dumps({str(k): str(v) for k, v in obj.items()}, ensure_ascii=False,
                       separators=(",", ":"))
-
-
-def encode_batch(job: EncodeJob) -> EncodedBatch:
-    """Encode in a worker process: builds the cipher from ``job.key``, then zeroes that copy."""
-    if job.key is None:
-        raise ValueError("encode_batch needs job.key (use encode_with_aead in-process)")
-    try:
-        aead = AESGCM(bytes(job.key))
-    finally:
-        zero(job.key)
-    return _encode(job, aead, None)
 
 
 def encode_with_aead(job: EncodeJob, aead: AESGCM) -> EncodedBatch:
