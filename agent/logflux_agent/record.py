@@ -7,6 +7,7 @@ lists (one per read chunk) so that per-line work stays small; see inputs/base.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Protocol
 
 
@@ -49,3 +50,10 @@ class Record:
     def size_hint(self) -> int:
         """Approximate bytes this record holds, used for queue byte bounds."""
         return len(self.message) + len(self.source) + 96
+
+
+# Field getters for map() over record lists: the per-record loop then runs in C.
+MESSAGE = attrgetter("message")
+SOURCE = attrgetter("source")
+ACK = attrgetter("ack")
+ENTRY_FIELDS = attrgetter("message", "timestamp", "level", "source", "attributes")

@@ -6,16 +6,18 @@ import asyncio
 import base64
 import email.parser
 import email.policy
+import fcntl
 import gzip
 import json
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob, PayloadStatics, new_boundary
-from logflux_agent.ingest.workers import MAX_DEATHS, EncodeWorkers, WorkerDied
+from logflux_agent.ingest.workers import MAX_DEATHS, PIPE_BYTES, EncodeWorkers, WorkerDied
 from tests.support.wait import async_wait_until
 
 STATICS = PayloadStatics.build(node="web-01", environment=None, agent="logflux-agent/test")
@@ -113,3 +115,18 @@ async def test_workers_ignore_sigterm_and_exit_when_the_agent_closes_them() -> N
     await workers.close()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+PIPE_MAX = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+
+
+async def test_worker_pipes_are_widened_so_a_batch_crosses_in_few_system_calls() -> None:
+    workers = EncodeWorkers(1)
+    try:
+        assert await workers.encode(job(["a"], "k"), bytearray(os.urandom(32))) is not None
+        proc = workers._workers[0].proc
+        for fd in (proc.stdin.transport.get_extra_info("pipe").fileno(),  # type: ignore[union-attr]
+                   proc.stdout._transport.get_extra_info("pipe").fileno()):  # type: ignore[union-attr]
+            assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(PIPE_BYTES, PIPE_MAX)
+    finally:
+        await workers.close()

@@ -36,6 +36,7 @@ from logflux_agent.ingest.encode import (
     DEFAULT_COMPRESSOR,
     EncodedBatch,
     EncodeJob,
+    EntryTuple,
     PayloadStatics,
     encode_with_aead,
     new_boundary,
@@ -59,7 +60,7 @@ from logflux_agent.ingest.retry import (
 from logflux_agent.ingest.session import Limits, ServerLimits, Session, SessionInfo
 from logflux_agent.ingest.workers import EncodeWorkers, WorkerDied
 from logflux_agent.observe import metrics
-from logflux_agent.record import Record
+from logflux_agent.record import ENTRY_FIELDS, Record
 
 log = structlog.get_logger(__name__)
 
@@ -287,7 +288,7 @@ class IngestClient:
     # ---- encoding -----------------------------------------------------------------------
 
     async def _encode(self, records: Sequence[Record], session: Session) -> EncodedBatch:
-        entries = [(r.message, r.timestamp, r.level, r.source, r.attributes) for r in records]
+        entries: list[EntryTuple] = list(map(ENTRY_FIELDS, records))
         job = EncodeJob(entries=entries, key_id=session.key_id,
                         nonce_prefix=session.nonce_prefix,
                         counter_start=session.reserve(len(entries)), statics=self._statics,

@@ -19,6 +19,10 @@ STORAGE_PROBE_MIN = 60.0
 STORAGE_PROBE_MAX = 300.0
 
 
+# Seeding a Random per delivery cost more than the delivery's own retry bookkeeping.
+_SHARED_RNG = random.Random()
+
+
 class Backoff:
     """``delay(n) = U[0, min(initial * factor^n, max)]`` (full jitter), n = failed attempts."""
 
@@ -28,7 +32,7 @@ class Backoff:
         self.maximum = max(maximum, self.initial)
         self.factor = factor if factor > 1 else 2.0
         self.attempt = 0
-        self._rng = rng or random.Random()
+        self._rng = rng or _SHARED_RNG
 
     def cap(self, attempt: int) -> float:
         # min() before pow overflow: the exponent is bounded by the cap anyway

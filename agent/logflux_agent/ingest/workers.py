@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import pickle
 import sys
 import time
@@ -32,6 +33,18 @@ MAX_DEATHS = 3
 DEATH_WINDOW = 60.0
 STOP_TIMEOUT = 5.0
 _READ_LIMIT = 1 << 22  # buffer bodies in a few large reads
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
+
+
+def _widen_pipe(stream: asyncio.StreamWriter | asyncio.StreamReader | None) -> None:
+    # A job (~200 KB) and a body (~600 KB) then cross in one or two system calls instead of
+    # ten 64 KiB steps, each an event-loop wake-up. Best effort: the limit may be lower.
+    transport = getattr(stream, "transport", None) or getattr(stream, "_transport", None)
+    pipe = transport.get_extra_info("pipe") if transport is not None else None
+    if pipe is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 class WorkerDied(Exception):
@@ -123,10 +136,13 @@ class EncodeWorkers:
             if self.disabled:
                 return None
             while len(self._workers) < self._count:
-                self._workers.append(_Worker(await asyncio.create_subprocess_exec(
+                proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "logflux_agent.ingest.worker",
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    limit=_READ_LIMIT)))
+                    limit=_READ_LIMIT)
+                for stream in (proc.stdin, proc.stdout):
+                    _widen_pipe(stream)
+                self._workers.append(_Worker(proc))
         return min(self._workers, key=lambda w: len(w.waiting))
 
     def _note_death(self, worker: _Worker) -> None:

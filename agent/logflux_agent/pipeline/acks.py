@@ -17,7 +17,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
-from logflux_agent.record import AckStream, Record
+from logflux_agent.record import ACK, AckStream, Record
 
 
 @dataclass(slots=True)
@@ -53,10 +53,8 @@ class AckTracker:
     def open(self, records: list[Record], owners: dict[str, int]) -> Batch:
         """Register a new batch, in queue order. Positions are gathered here, once per batch."""
         positions: dict[int, tuple[AckStream, int | str]] = {}
-        for record in records:
-            token = record.ack
-            if token is not None:
-                positions[id(token.stream)] = (token.stream, token.position)
+        for token in filter(None, map(ACK, records)):
+            positions[id(token.stream)] = (token.stream, token.position)
         batch = Batch(self._next_seq, records, owners, positions=positions)
         self._next_seq += 1
         self._pending.append(batch)

@@ -13,7 +13,7 @@ import contextlib
 from collections import deque
 
 from logflux_agent.observe import metrics
-from logflux_agent.record import Record
+from logflux_agent.record import MESSAGE, Record
 
 # What a queued record costs beyond its message text: the Record, its token, the str header.
 RECORD_OVERHEAD_BYTES = 200
@@ -21,7 +21,7 @@ RECORD_OVERHEAD_BYTES = 200
 
 def records_size(records: list[Record]) -> int:
     """Bytes a list of records accounts for against ``max_bytes`` (close to its real RSS cost)."""
-    return sum(len(r.message) for r in records) + RECORD_OVERHEAD_BYTES * len(records)
+    return sum(map(len, map(MESSAGE, records))) + RECORD_OVERHEAD_BYTES * len(records)
 
 
 class RecordQueue:
