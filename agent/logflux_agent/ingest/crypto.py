@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from logflux_agent.errors import HandshakeError
+from logflux_agent.ingest.wipe import zero as zero  # callers wipe keys through crypto
 
 AES_KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -93,11 +94,6 @@ def wrap_key(public_key: rsa.RSAPublicKey, key: bytearray) -> bytes:
         padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(),
                      label=None),
     )
-
-
-def zero(buf: bytearray) -> None:
-    """Overwrite key material in place (the best Python allows; immutable copies may remain)."""
-    buf[:] = bytes(len(buf))
 
 
 def new_nonce_prefix() -> bytes:

@@ -35,8 +35,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
-
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
 EntryTuple = tuple[str, float, int, str, dict[str, str]]
 
@@ -129,7 +127,7 @@ class EncodeJob:
     max_payload: int
     max_request: int
     compressor: str = DEFAULT_COMPRESSOR
-    compress_min_bytes: int = DEFAULT_COMPRESS_MIN_BYTES
+    compress_min_bytes: int = 0  # the agent passes sender.compress_min_bytes
 
 
 @dataclass(slots=True)

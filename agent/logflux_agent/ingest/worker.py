@@ -25,8 +25,8 @@ from collections import OrderedDict
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.ingest.crypto import zero
 from logflux_agent.ingest.encode import EncodeJob, encode_with_aead
+from logflux_agent.ingest.wipe import zero
 
 FRAME_HEADER = struct.Struct("!II")
 KEYS_KEPT = 2
