@@ -113,6 +113,7 @@ class ConnectProxy:
 
     def __init__(self) -> None:
         self.tunnels: list[str] = []
+        self.auth: list[str | None] = []
         self.url = ""
         self._server: asyncio.Server | None = None
 
@@ -136,6 +137,9 @@ class ConnectProxy:
                 return
             host, port = target.rsplit(":", 1)
             self.tunnels.append(target)
+            self.auth.append(next((line.split(b":", 1)[1].strip().decode()
+                                   for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"proxy-authorization:")), None))
             up_reader, up_writer = await asyncio.open_connection(host, int(port))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
@@ -177,6 +181,40 @@ async def test_https_proxy_from_environment(tmp_path: Path, pki: dict[str, Path]
         await client.start()
         await client.close()
         assert proxy.tunnels == []
+
+
+async def test_proxy_credentials_in_the_url_become_proxy_authentication(
+        tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    async with MiniIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://ops:s%40cret@"))
+        client = IngestClient(with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])),
+                              clock=FakeClock())
+        try:
+            assert (await client.deliver(recs(2))).accepted == 2
+        finally:
+            await client.close()
+    expected = "Basic " + base64.b64encode(b"ops:s@cret").decode()
+    assert proxy.auth and all(a == expected for a in proxy.auth)
+
+
+async def test_a_netrc_entry_for_the_ingestor_is_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With aiohttp's trust_env a .netrc login for the host clashed with our Bearer header.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    async with MiniIngestor() as ing:
+        client = IngestClient(config(tmp_path, ing), clock=FakeClock())
+        try:
+            assert (await client.deliver(recs(1))).accepted == 1
+        finally:
+            await client.close()
+    assert ing.requests
+    assert all(r["headers"].get("Authorization", "").startswith("Bearer ") for r in ing.requests)
 
 
 def _forms(secret: bytes) -> list[bytes]:

@@ -1,18 +1,20 @@
 """HTTP plumbing shared by discovery, handshake and ingest: one aiohttp session, capped reads.
 
 Owns TLS (verification on by default, ``ca_file`` added to the system trust store), proxies
-(``trust_env=True``: ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``), per-request timeouts, reading
-response bodies with a size cap, and turning aiohttp/OS errors into one ``TransportError`` whose
-message says precisely what failed (DNS, TLS, refused, timeout...).
+(``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``, credentials in the proxy URL), per-request
+timeouts, reading response bodies with a size cap, and turning aiohttp/OS errors into one
+``TransportError`` whose message says precisely what failed (DNS, TLS, refused, timeout...).
 """
 
 from __future__ import annotations
 
 import json
 import ssl
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
@@ -69,18 +71,47 @@ def make_session(tls_verify: bool, ca_file: str | None, *, user_agent: str,
                  connections: int) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(ssl=make_ssl_context(tls_verify, ca_file),
                                      limit=max(2, connections), enable_cleanup_closed=True)
-    return aiohttp.ClientSession(connector=connector, trust_env=True,
+    # trust_env stays off: with it aiohttp consults ~/.netrc and the proxy variables on a
+    # thread for every request (two thread hops per batch), and a .netrc entry for the
+    # ingestor would even clash with our Authorization header. env_proxy() does the proxy part.
+    return aiohttp.ClientSession(connector=connector, trust_env=False,
                                  headers={"User-Agent": user_agent})
+
+
+def env_proxy(url: str) -> tuple[str, dict[str, str]] | None:
+    """The proxy for ``url`` from ``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` exempts it.
+
+    Read from the environment on every call (a dict walk, no file access). Returns the proxy
+    URL and the headers for it: credentials in the proxy URL become ``Proxy-Authorization``.
+    """
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    proxy = proxies.get(parts.scheme)
+    if not proxy or not parts.hostname:
+        return None
+    if urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+            parts.hostname, proxies):
+        return None
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if proxy_parts.username is None:
+        return proxy_parts.geturl(), {}
+    auth = aiohttp.encode_basic_auth(unquote(proxy_parts.username),
+                                     unquote(proxy_parts.password or ""))
+    bare = proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2])
+    return bare.geturl(), {"Proxy-Authorization": auth}
 
 
 async def request(session: aiohttp.ClientSession, method: str, url: str, *,
                   headers: Mapping[str, str], data: bytes | None, timeout: float,
                   body_cap: int) -> HttpResult:
     """One request with a total timeout; the body is read up to ``body_cap`` bytes."""
+    via = env_proxy(url)
+    proxy, proxy_headers = via if via is not None else (None, None)
     try:
         async with session.request(method, url, headers=dict(headers), data=data,
                                    timeout=aiohttp.ClientTimeout(total=timeout),
-                                   allow_redirects=False) as resp:
+                                   allow_redirects=False, proxy=proxy,
+                                   proxy_headers=proxy_headers) as resp:
             chunks: list[bytes] = []
             size = 0
             truncated = False

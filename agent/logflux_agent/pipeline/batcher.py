@@ -72,11 +72,15 @@ class Batcher:
                 deadline = self._clock.monotonic() + self._flush_interval
             owner, records = item
             room = max_entries - len(batch)
-            whole = _list_cost(records)
-            if len(records) <= room and size + whole <= max_bytes:
-                batch.extend(records)  # the usual case: the whole chunk fits
-                size += whole
-                owners[owner] = owners.get(owner, 0) + len(records)
+            head = records if len(records) <= room else records[:room]
+            cost = _list_cost(head)
+            if size + cost <= max_bytes:
+                # The usual case: the chunk, or as much as the batch has room for, fits.
+                batch.extend(head)
+                size += cost
+                owners[owner] = owners.get(owner, 0) + len(head)
+                if len(head) < len(records):
+                    self._carry = (owner, records[len(head):])
                 continue
             taken = 0
             for record in records:
