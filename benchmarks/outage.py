@@ -28,7 +28,7 @@ QUEUE_MAX_BYTES = 33_554_432
 
 # The formula of docs/pipeline.md ("Memory bound"), with the benchmark's settings.
 BASE_MIB = 60.0
-WORKER_BASE_MIB = 30.0
+WORKER_BASE_MIB = 20.0
 BATCH_MAX_BYTES = 4_194_304
 READ_CHUNK_BYTES = 262_144
 
@@ -43,7 +43,7 @@ def rss_bound_mib(opts: Options) -> tuple[float, float, str]:
     if opts.rss_bound_mib is not None:
         return main, opts.rss_bound_mib, "--rss-bound-mib"
     return main, tree, ("docs/pipeline.md: 60 + queue.max_bytes + (max_in_flight+1) x 2 x "
-                        "batch_max_bytes + 2 x read_chunk_bytes, + (30 + 2 x batch_max_bytes) "
+                        "batch_max_bytes + 2 x read_chunk_bytes, + (20 + 2 x batch_max_bytes) "
                         "per encode worker")
 
 

@@ -64,6 +64,17 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: shared pages (libpython, libcrypto...) split between sharers."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def system_ticks() -> tuple[int, int, int]:
     """(busy, steal, total) clock ticks of the whole machine since boot, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -110,9 +121,10 @@ def threads(pid: int) -> list[dict[str, object]]:
 
 
 def breakdown(pid: int) -> list[dict[str, object]]:
-    """Each live process of the tree: pid, RSS MiB, CPU seconds (own + reaped), command line,
-    and its busiest threads."""
+    """Each live process of the tree: pid, RSS and PSS MiB, CPU seconds (own + reaped),
+    command line, and its busiest threads."""
     return [{"pid": p, "rss_mib": round(rss_bytes(p) / 2**20, 1),
+             "pss_mib": round(pss_bytes(p) / 2**20, 1),
              "cpu_s": round(cpu_seconds(p), 2), "cmd": cmdline(p)[:120],
              "threads": [t for t in threads(p) if float(str(t["cpu_s"])) >= 0.05][:6]}
             for p in [pid, *children(pid)]]

@@ -91,6 +91,7 @@ def render_throughput(res: dict[str, Any]) -> str:
         ("CPU % of one core (avg)", "cpu_percent", ""),
         ("peak RSS MiB (process tree)", "peak_rss_mib_tree", f"<= {TARGET_RSS_MIB:.0f}"),
         ("peak RSS MiB (main process)", "peak_rss_mib_main", ""),
+        ("PSS MiB of the tree at that peak", "peak_pss_mib_tree", ""),
         ("processes", "processes", ""),
         ("/health p50 ms", "health_p50_ms", ""),
         ("/health p99 ms", "health_p99_ms", f"< {TARGET_HEALTH_P99_MS:.0f}"),
@@ -137,8 +138,9 @@ def render_throughput(res: dict[str, Any]) -> str:
 def render_processes(procs: list[dict[str, Any]]) -> list[str]:
     out = []
     for p in procs:
-        out.append(f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
-                   f"{p['cmd'][:90]}")
+        out.append(f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  "
+                   f"pss {p.get('pss_mib', 0):6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
+                   f"{p['cmd'][:80]}")
         threads = p.get("threads") or []
         if len(threads) > 1:
             out.append("      threads: " + ", ".join(f"{t['name']} {t['cpu_s']} s"

@@ -71,6 +71,10 @@ def measure_shipping(pid: int, n: int, count: Callable[[], int], alive: Child,
         "cpu_percent": round(end.cpu / (done_at - launched_at) * 100, 1),
         "peak_rss_mib_tree": round(peak_tree / report.MIB, 1),
         "peak_rss_mib_main": round(peak_main / report.MIB, 1),
+        # The tree at its RSS peak with shared library pages counted once (split by PSS).
+        "peak_pss_mib_tree": round(sum(float(str(p.get("pss_mib", 0)))
+                                       for p in sampler.peak_breakdown), 1)
+        if sampler.peak_breakdown else None,
         "processes": max(s.processes for s in sampler.samples),
         "process_breakdown": processes,
         # Everything on the machine (shipper, receiver, harness, others) and the hypervisor's
