@@ -1,14 +1,18 @@
 """Record: one log entry in flight, and the acknowledgement token that travels with it.
 
-This is the hot path's currency: a slotted dataclass, cheap to create. Inputs emit records in
-lists (one per read chunk) so that per-line work stays small; see inputs/base.py.
+This is the hot path's currency: an immutable named tuple, so a chunk's records are built by
+``records_for`` in one C-level pass (a dataclass ``__init__`` per line cost ~1 µs at full
+speed). Inputs emit records in lists (one per read chunk) so that per-line work stays small;
+see inputs/base.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import repeat
 from operator import attrgetter
-from typing import Protocol
+from typing import NamedTuple, Protocol, cast
 
 
 class AckStream(Protocol):
@@ -32,8 +36,7 @@ class AckToken:
     position: int | str
 
 
-@dataclass(slots=True)
-class Record:
+class Record(NamedTuple):
     """One log entry: the v2 payload fields plus its ack token.
 
     ``timestamp`` is Unix epoch seconds (float). ``attributes`` is usually shared between all
@@ -50,6 +53,20 @@ class Record:
     def size_hint(self) -> int:
         """Approximate bytes this record holds, used for queue byte bounds."""
         return len(self.message) + len(self.source) + 96
+
+    def with_ack(self, token: AckToken) -> Record:
+        return self._replace(ack=token)
+
+
+_new_tuple = tuple.__new__
+
+
+def records_for(messages: Iterable[str], timestamp: float, level: int, source: str,
+                attributes: dict[str, str]) -> list[Record]:
+    """One record per message, sharing the other fields; built without per-line Python code."""
+    fields = zip(messages, repeat(timestamp), repeat(level), repeat(source), repeat(attributes),
+                 repeat(None))
+    return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
 
 
 # Field getters for map() over record lists: the per-record loop then runs in C.

@@ -287,7 +287,7 @@ async def test_413_splits_in_halves_and_single_entry_is_dead_lettered(tmp_path: 
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         split = counter(metrics.BATCHES_SPLIT)
         batch = recs(8)
-        batch[5].message = "big"
+        batch[5] = batch[5]._replace(message="big")
         try:
             report = await client.deliver(batch)
         finally:
@@ -310,7 +310,7 @@ async def test_other_4xx_isolates_the_bad_entry(tmp_path: Path) -> None:
         ing.script = [reject_bad] * 10
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         batch = recs(5)
-        batch[0].message = "bad"
+        batch[0] = batch[0]._replace(message="bad")
         try:
             report = await client.deliver(batch)
         finally:
@@ -329,7 +329,7 @@ async def test_server_limits_pre_split_and_oversized_entries_never_sent(tmp_path
     async with MiniIngestor(init_body=init) as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         batch = recs(30)
-        batch[7].message = "x" * 2000  # plaintext over max_payload_size
+        batch[7] = batch[7]._replace(message="x" * 2000)  # plaintext over max_payload_size
         try:
             report = await client.deliver(batch)
         finally:

@@ -43,7 +43,7 @@ from itertools import accumulate
 
 from logflux_agent.config.model import LongLines, MultilineConfig
 from logflux_agent.errors import ConfigError
-from logflux_agent.record import Record
+from logflux_agent.record import Record, records_for
 
 LEVEL_INFO = 7
 # The smallest max_line_bytes that can always hold one UTF-8 character.
@@ -476,4 +476,4 @@ def make_records(lines: list[str], timestamp: float, source: str, attributes: di
     if detect:
         return [Record(line, timestamp, detect_level(line), source, attributes)
                 for line in lines]
-    return [Record(line, timestamp, LEVEL_INFO, source, attributes) for line in lines]
+    return records_for(lines, timestamp, LEVEL_INFO, source, attributes)

@@ -319,7 +319,7 @@ class JournaldInput:
             if cursor is not None:
                 last_cursor = cursor
         if records and last_cursor is not None:
-            records[-1].ack = AckToken(self.stream, last_cursor)
+            records[-1] = records[-1].with_ack(AckToken(self.stream, last_cursor))
         invalid = self.mapper.invalid_utf8 - invalid_before
         if invalid:
             self._invalid_utf8.inc(invalid)

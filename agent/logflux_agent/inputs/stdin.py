@@ -216,7 +216,7 @@ class StdinInput:
         records = make_records(lines, self.clock.wall(), SOURCE, self.attributes,
                                detect=self.config.detect_level)
         count = self.emitted + len(records)
-        records[-1].ack = AckToken(self.stream, count)
+        records[-1] = records[-1].with_ack(AckToken(self.stream, count))
         await emit(records)
         self.emitted = count
         self._entries.inc(len(records))

@@ -443,7 +443,7 @@ class FileInput:
         stream = tailer.stream
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
-            records[-1].ack = AckToken(stream, end)
+            records[-1] = records[-1].with_ack(AckToken(stream, end))
             tailer.emitted_end = end
             await emit(records)
             return
@@ -452,7 +452,7 @@ class FileInput:
         for i in range(0, len(records), MAX_EMIT_RECORDS):
             part = records[i:i + MAX_EMIT_RECORDS]
             last = i + MAX_EMIT_RECORDS >= len(records)
-            part[-1].ack = AckToken(stream, end if last else before)
+            part[-1] = part[-1].with_ack(AckToken(stream, end if last else before))
             if last:
                 tailer.emitted_end = end
             await emit(part)
