@@ -17,7 +17,13 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob, PayloadStatics, new_boundary
-from logflux_agent.ingest.workers import MAX_DEATHS, PIPE_BYTES, EncodeWorkers, WorkerDied
+from logflux_agent.ingest.workers import (
+    MAX_DEATHS,
+    PIPE_BYTES,
+    EncodeWorkers,
+    WorkerDied,
+    WorkerError,
+)
 from tests.support.wait import async_wait_until
 
 STATICS = PayloadStatics.build(node="web-01", environment=None, agent="logflux-agent/test")
@@ -128,5 +134,19 @@ async def test_worker_pipes_are_widened_so_a_batch_crosses_in_few_system_calls()
         for fd in (proc.stdin.transport.get_extra_info("pipe").fileno(),  # type: ignore[union-attr]
                    proc.stdout._transport.get_extra_info("pipe").fileno()):  # type: ignore[union-attr]
             assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(PIPE_BYTES, PIPE_MAX)
+    finally:
+        await workers.close()
+
+
+async def test_a_job_the_worker_cannot_encode_fails_alone_and_the_worker_carries_on() -> None:
+    key = os.urandom(32)
+    workers = EncodeWorkers(1)
+    try:
+        bad = job(["x"], "k")
+        bad.compressor = "no-such-compressor"
+        with pytest.raises(WorkerError, match="no-such-compressor"):
+            await workers.encode(bad, bytearray(key))
+        enc = await workers.encode(job(["fine"], "k"), bytearray(key))
+        assert enc is not None and messages_of(enc, key) == ["fine"]
     finally:
         await workers.close()

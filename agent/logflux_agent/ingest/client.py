@@ -58,7 +58,7 @@ from logflux_agent.ingest.retry import (
     parse_retry_after,
 )
 from logflux_agent.ingest.session import Limits, ServerLimits, Session, SessionInfo
-from logflux_agent.ingest.workers import EncodeWorkers, WorkerDied
+from logflux_agent.ingest.workers import EncodeWorkers, WorkerError
 from logflux_agent.observe import metrics
 from logflux_agent.record import ENTRY_FIELDS, Record
 
@@ -303,7 +303,7 @@ class IngestClient:
                 enc = await self._workers.encode(job, key)
                 if enc is not None:
                     return enc
-            except WorkerDied as exc:
+            except WorkerError as exc:
                 log.error("encode.worker_lost_batch", error=str(exc),
                           note="encoding this batch in the agent process")
             finally:

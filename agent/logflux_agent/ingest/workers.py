@@ -47,7 +47,11 @@ def _widen_pipe(stream: asyncio.StreamWriter | asyncio.StreamReader | None) -> N
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
-class WorkerDied(Exception):
+class WorkerError(Exception):
+    """A worker could not encode this job; the caller can still encode it in-process."""
+
+
+class WorkerDied(WorkerError):
     """The worker encoding this job exited before answering."""
 
 
@@ -75,7 +79,7 @@ class _Worker:
                     meta.body = body
                     future.set_result(meta)
                 else:
-                    future.set_exception(RuntimeError(f"encode worker: {meta}"))
+                    future.set_exception(WorkerError(f"encode worker {self.proc.pid}: {meta}"))
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:
@@ -102,7 +106,7 @@ class EncodeWorkers:
         """The encoded batch, or None when workers are disabled (encode in-process then).
 
         ``key`` is the session's AES key; it is sent only to workers that lack it.
-        Raises ``WorkerDied`` if the worker exits first.
+        Raises ``WorkerDied`` if the worker exits first, ``WorkerError`` if it reports a failure.
         """
         worker = await self._pick()
         if worker is None:
