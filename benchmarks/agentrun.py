@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class Agent:
 
     def __init__(self, agent_bin: str, workdir: Path, config: dict[str, Any]) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
+        # A --workdir reused from an earlier run holds checkpoints saying the file was read.
+        shutil.rmtree(config["state_dir"], ignore_errors=True)
         self.config = config
         self.config_path = workdir / "agent.yaml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -22,6 +22,7 @@ class Ingestor:
                  record: bool = False, extra_args: tuple[str, ...] = ()) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         ready = workdir / "ingestor.ready.json"
+        ready.unlink(missing_ok=True)  # a --workdir reused from an earlier run holds a stale one
         argv = [agent_bin, "dev-ingestor", "--port", "0", "--ready-file", str(ready)]
         if not decrypt:
             argv.append("--no-decrypt")

@@ -311,6 +311,9 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
 
         self._client = IngestClient(self.config, clock=self.clock)
+        # Inputs first: building one imports its module, a pause /health must not see.
+        for cfg in self.config.inputs:
+            self._start_input(cfg)
         if self.config.metrics.enabled:
             from logflux_agent.observe.server import ObserveServer
 
@@ -326,8 +329,6 @@ class Supervisor:
         self._spawn(self._flush_checkpoints_forever(), "checkpoints")
         if self._notifier.watchdog_interval() is not None:
             self._spawn(self._notifier.watchdog_loop(), "watchdog")
-        for cfg in self.config.inputs:
-            self._start_input(cfg)
         log.info("agent.started", inputs=[c.id for c in self.config.inputs],
                  state_dir=self.config.state_dir)
 

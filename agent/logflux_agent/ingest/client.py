@@ -97,7 +97,8 @@ class IngestClient:
         self.config = config
         self._clock = clock
         self._pin = load_pin(config)  # ConfigError now, not a retry loop later
-        make_ssl_context(config.tls_verify, config.ca_file)  # same: a bad ca_file fails early
+        # Built once, here: a bad ca_file fails early, and the event loop never loads certs.
+        self._ssl = make_ssl_context(config.tls_verify, config.ca_file)
         self._statics = PayloadStatics.build(node=config.node, environment=config.environment,
                                              agent=USER_AGENT, labels=config.labels)
         self._gate = PauseGate(clock)
@@ -198,8 +199,7 @@ class IngestClient:
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = make_session(self.config.tls_verify, self.config.ca_file,
-                                      user_agent=USER_AGENT,
+            self._http = make_session(self._ssl, user_agent=USER_AGENT,
                                       connections=self.config.sender.max_in_flight + 2)
         return self._http
 

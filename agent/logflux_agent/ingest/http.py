@@ -67,9 +67,11 @@ def make_ssl_context(tls_verify: bool, ca_file: str | None) -> ssl.SSLContext | 
     return ctx
 
 
-def make_session(tls_verify: bool, ca_file: str | None, *, user_agent: str,
+def make_session(ssl_context: ssl.SSLContext | bool, *, user_agent: str,
                  connections: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(ssl=make_ssl_context(tls_verify, ca_file),
+    """``ssl_context`` from ``make_ssl_context``: built once, since loading the system trust
+    store takes ~25 ms, which must not happen on the event loop while it serves /health."""
+    connector = aiohttp.TCPConnector(ssl=ssl_context,
                                      limit=max(2, connections), enable_cleanup_closed=True)
     # trust_env stays off: with it aiohttp consults ~/.netrc and the proxy variables on a
     # thread for every request (two thread hops per batch), and a .netrc entry for the
