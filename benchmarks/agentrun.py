@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from common import Options
 from procs import Child, Http, free_port, python_env, wait_for
 
 
@@ -38,6 +39,17 @@ def agent_config(*, api_key: str, endpoint: str, state_dir: Path, paths: list[st
         "metrics": {"enabled": True, "listen": f"127.0.0.1:{metrics_port}"},
         "logging": {"level": "info"},
     }
+
+
+def bench_config(opts: Options, api_key: str, endpoint: str, work: Path, paths: list[str],
+                 queue: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``agent_config`` with the sender options the scenario was run with."""
+    return agent_config(api_key=api_key, endpoint=endpoint, state_dir=work / "state",
+                        paths=paths, metrics_port=free_port(),
+                        sender={"encode_workers": opts.encode_workers,
+                                "max_in_flight": opts.max_in_flight,
+                                "flush_interval": opts.flush_interval},
+                        queue=queue)
 
 
 class Agent:

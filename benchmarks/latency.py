@@ -19,7 +19,7 @@ from typing import Any
 
 import procstat
 import report
-from agentrun import Agent, HealthProber, agent_config, free_port
+from agentrun import Agent, HealthProber, bench_config
 from common import Options
 from ingestor import Ingestor
 from procs import Child, HarnessError, python_env, wait_for
@@ -68,11 +68,7 @@ def run(opts: Options) -> dict[str, Any]:
     writer: Child | None = None
     prober: HealthProber | None = None
     try:
-        cfg = agent_config(api_key=ing.api_key, endpoint=ing.url, state_dir=work / "state",
-                           paths=[str(log_file)], metrics_port=free_port(),
-                           sender={"encode_workers": opts.encode_workers,
-                                   "max_in_flight": opts.max_in_flight,
-                                   "flush_interval": opts.flush_interval})
+        cfg = bench_config(opts, ing.api_key, ing.url, work, [str(log_file)])
         agent = Agent(opts.agent_bin, work, cfg)
         agent.wait_health()
         sampler = procstat.TreeSampler(agent.pid, 0.2).start()

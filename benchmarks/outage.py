@@ -17,7 +17,7 @@ from typing import Any
 
 import procstat
 import report
-from agentrun import Agent, agent_config, free_port
+from agentrun import Agent, bench_config
 from common import Options
 from ingestor import Ingestor
 from procs import Child, python_env, wait_for
@@ -69,13 +69,8 @@ def run(opts: Options) -> dict[str, Any]:
     agent: Agent | None = None
     writer: Child | None = None
     try:
-        cfg = agent_config(api_key=ing.api_key, endpoint=ing.url, state_dir=work / "state",
-                           paths=[str(log_file)], metrics_port=free_port(),
-                           sender={"encode_workers": opts.encode_workers,
-                                   "max_in_flight": opts.max_in_flight,
-                                   "flush_interval": opts.flush_interval},
-                           queue={"max_entries": QUEUE_MAX_ENTRIES,
-                                  "max_bytes": QUEUE_MAX_BYTES})
+        cfg = bench_config(opts, ing.api_key, ing.url, work, [str(log_file)],
+                           queue={"max_entries": QUEUE_MAX_ENTRIES, "max_bytes": QUEUE_MAX_BYTES})
         agent = Agent(opts.agent_bin, work, cfg)
         agent.wait_health()
         sampler = procstat.TreeSampler(agent.pid, 0.2).start()

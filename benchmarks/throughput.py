@@ -18,7 +18,7 @@ from typing import Any
 import procstat
 import report
 import syslogng
-from agentrun import Agent, HealthProber, agent_config, free_port
+from agentrun import Agent, HealthProber, bench_config
 from common import Options
 from gen import cached_file
 from ingestor import Ingestor
@@ -90,11 +90,7 @@ def run_agent(opts: Options, log_file: Path, n: int, size: int,
     agent: Agent | None = None
     prober: HealthProber | None = None
     try:
-        cfg = agent_config(api_key=ing.api_key, endpoint=ing.url, state_dir=work / "state",
-                           paths=[str(log_file)], metrics_port=free_port(),
-                           sender={"encode_workers": opts.encode_workers,
-                                   "max_in_flight": opts.max_in_flight,
-                                   "flush_interval": opts.flush_interval})
+        cfg = bench_config(opts, ing.api_key, ing.url, work, [str(log_file)])
         base = ing.accepted()
         launched = time.monotonic()
         agent = Agent(opts.agent_bin, work, cfg)

@@ -36,6 +36,12 @@ class ConfigError(AgentError):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
 
+    def report(self, prog: str, path: str) -> str:
+        """What a command prints: which file, then one problem per line."""
+        lines = [f"{prog}: configuration error in {path}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
 
 class CredentialError(AgentError):
     """An API key is malformed or is the wrong kind of credential."""

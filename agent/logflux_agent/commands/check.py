@@ -34,9 +34,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"logflux-agent check: configuration error in {args.config}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report("logflux-agent check", args.config), file=sys.stderr)
         return exc.exit_code
     except AgentError as exc:
         print(f"logflux-agent check: {mask_secrets(str(exc))}", file=sys.stderr)

@@ -30,9 +30,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"logflux-agent: configuration error in {args.config}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
+        print(exc.report("logflux-agent", args.config), file=sys.stderr)
         return exc.exit_code
     if getattr(args, "stdin", False) and not any(
         isinstance(c, StdinInputConfig) for c in config.inputs
