@@ -22,34 +22,66 @@ from common import Options
 from procs import Child, Http, free_port, python_env, wait_for
 
 
-def agent_config(*, api_key: str, endpoint: str, state_dir: Path, paths: list[str],
-                 metrics_port: int, sender: dict[str, Any] | None = None,
-                 queue: dict[str, Any] | None = None,
-                 file_input: dict[str, Any] | None = None) -> dict[str, Any]:
+def agent_config(
+    *,
+    api_key: str,
+    endpoint: str,
+    state_dir: Path,
+    paths: list[str],
+    metrics_port: int,
+    sender: dict[str, Any] | None = None,
+    queue: dict[str, Any] | None = None,
+    file_input: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The benchmark config: one file input from the beginning, the documented sender shape."""
     return {
         "api_key": api_key,
         "endpoint": endpoint,
         "state_dir": str(state_dir),
-        "inputs": [{"type": "file", "id": "bench", "paths": paths, "start_at": "beginning",
-                    **(file_input or {})}],
-        "sender": {"batch_max_entries": 1000, "flush_interval": 1.0, "max_in_flight": 4,
-                   "encode_workers": 1, **(sender or {})},
+        "inputs": [
+            {
+                "type": "file",
+                "id": "bench",
+                "paths": paths,
+                "start_at": "beginning",
+                **(file_input or {}),
+            }
+        ],
+        "sender": {
+            "batch_max_entries": 1000,
+            "flush_interval": 1.0,
+            "max_in_flight": 4,
+            "encode_workers": 1,
+            **(sender or {}),
+        },
         "queue": {"max_entries": 20000, "max_bytes": 33554432, **(queue or {})},
         "metrics": {"enabled": True, "listen": f"127.0.0.1:{metrics_port}"},
         "logging": {"level": "info"},
     }
 
 
-def bench_config(opts: Options, api_key: str, endpoint: str, work: Path, paths: list[str],
-                 queue: dict[str, Any] | None = None) -> dict[str, Any]:
+def bench_config(
+    opts: Options,
+    api_key: str,
+    endpoint: str,
+    work: Path,
+    paths: list[str],
+    queue: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """``agent_config`` with the sender options the scenario was run with."""
-    return agent_config(api_key=api_key, endpoint=endpoint, state_dir=work / "state",
-                        paths=paths, metrics_port=free_port(),
-                        sender={"encode_workers": opts.encode_workers,
-                                "max_in_flight": opts.max_in_flight,
-                                "flush_interval": opts.flush_interval},
-                        queue=queue)
+    return agent_config(
+        api_key=api_key,
+        endpoint=endpoint,
+        state_dir=work / "state",
+        paths=paths,
+        metrics_port=free_port(),
+        sender={
+            "encode_workers": opts.encode_workers,
+            "max_in_flight": opts.max_in_flight,
+            "flush_interval": opts.flush_interval,
+        },
+        queue=queue,
+    )
 
 
 class Agent:
@@ -65,8 +97,12 @@ class Agent:
         os.chmod(self.config_path, 0o600)  # it holds an API key, even if a throwaway one
         listen = str(config["metrics"]["listen"])
         self.metrics_port = int(listen.rsplit(":", 1)[1])
-        self.child = Child("logflux-agent", [agent_bin, "--config", str(self.config_path)],
-                           workdir / "agent.log", env=python_env())
+        self.child = Child(
+            "logflux-agent",
+            [agent_bin, "--config", str(self.config_path)],
+            workdir / "agent.log",
+            env=python_env(),
+        )
         self.exit_code: int | None = None
         self.stop_seconds: float | None = None
 
@@ -75,14 +111,20 @@ class Agent:
         return self.child.pid
 
     def wait_health(self, timeout: float = 60.0) -> None:
-        wait_for(lambda: probe_health(self.metrics_port)[0] == 200, timeout,
-                 "the agent's /health", interval=0.02, alive=self.child)
+        wait_for(
+            lambda: probe_health(self.metrics_port)[0] == 200,
+            timeout,
+            "the agent's /health",
+            interval=0.02,
+            alive=self.child,
+        )
 
     def metric(self, name: str) -> float | None:
         """One unlabelled sample from /metrics (sum over label sets), or None."""
         try:
             status, body = Http(f"http://127.0.0.1:{self.metrics_port}", 5).request(
-                "GET", "/metrics")
+                "GET", "/metrics"
+            )
         except OSError:
             return None
         if status != 200:
@@ -159,5 +201,11 @@ def default_agent_bin() -> str:
     return str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "logflux-agent")
 
 
-__all__ = ["Agent", "HealthProber", "agent_config", "default_agent_bin", "free_port",
-           "probe_health"]
+__all__ = [
+    "Agent",
+    "HealthProber",
+    "agent_config",
+    "default_agent_bin",
+    "free_port",
+    "probe_health",
+]

@@ -48,8 +48,9 @@ def cpu_model() -> str:
 
 def agent_version(agent_bin: str) -> str:
     try:
-        out = subprocess.run([agent_bin, "version"], capture_output=True, text=True, timeout=60,
-                             check=False)
+        out = subprocess.run(
+            [agent_bin, "version"], capture_output=True, text=True, timeout=60, check=False
+        )
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip().splitlines()[0]
     except (OSError, subprocess.TimeoutExpired):
@@ -76,6 +77,7 @@ def calibrate(entries: int = 20_000) -> float:
             out: bytes = isal_zlib.compress(data, 1, wbits=31)
             return out
     except ImportError:
+
         def gz(data: bytes) -> bytes:
             return zlib.compress(data, 6, wbits=31)
 
@@ -88,9 +90,17 @@ def calibrate(entries: int = 20_000) -> float:
     for _ in range(3):
         started = time.perf_counter()
         for i in range(entries):
-            plain = json.dumps({"v": "2.0", "type": "log", "source": "/var/log/access.log",
-                                "level": 7, "ts": "2026-11-28T10:00:00.000000Z",
-                                "message": lines[i % 1000]}, separators=(",", ":")).encode()
+            plain = json.dumps(
+                {
+                    "v": "2.0",
+                    "type": "log",
+                    "source": "/var/log/access.log",
+                    "level": 7,
+                    "ts": "2026-11-28T10:00:00.000000Z",
+                    "message": lines[i % 1000],
+                },
+                separators=(",", ":"),
+            ).encode()
             aead.encrypt(nonce, gz(plain), None)
         best = min(best, time.perf_counter() - started)
     return round(best / entries * 1e6, 2)
@@ -110,8 +120,14 @@ def machine(agent_bin: str) -> dict[str, Any]:
                 mem_total = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu_model": cpu_model(), "mem_gib": mem_total,
-            "kernel": platform.release(), "python": platform.python_version(),
-            "agent": agent_version(agent_bin), "isal_in_harness_env": has_isal,
-            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-            "calibration_us_per_entry": calibrate()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "mem_gib": mem_total,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "agent": agent_version(agent_bin),
+        "isal_in_harness_env": has_isal,
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "calibration_us_per_entry": calibrate(),
+    }

@@ -29,8 +29,9 @@ from gen import AccessLogGenerator
 from procs import Child, HarnessError, Http, python_env, wait_for
 
 
-def post_all(url: str, path: str, bodies: list[tuple[bytes, dict[str, str]]],
-             connections: int) -> tuple[float, float, list[int]]:
+def post_all(
+    url: str, path: str, bodies: list[tuple[bytes, dict[str, str]]], connections: int
+) -> tuple[float, float, list[int]]:
     """POST every body once over ``connections`` keep-alive connections.
 
     Returns (start, end) monotonic times and the response statuses.
@@ -67,25 +68,38 @@ def run_sink(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     gen = AccessLogGenerator()
     batches = [("\n".join(chunk) + "\n").encode() for chunk in gen.iter_chunks(args.lines, 1000)]
     ready = workdir / "sink.ready.json"
-    sink = Child("sink", [sys.executable, str(Path(__file__).with_name("sink.py")),
-                          "--ready-file", str(ready)], workdir / "sink.log", env=python_env())
+    sink = Child(
+        "sink",
+        [sys.executable, str(Path(__file__).with_name("sink.py")), "--ready-file", str(ready)],
+        workdir / "sink.log",
+        env=python_env(),
+    )
     try:
         info = sink.wait_ready_file(ready)
         cpu0 = procstat.cpu_seconds(sink.pid)
-        start, end, statuses = post_all(info["url"], "/ingest",
-                                        [(b, {"Content-Type": "text/plain"}) for b in batches],
-                                        args.connections)
+        start, end, statuses = post_all(
+            info["url"],
+            "/ingest",
+            [(b, {"Content-Type": "text/plain"}) for b in batches],
+            args.connections,
+        )
         cpu = procstat.cpu_seconds(sink.pid) - cpu0
         got = Http(info["url"]).get_json("/stats")
     finally:
         sink.stop()
     bad = [s for s in statuses if s != 200]
-    return {"target": "sink", "lines": got["lines"], "requests": len(statuses),
-            "non_200": len(bad), "seconds": round(end - start, 3),
-            "lines_per_s": round(got["lines"] / (end - start)),
-            "receiver_cpu_us_per_line": round(cpu / max(got["lines"], 1) * 1e6, 3),
-            "receiver_rss_mib": round(procstat.rss_bytes(sink.pid) / 2**20, 1)
-            if sink.running() else None}
+    return {
+        "target": "sink",
+        "lines": got["lines"],
+        "requests": len(statuses),
+        "non_200": len(bad),
+        "seconds": round(end - start, 3),
+        "lines_per_s": round(got["lines"] / (end - start)),
+        "receiver_cpu_us_per_line": round(cpu / max(got["lines"], 1) * 1e6, 3),
+        "receiver_rss_mib": round(procstat.rss_bytes(sink.pid) / 2**20, 1)
+        if sink.running()
+        else None,
+    }
 
 
 def run_ingestor(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
@@ -98,13 +112,21 @@ def run_ingestor(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         session = wire.handshake(http, ing.api_key)
         gen = AccessLogGenerator()
         t0 = time.monotonic()
-        encoded = wire.encode_all(session, gen.iter_chunks(args.entries, args.batch),
-                                  "/var/log/bench/access.log")
+        encoded = wire.encode_all(
+            session, gen.iter_chunks(args.entries, args.batch), "/var/log/bench/access.log"
+        )
         encode_s = time.monotonic() - t0
-        bodies = [(body, {"Content-Type": f"multipart/mixed; boundary={boundary}",
-                          "Authorization": f"Bearer {ing.api_key}",
-                          "User-Agent": "logflux-bench-direct/1"})
-                  for body, boundary in encoded]
+        bodies = [
+            (
+                body,
+                {
+                    "Content-Type": f"multipart/mixed; boundary={boundary}",
+                    "Authorization": f"Bearer {ing.api_key}",
+                    "User-Agent": "logflux-bench-direct/1",
+                },
+            )
+            for body, boundary in encoded
+        ]
         base = ing.accepted()
         cpu0 = procstat.cpu_seconds(ing.pid)
         start, end, statuses = post_all(ing.url, "/v1/ingest", bodies, args.connections)
@@ -116,16 +138,21 @@ def run_ingestor(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
         ing.stop()
     bad = [s for s in statuses if not 200 <= s < 300]
     wire_bytes = sum(len(b) for b, _ in bodies)
-    return {"target": "ingestor", "mode": "decrypt" if args.decrypt else "no-decrypt",
-            "entries": args.entries, "requests": len(statuses), "non_2xx": len(bad),
-            "seconds": round(end - start, 3),
-            "entries_per_s": round(args.entries / (end - start)),
-            "wire_mib_per_s": round(wire_bytes / (end - start) / 2**20, 1),
-            "bytes_per_entry": round(wire_bytes / args.entries, 1),
-            "receiver_cpu_us_per_entry": round(cpu / args.entries * 1e6, 3),
-            "receiver_rss_mib": round(rss / 2**20, 1),
-            "client_encode_us_per_entry": round(encode_s / args.entries * 1e6, 2),
-            "ingestor_stats": stats}
+    return {
+        "target": "ingestor",
+        "mode": "decrypt" if args.decrypt else "no-decrypt",
+        "entries": args.entries,
+        "requests": len(statuses),
+        "non_2xx": len(bad),
+        "seconds": round(end - start, 3),
+        "entries_per_s": round(args.entries / (end - start)),
+        "wire_mib_per_s": round(wire_bytes / (end - start) / 2**20, 1),
+        "bytes_per_entry": round(wire_bytes / args.entries, 1),
+        "receiver_cpu_us_per_entry": round(cpu / args.entries * 1e6, 3),
+        "receiver_rss_mib": round(rss / 2**20, 1),
+        "client_encode_us_per_entry": round(encode_s / args.entries * 1e6, 2),
+        "ingestor_stats": stats,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,10 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=300_000, help="ingestor: entries")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--decrypt", action="store_true",
-                        help="ingestor: decrypt and validate every entry (default: counting)")
-    parser.add_argument("--agent-bin", default=str(Path(sys.executable).with_name(
-        "logflux-agent")))
+    parser.add_argument(
+        "--decrypt",
+        action="store_true",
+        help="ingestor: decrypt and validate every entry (default: counting)",
+    )
+    parser.add_argument("--agent-bin", default=str(Path(sys.executable).with_name("logflux-agent")))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="logflux-direct-") as tmp:

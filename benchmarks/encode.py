@@ -40,8 +40,9 @@ from logflux_agent.ingest.encode import (
 )
 from logflux_agent.ingest.workers import EncodeWorkers
 
-STATICS = PayloadStatics.build(node="web-01", environment="production", agent=USER_AGENT,
-                               labels={"team": "payments"})
+STATICS = PayloadStatics.build(
+    node="web-01", environment="production", agent=USER_AGENT, labels={"team": "payments"}
+)
 ATTRS = {"service": "nginx"}
 
 
@@ -58,22 +59,32 @@ def make_lines(n: int, size: int) -> list[str]:
 
 def batches(lines: list[str], batch: int) -> list[list[EntryTuple]]:
     t0 = 1_795_000_000.0
-    entries: list[EntryTuple] = [(line, t0 + i * 0.0005, 7, "/var/log/nginx/access.log", ATTRS)
-                                 for i, line in enumerate(lines)]
-    return [entries[i:i + batch] for i in range(0, len(entries), batch)]
+    entries: list[EntryTuple] = [
+        (line, t0 + i * 0.0005, 7, "/var/log/nginx/access.log", ATTRS)
+        for i, line in enumerate(lines)
+    ]
+    return [entries[i : i + batch] for i in range(0, len(entries), batch)]
 
 
 def job(entries: list[EntryTuple], counter: int, compressor: str) -> EncodeJob:
     """``compressor`` "stored" keeps every entry below compress_min_bytes; else all deflate."""
-    return EncodeJob(entries=entries, key_id="0b7c1f4e-2d1a-4f7e-9a51-3c2b1d0e9f8a",
-                     nonce_prefix=b"\x01\x02\x03\x04", counter_start=counter, statics=STATICS,
-                     boundary=new_boundary(), max_payload=1 << 20, max_request=1 << 30,
-                     compressor=DEFAULT_COMPRESSOR if compressor == "stored" else compressor,
-                     compress_min_bytes=1 << 20 if compressor == "stored" else 0)
+    return EncodeJob(
+        entries=entries,
+        key_id="0b7c1f4e-2d1a-4f7e-9a51-3c2b1d0e9f8a",
+        nonce_prefix=b"\x01\x02\x03\x04",
+        counter_start=counter,
+        statics=STATICS,
+        boundary=new_boundary(),
+        max_payload=1 << 20,
+        max_request=1 << 30,
+        compressor=DEFAULT_COMPRESSOR if compressor == "stored" else compressor,
+        compress_min_bytes=1 << 20 if compressor == "stored" else 0,
+    )
 
 
-def in_process(work: list[list[EntryTuple]], compressor: str, key: bytes,
-               repeat: int) -> dict[str, Any]:
+def in_process(
+    work: list[list[EntryTuple]], compressor: str, key: bytes, repeat: int
+) -> dict[str, Any]:
     aead = AESGCM(key)
     encode_with_aead(job(work[0], 0, compressor), aead)  # warm-up
     n = sum(len(b) for b in work)
@@ -88,23 +99,32 @@ def in_process(work: list[list[EntryTuple]], compressor: str, key: bytes,
             wire += len(enc.body)
         wall = min(wall, time.perf_counter() - t0)
         cpu = min(cpu, time.process_time() - cpu0)
-    return {"mode": "in-process", "compressor": compressor, "entries": n,
-            "us_per_entry": wall / n * 1e6, "entries_per_s": n / wall,
-            "parent_cpu_us_per_entry": cpu / n * 1e6, "wire_bytes_per_entry": wire / n}
+    return {
+        "mode": "in-process",
+        "compressor": compressor,
+        "entries": n,
+        "us_per_entry": wall / n * 1e6,
+        "entries_per_s": n / wall,
+        "parent_cpu_us_per_entry": cpu / n * 1e6,
+        "wire_bytes_per_entry": wire / n,
+    }
 
 
-def offloaded(work: list[list[EntryTuple]], compressor: str, key: bytes,
-              workers: int, repeat: int) -> dict[str, Any]:
+def offloaded(
+    work: list[list[EntryTuple]], compressor: str, key: bytes, workers: int, repeat: int
+) -> dict[str, Any]:
     return asyncio.run(_offloaded(work, compressor, key, workers, repeat))
 
 
-async def _offloaded(work: list[list[EntryTuple]], compressor: str, key: bytes,
-                     workers: int, repeat: int) -> dict[str, Any]:
+async def _offloaded(
+    work: list[list[EntryTuple]], compressor: str, key: bytes, workers: int, repeat: int
+) -> dict[str, Any]:
     pool = EncodeWorkers(workers)
     n = sum(len(b) for b in work)
     try:
-        await asyncio.gather(*(pool.encode(job(work[0], 0, compressor), bytearray(key))
-                               for _ in range(workers)))  # warm-up: start every worker
+        await asyncio.gather(
+            *(pool.encode(job(work[0], 0, compressor), bytearray(key)) for _ in range(workers))
+        )  # warm-up: start every worker
         wall = cpu = float("inf")
         for _ in range(repeat):
             cpu0, t0 = time.process_time(), time.perf_counter()
@@ -119,9 +139,15 @@ async def _offloaded(work: list[list[EntryTuple]], compressor: str, key: bytes,
             cpu = min(cpu, time.process_time() - cpu0)
     finally:
         await pool.close()
-    return {"mode": f"process x{workers}", "compressor": compressor, "entries": n,
-            "us_per_entry": wall / n * 1e6, "entries_per_s": n / wall,
-            "parent_cpu_us_per_entry": cpu / n * 1e6, "wire_bytes_per_entry": wire / n}
+    return {
+        "mode": f"process x{workers}",
+        "compressor": compressor,
+        "entries": n,
+        "us_per_entry": wall / n * 1e6,
+        "entries_per_s": n / wall,
+        "parent_cpu_us_per_entry": cpu / n * 1e6,
+        "wire_bytes_per_entry": wire / n,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,20 +167,25 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"line_bytes": size, **in_process(work, compressor, key, args.repeat)})
         best = "stored" if size < DEFAULT_COMPRESS_MIN_BYTES else DEFAULT_COMPRESSOR
         for workers in (int(w) for w in args.workers.split(",") if int(w) > 0):
-            rows.append({"line_bytes": size,
-                         **offloaded(work, best, key, workers, args.repeat)})
+            rows.append({"line_bytes": size, **offloaded(work, best, key, workers, args.repeat)})
     if args.json:
         for row in rows:
             print(json.dumps(row))
         return 0
-    print(f"encode benchmark: {args.entries} entries per size, batches of {args.batch}, "
-          f"best of {args.repeat}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
-    print(f"{'line':>6} {'mode':<12} {'gzip':<6} {'us/entry':>9} {'entries/s':>10} "
-          f"{'parent cpu us/entry':>20} {'wire B/entry':>13}")
+    print(
+        f"encode benchmark: {args.entries} entries per size, batches of {args.batch}, "
+        f"best of {args.repeat}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}"
+    )
+    print(
+        f"{'line':>6} {'mode':<12} {'gzip':<6} {'us/entry':>9} {'entries/s':>10} "
+        f"{'parent cpu us/entry':>20} {'wire B/entry':>13}"
+    )
     for r in rows:
-        print(f"{r['line_bytes']:>6} {r['mode']:<12} {r['compressor']:<6} "
-              f"{r['us_per_entry']:>9.2f} {r['entries_per_s']:>10.0f} "
-              f"{r['parent_cpu_us_per_entry']:>20.2f} {r['wire_bytes_per_entry']:>13.1f}")
+        print(
+            f"{r['line_bytes']:>6} {r['mode']:<12} {r['compressor']:<6} "
+            f"{r['us_per_entry']:>9.2f} {r['entries_per_s']:>10.0f} "
+            f"{r['parent_cpu_us_per_entry']:>20.2f} {r['wire_bytes_per_entry']:>13.1f}"
+        )
     return 0
 
 

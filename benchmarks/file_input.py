@@ -19,8 +19,10 @@ from logflux_agent.inputs.file import FileInput
 from logflux_agent.record import Record
 
 N = 1_000_000
-LINE = ("2026-11-28T10:00:00.123Z INFO  [worker-3] request handled path=/api/v1/items "
-        "status=200 dur=12ms user=abcdef id=")
+LINE = (
+    "2026-11-28T10:00:00.123Z INFO  [worker-3] request handled path=/api/v1/items "
+    "status=200 dur=12ms user=abcdef id="
+)
 
 
 async def main() -> None:

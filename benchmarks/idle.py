@@ -32,9 +32,14 @@ def run(opts: Options) -> dict[str, Any]:
     ing = Ingestor(opts.agent_bin, work / "ingestor", decrypt=False)
     agent: Agent | None = None
     try:
-        cfg = agent_config(api_key=ing.api_key, endpoint=ing.url, state_dir=work / "state",
-                           paths=[str(logs / "*.log")], metrics_port=free_port(),
-                           sender={"flush_interval": opts.flush_interval})
+        cfg = agent_config(
+            api_key=ing.api_key,
+            endpoint=ing.url,
+            state_dir=work / "state",
+            paths=[str(logs / "*.log")],
+            metrics_port=free_port(),
+            sender={"flush_interval": opts.flush_interval},
+        )
         agent = Agent(opts.agent_bin, work, cfg)
         sampler = procstat.TreeSampler(agent.pid, 0.5).start()
         caught_up_at = ing.wait_accepted(expected, opts.timeout)
@@ -49,7 +54,8 @@ def run(opts: Options) -> dict[str, Any]:
         idle_cpu = after.cpu - before.cpu
         window = after.t - before.t
         res: dict[str, Any] = {
-            "files": opts.idle_files, "lines_shipped_first": expected,
+            "files": opts.idle_files,
+            "lines_shipped_first": expected,
             "seconds_to_catch_up": round(caught_up_at - sampler.samples[0].t, 2),
             "startup_cpu_seconds": round(startup.cpu, 3),
             "idle_window_seconds": round(window, 1),
@@ -62,8 +68,9 @@ def run(opts: Options) -> dict[str, Any]:
             "files_open_metric": agent.metric("logflux_agent_files_open"),
             "entries_accepted": ing.accepted(),
         }
-        res["checks"] = {"idle cpu": report.check(res["idle_cpu_percent"], "<=",
-                                                  report.TARGET_IDLE_CPU_PERCENT)}
+        res["checks"] = {
+            "idle cpu": report.check(res["idle_cpu_percent"], "<=", report.TARGET_IDLE_CPU_PERCENT)
+        }
         res["exit_code"] = agent.stop()
         return res
     finally:

@@ -18,8 +18,15 @@ from procs import Child, HarnessError, Http, python_env, wait_for
 class Ingestor:
     """A started dev-ingestor: its URL, a dev API key, stats, faults and entries."""
 
-    def __init__(self, agent_bin: str, workdir: Path, *, decrypt: bool = False,
-                 record: bool = False, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        agent_bin: str,
+        workdir: Path,
+        *,
+        decrypt: bool = False,
+        record: bool = False,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         ready = workdir / "ingestor.ready.json"
         ready.unlink(missing_ok=True)  # a --workdir reused from an earlier run holds a stale one
@@ -58,8 +65,13 @@ class Ingestor:
 
     def wait_accepted(self, n: int, timeout: float, interval: float = 0.02) -> float:
         """Wait until ``n`` entries were accepted; the monotonic time it was first seen."""
-        wait_for(lambda: self.accepted() >= n, timeout, f"{n} accepted entries",
-                 interval=interval, alive=self.child)
+        wait_for(
+            lambda: self.accepted() >= n,
+            timeout,
+            f"{n} accepted entries",
+            interval=interval,
+            alive=self.child,
+        )
         return time.monotonic()
 
     def stop(self) -> None:

@@ -45,8 +45,9 @@ def accepted_at(entry: dict[str, Any]) -> float:
         value = entry.get(key)
         if isinstance(value, int | float):
             return float(value)
-    raise HarnessError("recorded entries carry no accept timestamp (accepted_at); "
-                       f"fields: {sorted(entry)}")
+    raise HarnessError(
+        f"recorded entries carry no accept timestamp (accepted_at); fields: {sorted(entry)}"
+    )
 
 
 def message_of(entry: dict[str, Any]) -> str:
@@ -74,11 +75,24 @@ def run(opts: Options) -> dict[str, Any]:
         sampler = procstat.TreeSampler(agent.pid, 0.2).start()
         prober = HealthProber(agent.metrics_port, 0.1).start()
         done_file = work / "writer.done.json"
-        writer = Child("writer", [sys.executable, str(Path(__file__).with_name("writer.py")),
-                                  "--out", str(log_file), "--rate", str(opts.latency_rate),
-                                  "--duration", str(opts.latency_seconds), "--stamp",
-                                  "--done-file", str(done_file)],
-                       work / "writer.log", env=python_env())
+        writer = Child(
+            "writer",
+            [
+                sys.executable,
+                str(Path(__file__).with_name("writer.py")),
+                "--out",
+                str(log_file),
+                "--rate",
+                str(opts.latency_rate),
+                "--duration",
+                str(opts.latency_seconds),
+                "--stamp",
+                "--done-file",
+                str(done_file),
+            ],
+            work / "writer.log",
+            env=python_env(),
+        )
         started = time.monotonic()
         cpu0 = sampler.now().cpu
         wait_for(done_file.exists, opts.latency_seconds + 120, "the writer to finish")
@@ -102,9 +116,12 @@ def run(opts: Options) -> dict[str, Any]:
             latencies.append(accepted_at(entry) - int(m.group(1)) / 1e6)
         lat = report.latency_summary(latencies)
         res: dict[str, Any] = {
-            "writer_rate": opts.latency_rate, "writer_lines": written,
-            "flush_interval_s": opts.flush_interval, "entries_measured": len(latencies),
-            "missing": written - len(seen), "duplicates": duplicates,
+            "writer_rate": opts.latency_rate,
+            "writer_lines": written,
+            "flush_interval_s": opts.flush_interval,
+            "entries_measured": len(latencies),
+            "missing": written - len(seen),
+            "duplicates": duplicates,
             "latency": lat,
             "agent_cpu_percent": round((end.cpu - cpu0) / (end.t - started) * 100, 1),
             "agent_cpu_us_per_line": round((end.cpu - cpu0) / max(written, 1) * 1e6, 2),
@@ -112,8 +129,7 @@ def run(opts: Options) -> dict[str, Any]:
             "health_p99_ms": report.ms(report.percentile(prober.latencies, 99)),
         }
         bound_ms = (opts.flush_interval + report.TARGET_LATENCY_SLACK_S) * 1000
-        res["checks"] = {f"p99 <= {bound_ms:.0f} ms": report.check(lat["p99_ms"], "<=",
-                                                                   bound_ms)}
+        res["checks"] = {f"p99 <= {bound_ms:.0f} ms": report.check(lat["p99_ms"], "<=", bound_ms)}
         res["exit_code"] = agent.stop()
         return res
     finally:

@@ -36,20 +36,29 @@ READ_CHUNK_BYTES = 262_144
 def rss_bound_mib(opts: Options) -> tuple[float, float, str]:
     """(bound for the agent process, bound for the whole tree, where it came from)."""
     mib = report.MIB
-    main = (BASE_MIB + QUEUE_MAX_BYTES / mib
-            + (opts.max_in_flight + 1) * 2 * BATCH_MAX_BYTES / mib + 2 * READ_CHUNK_BYTES / mib)
+    main = (
+        BASE_MIB
+        + QUEUE_MAX_BYTES / mib
+        + (opts.max_in_flight + 1) * 2 * BATCH_MAX_BYTES / mib
+        + 2 * READ_CHUNK_BYTES / mib
+    )
     worker = WORKER_BASE_MIB + 2 * BATCH_MAX_BYTES / mib
     tree = main + opts.encode_workers * worker
     if opts.rss_bound_mib is not None:
         return main, opts.rss_bound_mib, "--rss-bound-mib"
-    return main, tree, ("docs/pipeline.md: 60 + queue.max_bytes + (max_in_flight+1) x 2 x "
-                        "batch_max_bytes + 2 x read_chunk_bytes, + (20 + 2 x batch_max_bytes) "
-                        "per encode worker")
+    return (
+        main,
+        tree,
+        (
+            "docs/pipeline.md: 60 + queue.max_bytes + (max_in_flight+1) x 2 x "
+            "batch_max_bytes + 2 x read_chunk_bytes, + (20 + 2 x batch_max_bytes) "
+            "per encode worker"
+        ),
+    )
 
 
 def start_outage(ing: Ingestor, seconds: float) -> Any:
-    return ing.faults({"status": 503, "count": 10**9, "retry_after": None,
-                       "duration": seconds})
+    return ing.faults({"status": 503, "count": 10**9, "retry_after": None, "duration": seconds})
 
 
 def end_outage(ing: Ingestor) -> Any:
@@ -69,18 +78,38 @@ def run(opts: Options) -> dict[str, Any]:
     agent: Agent | None = None
     writer: Child | None = None
     try:
-        cfg = bench_config(opts, ing.api_key, ing.url, work, [str(log_file)],
-                           queue={"max_entries": QUEUE_MAX_ENTRIES, "max_bytes": QUEUE_MAX_BYTES})
+        cfg = bench_config(
+            opts,
+            ing.api_key,
+            ing.url,
+            work,
+            [str(log_file)],
+            queue={"max_entries": QUEUE_MAX_ENTRIES, "max_bytes": QUEUE_MAX_BYTES},
+        )
         agent = Agent(opts.agent_bin, work, cfg)
         agent.wait_health()
         sampler = procstat.TreeSampler(agent.pid, 0.2).start()
         done_file = work / "writer.done.json"
         progress = work / "writer.progress.json"
-        writer = Child("writer", [sys.executable, str(Path(__file__).with_name("writer.py")),
-                                  "--out", str(log_file), "--rate", str(opts.outage_rate),
-                                  "--duration", str(total), "--done-file", str(done_file),
-                                  "--progress-file", str(progress)],
-                       work / "writer.log", env=python_env())
+        writer = Child(
+            "writer",
+            [
+                sys.executable,
+                str(Path(__file__).with_name("writer.py")),
+                "--out",
+                str(log_file),
+                "--rate",
+                str(opts.outage_rate),
+                "--duration",
+                str(total),
+                "--done-file",
+                str(done_file),
+                "--progress-file",
+                str(progress),
+            ],
+            work / "writer.log",
+            env=python_env(),
+        )
         t0 = time.monotonic()
         time.sleep(warm)
         before_outage = sampler.now()
@@ -96,8 +125,12 @@ def run(opts: Options) -> dict[str, Any]:
         out_end = time.monotonic()
         accepted_at_end = ing.accepted()
         # How long the agent takes to notice the ingestor is back (its retry backoff).
-        wait_for(lambda: ing.accepted() > accepted_at_end, opts.timeout,
-                 "the first entry accepted after the outage", interval=0.05)
+        wait_for(
+            lambda: ing.accepted() > accepted_at_end,
+            opts.timeout,
+            "the first entry accepted after the outage",
+            interval=0.05,
+        )
         first_after = time.monotonic() - out_end
         accepted_during = accepted_at_end - accepted_before
         # The writer's progress file is at most ~1 s old: the backlog figure is approximate.
@@ -113,8 +146,10 @@ def run(opts: Options) -> dict[str, Any]:
         peak_during = sampler.peak_rss(out_start, out_end)
         peak_after = sampler.peak_rss(out_end, caught_up)
         res: dict[str, Any] = {
-            "writer_rate": opts.outage_rate, "writer_lines": written,
-            "warmup_seconds": warm, "outage_seconds": round(out_end - out_start, 1),
+            "writer_rate": opts.outage_rate,
+            "writer_lines": written,
+            "warmup_seconds": warm,
+            "outage_seconds": round(out_end - out_start, 1),
             "accepted_during_outage": accepted_during,
             "backlog_lines_at_outage_end": max(written_at_end - accepted_at_end, 0),
             "first_accept_after_outage_seconds": round(first_after, 2),
@@ -128,7 +163,8 @@ def run(opts: Options) -> dict[str, Any]:
             "rss_mib_after_recovery": round(after.rss_total / report.MIB, 1),
             "queue_bytes_peak_mib": round(queue_peak / report.MIB, 1),
             "rss_bound_mib_tree": round(bound, 1),
-            "rss_bound_mib_main": round(bound_main, 1), "rss_bound_source": bound_source,
+            "rss_bound_mib_main": round(bound_main, 1),
+            "rss_bound_source": bound_source,
             "cpu_us_per_line_whole_run": round(after.cpu / max(written, 1) * 1e6, 3),
             "send_failures": agent.metric("logflux_agent_send_failures_total"),
             "retries": agent.metric("logflux_agent_retries_total"),
@@ -140,7 +176,8 @@ def run(opts: Options) -> dict[str, Any]:
             "main rss under bound": report.check(worst_main, "<=", bound_main),
             "caught up": "PASS",
             "recovered (rss after <= before + 10 %)": report.check(
-                after.rss_total, "<=", before_outage.rss_total * 1.1),
+                after.rss_total, "<=", before_outage.rss_total * 1.1
+            ),
         }
         res["peak_breakdown"] = sampler.peak_breakdown
         res["exit_code"] = agent.stop()

@@ -31,14 +31,21 @@ def free_port() -> int:
         return port
 
 
-def wait_for(cond: Callable[[], object], timeout: float, what: str,
-             interval: float = 0.05, alive: Child | None = None) -> None:
+def wait_for(
+    cond: Callable[[], object],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    alive: Child | None = None,
+) -> None:
     """Poll ``cond`` until truthy; HarnessError after ``timeout`` or if ``alive`` exits."""
     deadline = time.monotonic() + timeout
     while not cond():
         if alive is not None and not alive.running():
-            raise HarnessError(f"{alive.name} exited (code {alive.proc.returncode}) while "
-                               f"waiting for {what}; see {alive.log_path}\n{alive.tail()}")
+            raise HarnessError(
+                f"{alive.name} exited (code {alive.proc.returncode}) while "
+                f"waiting for {what}; see {alive.log_path}\n{alive.tail()}"
+            )
         if time.monotonic() > deadline:
             raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
@@ -47,14 +54,27 @@ def wait_for(cond: Callable[[], object], timeout: float, what: str,
 class Child:
     """One subprocess with its log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, *,
-                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+        )
         self.started_at = time.monotonic()
 
     @property
@@ -100,12 +120,16 @@ class Http:
         self.timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         for attempt in (1, 2):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port,
-                                                        timeout=self.timeout)
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
                 self._conn.request(method, self.prefix + path, body=body, headers=headers or {})
                 resp = self._conn.getresponse()
@@ -124,8 +148,9 @@ class Http:
         return json.loads(body)
 
     def post_json(self, path: str, doc: Any) -> Any:
-        status, body = self.request("POST", path, json.dumps(doc).encode(),
-                                    {"Content-Type": "application/json"})
+        status, body = self.request(
+            "POST", path, json.dumps(doc).encode(), {"Content-Type": "application/json"}
+        )
         if status >= 300:
             raise HarnessError(f"POST {path} -> {status}: {body[:300]!r}")
         return json.loads(body) if body else None

@@ -42,7 +42,7 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     # The command name may contain spaces and parentheses: split after the last ')'.
-    return raw[raw.rindex(")") + 2:].split()
+    return raw[raw.rindex(")") + 2 :].split()
 
 
 def cpu_seconds(pid: int, *, include_reaped: bool = True) -> float:
@@ -87,8 +87,10 @@ def system_ticks() -> tuple[int, int, int]:
 def system_share(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, float]:
     """Machine-wide busy and steal percentages (of all cores) between two system_ticks()."""
     total = max(after[2] - before[2], 1)
-    return {"machine_busy_percent": round((after[0] - before[0]) / total * 100, 1),
-            "steal_percent": round((after[1] - before[1]) / total * 100, 1)}
+    return {
+        "machine_busy_percent": round((after[0] - before[0]) / total * 100, 1),
+        "steal_percent": round((after[1] - before[1]) / total * 100, 1),
+    }
 
 
 def cmdline(pid: int) -> str:
@@ -113,9 +115,10 @@ def threads(pid: int) -> list[dict[str, object]]:
             continue
         # Python does not name OS threads: tell the main (event-loop) thread from the others.
         name = "main" if int(tid) == pid else f"tid {tid}"
-        f = raw[raw.rindex(")") + 2:].split()
-        out.append({"tid": int(tid), "name": name,
-                    "cpu_s": round((int(f[11]) + int(f[12])) / CLK_TCK, 2)})
+        f = raw[raw.rindex(")") + 2 :].split()
+        out.append(
+            {"tid": int(tid), "name": name, "cpu_s": round((int(f[11]) + int(f[12])) / CLK_TCK, 2)}
+        )
     out.sort(key=lambda t: -float(str(t["cpu_s"])))
     return out
 
@@ -123,11 +126,17 @@ def threads(pid: int) -> list[dict[str, object]]:
 def breakdown(pid: int) -> list[dict[str, object]]:
     """Each live process of the tree: pid, RSS and PSS MiB, CPU seconds (own + reaped),
     command line, and its busiest threads."""
-    return [{"pid": p, "rss_mib": round(rss_bytes(p) / 2**20, 1),
-             "pss_mib": round(pss_bytes(p) / 2**20, 1),
-             "cpu_s": round(cpu_seconds(p), 2), "cmd": cmdline(p)[:120],
-             "threads": [t for t in threads(p) if float(str(t["cpu_s"])) >= 0.05][:6]}
-            for p in [pid, *children(pid)]]
+    return [
+        {
+            "pid": p,
+            "rss_mib": round(rss_bytes(p) / 2**20, 1),
+            "pss_mib": round(pss_bytes(p) / 2**20, 1),
+            "cpu_s": round(cpu_seconds(p), 2),
+            "cmd": cmdline(p)[:120],
+            "threads": [t for t in threads(p) if float(str(t["cpu_s"])) >= 0.05][:6],
+        }
+        for p in [pid, *children(pid)]
+    ]
 
 
 @dataclass
@@ -143,8 +152,9 @@ def sample_tree(pid: int) -> TreeSample:
     kids = children(pid)
     cpu = cpu_seconds(pid) + sum(cpu_seconds(k) for k in kids)
     main = rss_bytes(pid)
-    return TreeSample(time.monotonic(), cpu, main + sum(rss_bytes(k) for k in kids), main,
-                      1 + len(kids))
+    return TreeSample(
+        time.monotonic(), cpu, main + sum(rss_bytes(k) for k in kids), main, 1 + len(kids)
+    )
 
 
 @dataclass
@@ -195,8 +205,10 @@ class TreeSampler:
         """The series as CSV (t relative to the first sample, cpu s, rss bytes), for plots."""
         t0 = self.samples[0].t if self.samples else 0.0
         rows = ["t,cpu_s,rss_total,rss_main,processes"]
-        rows += [f"{s.t - t0:.3f},{s.cpu:.3f},{s.rss_total},{s.rss_main},{s.processes}"
-                 for s in self.samples]
+        rows += [
+            f"{s.t - t0:.3f},{s.cpu:.3f},{s.rss_total},{s.rss_main},{s.processes}"
+            for s in self.samples
+        ]
         path.write_text("\n".join(rows) + "\n")
 
     def peak_rss(self, since: float = 0.0, until: float = float("inf")) -> tuple[int, int]:

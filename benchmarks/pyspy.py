@@ -76,32 +76,49 @@ def summarise(raw: str, top: int = 10, by: str = "function") -> dict[str, Any]:
                 inclusive[name] += count
 
     def rows(counter: Counter[str]) -> list[dict[str, Any]]:
-        return [{"where": k, "samples": v, "percent": round(v / total * 100, 1)}
-                for k, v in counter.most_common(top)] if total else []
+        return (
+            [
+                {"where": k, "samples": v, "percent": round(v / total * 100, 1)}
+                for k, v in counter.most_common(top)
+            ]
+            if total
+            else []
+        )
 
-    return {"samples": total, "by_process": dict(per_process), "self": rows(self_time),
-            "inclusive": rows(inclusive),
-            "self_by_process": {p: rows(c) for p, c in self_by_process.items()
-                                if per_process[p] >= total * 0.05}}
+    return {
+        "samples": total,
+        "by_process": dict(per_process),
+        "self": rows(self_time),
+        "inclusive": rows(inclusive),
+        "self_by_process": {
+            p: rows(c) for p, c in self_by_process.items() if per_process[p] >= total * 0.05
+        },
+    }
 
 
 def _process_name(cmdline: str) -> str:
     """A short label for a child process from its command line."""
-    for marker, label in (("ingest.worker", "encode-worker"), ("resource_tracker", "tracker"),
-                          ("spawn", "spawn-child"), ("multiprocessing", "mp-child")):
+    for marker, label in (
+        ("ingest.worker", "encode-worker"),
+        ("resource_tracker", "tracker"),
+        ("spawn", "spawn-child"),
+        ("multiprocessing", "mp-child"),
+    ):
         if marker in cmdline:
             return label
     return "child:" + cmdline[:40]
 
 
 def render(summary: dict[str, Any]) -> str:
-    out = [f"py-spy samples: {summary['samples']} "
-           f"(per process: {summary['by_process']})", "", "top self time:"]
+    out = [
+        f"py-spy samples: {summary['samples']} (per process: {summary['by_process']})",
+        "",
+        "top self time:",
+    ]
     for r in summary["self"]:
         out.append(f"  {r['percent']:5.1f}%  {r['samples']:7d}  {r['where']}")
     for proc, rows in summary.get("self_by_process", {}).items():
-        out += ["", f"top self time in {proc} "
-                    f"({summary['by_process'].get(proc, 0)} samples):"]
+        out += ["", f"top self time in {proc} ({summary['by_process'].get(proc, 0)} samples):"]
         out += [f"  {r['percent']:5.1f}%  {r['samples']:7d}  {r['where']}" for r in rows]
     out += ["", "top inclusive time:"]
     for r in summary["inclusive"]:

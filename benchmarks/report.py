@@ -31,9 +31,13 @@ def ms(seconds: float | None) -> float | None:
 
 
 def latency_summary(seconds: Sequence[float]) -> dict[str, Any]:
-    return {"count": len(seconds), "p50_ms": ms(percentile(seconds, 50)),
-            "p90_ms": ms(percentile(seconds, 90)), "p99_ms": ms(percentile(seconds, 99)),
-            "max_ms": ms(max(seconds) if seconds else None)}
+    return {
+        "count": len(seconds),
+        "p50_ms": ms(percentile(seconds, 50)),
+        "p90_ms": ms(percentile(seconds, 90)),
+        "p99_ms": ms(percentile(seconds, 99)),
+        "max_ms": ms(max(seconds) if seconds else None),
+    }
 
 
 def check(value: float | None, op: str, bound: float) -> str:
@@ -64,8 +68,12 @@ def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> s
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = [title, "-" * len(title)]
     for n, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -81,7 +89,8 @@ def render_throughput(res: dict[str, Any]) -> str:
     agent = res.get("agent") or {}
     sng = res.get("syslog_ng") or {}
     rows_spec: list[tuple[str, str, str]] = [
-        ("lines", "lines", ""), ("seconds (first accept -> last)", "seconds", ""),
+        ("lines", "lines", ""),
+        ("seconds (first accept -> last)", "seconds", ""),
         ("wall seconds (launch -> last)", "wall_seconds", ""),
         ("lines/s", "lines_per_s", f">= {TARGET_LINES_PER_S:,}"),
         ("lines/s incl. startup", "lines_per_s_wall", ""),
@@ -104,22 +113,47 @@ def render_throughput(res: dict[str, Any]) -> str:
     rows = []
     for label, key, target in rows_spec:
         a, s = agent.get(key), sng.get(key)
-        r = ratio(a, s) if key in ("lines_per_s", "cpu_us_per_line", "cpu_us_per_line_steady",
-                                   "peak_rss_mib_tree", "mib_per_s") else None
+        r = (
+            ratio(a, s)
+            if key
+            in (
+                "lines_per_s",
+                "cpu_us_per_line",
+                "cpu_us_per_line_steady",
+                "peak_rss_mib_tree",
+                "mib_per_s",
+            )
+            else None
+        )
         if key == "health_probes" and a is not None:
             a = f"{a} ({agent.get('health_failures', 0)})"
         rows.append((label, a, s, r, target))
-    head = ["", res.get("agent_name", "logflux-agent"), res.get("syslog_ng_name", "syslog-ng"),
-            "agent/syslog-ng", "target"]
-    out = [table(f"throughput: {res.get('lines', 0):,} lines of ~{res.get('avg_line_bytes')} B, "
-                 "file -> loopback HTTP, batches of 1000", head, rows)]
+    head = [
+        "",
+        res.get("agent_name", "logflux-agent"),
+        res.get("syslog_ng_name", "syslog-ng"),
+        "agent/syslog-ng",
+        "target",
+    ]
+    out = [
+        table(
+            f"throughput: {res.get('lines', 0):,} lines of ~{res.get('avg_line_bytes')} B, "
+            "file -> loopback HTTP, batches of 1000",
+            head,
+            rows,
+        )
+    ]
     if res.get("checks"):
         out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
     shippers: tuple[tuple[str, dict[str, Any]], ...] = (("agent", agent), ("syslog-ng", sng))
     for name, shipper in shippers:
         if shipper.get("runs"):
-            out.append(f"{name} runs (median shown): " + "; ".join(
-                f"{x['lines_per_s']:,}/s {x['cpu_us_per_line']} µs" for x in shipper["runs"]))
+            out.append(
+                f"{name} runs (median shown): "
+                + "; ".join(
+                    f"{x['lines_per_s']:,}/s {x['cpu_us_per_line']} µs" for x in shipper["runs"]
+                )
+            )
     if res.get("syslog_ng_note"):
         out.append(res["syslog_ng_note"])
     if agent.get("process_breakdown"):
@@ -138,13 +172,16 @@ def render_throughput(res: dict[str, Any]) -> str:
 def render_processes(procs: list[dict[str, Any]]) -> list[str]:
     out = []
     for p in procs:
-        out.append(f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  "
-                   f"pss {p.get('pss_mib', 0):6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
-                   f"{p['cmd'][:80]}")
+        out.append(
+            f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  "
+            f"pss {p.get('pss_mib', 0):6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
+            f"{p['cmd'][:80]}"
+        )
         threads = p.get("threads") or []
         if len(threads) > 1:
-            out.append("      threads: " + ", ".join(f"{t['name']} {t['cpu_s']} s"
-                                                      for t in threads))
+            out.append(
+                "      threads: " + ", ".join(f"{t['name']} {t['cpu_s']} s" for t in threads)
+            )
     return out
 
 

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     sock.listen(1024)  # connections made right after the ready file queue instead of failing
     if args.ready_file:
         tmp = args.ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": f"http://{args.host}:{port}", "port": port,
-                                   "pid": os.getpid()}))
+        tmp.write_text(
+            json.dumps({"url": f"http://{args.host}:{port}", "port": port, "pid": os.getpid()})
+        )
         os.replace(tmp, args.ready_file)
     web.run_app(build_app(), sock=sock, print=None, access_log=None, handle_signals=True)
     return 0

@@ -12,29 +12,33 @@ import shutil
 import subprocess
 from pathlib import Path
 
-INSTALL_HINT = ("syslog-ng with its HTTP module is not installed; for the comparison run:\n"
-                "    apt-get update && apt-get install -y syslog-ng-core syslog-ng-mod-http")
+INSTALL_HINT = (
+    "syslog-ng with its HTTP module is not installed; for the comparison run:\n"
+    "    apt-get update && apt-get install -y syslog-ng-core syslog-ng-mod-http"
+)
 
 
 def find_syslog_ng() -> str | None:
     """The syslog-ng binary when it and its http() module are installed, else None."""
     binary = shutil.which("syslog-ng") or (
-        "/usr/sbin/syslog-ng" if Path("/usr/sbin/syslog-ng").exists() else None)
+        "/usr/sbin/syslog-ng" if Path("/usr/sbin/syslog-ng").exists() else None
+    )
     if binary is None:
         return None
     try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20,
-                             check=False).stdout
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    modules = next((line for line in out.splitlines() if line.startswith("Available-Modules")),
-                   "")
+    modules = next((line for line in out.splitlines() if line.startswith("Available-Modules")), "")
     return binary if "http" in modules.split(":", 1)[-1].split(",") else None
 
 
 def version(binary: str) -> str:
-    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20,
-                         check=False).stdout
+    out = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=20, check=False
+    ).stdout
     first = out.splitlines()[0] if out else "syslog-ng"
     return first.replace("syslog-ng 3 (", "syslog-ng ").rstrip(")")
 
@@ -43,11 +47,13 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(path: Path, *, log_file: Path, sink_url: str, batch_lines: int = 1000,
-                 workers: int = 1) -> None:
+def write_config(
+    path: Path, *, log_file: Path, sink_url: str, batch_lines: int = 1000, workers: int = 1
+) -> None:
     """The syslog-ng config: one file source, one http destination, flow control."""
     window = max(20_000, batch_lines * workers * 4)
-    path.write_text(f"""@version: 3.38
+    path.write_text(
+        f"""@version: 3.38
 # Written by benchmarks/syslogng.py for one benchmark run.
 options {{
   stats-freq(0); threaded(yes); use-dns(no); dns-cache(no); use-fqdn(no);
@@ -63,19 +69,31 @@ destination d_sink {{
        body("${{MESSAGE}}") delimiter("\\n") body-suffix("\\n"));
 }};
 log {{ source(s_bench); destination(d_sink); flags(flow-control); }};
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
 
 
 def command(binary: str, workdir: Path, config: Path) -> list[str]:
     """Foreground syslog-ng with every state file inside ``workdir``."""
-    return [binary, "-F", "-e", f"--cfgfile={config}",
-            f"--persist-file={workdir / 'syslog-ng.persist'}",
-            f"--pidfile={workdir / 'syslog-ng.pid'}",
-            f"--control={workdir / 'syslog-ng.ctl'}"]
+    return [
+        binary,
+        "-F",
+        "-e",
+        f"--cfgfile={config}",
+        f"--persist-file={workdir / 'syslog-ng.persist'}",
+        f"--pidfile={workdir / 'syslog-ng.pid'}",
+        f"--control={workdir / 'syslog-ng.ctl'}",
+    ]
 
 
 def check_config(binary: str, config: Path) -> str | None:
     """None when syslog-ng accepts the config, else its complaint."""
-    res = subprocess.run([binary, "--syntax-only", f"--cfgfile={config}"], capture_output=True,
-                         text=True, timeout=30, check=False)
+    res = subprocess.run(
+        [binary, "--syntax-only", f"--cfgfile={config}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     return None if res.returncode == 0 else (res.stderr or res.stdout).strip()

@@ -25,9 +25,15 @@ from ingestor import Ingestor
 from procs import Child, HarnessError, Http, python_env
 
 
-def measure_shipping(pid: int, n: int, count: Callable[[], int], alive: Child,
-                     timeout: float, sampler: procstat.TreeSampler,
-                     launched_at: float) -> dict[str, Any]:
+def measure_shipping(
+    pid: int,
+    n: int,
+    count: Callable[[], int],
+    alive: Child,
+    timeout: float,
+    sampler: procstat.TreeSampler,
+    launched_at: float,
+) -> dict[str, Any]:
     """Poll the receiver until ``n`` lines arrived; figures from the launch to the last line."""
     series: list[tuple[float, int]] = []
     ticks0 = procstat.system_ticks()
@@ -42,8 +48,10 @@ def measure_shipping(pid: int, n: int, count: Callable[[], int], alive: Child,
         if got >= n:
             break
         if not alive.running():
-            raise HarnessError(f"{alive.name} exited (code {alive.proc.returncode}) after "
-                               f"{got:,} of {n:,} lines; see {alive.log_path}\n{alive.tail()}")
+            raise HarnessError(
+                f"{alive.name} exited (code {alive.proc.returncode}) after "
+                f"{got:,} of {n:,} lines; see {alive.log_path}\n{alive.tail()}"
+            )
         if now > deadline:
             raise HarnessError(f"{alive.name}: only {got:,} of {n:,} lines after {timeout:.0f}s")
         time.sleep(0.02)
@@ -67,14 +75,17 @@ def measure_shipping(pid: int, n: int, count: Callable[[], int], alive: Child,
         "cpu_seconds": round(end.cpu, 3),
         "cpu_us_per_line": round(end.cpu / n * 1e6, 3),
         "cpu_us_per_line_steady": round(cpu_steady / steady_lines * 1e6, 3)
-        if steady_lines else None,
+        if steady_lines
+        else None,
         "cpu_percent": round(end.cpu / (done_at - launched_at) * 100, 1),
         "peak_rss_mib_tree": round(peak_tree / report.MIB, 1),
         "peak_rss_mib_main": round(peak_main / report.MIB, 1),
         # The tree at its RSS peak with shared library pages counted once (split by PSS).
-        "peak_pss_mib_tree": round(sum(float(str(p.get("pss_mib", 0)))
-                                       for p in sampler.peak_breakdown), 1)
-        if sampler.peak_breakdown else None,
+        "peak_pss_mib_tree": round(
+            sum(float(str(p.get("pss_mib", 0))) for p in sampler.peak_breakdown), 1
+        )
+        if sampler.peak_breakdown
+        else None,
         "processes": max(s.processes for s in sampler.samples),
         "process_breakdown": processes,
         # Everything on the machine (shipper, receiver, harness, others) and the hypervisor's
@@ -83,8 +94,7 @@ def measure_shipping(pid: int, n: int, count: Callable[[], int], alive: Child,
     }
 
 
-def run_agent(opts: Options, log_file: Path, n: int, size: int,
-              tag: str = "") -> dict[str, Any]:
+def run_agent(opts: Options, log_file: Path, n: int, size: int, tag: str = "") -> dict[str, Any]:
     work = opts.workdir / f"throughput-agent{tag}"
     ing = Ingestor(opts.agent_bin, work / "ingestor", decrypt=False)
     agent: Agent | None = None
@@ -97,18 +107,28 @@ def run_agent(opts: Options, log_file: Path, n: int, size: int,
         sampler = procstat.TreeSampler(agent.pid, 0.05).start()
         prober = HealthProber(agent.metrics_port, opts.health_interval).start()
         profiler = start_profiler(opts, agent.pid, work) if opts.profile else None
-        res = measure_shipping(agent.pid, n, lambda: ing.accepted() - base, agent.child,
-                               opts.timeout, sampler, launched)
+        res = measure_shipping(
+            agent.pid,
+            n,
+            lambda: ing.accepted() - base,
+            agent.child,
+            opts.timeout,
+            sampler,
+            launched,
+        )
         prober.stop()
         if profiler is not None:
             res["profile"] = stop_profiler(profiler, work)
         sampler.stop(dump_to=work / "samples.csv")
         res["mib_per_s"] = round(size / report.MIB / res["seconds"], 1)
         lat = prober.latencies
-        res.update(health_p50_ms=report.ms(report.percentile(lat, 50)),
-                   health_p99_ms=report.ms(report.percentile(lat, 99)),
-                   health_max_ms=report.ms(max(lat) if lat else None),
-                   health_probes=len(lat), health_failures=prober.failures)
+        res.update(
+            health_p50_ms=report.ms(report.percentile(lat, 50)),
+            health_p99_ms=report.ms(report.percentile(lat, 99)),
+            health_max_ms=report.ms(max(lat) if lat else None),
+            health_probes=len(lat),
+            health_failures=prober.failures,
+        )
         res["exit_code"] = agent.stop()
         res["stop_seconds"] = round(agent.stop_seconds or 0.0, 2)
         res["ingestor_stats"] = ing.stats()
@@ -122,13 +142,18 @@ def run_agent(opts: Options, log_file: Path, n: int, size: int,
         ing.stop()
 
 
-def run_syslog_ng(opts: Options, binary: str, log_file: Path, n: int,
-                  size: int, tag: str = "") -> dict[str, Any]:
+def run_syslog_ng(
+    opts: Options, binary: str, log_file: Path, n: int, size: int, tag: str = ""
+) -> dict[str, Any]:
     work = opts.workdir / f"throughput-syslog-ng{tag}"
     work.mkdir(parents=True, exist_ok=True)
     ready = work / "sink.ready.json"
-    sink = Child("sink", [sys.executable, str(Path(__file__).with_name("sink.py")),
-                          "--ready-file", str(ready)], work / "sink.log", env=python_env())
+    sink = Child(
+        "sink",
+        [sys.executable, str(Path(__file__).with_name("sink.py")), "--ready-file", str(ready)],
+        work / "sink.log",
+        env=python_env(),
+    )
     sng: Child | None = None
     try:
         info = sink.wait_ready_file(ready)
@@ -141,8 +166,15 @@ def run_syslog_ng(opts: Options, binary: str, log_file: Path, n: int,
         launched = time.monotonic()
         sng = Child("syslog-ng", syslogng.command(binary, work, config), work / "syslog-ng.log")
         sampler = procstat.TreeSampler(sng.pid, 0.05).start()
-        res = measure_shipping(sng.pid, n, lambda: int(http.get_json("/stats")["lines"]), sng,
-                               opts.timeout, sampler, launched)
+        res = measure_shipping(
+            sng.pid,
+            n,
+            lambda: int(http.get_json("/stats")["lines"]),
+            sng,
+            opts.timeout,
+            sampler,
+            launched,
+        )
         sampler.stop(dump_to=work / "samples.csv")
         res["mib_per_s"] = round(size / report.MIB / res["seconds"], 1)
         res["sink_cpu_seconds"] = round(procstat.cpu_seconds(sink.pid), 3)
@@ -159,8 +191,12 @@ def run(opts: Options) -> dict[str, Any]:
     n = opts.lines
     source = cached_file(n)
     size = source.stat().st_size
-    res: dict[str, Any] = {"lines": n, "bytes": size, "avg_line_bytes": round(size / n, 1),
-                           "file": str(source)}
+    res: dict[str, Any] = {
+        "lines": n,
+        "bytes": size,
+        "avg_line_bytes": round(size / n, 1),
+        "file": str(source),
+    }
     binary = syslogng.find_syslog_ng() if opts.syslog_ng != "no" else None
     agent_runs: list[dict[str, Any]] = []
     sng_runs: list[dict[str, Any]] = []
@@ -171,10 +207,16 @@ def run(opts: Options) -> dict[str, Any]:
         if binary is not None:
             sng_runs.append(run_syslog_ng(opts, binary, source, n, size, tag))
         if opts.repeat > 1:
-            print(f"  run {i + 1}/{opts.repeat}: " + ", ".join(
-                f"{name} {r[-1]['lines_per_s']:,} lines/s {r[-1]['cpu_us_per_line']} µs/line"
-                for name, r in (("agent", agent_runs), ("syslog-ng", sng_runs)) if r),
-                file=sys.stderr, flush=True)
+            print(
+                f"  run {i + 1}/{opts.repeat}: "
+                + ", ".join(
+                    f"{name} {r[-1]['lines_per_s']:,} lines/s {r[-1]['cpu_us_per_line']} µs/line"
+                    for name, r in (("agent", agent_runs), ("syslog-ng", sng_runs))
+                    if r
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
     if agent_runs:
         res["agent"] = median_run(agent_runs)
     if binary is not None:
@@ -186,11 +228,11 @@ def run(opts: Options) -> dict[str, Any]:
     if agent:
         res["checks"] = {
             "lines/s": report.check(agent["lines_per_s"], ">=", report.TARGET_LINES_PER_S),
-            "cpu µs/line": report.check(agent["cpu_us_per_line"], "<=",
-                                        report.TARGET_CPU_US_PER_LINE),
+            "cpu µs/line": report.check(
+                agent["cpu_us_per_line"], "<=", report.TARGET_CPU_US_PER_LINE
+            ),
             "rss": report.check(agent["peak_rss_mib_tree"], "<=", report.TARGET_RSS_MIB),
-            "/health p99": report.check(agent["health_p99_ms"], "<=",
-                                        report.TARGET_HEALTH_P99_MS),
+            "/health p99": report.check(agent["health_p99_ms"], "<=", report.TARGET_HEALTH_P99_MS),
         }
     if agent and sng:
         res["ratios"] = {
@@ -206,23 +248,49 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda r: r["lines_per_s"])
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     if len(runs) > 1:
-        chosen["runs"] = [{k: r.get(k) for k in ("lines_per_s", "cpu_us_per_line",
-                                                 "cpu_us_per_line_steady", "peak_rss_mib_tree",
-                                                 "health_p99_ms", "steal_percent")}
-                          for r in runs]
+        chosen["runs"] = [
+            {
+                k: r.get(k)
+                for k in (
+                    "lines_per_s",
+                    "cpu_us_per_line",
+                    "cpu_us_per_line_steady",
+                    "peak_rss_mib_tree",
+                    "health_p99_ms",
+                    "steal_percent",
+                )
+            }
+            for r in runs
+        ]
     return chosen
 
 
 # -- optional py-spy profile of the agent during the run ---------------------------------------
+
 
 def start_profiler(opts: Options, pid: int, work: Path) -> Child | None:
     spy = Path(opts.agent_bin).with_name("py-spy")
     if not spy.exists():
         print(f"--profile: {spy} not found (pip install py-spy into the venv)", file=sys.stderr)
         return None
-    return Child("py-spy", [str(spy), "record", "--pid", str(pid), "--subprocesses",
-                            "--rate", "200", "--format", "raw", "-o", str(work / "profile.txt"),
-                            "--nonblocking"], work / "py-spy.log")
+    return Child(
+        "py-spy",
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "-o",
+            str(work / "profile.txt"),
+            "--nonblocking",
+        ],
+        work / "py-spy.log",
+    )
 
 
 def stop_profiler(child: Child, work: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ try:  # isal's gzip is ~3x faster than zlib's and produces standard gzip members
     def gzip_compress(data: bytes) -> bytes:
         return _igzip.compress(data)
 except ImportError:  # pragma: no cover - the venv has isal
+
     def gzip_compress(data: bytes) -> bytes:
         co = zlib.compressobj(6, zlib.DEFLATED, 31)
         return co.compress(data) + co.flush()
@@ -42,8 +43,9 @@ class Session:
 
 def handshake(http: Http, api_key: str) -> Session:
     auth = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-    status, body = http.request("POST", "/v1/handshake/init",
-                                json.dumps({"api_key": api_key}).encode(), auth)
+    status, body = http.request(
+        "POST", "/v1/handshake/init", json.dumps({"api_key": api_key}).encode(), auth
+    )
     if status != 200:
         raise HarnessError(f"handshake init -> {status}: {body[:200]!r}")
     doc = json.loads(body)
@@ -52,12 +54,17 @@ def handshake(http: Http, api_key: str) -> Session:
     if not isinstance(public, rsa.RSAPublicKey):
         raise HarnessError("handshake: server key is not RSA")
     key = os.urandom(32)
-    wrapped = public.encrypt(key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
-                                               algorithm=hashes.SHA256(), label=None))
+    wrapped = public.encrypt(
+        key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    )
     status, body = http.request(
-        "POST", "/v1/handshake/complete",
-        json.dumps({"api_key": api_key,
-                    "encrypted_secret": base64.b64encode(wrapped).decode()}).encode(), auth)
+        "POST",
+        "/v1/handshake/complete",
+        json.dumps(
+            {"api_key": api_key, "encrypted_secret": base64.b64encode(wrapped).decode()}
+        ).encode(),
+        auth,
+    )
     if status != 200:
         raise HarnessError(f"handshake complete -> {status}: {body[:200]!r}")
     doc = json.loads(body)
@@ -80,20 +87,28 @@ def encode_batch(session: Session, messages: Iterable[str], source: str) -> tupl
     for message in messages:
         now = dt.datetime.now(dt.UTC)
         ts = _timestamp(now)
-        plain = json.dumps({"v": "2.0", "type": "log", "source": source, "level": 7, "ts": ts,
-                            "message": message}, separators=(",", ":")).encode()
+        plain = json.dumps(
+            {"v": "2.0", "type": "log", "source": source, "level": 7, "ts": ts, "message": message},
+            separators=(",", ":"),
+        ).encode()
         nonce = os.urandom(12)
         body = session.aead.encrypt(nonce, gzip_compress(plain), None)
-        headers = (f"Content-Type: application/octet-stream\r\nX-LF-Entry-Type: 1\r\n"
-                   f"X-LF-Payload-Type: 1\r\nX-LF-Timestamp: {ts}\r\n"
-                   f"X-LF-Key-ID: {session.key_id}\r\n"
-                   f"X-LF-Nonce: {base64.b64encode(nonce).decode()}\r\n\r\n").encode()
+        headers = (
+            f"Content-Type: application/octet-stream\r\nX-LF-Entry-Type: 1\r\n"
+            f"X-LF-Payload-Type: 1\r\nX-LF-Timestamp: {ts}\r\n"
+            f"X-LF-Key-ID: {session.key_id}\r\n"
+            f"X-LF-Nonce: {base64.b64encode(nonce).decode()}\r\n\r\n"
+        ).encode()
         parts.append(delim + headers + body + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
 
 
-def encode_all(session: Session, batches: Iterable[list[str]], source: str,
-               progress: Callable[[int], None] | None = None) -> list[tuple[bytes, str]]:
+def encode_all(
+    session: Session,
+    batches: Iterable[list[str]],
+    source: str,
+    progress: Callable[[int], None] | None = None,
+) -> list[tuple[bytes, str]]:
     out = []
     for batch in batches:
         out.append(encode_batch(session, batch, source))

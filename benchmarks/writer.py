@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED + 1)
     parser.add_argument("--stamp", action="store_true", help="append wt=<µs> seq=<n>")
     parser.add_argument("--done-file", type=Path)
-    parser.add_argument("--progress-file", type=Path,
-                        help="rewritten about once a second with {written, at}")
+    parser.add_argument(
+        "--progress-file", type=Path, help="rewritten about once a second with {written, at}"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_term)
     gen = AccessLogGenerator(args.seed)
@@ -62,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 behind_max = max(behind_max, n)
                 if args.stamp:
                     stamp = time.time_ns() // 1000
-                    chunk = "".join(f"{pool[(written + i) % len(pool)]} wt={stamp} "
-                                    f"seq={written + i}\n" for i in range(n))
+                    chunk = "".join(
+                        f"{pool[(written + i) % len(pool)]} wt={stamp} seq={written + i}\n"
+                        for i in range(n)
+                    )
                 else:
                     chunk = "".join(f"{pool[(written + i) % len(pool)]}\n" for i in range(n))
                 os.write(fd, chunk.encode())
@@ -77,9 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.close(fd)
     took = time.monotonic() - start
-    summary = {"written": written, "seconds": round(took, 3),
-               "rate": round(written / took if took else 0.0, 1), "max_chunk": behind_max,
-               "stopped_early": _stop}
+    summary = {
+        "written": written,
+        "seconds": round(took, 3),
+        "rate": round(written / took if took else 0.0, 1),
+        "max_chunk": behind_max,
+        "stopped_early": _stop,
+    }
     if args.done_file is not None:
         tmp = args.done_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(summary))

@@ -59,8 +59,9 @@ class CheckpointStore:
             # and start fresh rather than refuse to run.
             backup = self.path.with_suffix(".corrupt")
             os.replace(self.path, backup)
-            log.error("checkpoints.corrupt", path=str(self.path), moved_to=str(backup),
-                      error=str(exc))
+            log.error(
+                "checkpoints.corrupt", path=str(self.path), moved_to=str(backup), error=str(exc)
+            )
             return
         self._entries = {str(k): v for k, v in entries.items() if isinstance(v, dict)}
 
@@ -88,8 +89,9 @@ class CheckpointStore:
         if not self._dirty:
             return True
         tmp = self.path.with_name(self.path.name + ".tmp")
-        data = json.dumps({"version": _FORMAT_VERSION, "streams": self._entries},
-                          separators=(",", ":")).encode()
+        data = json.dumps(
+            {"version": _FORMAT_VERSION, "streams": self._entries}, separators=(",", ":")
+        ).encode()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:

@@ -27,12 +27,25 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", metavar="FILE", default=argparse.SUPPRESS,
-                        help=f"configuration file (default {DEFAULT_CONFIG_PATH})")
-    common.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default=argparse.SUPPRESS, help="override logging.level")
-    common.add_argument("--log-format", choices=("json", "console"), default=argparse.SUPPRESS,
-                        help="override logging.format")
+    common.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help=f"configuration file (default {DEFAULT_CONFIG_PATH})",
+    )
+    common.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default=argparse.SUPPRESS,
+        help="override logging.level",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("json", "console"),
+        default=argparse.SUPPRESS,
+        help="override logging.format",
+    )
     return common
 
 
@@ -43,7 +56,8 @@ def _load(module: str) -> ModuleType:
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = argparse.ArgumentParser(
-        prog="logflux-agent", parents=[common],
+        prog="logflux-agent",
+        parents=[common],
         description="Ship logs from files, stdin and journald to LogFlux, encrypted.",
     )
     parser.add_argument("--version", action="version", version=f"logflux-agent {__version__}")

@@ -61,11 +61,13 @@ class Record(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-def records_for(messages: Iterable[str], timestamp: float, level: int, source: str,
-                attributes: dict[str, str]) -> list[Record]:
+def records_for(
+    messages: Iterable[str], timestamp: float, level: int, source: str, attributes: dict[str, str]
+) -> list[Record]:
     """One record per message, sharing the other fields; built without per-line Python code."""
-    fields = zip(messages, repeat(timestamp), repeat(level), repeat(source), repeat(attributes),
-                 repeat(None))
+    fields = zip(
+        messages, repeat(timestamp), repeat(level), repeat(source), repeat(attributes), repeat(None)
+    )
     return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
 
 

@@ -71,9 +71,14 @@ class _RunningInput:
 class Supervisor:
     """Runs the agent until stopped; ``run`` returns the process exit code."""
 
-    def __init__(self, config: AgentConfig, *, config_path: str | None = None,
-                 clock: Clock = SYSTEM_CLOCK,
-                 reload_loader: Callable[[str], AgentConfig] | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        config_path: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        reload_loader: Callable[[str], AgentConfig] | None = None,
+    ) -> None:
         self.config = config
         self.config_path = config_path
         self.clock = clock
@@ -186,8 +191,13 @@ class Supervisor:
                 raise
             except Exception as exc:
                 metrics.INPUT_RESTARTS.labels(input=cfg.id).inc()
-                log.exception("input.crashed", input=cfg.id, type=cfg.type,
-                              error=str(exc), restart_in=round(delay, 1))
+                log.exception(
+                    "input.crashed",
+                    input=cfg.id,
+                    type=cfg.type,
+                    error=str(exc),
+                    restart_in=round(delay, 1),
+                )
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, _RESTART_MAX)
                 inp = build_input(cfg, self.store, self.clock)
@@ -280,8 +290,13 @@ class Supervisor:
         self.config = _replace_inputs(self.config, new)
         for input_id in changed + added:
             self._start_input(new_inputs[input_id])
-        log.info("reload.applied", added=added, removed=removed, restarted=changed,
-                 restart_required_for=restart_needed)
+        log.info(
+            "reload.applied",
+            added=added,
+            removed=removed,
+            restarted=changed,
+            restart_required_for=restart_needed,
+        )
 
     async def _wait_settled(self, input_id: str, timeout: float) -> None:
         deadline = self.clock.monotonic() + timeout
@@ -293,9 +308,12 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.tracker.progress.wait(), remaining)
         if self.tracker.unresolved(input_id) > 0:
-            log.warning("reload.unsettled", input=input_id,
-                        entries=self.tracker.unresolved(input_id),
-                        note="they may be delivered twice (at-least-once)")
+            log.warning(
+                "reload.unsettled",
+                input=input_id,
+                entries=self.tracker.unresolved(input_id),
+                note="they may be delivered twice (at-least-once)",
+            )
 
     # ---- main ---------------------------------------------------------------------------
 
@@ -320,17 +338,26 @@ class Supervisor:
             self._server = ObserveServer(self.config.metrics, self.readiness)
             await self._server.start()
             log.info("observe.listening", url=self._server.url)
-        batcher = Batcher(self.queue, self._limits, self.config.sender.flush_interval,
-                          clock=self.clock)
-        stage = SenderStage(batcher, self.tracker, lambda: self._client,
-                            self.config.sender.max_in_flight, self.session_ready)
+        batcher = Batcher(
+            self.queue, self._limits, self.config.sender.flush_interval, clock=self.clock
+        )
+        stage = SenderStage(
+            batcher,
+            self.tracker,
+            lambda: self._client,
+            self.config.sender.max_in_flight,
+            self.session_ready,
+        )
         sender_task = asyncio.create_task(stage.run(), name="sender")
         session_task = self._spawn(self._session(), "session")
         self._spawn(self._flush_checkpoints_forever(), "checkpoints")
         if self._notifier.watchdog_interval() is not None:
             self._spawn(self._notifier.watchdog_loop(), "watchdog")
-        log.info("agent.started", inputs=[c.id for c in self.config.inputs],
-                 state_dir=self.config.state_dir)
+        log.info(
+            "agent.started",
+            inputs=[c.id for c in self.config.inputs],
+            state_dir=self.config.state_dir,
+        )
 
         stop_wait = asyncio.create_task(self._stop.wait(), name="stop-wait")
         await asyncio.wait({stop_wait, sender_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -340,8 +367,9 @@ class Supervisor:
             log.error("agent.sender_failed", error=repr(sender_task.exception()))
         return await self._shutdown(sender_task, session_task)
 
-    async def _shutdown(self, sender_task: asyncio.Task[None],
-                        session_task: asyncio.Task[None]) -> int:
+    async def _shutdown(
+        self, sender_task: asyncio.Task[None], session_task: asyncio.Task[None]
+    ) -> int:
         if self._notifier is not None:
             self._notifier.stopping()
         for input_id in list(self._inputs):
@@ -350,12 +378,15 @@ class Supervisor:
         timeout = self.config.sender.shutdown_timeout
         # Without a session, file and journal data can simply be read again after the restart;
         # stdin cannot, so its entries get the drain time even while the session is pending.
-        if not sender_task.done() and (self.session_ready.is_set()
-                                       or self.undelivered_stdin > 0):
+        if not sender_task.done() and (self.session_ready.is_set() or self.undelivered_stdin > 0):
             done, _ = await asyncio.wait({sender_task}, timeout=timeout)
             if not done:
-                log.warning("agent.drain_timeout", timeout=timeout,
-                            queued=len(self.queue), pending_batches=self.tracker.pending_batches)
+                log.warning(
+                    "agent.drain_timeout",
+                    timeout=timeout,
+                    queued=len(self.queue),
+                    pending_batches=self.tracker.pending_batches,
+                )
         sender_task.cancel()
         session_task.cancel()
         await asyncio.gather(sender_task, session_task, return_exceptions=True)
@@ -365,25 +396,27 @@ class Supervisor:
         self._flush_checkpoints()
         undelivered = {
             c.id: self.tracker.unresolved(c.id)
-            for c in self.config.inputs if isinstance(c, StdinInputConfig)
+            for c in self.config.inputs
+            if isinstance(c, StdinInputConfig)
         }
         lost = sum(undelivered.values())
         if lost > 0:
-            log.error("stdin.undelivered", entries=lost,
-                      note="standard input cannot be read again")
+            log.error("stdin.undelivered", entries=lost, note="standard input cannot be read again")
             self._exit_code = EXIT_RUNTIME
         if self._client is not None:
             await self._client.close()
         if self._server is not None:
             await self._server.stop()
-        log.info("agent.stopped", exit_code=self._exit_code,
-                 checkpoint_writes=self.store.writes)
+        log.info("agent.stopped", exit_code=self._exit_code, checkpoint_writes=self.store.writes)
         return self._exit_code
 
     @property
     def undelivered_stdin(self) -> int:
-        return sum(self.tracker.unresolved(c.id) for c in self.config.inputs
-                   if isinstance(c, StdinInputConfig))
+        return sum(
+            self.tracker.unresolved(c.id)
+            for c in self.config.inputs
+            if isinstance(c, StdinInputConfig)
+        )
 
 
 def _session_fields(info: Any) -> dict[str, Any]:

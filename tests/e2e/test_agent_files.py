@@ -12,16 +12,22 @@ from tests.support.wait import wait_until
 from tests.support.writer import LineWriter
 
 
-def agent_for(tmp_path: Path, ingestor: RefIngestor, paths: list[str],
-              **input_extra: Any) -> AgentProcess:
-    inputs = [{"type": "file", "id": "app", "paths": paths, "start_at": "beginning",
-               **input_extra}]
-    return AgentProcess(tmp_path / "agent", endpoint=ingestor.url, api_key=ingestor.api_key,
-                        inputs=inputs, metrics=False)
+def agent_for(
+    tmp_path: Path, ingestor: RefIngestor, paths: list[str], **input_extra: Any
+) -> AgentProcess:
+    inputs = [{"type": "file", "id": "app", "paths": paths, "start_at": "beginning", **input_extra}]
+    return AgentProcess(
+        tmp_path / "agent",
+        endpoint=ingestor.url,
+        api_key=ingestor.api_key,
+        inputs=inputs,
+        metrics=False,
+    )
 
 
 def test_rename_rotation_at_high_rate_delivers_every_line_exactly_once(
-        tmp_path: Path, ref_ingestor: RefIngestor) -> None:
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     log = tmp_path / "app.log"
     log.touch()
     # Rotated names are in the glob: at this rate a file can be rotated away before the agent
@@ -43,17 +49,20 @@ def test_rename_rotation_at_high_rate_delivers_every_line_exactly_once(
     verify_pooled(ref_ingestor.entries(), written, allow_duplicates=False)
 
 
-def test_restart_resumes_after_the_committed_offset(tmp_path: Path,
-                                                    ref_ingestor: RefIngestor) -> None:
+def test_restart_resumes_after_the_committed_offset(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     log = tmp_path / "app.log"
     first = [f"first-{i}" for i in range(1000)]
     log.write_text("".join(f"{line}\n" for line in first))
     agent = agent_for(tmp_path, ref_ingestor, [str(log)])
     agent.start()
     ref_ingestor.wait_for_entries(1000)
-    wait_until(lambda: any(v.get("offset") == log.stat().st_size
-                           for v in agent.checkpoints().values()), 30,
-               message="the checkpoint to reach the end of the file")
+    wait_until(
+        lambda: any(v.get("offset") == log.stat().st_size for v in agent.checkpoints().values()),
+        30,
+        message="the checkpoint to reach the end of the file",
+    )
     assert agent.terminate() == 0
     second = [f"second-{i}" for i in range(500)]
     with open(log, "a") as fh:
@@ -68,7 +77,8 @@ def test_restart_resumes_after_the_committed_offset(tmp_path: Path,
 
 
 def test_copytruncate_restarts_from_the_beginning_of_the_truncated_file(
-        tmp_path: Path, ref_ingestor: RefIngestor) -> None:
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     log = tmp_path / "app.log"
     before = [f"before-{i}" for i in range(300)]
     log.write_text("".join(f"{line}\n" for line in before))
@@ -91,7 +101,8 @@ def test_copytruncate_restarts_from_the_beginning_of_the_truncated_file(
 
 
 def test_a_new_file_that_reuses_the_inode_is_read_from_its_beginning(
-        tmp_path: Path, ref_ingestor: RefIngestor) -> None:
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     log = tmp_path / "app.log"
     old = [f"old-{i}" for i in range(200)]
     log.write_text("".join(f"{line}\n" for line in old))

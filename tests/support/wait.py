@@ -7,8 +7,12 @@ import time
 from collections.abc import Callable
 
 
-def wait_until(cond: Callable[[], object], timeout: float = 30.0, interval: float = 0.05,
-               message: str = "condition") -> None:
+def wait_until(
+    cond: Callable[[], object],
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> None:
     """Poll ``cond`` until truthy; AssertionError naming ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -19,8 +23,12 @@ def wait_until(cond: Callable[[], object], timeout: float = 30.0, interval: floa
         time.sleep(interval)
 
 
-async def async_wait_until(cond: Callable[[], object], timeout: float = 30.0,
-                           interval: float = 0.01, message: str = "condition") -> None:
+async def async_wait_until(
+    cond: Callable[[], object],
+    timeout: float = 30.0,
+    interval: float = 0.01,
+    message: str = "condition",
+) -> None:
     """The asyncio form of ``wait_until``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -11,9 +11,16 @@ from pathlib import Path
 class LineWriter(threading.Thread):
     """Appends ``line-{n}`` style lines at a target rate; rotates by rename every N lines."""
 
-    def __init__(self, path: Path, *, prefix: str = "line", rate: float = 2000.0,
-                 total: int | None = None, rotate_every: int | None = None,
-                 pad: int = 60) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        prefix: str = "line",
+        rate: float = 2000.0,
+        total: int | None = None,
+        rotate_every: int | None = None,
+        pad: int = 60,
+    ) -> None:
         super().__init__(daemon=True)
         self.path = path
         self.prefix = prefix
@@ -46,8 +53,9 @@ class LineWriter(threading.Thread):
                         chunk = []
                         out.close()
                         self.rotations += 1
-                        os.replace(self.path, self.path.with_name(
-                            f"{self.path.name}.{self.rotations}"))
+                        os.replace(
+                            self.path, self.path.with_name(f"{self.path.name}.{self.rotations}")
+                        )
                         out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
                 if chunk:
                     out.write("".join(chunk))

@@ -15,16 +15,37 @@ PACKAGE = Path(__file__).resolve().parents[2] / "agent" / "logflux_agent"
 
 # module prefix -> prefixes it must never import
 FORBIDDEN = {
-    "logflux_agent.devserver": ("logflux_agent.ingest", "logflux_agent.pipeline",
-                                "logflux_agent.inputs", "logflux_agent.supervisor"),
-    "logflux_agent.inputs": ("logflux_agent.ingest", "logflux_agent.pipeline",
-                             "logflux_agent.supervisor", "logflux_agent.devserver", "aiohttp"),
-    "logflux_agent.ingest": ("logflux_agent.inputs", "logflux_agent.pipeline",
-                             "logflux_agent.supervisor", "logflux_agent.devserver"),
-    "logflux_agent.pipeline": ("logflux_agent.inputs", "logflux_agent.devserver",
-                               "logflux_agent.supervisor", "aiohttp"),
-    "logflux_agent.config": ("logflux_agent.ingest", "logflux_agent.pipeline",
-                             "logflux_agent.inputs", "logflux_agent.devserver"),
+    "logflux_agent.devserver": (
+        "logflux_agent.ingest",
+        "logflux_agent.pipeline",
+        "logflux_agent.inputs",
+        "logflux_agent.supervisor",
+    ),
+    "logflux_agent.inputs": (
+        "logflux_agent.ingest",
+        "logflux_agent.pipeline",
+        "logflux_agent.supervisor",
+        "logflux_agent.devserver",
+        "aiohttp",
+    ),
+    "logflux_agent.ingest": (
+        "logflux_agent.inputs",
+        "logflux_agent.pipeline",
+        "logflux_agent.supervisor",
+        "logflux_agent.devserver",
+    ),
+    "logflux_agent.pipeline": (
+        "logflux_agent.inputs",
+        "logflux_agent.devserver",
+        "logflux_agent.supervisor",
+        "aiohttp",
+    ),
+    "logflux_agent.config": (
+        "logflux_agent.ingest",
+        "logflux_agent.pipeline",
+        "logflux_agent.inputs",
+        "logflux_agent.devserver",
+    ),
 }
 
 

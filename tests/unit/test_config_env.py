@@ -28,33 +28,40 @@ def problems_of(text: str, env: dict[str, str]) -> list[str]:
 
 # ---- interpolation -------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "env", "out"), [
-    ("${A}", {"A": "x"}, "x"),
-    ("pre-${A}-post", {"A": "x"}, "pre-x-post"),
-    ("${A}${B}", {"A": "1", "B": "2"}, "12"),
-    ("${A:-dflt}", {}, "dflt"),
-    ("${A:-dflt}", {"A": ""}, "dflt"),
-    ("${A:-dflt}", {"A": "set"}, "set"),
-    ("${A:-}", {}, ""),
-    ("${A:-a b:c/d}", {}, "a b:c/d"),
-    ("${A}", {"A": ""}, ""),
-    ("$${A}", {"A": "x"}, "${A}"),
-    ("cost $5", {}, "cost $5"),
-    ("a$b", {}, "a$b"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "env", "out"),
+    [
+        ("${A}", {"A": "x"}, "x"),
+        ("pre-${A}-post", {"A": "x"}, "pre-x-post"),
+        ("${A}${B}", {"A": "1", "B": "2"}, "12"),
+        ("${A:-dflt}", {}, "dflt"),
+        ("${A:-dflt}", {"A": ""}, "dflt"),
+        ("${A:-dflt}", {"A": "set"}, "set"),
+        ("${A:-}", {}, ""),
+        ("${A:-a b:c/d}", {}, "a b:c/d"),
+        ("${A}", {"A": ""}, ""),
+        ("$${A}", {"A": "x"}, "${A}"),
+        ("cost $5", {}, "cost $5"),
+        ("a$b", {}, "a$b"),
+    ],
+)
 def test_interpolate(text: str, env: dict[str, str], out: str) -> None:
     result, problems, _ = interpolate(text, env)
     assert (result, problems) == (out, [])
 
 
-@pytest.mark.parametrize(("text", "expect"), [
-    ("${MISSING}", "environment variable MISSING is not set"),
-    ("${}", "invalid reference"),
-    ("${1A}", "invalid reference"),
-    ("${A B}", "invalid reference"),
-    ("${A:-${B}}", "nested references are not supported"),
-    ("${A", "unterminated"),
-])
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("${MISSING}", "environment variable MISSING is not set"),
+        ("${}", "invalid reference"),
+        ("${1A}", "invalid reference"),
+        ("${A B}", "invalid reference"),
+        ("${A:-${B}}", "nested references are not supported"),
+        ("${A", "unterminated"),
+    ],
+)
 def test_interpolation_problems(text: str, expect: str) -> None:
     _, problems, _ = interpolate(text, {})
     assert len(problems) == 1 and expect in problems[0]
@@ -62,9 +69,12 @@ def test_interpolation_problems(text: str, expect: str) -> None:
 
 def test_interpolated_values_take_the_type_of_the_setting() -> None:
     env = {"Q": "500", "F": "0.25", "B": "false", "ID": "123", "LVL": "debug"}
-    cfg = load(f"api_key: {KEY}\nqueue:\n  max_entries: ${{Q}}\nsender:\n"
-               "  flush_interval: ${F}\ntls_verify: ${B}\nlogging:\n  level: ${LVL}\n"
-               "inputs:\n  - type: stdin\n    id: ${ID}\n    labels: {v: '${ID}'}\n", env)
+    cfg = load(
+        f"api_key: {KEY}\nqueue:\n  max_entries: ${{Q}}\nsender:\n"
+        "  flush_interval: ${F}\ntls_verify: ${B}\nlogging:\n  level: ${LVL}\n"
+        "inputs:\n  - type: stdin\n    id: ${ID}\n    labels: {v: '${ID}'}\n",
+        env,
+    )
     assert cfg.queue.max_entries == 500
     assert cfg.sender.flush_interval == 0.25
     assert cfg.tls_verify is False
@@ -78,16 +88,23 @@ def test_interpolated_value_of_the_wrong_type_names_the_setting() -> None:
 
 
 def test_empty_interpolation_means_the_default() -> None:
-    cfg = load(f"api_key: {KEY}\nnode: ${{NODE_NAME:-}}\nenvironment: ${{ENV:-}}\n"
-               "metrics:\n  listen: ${LISTEN:-}\n", {})
+    cfg = load(
+        f"api_key: {KEY}\nnode: ${{NODE_NAME:-}}\nenvironment: ${{ENV:-}}\n"
+        "metrics:\n  listen: ${LISTEN:-}\n",
+        {},
+    )
     defaults = AgentConfig(api_key=cfg.api_key)
     assert (cfg.node, cfg.environment, cfg.metrics.listen) == (
-        defaults.node, None, defaults.metrics.listen)
+        defaults.node,
+        None,
+        defaults.metrics.listen,
+    )
 
 
 def test_empty_interpolation_of_a_required_setting_is_an_error() -> None:
-    problems = problems_of(f"api_key: {KEY}\ninputs:\n  - type: file\n    id: ${{ID:-}}\n"
-                           "    paths: [/a]\n", {})
+    problems = problems_of(
+        f"api_key: {KEY}\ninputs:\n  - type: file\n    id: ${{ID:-}}\n    paths: [/a]\n", {}
+    )
     assert problems == ["agent.yaml:4:9: inputs[0].id: expected a non-empty string, got ''"]
 
 
@@ -95,8 +112,10 @@ def test_unset_variable_is_reported_where_it_is_used() -> None:
     # inside [...] or {...} a value holding ${ must be quoted: YAML reads { as a mapping
     text = FILE.replace("/var/log/a.log", '"${LOGDIR}/a"')
     problems = problems_of(f"api_key: {KEY}\n{text}", {})
-    assert problems == ["agent.yaml:5:13: inputs[0].paths[0]: environment variable LOGDIR is "
-                        "not set (use ${LOGDIR:-default} to give a default)"]
+    assert problems == [
+        "agent.yaml:5:13: inputs[0].paths[0]: environment variable LOGDIR is "
+        "not set (use ${LOGDIR:-default} to give a default)"
+    ]
 
 
 def test_keys_are_not_interpolated() -> None:
@@ -126,15 +145,16 @@ OVERRIDES = [
     ("LOGFLUX_WORKER_COUNT", "8", lambda c: c.sender.max_in_flight, 8),
     ("LOGFLUX_DEBUG", "true", lambda c: c.logging.level, "debug"),
 ]
-FILE_VALUES = ("environment: production\nnode: from-file\nqueue:\n  max_entries: 99\n"
-               "sender:\n  flush_interval: 9\n  batch_max_entries: 9\n"
-               "  retry_initial_delay: 0.125\n  retry_max_delay: 60\n"
-               "  retry_backoff_factor: 3\n  http_timeout: 9\n  max_in_flight: 9\n"
-               "logging:\n  level: warning\n")
+FILE_VALUES = (
+    "environment: production\nnode: from-file\nqueue:\n  max_entries: 99\n"
+    "sender:\n  flush_interval: 9\n  batch_max_entries: 9\n"
+    "  retry_initial_delay: 0.125\n  retry_max_delay: 60\n"
+    "  retry_backoff_factor: 3\n  http_timeout: 9\n  max_in_flight: 9\n"
+    "logging:\n  level: warning\n"
+)
 
 
-@pytest.mark.parametrize(("var", "raw", "get", "value"), OVERRIDES,
-                         ids=[o[0] for o in OVERRIDES])
+@pytest.mark.parametrize(("var", "raw", "get", "value"), OVERRIDES, ids=[o[0] for o in OVERRIDES])
 def test_environment_beats_the_file(var: str, raw: str, get: object, value: object) -> None:
     text = f"api_key: {KEY}\n{FILE_VALUES}"
     from_file = load(text, {})
@@ -169,22 +189,33 @@ def test_debug_false_keeps_the_file_level(word: str) -> None:
     assert cfg.logging.level == "error"
 
 
-@pytest.mark.parametrize(("var", "raw", "expect"), [
-    ("LOGFLUX_QUEUE_SIZE", "lots", "expected an integer, got 'lots' (it sets queue.max_entries)"),
-    ("LOGFLUX_QUEUE_SIZE", "1.5", "expected an integer"),
-    ("LOGFLUX_BATCH_SIZE", "1e3", "expected an integer"),
-    ("LOGFLUX_FLUSH_INTERVAL", "5s", "expected a number of seconds"),
-    ("LOGFLUX_INITIAL_DELAY", "fast", "expected a number of milliseconds"),
-    ("LOGFLUX_BACKOFF_FACTOR", "nan", "expected a number"),
-    ("LOGFLUX_HTTP_TIMEOUT", "inf", "expected a number of seconds"),
-    ("LOGFLUX_DEBUG", "yes", "expected a boolean"),
-    ("LOGFLUX_DEBUG", "on", "expected a boolean"),
-    ("LOGFLUX_WORKER_COUNT", "0", "expected an integer ≥ 1, got 0 (it sets sender.max_in_flight)"),
-    ("LOGFLUX_WORKER_COUNT", "9999", "expected an integer ≤ 256"),
-    ("LOGFLUX_BATCH_SIZE", "-5", "expected an integer ≥ 1"),
-    ("LOGFLUX_BACKOFF_FACTOR", "0.5", "expected a number ≥ 1"),
-    ("LOGFLUX_FLUSH_INTERVAL", "0", "expected a number > 0"),
-])
+@pytest.mark.parametrize(
+    ("var", "raw", "expect"),
+    [
+        (
+            "LOGFLUX_QUEUE_SIZE",
+            "lots",
+            "expected an integer, got 'lots' (it sets queue.max_entries)",
+        ),
+        ("LOGFLUX_QUEUE_SIZE", "1.5", "expected an integer"),
+        ("LOGFLUX_BATCH_SIZE", "1e3", "expected an integer"),
+        ("LOGFLUX_FLUSH_INTERVAL", "5s", "expected a number of seconds"),
+        ("LOGFLUX_INITIAL_DELAY", "fast", "expected a number of milliseconds"),
+        ("LOGFLUX_BACKOFF_FACTOR", "nan", "expected a number"),
+        ("LOGFLUX_HTTP_TIMEOUT", "inf", "expected a number of seconds"),
+        ("LOGFLUX_DEBUG", "yes", "expected a boolean"),
+        ("LOGFLUX_DEBUG", "on", "expected a boolean"),
+        (
+            "LOGFLUX_WORKER_COUNT",
+            "0",
+            "expected an integer ≥ 1, got 0 (it sets sender.max_in_flight)",
+        ),
+        ("LOGFLUX_WORKER_COUNT", "9999", "expected an integer ≤ 256"),
+        ("LOGFLUX_BATCH_SIZE", "-5", "expected an integer ≥ 1"),
+        ("LOGFLUX_BACKOFF_FACTOR", "0.5", "expected a number ≥ 1"),
+        ("LOGFLUX_FLUSH_INTERVAL", "0", "expected a number > 0"),
+    ],
+)
 def test_unusable_variable_is_a_config_error_naming_it(var: str, raw: str, expect: str) -> None:
     problems = problems_of(f"api_key: {KEY}\n", {var: raw})
     assert len(problems) == 1, problems
@@ -192,15 +223,24 @@ def test_unusable_variable_is_a_config_error_naming_it(var: str, raw: str, expec
 
 
 def test_every_bad_variable_is_reported_with_the_file_problems() -> None:
-    problems = problems_of(f"api_key: {KEY}\nregion: mars\n",
-                           {"LOGFLUX_QUEUE_SIZE": "x", "LOGFLUX_BATCH_SIZE": "y"})
+    problems = problems_of(
+        f"api_key: {KEY}\nregion: mars\n", {"LOGFLUX_QUEUE_SIZE": "x", "LOGFLUX_BATCH_SIZE": "y"}
+    )
     assert len(problems) == 3
     assert problems[0].startswith("agent.yaml:2:9: region:")
 
 
-@pytest.mark.parametrize("var", ["LOGFLUX_MAX_RETRIES", "LOGFLUX_ENABLE_COMPRESSION",
-                                 "LOGFLUX_LOG_GROUP", "LOGFLUX_FAILSAFE_MODE", "LOGFLUX_PAT",
-                                 "LOGFLUX_PRIVATE_KEY_FILE"])
+@pytest.mark.parametrize(
+    "var",
+    [
+        "LOGFLUX_MAX_RETRIES",
+        "LOGFLUX_ENABLE_COMPRESSION",
+        "LOGFLUX_LOG_GROUP",
+        "LOGFLUX_FAILSAFE_MODE",
+        "LOGFLUX_PAT",
+        "LOGFLUX_PRIVATE_KEY_FILE",
+    ],
+)
 def test_sdk_only_variables_are_accepted_without_effect(var: str, tmp_path: Path) -> None:
     path = tmp_path / "agent.yaml"
     path.write_text(f"api_key: {KEY}\n")
@@ -213,8 +253,10 @@ def test_sdk_only_variables_are_accepted_without_effect(var: str, tmp_path: Path
 
 
 def test_empty_variables_count_as_unset() -> None:
-    cfg = load(f"api_key: {KEY}\nnode: n1\n", {"LOGFLUX_NODE": "", "LOGFLUX_QUEUE_SIZE": "",
-                                                "LOGFLUX_API_KEY": ""})
+    cfg = load(
+        f"api_key: {KEY}\nnode: n1\n",
+        {"LOGFLUX_NODE": "", "LOGFLUX_QUEUE_SIZE": "", "LOGFLUX_API_KEY": ""},
+    )
     assert cfg.node == "n1" and cfg.queue.max_entries == 20_000 and cfg.api_key.value == KEY
 
 
@@ -234,11 +276,14 @@ def test_env_api_key_alone_is_enough() -> None:
     assert cfg.api_key.region == "us"
 
 
-@pytest.mark.parametrize(("raw", "expect"), [
-    ("eu-lf_usr_abcdefghijk", "Personal Access Token"),
-    (" " + KEY, "whitespace"),
-    ("xx-lf_abcdefghijk", "unknown region"),
-])
+@pytest.mark.parametrize(
+    ("raw", "expect"),
+    [
+        ("eu-lf_usr_abcdefghijk", "Personal Access Token"),
+        (" " + KEY, "whitespace"),
+        ("xx-lf_abcdefghijk", "unknown region"),
+    ],
+)
 def test_bad_env_api_key_names_the_variable_and_masks_it(raw: str, expect: str) -> None:
     [problem] = problems_of("state_dir: /tmp/x\n", {"LOGFLUX_API_KEY": raw})
     assert problem.startswith("agent.yaml: environment variable LOGFLUX_API_KEY: ")
@@ -247,13 +292,15 @@ def test_bad_env_api_key_names_the_variable_and_masks_it(raw: str, expect: str) 
 
 
 def test_a_close_misspelling_of_a_variable_is_a_warning() -> None:
-    out = read_environment({"LOGFLUX_QUEUE_SIZ": "4", "LOGFLUX_LOG_PATHS": "/x",
-                            "LOGFLUX_BATCH_SIZES": "1"})
+    out = read_environment(
+        {"LOGFLUX_QUEUE_SIZ": "4", "LOGFLUX_LOG_PATHS": "/x", "LOGFLUX_BATCH_SIZES": "1"}
+    )
     assert out.warnings == [
         "environment variable LOGFLUX_BATCH_SIZES is not one the agent reads; did you mean "
         "LOGFLUX_BATCH_SIZE?",
         "environment variable LOGFLUX_QUEUE_SIZ is not one the agent reads; did you mean "
-        "LOGFLUX_QUEUE_SIZE?"]
+        "LOGFLUX_QUEUE_SIZE?",
+    ]
     # a variable the file interpolates is the file's business
     assert read_environment({"LOGFLUX_QUEUE_SIZ": "4"}, {"LOGFLUX_QUEUE_SIZ"}).warnings == []
 

@@ -46,8 +46,9 @@ def test_region_is_extracted_like_the_sdks() -> None:
     assert split_region("lf_abc") == ("", "lf_abc")
 
 
-@pytest.mark.parametrize("raw", ["eu-lf_usr_abcdef123", "lf_usr_abcdef123", "ap-lf_usr_x",
-                                 "lf_usr_"])
+@pytest.mark.parametrize(
+    "raw", ["eu-lf_usr_abcdef123", "lf_usr_abcdef123", "ap-lf_usr_x", "lf_usr_"]
+)
 def test_personal_access_token_is_rejected_with_a_message_naming_it(raw: str) -> None:
     assert is_pat(raw)
     with pytest.raises(CredentialError) as err:
@@ -98,16 +99,25 @@ def test_other_strings_are_not_keys(raw: str) -> None:
         parse_api_key(raw)
 
 
-@pytest.mark.parametrize("raw", [" eu-lf_abcdefghijkl", "eu-lf_abcdefghijkl\n",
-                                 "\teu-lf_abcdefghijkl", "eu-lf_abcdefghijkl \r\n"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        " eu-lf_abcdefghijkl",
+        "eu-lf_abcdefghijkl\n",
+        "\teu-lf_abcdefghijkl",
+        "eu-lf_abcdefghijkl \r\n",
+    ],
+)
 def test_surrounding_whitespace_is_rejected_not_trimmed(raw: str) -> None:
     with pytest.raises(CredentialError, match="whitespace") as err:
         parse_api_key(raw)
     assert "eu-lf_abcdefghijkl" not in str(err.value)
 
 
-@pytest.mark.parametrize("raw", ['"eu-lf_abcdefghijkl"', "'eu-lf_abcdefghijkl'",
-                                 '"eu-lf_abcdefghijkl', "eu-lf_abcdefghijkl'"])
+@pytest.mark.parametrize(
+    "raw",
+    ['"eu-lf_abcdefghijkl"', "'eu-lf_abcdefghijkl'", '"eu-lf_abcdefghijkl', "eu-lf_abcdefghijkl'"],
+)
 def test_surrounding_quotes_are_rejected(raw: str) -> None:
     with pytest.raises(CredentialError, match="quotes") as err:
         parse_api_key(raw)
@@ -123,14 +133,17 @@ def test_credential_errors_are_config_exit_codes() -> None:
     assert CredentialError.exit_code == EXIT_CONFIG
 
 
-@pytest.mark.parametrize(("key", "masked"), [
-    ("eu-lf_abc123xyz", "eu-lf_****3xyz"),          # the Go SDK's own example
-    ("lf_abcdefgh1234", "lf_****1234"),
-    ("us-lf_usr_secretsecret", "us-lf_****cret"),
-    ("eu-lf_ab", "****"),                             # ≤ 8 characters: nothing shown
-    ("12345678", "****"),
-    ("abcdefghijklmnop", "****mnop"),                 # no lf_: still only the last 4
-])
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("eu-lf_abc123xyz", "eu-lf_****3xyz"),  # the Go SDK's own example
+        ("lf_abcdefgh1234", "lf_****1234"),
+        ("us-lf_usr_secretsecret", "us-lf_****cret"),
+        ("eu-lf_ab", "****"),  # ≤ 8 characters: nothing shown
+        ("12345678", "****"),
+        ("abcdefghijklmnop", "****mnop"),  # no lf_: still only the last 4
+    ],
+)
 def test_masking_keeps_the_prefix_and_the_last_four(key: str, masked: str) -> None:
     assert mask_key(key) == masked
 

@@ -37,14 +37,21 @@ from tests.unit.test_devserver_client import (
 pytestmark = pytest.mark.timeout(120)
 
 
-def call(url: str, path: str, *, key: str | None, body: bytes | None = None,
-         ctype: str = "application/json",
-         ctx: ssl.SSLContext | None = None) -> tuple[int, Any]:
+def call(
+    url: str,
+    path: str,
+    *,
+    key: str | None,
+    body: bytes | None = None,
+    ctype: str = "application/json",
+    ctx: ssl.SSLContext | None = None,
+) -> tuple[int, Any]:
     headers = {"Content-Type": ctype}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    req = urllib.request.Request(url + path, data=body, headers=headers,
-                                 method="POST" if body is not None else "GET")
+    req = urllib.request.Request(
+        url + path, data=body, headers=headers, method="POST" if body is not None else "GET"
+    )
     try:
         with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
             return resp.status, json.loads(resp.read())
@@ -53,24 +60,39 @@ def call(url: str, path: str, *, key: str | None, body: bytes | None = None,
 
 
 def handshake(url: str, key: str, ctx: ssl.SSLContext | None = None) -> Session:
-    status, init = call(url, "/v1/handshake/init", key=key,
-                        body=json.dumps({"api_key": key}).encode(), ctx=ctx)
+    status, init = call(
+        url, "/v1/handshake/init", key=key, body=json.dumps({"api_key": key}).encode(), ctx=ctx
+    )
     assert status == 200, init
     aes = os.urandom(32)
-    status, done = call(url, "/v1/handshake/complete", key=key, ctx=ctx, body=json.dumps(
-        {"api_key": key, "encrypted_secret": wrap_key(init["public_key"], aes)}).encode())
+    status, done = call(
+        url,
+        "/v1/handshake/complete",
+        key=key,
+        ctx=ctx,
+        body=json.dumps(
+            {"api_key": key, "encrypted_secret": wrap_key(init["public_key"], aes)}
+        ).encode(),
+    )
     assert status == 200, done
     return Session(done["key_id"], aes, init["public_key"])
 
 
 def ingest(url: str, key: str, body: bytes, ctx: ssl.SSLContext | None = None) -> tuple[int, Any]:
-    return call(url, "/v1/ingest", key=key, body=body, ctx=ctx,
-                ctype=f"multipart/mixed; boundary={BOUNDARY}")
+    return call(
+        url,
+        "/v1/ingest",
+        key=key,
+        body=body,
+        ctx=ctx,
+        ctype=f"multipart/mixed; boundary={BOUNDARY}",
+    )
 
 
 def fingerprint_of(key: rsa.RSAPrivateKey) -> str:
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
@@ -93,11 +115,24 @@ def test_ready_file_banner_masking_and_sigterm(tmp_path: Path) -> None:
 def test_user_keys_and_an_openssl_private_key(tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = tmp_path / "server.pem"  # PKCS#1 "BEGIN RSA PRIVATE KEY", as `openssl genrsa` writes
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.TraditionalOpenSSL,
-                                      serialization.NoEncryption()))
-    args = ["--private-key", str(pem), "--api-key", "eu-lf_first00001", "--api-key",
-            "lf_legacy0002", "--max-batch-size", "2", "--init-wrapped"]
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    args = [
+        "--private-key",
+        str(pem),
+        "--api-key",
+        "eu-lf_first00001",
+        "--api-key",
+        "lf_legacy0002",
+        "--max-batch-size",
+        "2",
+        "--init-wrapped",
+    ]
     with RefIngestor(args, workdir=tmp_path / "ing") as ing:
         assert ing.fingerprint == fingerprint_of(key)
         assert ing.api_keys == ["eu-lf_first00001", "lf_legacy0002"]
@@ -113,27 +148,40 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
 def test_tls_with_a_self_signed_certificate(tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path)
-    with RefIngestor(["--tls-cert", str(cert), "--tls-key", str(key)],
-                     workdir=tmp_path / "ing") as ing:
+    with RefIngestor(
+        ["--tls-cert", str(cert), "--tls-key", str(key)], workdir=tmp_path / "ing"
+    ) as ing:
         assert ing.url.startswith("https://127.0.0.1:") and ing.ready["tls"] is True
         trusting = ssl.create_default_context(cafile=str(cert))
         session = handshake(ing.url, ing.api_key, trusting)
@@ -169,12 +217,17 @@ def test_counting_mode_counts_without_decrypting(tmp_path: Path) -> None:
 def test_output_to_stdout(tmp_path: Path) -> None:
     with RefIngestor(["--output", "-"], workdir=tmp_path) as ing:
         session = handshake(ing.url, ing.api_key)
-        assert ingest(ing.url, ing.api_key,
-                      multipart([build_part(session, Entry("to stdout"))]))[0] == 202
+        assert (
+            ingest(ing.url, ing.api_key, multipart([build_part(session, Entry("to stdout"))]))[0]
+            == 202
+        )
         assert ing.entries()[0]["payload"]["message"] == "to stdout"  # via /_ref/entries
         ing.stop()
-    lines = [json.loads(x) for x in ing.log_path.read_text().splitlines()
-             if x.startswith('{"key_id"') and '"payload":' in x]
+    lines = [
+        json.loads(x)
+        for x in ing.log_path.read_text().splitlines()
+        if x.startswith('{"key_id"') and '"payload":' in x
+    ]
     assert [x["payload"]["message"] for x in lines] == ["to stdout"]
 
 
@@ -182,17 +235,21 @@ def test_restart_keeps_port_key_and_entries_but_not_sessions(tmp_path: Path) -> 
     with RefIngestor(workdir=tmp_path) as ing:
         port, fingerprint = ing.port, ing.fingerprint
         session = handshake(ing.url, ing.api_key)
-        assert ingest(ing.url, ing.api_key,
-                      multipart([build_part(session, Entry("before"))]))[0] == 202
+        assert (
+            ingest(ing.url, ing.api_key, multipart([build_part(session, Entry("before"))]))[0]
+            == 202
+        )
         ing.kill()
         ing.restart()
         assert (ing.port, ing.fingerprint) == (port, fingerprint)
-        status, reply = ingest(ing.url, ing.api_key,
-                               multipart([build_part(session, Entry("stale key"))]))
+        status, reply = ingest(
+            ing.url, ing.api_key, multipart([build_part(session, Entry("stale key"))])
+        )
         assert status == 401 and reply["error"]["code"] == "invalid_key_id"
         session = handshake(ing.url, ing.api_key)
-        assert ingest(ing.url, ing.api_key,
-                      multipart([build_part(session, Entry("after"))]))[0] == 202
+        assert (
+            ingest(ing.url, ing.api_key, multipart([build_part(session, Entry("after"))]))[0] == 202
+        )
         ing.wait_for_entries(2)
         ing.verify({"src": ["before", "after"]})
         ing.reset()
@@ -200,8 +257,13 @@ def test_restart_keeps_port_key_and_entries_but_not_sessions(tmp_path: Path) -> 
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "logflux_agent", "dev-ingestor", *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "logflux_agent", "dev-ingestor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_bad_flags_give_clear_errors(tmp_path: Path) -> None:
@@ -224,21 +286,60 @@ def test_every_flag_reaches_the_server_options(tmp_path: Path) -> None:
     from logflux_agent.cli import build_parser
     from logflux_agent.commands.dev_ingestor import build_options
 
-    args = build_parser().parse_args([
-        "dev-ingestor", "--host", "0.0.0.0", "--port", "0", "--region", "us", "--api-key", "a1",
-        "--api-key", "a2", "--no-decrypt", "--lenient-js-framing", "--max-batch-size", "5",
-        "--max-payload-size", "6", "--max-request-size", "7", "--entry-limit", "part",
-        "--success-status", "200", "--key-id-field", "key_uuid", "--init-wrapped",
-        "--complete-wrapped", "--legacy-discovery", "--store-duplicates", "--rate-limit", "9",
-        "--output", "-", "--keep-entries", "10", "--nonce-memory", "11", "--max-sessions", "12",
-        "--public-url", "https://ingest.example"])
+    args = build_parser().parse_args(
+        [
+            "dev-ingestor",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--region",
+            "us",
+            "--api-key",
+            "a1",
+            "--api-key",
+            "a2",
+            "--no-decrypt",
+            "--lenient-js-framing",
+            "--max-batch-size",
+            "5",
+            "--max-payload-size",
+            "6",
+            "--max-request-size",
+            "7",
+            "--entry-limit",
+            "part",
+            "--success-status",
+            "200",
+            "--key-id-field",
+            "key_uuid",
+            "--init-wrapped",
+            "--complete-wrapped",
+            "--legacy-discovery",
+            "--store-duplicates",
+            "--rate-limit",
+            "9",
+            "--output",
+            "-",
+            "--keep-entries",
+            "10",
+            "--nonce-memory",
+            "11",
+            "--max-sessions",
+            "12",
+            "--public-url",
+            "https://ingest.example",
+        ]
+    )
     opts = build_options(args)
     sw = opts.switches
-    assert (opts.host, opts.port, opts.region, opts.api_keys) == ("0.0.0.0", 0, "us",
-                                                                    ("a1", "a2"))
+    assert (opts.host, opts.port, opts.region, opts.api_keys) == ("0.0.0.0", 0, "us", ("a1", "a2"))
     assert opts.no_decrypt and opts.lenient_js_framing and opts.output == "-"
-    assert (sw.limits.max_batch_size, sw.limits.max_payload_size,
-            sw.limits.max_request_size) == (5, 6, 7)
+    assert (sw.limits.max_batch_size, sw.limits.max_payload_size, sw.limits.max_request_size) == (
+        5,
+        6,
+        7,
+    )
     assert (sw.entry_limit, sw.success_status, sw.key_id_field) == ("part", 200, "key_uuid")
     assert sw.init_wrapped and sw.complete_wrapped and sw.legacy_discovery
     assert sw.store_duplicates and opts.rate_limit == 9

@@ -61,14 +61,18 @@ def wrap_key(pem: str, secret: bytes, algorithm: hashes.HashAlgorithm | None = N
     public = serialization.load_pem_public_key(pem.encode())
     assert isinstance(public, rsa.RSAPublicKey)
     algo = algorithm or hashes.SHA256()
-    blob = public.encrypt(secret, padding.OAEP(mgf=padding.MGF1(algorithm=algo),
-                                               algorithm=algo, label=None))
+    blob = public.encrypt(
+        secret, padding.OAEP(mgf=padding.MGF1(algorithm=algo), algorithm=algo, label=None)
+    )
     return base64.b64encode(blob).decode()
 
 
 def build_part(session: Session | None, entry: Entry) -> bytes:
-    plain = entry.plaintext if entry.plaintext is not None else json.dumps(
-        entry.document(), separators=(",", ":")).encode()
+    plain = (
+        entry.plaintext
+        if entry.plaintext is not None
+        else json.dumps(entry.document(), separators=(",", ":")).encode()
+    )
     data = gzip.compress(plain) if entry.compress else plain
     headers: dict[str, str | None] = {
         "Content-Type": "application/octet-stream",
@@ -91,8 +95,7 @@ def multipart(parts: list[bytes], boundary: str = BOUNDARY, js: bool = False) ->
     b = boundary.encode()
     if js:
         return b"".join(b"--" + b + b"\r\n" + p for p in parts) + b"\r\n--" + b + b"--\r\n"
-    return (b"--" + b + b"\r\n" + (b"\r\n--" + b + b"\r\n").join(parts)
-            + b"\r\n--" + b + b"--\r\n")
+    return b"--" + b + b"\r\n" + (b"\r\n--" + b + b"\r\n").join(parts) + b"\r\n--" + b + b"--\r\n"
 
 
 @dataclass
@@ -113,12 +116,24 @@ class Wire:
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.api_key}"}
 
-    async def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
-                      data: bytes | None = None, json_body: Any = None,
-                      timeout: float = 30) -> Reply:
-        async with self.http.request(method, self.url + path, headers=headers, data=data,
-                                     json=json_body,
-                                     timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        json_body: Any = None,
+        timeout: float = 30,
+    ) -> Reply:
+        async with self.http.request(
+            method,
+            self.url + path,
+            headers=headers,
+            data=data,
+            json=json_body,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
             raw = await resp.read()
             try:
                 body: Any = json.loads(raw) if raw else None
@@ -127,13 +142,20 @@ class Wire:
             return Reply(resp.status, dict(resp.headers), body)
 
     async def init(self, key: str | None = None) -> Reply:
-        return await self.request("POST", "/v1/handshake/init", headers=self.auth(key),
-                                  json_body={"api_key": key or self.api_key})
+        return await self.request(
+            "POST",
+            "/v1/handshake/init",
+            headers=self.auth(key),
+            json_body={"api_key": key or self.api_key},
+        )
 
     async def complete(self, encrypted: str, key: str | None = None) -> Reply:
-        return await self.request("POST", "/v1/handshake/complete", headers=self.auth(key),
-                                  json_body={"api_key": key or self.api_key,
-                                             "encrypted_secret": encrypted})
+        return await self.request(
+            "POST",
+            "/v1/handshake/complete",
+            headers=self.auth(key),
+            json_body={"api_key": key or self.api_key, "encrypted_secret": encrypted},
+        )
 
     async def handshake(self, aes: bytes | None = None) -> Session:
         init = await self.init()
@@ -145,12 +167,20 @@ class Wire:
         flat = done.body.get("data", {}) | done.body
         return Session(flat.get("key_id") or flat["key_uuid"], aes, doc["public_key"])
 
-    async def ingest(self, body: bytes, boundary: str = BOUNDARY, *, key: str | None = None,
-                     timeout: float = 30, content_type: str | None = None) -> Reply:
-        headers = {"Content-Type": content_type or f"multipart/mixed; boundary={boundary}",
-                   **self.auth(key)}
-        return await self.request("POST", "/v1/ingest", headers=headers, data=body,
-                                  timeout=timeout)
+    async def ingest(
+        self,
+        body: bytes,
+        boundary: str = BOUNDARY,
+        *,
+        key: str | None = None,
+        timeout: float = 30,
+        content_type: str | None = None,
+    ) -> Reply:
+        headers = {
+            "Content-Type": content_type or f"multipart/mixed; boundary={boundary}",
+            **self.auth(key),
+        }
+        return await self.request("POST", "/v1/ingest", headers=headers, data=body, timeout=timeout)
 
     async def send(self, session: Session, entries: list[Entry], **kw: Any) -> Reply:
         return await self.ingest(multipart([build_part(session, e) for e in entries]), **kw)
@@ -170,8 +200,10 @@ async def wire(ing: InProcessIngestor) -> AsyncIterator[Wire]:
 
 # -- discovery ------------------------------------------------------------------------------------
 
-async def test_static_discovery_names_itself_without_auth(ing: InProcessIngestor,
-                                                          wire: Wire) -> None:
+
+async def test_static_discovery_names_itself_without_auth(
+    ing: InProcessIngestor, wire: Wire
+) -> None:
     reply = await wire.request("GET", "/")
     assert reply.status == 200
     assert reply.body["endpoints"]["ingestor_url"] == ing.url
@@ -181,8 +213,9 @@ async def test_static_discovery_names_itself_without_auth(ing: InProcessIngestor
     assert "ingestor_url" not in reply.body["endpoints"]
 
 
-async def test_authenticated_discovery_current_and_legacy(ing: InProcessIngestor,
-                                                          wire: Wire) -> None:
+async def test_authenticated_discovery_current_and_legacy(
+    ing: InProcessIngestor, wire: Wire
+) -> None:
     denied = await wire.request("GET", "/api/discovery")
     assert denied.status == 401 and denied.body["error"]["code"] == "missing_api_key"
     assert denied.body["request_id"]
@@ -204,13 +237,17 @@ async def test_health_and_info(ing: InProcessIngestor, wire: Wire) -> None:
 
 # -- handshake ------------------------------------------------------------------------------------
 
+
 async def test_init_flat_and_wrapped(ing: InProcessIngestor, wire: Wire) -> None:
     flat = await wire.init()
     assert flat.status == 200
     assert flat.body["public_key"].startswith("-----BEGIN PUBLIC KEY-----")
     assert flat.body["supports_multipart"] is True
-    assert flat.body["limits"] == {"max_batch_size": 1000, "max_payload_size": 1048576,
-                                   "max_request_size": 10485760}
+    assert flat.body["limits"] == {
+        "max_batch_size": 1000,
+        "max_payload_size": 1048576,
+        "max_request_size": 10485760,
+    }
     ing.config(init_wrapped=True, limits={"max_batch_size": 7})
     wrapped = await wire.init()
     assert "public_key" not in wrapped.body and wrapped.body["status"] == "success"
@@ -231,9 +268,15 @@ async def test_complete_key_id_key_uuid_and_wrapped(ing: InProcessIngestor, wire
     assert ing.stats()["handshakes"] == 3
 
 
-@pytest.mark.parametrize(("secret", "code"), [
-    ("sha1", "invalid_secret"), ("short", "invalid_key_length"), ("not base64!", "invalid_secret"),
-    ("", "invalid_request")])
+@pytest.mark.parametrize(
+    ("secret", "code"),
+    [
+        ("sha1", "invalid_secret"),
+        ("short", "invalid_key_length"),
+        ("not base64!", "invalid_secret"),
+        ("", "invalid_request"),
+    ],
+)
 async def test_complete_refuses_bad_secrets(wire: Wire, secret: str, code: str) -> None:
     pem = (await wire.init()).body["public_key"]
     if secret == "sha1":
@@ -246,14 +289,17 @@ async def test_complete_refuses_bad_secrets(wire: Wire, secret: str, code: str) 
 
 async def test_handshake_auth(wire: Wire) -> None:
     assert (await wire.init("eu-lf_somebodyelse")).status == 401
-    mismatch = await wire.request("POST", "/v1/handshake/init", headers=wire.auth(),
-                                  json_body={"api_key": "eu-lf_other"})
+    mismatch = await wire.request(
+        "POST", "/v1/handshake/init", headers=wire.auth(), json_body={"api_key": "eu-lf_other"}
+    )
     assert mismatch.status == 401 and mismatch.body["error"]["code"] == "api_key_mismatch"
-    no_bearer = await wire.request("POST", "/v1/handshake/init",
-                                   json_body={"api_key": wire.api_key})
+    no_bearer = await wire.request(
+        "POST", "/v1/handshake/init", json_body={"api_key": wire.api_key}
+    )
     assert no_bearer.status == 401
-    not_json = await wire.request("POST", "/v1/handshake/init", headers=wire.auth(),
-                                  data=b"api_key=x")
+    not_json = await wire.request(
+        "POST", "/v1/handshake/init", headers=wire.auth(), data=b"api_key=x"
+    )
     assert not_json.status == 400
 
 
@@ -271,19 +317,30 @@ async def test_rotation_serves_the_second_key(ing: InProcessIngestor, wire: Wire
 
 # -- ingest ---------------------------------------------------------------------------------------
 
+
 async def test_accepted_entries_are_recorded_exactly(ing: InProcessIngestor, wire: Wire) -> None:
     session = await wire.handshake()
-    entries = [Entry("first", source="/var/log/a.log", extra={"attributes": {"host": "h"}},
-                     headers={"X-LF-Search-Tokens": "GET,/health"}),
-               Entry("second", source="stdin", level=None, ts="2026-11-28T10:00:01Z"),
-               Entry("third", compress=False)]
+    entries = [
+        Entry(
+            "first",
+            source="/var/log/a.log",
+            extra={"attributes": {"host": "h"}},
+            headers={"X-LF-Search-Tokens": "GET,/health"},
+        ),
+        Entry("second", source="stdin", level=None, ts="2026-11-28T10:00:01Z"),
+        Entry("third", compress=False),
+    ]
     reply = await wire.send(session, entries)
     assert reply.status == 202
     assert reply.body["status"] == "success" and reply.body["request_id"]
-    assert reply.body["data"] == {"success": True, "total": 3, "succeeded": 3, "failed": 0,
-                                  "failures": []}
-    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(
-        reply.headers)
+    assert reply.body["data"] == {
+        "success": True,
+        "total": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "failures": [],
+    }
+    assert {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(reply.headers)
     assert int(reply.headers["X-RateLimit-Reset"]) > 10**9
     got = ing.entries()
     assert [e["payload"]["message"] for e in got] == ["first", "second", "third"]
@@ -303,26 +360,34 @@ async def test_protocol_vector_1_bytes_are_accepted(ing: InProcessIngestor, wire
     from tests.unit.test_devserver_crypto import KEY, V1_BODY, V1_PLAIN
 
     session = await wire.handshake(aes=KEY)
-    head = ("Content-Type: application/octet-stream\r\nX-LF-Entry-Type: 1\r\n"
-            "X-LF-Payload-Type: 1\r\nX-LF-Timestamp: 2026-11-28T10:00:00.123456Z\r\n"
-            f"X-LF-Key-ID: {session.key_id}\r\nX-LF-Nonce: AAECAwQFBgcICQoL\r\n\r\n")
+    head = (
+        "Content-Type: application/octet-stream\r\nX-LF-Entry-Type: 1\r\n"
+        "X-LF-Payload-Type: 1\r\nX-LF-Timestamp: 2026-11-28T10:00:00.123456Z\r\n"
+        f"X-LF-Key-ID: {session.key_id}\r\nX-LF-Nonce: AAECAwQFBgcICQoL\r\n\r\n"
+    )
     body = b"--b\r\n" + head.encode() + V1_BODY + b"\r\n--b--\r\n"
     reply = await wire.ingest(body, "b")
     assert reply.status == 202 and reply.body["data"]["succeeded"] == 1
     assert ing.entries()[0]["payload"] == json.loads(V1_PLAIN)
 
 
-async def test_go_header_case_and_timestamp_precisions(ing: InProcessIngestor,
-                                                       wire: Wire) -> None:
+async def test_go_header_case_and_timestamp_precisions(ing: InProcessIngestor, wire: Wire) -> None:
     session = await wire.handshake()
-    stamps = ["2026-11-28T10:00:00Z", "2026-11-28T10:00:00.1Z", "2026-11-28T10:00:00.000Z",
-              "2026-11-28T10:00:00.123456789Z"]
+    stamps = [
+        "2026-11-28T10:00:00Z",
+        "2026-11-28T10:00:00.1Z",
+        "2026-11-28T10:00:00.000Z",
+        "2026-11-28T10:00:00.123456789Z",
+    ]
     parts = []
     for i, ts in enumerate(stamps):
         raw = build_part(session, Entry(f"m{i}", ts=ts))
         # Go writes canonical-case names, sorted: X-Lf-Key-Id, X-Lf-Nonce, ...
-        parts.append(raw.replace(b"X-LF-", b"X-Lf-").replace(b"Key-ID", b"Key-Id")
-                     .replace(b"Content-Type", b"content-type"))
+        parts.append(
+            raw.replace(b"X-LF-", b"X-Lf-")
+            .replace(b"Key-ID", b"Key-Id")
+            .replace(b"Content-Type", b"content-type")
+        )
     reply = await wire.ingest(multipart(parts))
     assert reply.body["data"]["succeeded"] == 4, reply.body
     assert [e["x_timestamp"] for e in ing.entries()] == stamps
@@ -330,8 +395,9 @@ async def test_go_header_case_and_timestamp_precisions(ing: InProcessIngestor,
 
 async def test_type_7_is_plain_gzip_without_key(ing: InProcessIngestor, wire: Wire) -> None:
     session = await wire.handshake()
-    reply = await wire.send(session, [Entry("managed", entry_type=7, payload_type=3,
-                                            extra={"type": "telemetry"})])
+    reply = await wire.send(
+        session, [Entry("managed", entry_type=7, payload_type=3, extra={"type": "telemetry"})]
+    )
     assert reply.body["data"]["succeeded"] == 1, reply.body
     [got] = ing.entries()
     assert got["entry_type"] == 7 and got["key_id"] is None and got["nonce"] is None

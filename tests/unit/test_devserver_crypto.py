@@ -21,30 +21,37 @@ from logflux_agent.devserver.multipart import boundary_from_content_type, parse_
 from logflux_agent.errors import ConfigError
 
 KEY = bytes(range(32))
-V1_PLAIN = (b'{"v":"2.0","type":"log","source":"/var/log/app.log","level":7,'
-            b'"ts":"2026-11-28T10:00:00.123456Z","message":"GET /health 200 1ms",'
-            b'"attributes":{"host":"web-01"}}')
+V1_PLAIN = (
+    b'{"v":"2.0","type":"log","source":"/var/log/app.log","level":7,'
+    b'"ts":"2026-11-28T10:00:00.123456Z","message":"GET /health 200 1ms",'
+    b'"attributes":{"host":"web-01"}}'
+)
 V1_BODY = base64.b64decode(
     "WIneG8XlwhuNQrIH/OO7TZNTKBZD1WWmDkoLxjL5VcWnHB+cn2lbsVXTkKVp6pbPWZpmg/aUm5vCue4JyyelPGpj"
     "y481YkAu5zH7kcNdSPnkB+7H27IluuWUcU85d/RHEwu8PJn49Em3YlT9xwsxRSroV6No7enGdQjiK3VeOOwQT0Ls"
-    "IXzUSS37cC8i6qdnfVTjNTUG3iWeJ0zQWhhzUvG8RBuR")
+    "IXzUSS37cC8i6qdnfVTjNTUG3iWeJ0zQWhhzUvG8RBuR"
+)
 V1_GZIP = base64.b64decode(
     "H4sIAAAAAAAAAyWMTQrDIBCFryKzrjraNi3uQy+QVXemDLFgMKhJKSF370jhbb73t8MGDqxCOEH9LsQQ08RQ0ppfDf"
     "Xms2ZP+2VR/yzSRhHcjSelrdF20hhp74NBh03K2PPl2j25PFMpfmpPj34QOpCPNQiLKMxcOPe15ve4VuKrHUIqlasf"
-    "GiUaOI4fMOulS6AAAAA=")
+    "GiUaOI4fMOulS6AAAAA="
+)
 V1_NONCE_B64 = "AAECAwQFBgcICQoL"
 V2_PLAIN_SHA = "b4d66ce04b1ccd013395c52162180fb1ee97a2bfc02f66a7b8bb52de86921ce3"
 V2_NONCE_B64 = "Dw4NDAsKCQgHBgUE"
 V2A = base64.b64decode(
     "u7u5XFvXr67r3KTUeZAJIXkjsEJ8l6PtXoZ/Va+e+R5hvuoEX749drtCVQIWAD5JuqB3qlGAXS00HHerIDb/bUfX"
-    "RHSXURzS2lGa+Xed4hfMhv8OMhXxjwN5X2jv27//Mv/LjGp39k86zjTeyujay2oFJPLBwNqih/sADpHY0QIPBA==")
+    "RHSXURzS2lGa+Xed4hfMhv8OMhXxjwN5X2jv27//Mv/LjGp39k86zjTeyujay2oFJPLBwNqih/sADpHY0QIPBA=="
+)
 V2B = base64.b64decode(
     "u7u5XFvXr67v3KTUeZAJIXkjsEJ8l6PtXoZ/Va+e+R5hvuoEX749drtCVQIWAD5JuqB3qlGAXS00HHerIDb/bUfX"
-    "RHSXURzS2lGa+Xed4hfMhv8OMhXxjwN5X2jv27//Mv/LjGp39k86zjTeyujay2oFHKgfdw7zqvi5IeDbleOJ1A==")
+    "RHSXURzS2lGa+Xed4hfMhv8OMhXxjwN5X2jv27//Mv/LjGp39k86zjTeyujay2oFHKgfdw7zqvi5IeDbleOJ1A=="
+)
 V3_NONCE_B64 = "paWlpaWlpaWlpaWl"
 V3 = base64.b64decode(
     "WmXqggi+GqcYjo/A3FoHQK8glTuMNmNtZCToDFYklrnMnSfNrm/GqvrtVztaJlZFn2ZFRak+DVqz4HvOzpaJFINs"
-    "A6jElGfQ/2t8Nn+kpMSSj1Sa12kq03d+aTStAv8roHgxJ4geUzYIRUTXXHDQj+SUgL/n7UBj/k47OY4=")
+    "A6jElGfQ/2t8Nn+kpMSSj1Sa12kq03d+aTStAv8roHgxJ4geUzYIRUTXXHDQj+SUgL/n7UBj/k47OY4="
+)
 
 
 def open_part(body: bytes, nonce_b64: str, key: bytes = KEY) -> bytes:
@@ -56,7 +63,8 @@ def open_part(body: bytes, nonce_b64: str, key: bytes = KEY) -> bytes:
 
 def test_vector_1_decrypts_gunzips_and_validates() -> None:
     assert hashlib.sha256(V1_PLAIN).hexdigest() == (
-        "62af0690e3017ec875a4d344ffcd8fa1ea4539d56bb7131ac40afc52a4519ad9")
+        "62af0690e3017ec875a4d344ffcd8fa1ea4539d56bb7131ac40afc52a4519ad9"
+    )
     assert len(V1_BODY) == 165 and V1_BODY[-16:].hex() == "06de259e274cd05a187352f1bc441b91"
     plain = open_part(V1_BODY, V1_NONCE_B64)
     assert plain == V1_PLAIN
@@ -66,9 +74,11 @@ def test_vector_1_decrypts_gunzips_and_validates() -> None:
 
 
 def test_vector_1_request_body_parses_to_the_part() -> None:
-    headers = (b"Content-Type: application/octet-stream\r\nX-LF-Entry-Type: 1\r\n"
-               b"X-LF-Payload-Type: 1\r\nX-LF-Timestamp: 2026-11-28T10:00:00.123456Z\r\n"
-               b"X-LF-Key-ID: k-test\r\nX-LF-Nonce: AAECAwQFBgcICQoL\r\n")
+    headers = (
+        b"Content-Type: application/octet-stream\r\nX-LF-Entry-Type: 1\r\n"
+        b"X-LF-Payload-Type: 1\r\nX-LF-Timestamp: 2026-11-28T10:00:00.123456Z\r\n"
+        b"X-LF-Key-ID: k-test\r\nX-LF-Nonce: AAECAwQFBgcICQoL\r\n"
+    )
     body = b"--b\r\n" + headers + b"\r\n" + V1_BODY + b"\r\n--b--\r\n"
     [part] = parse_multipart(body, boundary_from_content_type("multipart/mixed; boundary=b"))
     assert part.body == V1_BODY
@@ -114,8 +124,17 @@ def test_lenient_alternative_body_is_tried_after_a_tag_failure() -> None:
     assert pl.gunzip_bounded(data, 1 << 20) == V1_PLAIN
 
 
-@pytest.mark.parametrize("raw", ["AAECAwQFBgcICQo", "AAECAwQFBgcICQoL=", "AAECAwQFBgcICQo=",
-                                 "AAECAwQFBgcI-QoL", "AAECAwQFBgcICQ==", "AAEC AwQFBgcICQo"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "AAECAwQFBgcICQo",
+        "AAECAwQFBgcICQoL=",
+        "AAECAwQFBgcICQo=",
+        "AAECAwQFBgcI-QoL",
+        "AAECAwQFBgcICQ==",
+        "AAEC AwQFBgcICQo",
+    ],
+)
 def test_malformed_nonces_are_refused(raw: str) -> None:
     with pytest.raises(pl.PartFailure) as err:
         pl.decode_nonce({"x-lf-nonce": raw})
@@ -130,8 +149,9 @@ def server_key() -> ServerKey:
 def wrap(key: ServerKey, secret: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
     public = serialization.load_pem_public_key(key.public_pem.encode())
     assert isinstance(public, rsa.RSAPublicKey)
-    return public.encrypt(secret, padding.OAEP(mgf=padding.MGF1(algorithm=algorithm),
-                                               algorithm=algorithm, label=None))
+    return public.encrypt(
+        secret, padding.OAEP(mgf=padding.MGF1(algorithm=algorithm), algorithm=algorithm, label=None)
+    )
 
 
 def test_oaep_sha256_round_trip_and_sha1_refused(server_key: ServerKey) -> None:
@@ -153,7 +173,8 @@ def test_a_secret_that_is_not_32_bytes_is_refused(server_key: ServerKey) -> None
 
 def test_fingerprint_is_sha256_over_der_spki(server_key: ServerKey) -> None:
     der = server_key.private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert server_key.fingerprint == "SHA256:" + hashlib.sha256(der).hexdigest()
     assert len(server_key.fingerprint) == len("SHA256:") + 64
 
@@ -165,27 +186,36 @@ def test_keyring_unwraps_with_either_key_served_first(server_key: ServerKey) -> 
     assert rotated.fingerprint != server_key.fingerprint
     assert ring.unwrap(wrap(rotated, secret, hashes.SHA256()), "secondary") == (secret, rotated)
     assert ring.unwrap(wrap(server_key, secret, hashes.SHA256()), "secondary") == (
-        secret, server_key)
+        secret,
+        server_key,
+    )
 
 
-@pytest.mark.parametrize("fmt", [serialization.PrivateFormat.TraditionalOpenSSL,
-                                 serialization.PrivateFormat.PKCS8], ids=["pkcs1", "pkcs8"])
-def test_openssl_style_private_keys_load(server_key: ServerKey,
-                                         fmt: serialization.PrivateFormat) -> None:
-    pem = server_key.private.private_bytes(serialization.Encoding.PEM, fmt,
-                                           serialization.NoEncryption())
+@pytest.mark.parametrize(
+    "fmt",
+    [serialization.PrivateFormat.TraditionalOpenSSL, serialization.PrivateFormat.PKCS8],
+    ids=["pkcs1", "pkcs8"],
+)
+def test_openssl_style_private_keys_load(
+    server_key: ServerKey, fmt: serialization.PrivateFormat
+) -> None:
+    pem = server_key.private.private_bytes(
+        serialization.Encoding.PEM, fmt, serialization.NoEncryption()
+    )
     assert ServerKey.load_pem(pem).fingerprint == server_key.fingerprint
 
 
 def test_unusable_private_keys_get_a_clear_error(server_key: ServerKey, tmp_path: Path) -> None:
     encrypted = server_key.private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"pw"))
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),
+    )
     with pytest.raises(ConfigError, match="encrypted"):
         ServerKey.load_pem(encrypted)
     ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with pytest.raises(ConfigError, match="not an RSA key"):
         ServerKey.load_pem(ec_pem)
     with pytest.raises(ConfigError, match="not a PEM private key"):

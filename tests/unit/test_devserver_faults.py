@@ -36,8 +36,9 @@ async def wire(ing: InProcessIngestor) -> AsyncIterator[Wire]:
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413, 500, 502, 503, 504, 507])
-async def test_next_n_requests_get_the_status_then_normal(ing: InProcessIngestor, wire: Wire,
-                                                          status: int) -> None:
+async def test_next_n_requests_get_the_status_then_normal(
+    ing: InProcessIngestor, wire: Wire, status: int
+) -> None:
     session = await wire.handshake()
     ing.faults(status=status, count=2)
     for _ in range(2):
@@ -58,8 +59,7 @@ async def test_401_fault_reads_as_an_unknown_key(ing: InProcessIngestor, wire: W
     assert reply.body["error"]["code"] == "invalid_key_id"
 
 
-async def test_429_retry_after_forms(ing: InProcessIngestor, wire: Wire,
-                                     clock: FakeClock) -> None:
+async def test_429_retry_after_forms(ing: InProcessIngestor, wire: Wire, clock: FakeClock) -> None:
     session = await wire.handshake()
     ing.faults(status=429)
     assert (await wire.send(session, [Entry("x")])).headers["Retry-After"] == "1"
@@ -82,15 +82,16 @@ async def test_partial_failure_for_listed_indexes(ing: InProcessIngestor, wire: 
     assert reply.status == 202
     data = reply.body["data"]
     assert (data["total"], data["succeeded"], data["failed"]) == (4, 2, 2)
-    assert data["failures"] == [{"index": 0, "error": "disk hiccup"},
-                                {"index": 2, "error": "disk hiccup"}]
+    assert data["failures"] == [
+        {"index": 0, "error": "disk hiccup"},
+        {"index": 2, "error": "disk hiccup"},
+    ]
     assert [e["payload"]["message"] for e in ing.entries()] == ["m1", "m3"]
     again = await wire.send(session, [Entry("m0"), Entry("m2")])
     assert again.body["data"]["failed"] == 0
 
 
-async def test_delay_holds_the_answer_after_recording(ing: InProcessIngestor,
-                                                      wire: Wire) -> None:
+async def test_delay_holds_the_answer_after_recording(ing: InProcessIngestor, wire: Wire) -> None:
     session = await wire.handshake()
     ing.faults(delay=30)
     with pytest.raises(asyncio.TimeoutError):
@@ -117,8 +118,9 @@ async def test_reset_mid_request(ing: InProcessIngestor, wire: Wire) -> None:
     big = [Entry(f"m{i} " + "x" * 2000, compress=False) for i in range(300)]
     with pytest.raises(aiohttp.ClientOSError) as err:
         await wire.send(session, big)
-    assert "reset" in str(err.value).lower() or isinstance(err.value.__cause__,
-                                                           ConnectionResetError)
+    assert "reset" in str(err.value).lower() or isinstance(
+        err.value.__cause__, ConnectionResetError
+    )
     assert ing.entries() == []
 
 
@@ -174,8 +176,9 @@ async def test_faults_target_groups(ing: InProcessIngestor, wire: Wire) -> None:
     assert (await wire.send(session, [Entry("z")])).status == 202
 
 
-async def test_duration_expires_on_the_injected_clock(ing: InProcessIngestor, wire: Wire,
-                                                      clock: FakeClock) -> None:
+async def test_duration_expires_on_the_injected_clock(
+    ing: InProcessIngestor, wire: Wire, clock: FakeClock
+) -> None:
     session = await wire.handshake()
     ing.faults(status=503, duration=60)
     for _ in range(3):
@@ -185,7 +188,8 @@ async def test_duration_expires_on_the_injected_clock(ing: InProcessIngestor, wi
 
 
 async def test_setting_a_kind_again_replaces_it_and_clear_removes_all(
-        ing: InProcessIngestor, wire: Wire) -> None:
+    ing: InProcessIngestor, wire: Wire
+) -> None:
     ing.faults(delay=5, count=100)
     ing.faults(delay=0, count=100)
     ing.faults(status=503, count=100)
@@ -198,9 +202,17 @@ async def test_setting_a_kind_again_replaces_it_and_clear_removes_all(
 
 
 async def test_fault_specs_are_validated(ing: InProcessIngestor, wire: Wire) -> None:
-    for spec in ({"status": 200}, {"status": "503"}, {"count": 0, "status": 503},
-                 {"bogus": 1}, {"target": "nowhere", "status": 503}, {"fail_indexes": [-1]},
-                 {"delay": -1}, {"slow_read": 0}, {"retry_after": 1.5, "status": 429}):
+    for spec in (
+        {"status": 200},
+        {"status": "503"},
+        {"count": 0, "status": 503},
+        {"bogus": 1},
+        {"target": "nowhere", "status": 503},
+        {"fail_indexes": [-1]},
+        {"delay": -1},
+        {"slow_read": 0},
+        {"retry_after": 1.5, "status": 429},
+    ):
         with pytest.raises(FaultSpecError):
             ing.faults(**spec)
     reply = await wire.request("POST", "/_ref/faults", json_body={"status": 99})

@@ -46,8 +46,10 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[tuple[InProcessIn
 
 # -- limits ---------------------------------------------------------------------------------------
 
-async def test_entries_per_request_over_the_limit_is_413(env: tuple[InProcessIngestor,
-                                                                    Wire]) -> None:
+
+async def test_entries_per_request_over_the_limit_is_413(
+    env: tuple[InProcessIngestor, Wire],
+) -> None:
     ing, wire = env
     ing.config(limits={"max_batch_size": 3})
     session = await wire.handshake()
@@ -58,29 +60,34 @@ async def test_entries_per_request_over_the_limit_is_413(env: tuple[InProcessIng
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-async def test_request_bytes_over_the_limit_is_413(env: tuple[InProcessIngestor, Wire],
-                                                   chunked: bool) -> None:
+async def test_request_bytes_over_the_limit_is_413(
+    env: tuple[InProcessIngestor, Wire], chunked: bool
+) -> None:
     ing, wire = env
     ing.config(limits={"max_request_size": 20_000})
     session = await wire.handshake()
-    body = multipart([build_part(session, Entry(f"m{i} " + "z" * 300, compress=False))
-                      for i in range(100)])
+    body = multipart(
+        [build_part(session, Entry(f"m{i} " + "z" * 300, compress=False)) for i in range(100)]
+    )
     assert len(body) > 20_000
 
     async def gen() -> AsyncIterator[bytes]:
         for i in range(0, len(body), 4096):
-            yield body[i:i + 4096]
+            yield body[i : i + 4096]
 
-    async with wire.http.post(wire.url + "/v1/ingest", data=gen() if chunked else body,
-                              headers={"Content-Type": f"multipart/mixed; boundary={BOUNDARY}",
-                                       **wire.auth()}) as resp:
+    async with wire.http.post(
+        wire.url + "/v1/ingest",
+        data=gen() if chunked else body,
+        headers={"Content-Type": f"multipart/mixed; boundary={BOUNDARY}", **wire.auth()},
+    ) as resp:
         assert resp.status == 413
         assert (await resp.json())["error"]["code"] == "request_too_large"
     assert ing.entries() == [] and ing.stats()["bytes_in"] == len(body)
 
 
 async def test_entry_over_max_payload_size_is_413_or_a_part_failure(
-        env: tuple[InProcessIngestor, Wire]) -> None:
+    env: tuple[InProcessIngestor, Wire],
+) -> None:
     ing, wire = env
     ing.config(limits={"max_payload_size": 2000})
     session = await wire.handshake()
@@ -110,8 +117,10 @@ async def test_decompression_bomb_guard(env: tuple[InProcessIngestor, Wire]) -> 
 
 # -- nonces ---------------------------------------------------------------------------------------
 
-async def test_identical_replay_is_a_duplicate_stored_once(env: tuple[InProcessIngestor,
-                                                                      Wire]) -> None:
+
+async def test_identical_replay_is_a_duplicate_stored_once(
+    env: tuple[InProcessIngestor, Wire],
+) -> None:
     ing, wire = env
     session = await wire.handshake()
     body = multipart([build_part(session, Entry("once")), build_part(session, Entry("twice"))])
@@ -126,8 +135,9 @@ async def test_identical_replay_is_a_duplicate_stored_once(env: tuple[InProcessI
     assert [e.get("duplicate", False) for e in ing.entries()] == [False, False, True, True]
 
 
-async def test_same_nonce_with_another_body_is_nonce_reuse(env: tuple[InProcessIngestor,
-                                                                      Wire]) -> None:
+async def test_same_nonce_with_another_body_is_nonce_reuse(
+    env: tuple[InProcessIngestor, Wire],
+) -> None:
     ing, wire = env
     session = await wire.handshake()
     nonce = os.urandom(12)
@@ -145,6 +155,7 @@ async def test_same_nonce_with_another_body_is_nonce_reuse(env: tuple[InProcessI
 
 
 # -- framing --------------------------------------------------------------------------------------
+
 
 async def test_js_framing_fails_strictly(env: tuple[InProcessIngestor, Wire]) -> None:
     ing, wire = env
@@ -167,8 +178,7 @@ async def test_js_framing_accepted_leniently(env: tuple[InProcessIngestor, Wire]
     ing.verify({"src": [f"js{i}" for i in range(5)]}, allow_duplicates=False)
 
 
-async def test_bad_framing_and_content_type_are_400(env: tuple[InProcessIngestor,
-                                                               Wire]) -> None:
+async def test_bad_framing_and_content_type_are_400(env: tuple[InProcessIngestor, Wire]) -> None:
     _, wire = env
     session = await wire.handshake()
     body = multipart([build_part(session, Entry("x"))])
@@ -186,8 +196,9 @@ async def test_ingest_needs_an_allowed_bearer(env: tuple[InProcessIngestor, Wire
     assert reply.status == 401 and reply.body["error"]["code"] == "invalid_api_key"
 
 
-@pytest.mark.parametrize("env", [{"api_keys": ("eu-lf_first0001", "eu-lf_second002")}],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "env", [{"api_keys": ("eu-lf_first0001", "eu-lf_second002")}], indirect=True
+)
 async def test_key_ids_are_bound_to_their_api_key(env: tuple[InProcessIngestor, Wire]) -> None:
     _, wire = env
     session = await wire.handshake()
@@ -197,9 +208,16 @@ async def test_key_ids_are_bound_to_their_api_key(env: tuple[InProcessIngestor, 
 
 # -- per-part checks ------------------------------------------------------------------------------
 
+
 def _doc(**change: Any) -> bytes:
-    doc: dict[str, Any] = {"v": "2.0", "type": "log", "source": "s", "level": 7,
-                           "ts": "2026-11-28T10:00:00Z", "message": "m"}
+    doc: dict[str, Any] = {
+        "v": "2.0",
+        "type": "log",
+        "source": "s",
+        "level": 7,
+        "ts": "2026-11-28T10:00:00Z",
+        "message": "m",
+    }
     for k, v in change.items():
         if v is None:
             doc.pop(k, None)
@@ -240,10 +258,12 @@ BAD_PARTS: list[tuple[str, Entry, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("entry", "reason"), [(e, r) for _, e, r in BAD_PARTS],
-                         ids=[n for n, _, _ in BAD_PARTS])
-async def test_each_bad_part_is_a_part_failure(env: tuple[InProcessIngestor, Wire],
-                                               entry: Entry, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("entry", "reason"), [(e, r) for _, e, r in BAD_PARTS], ids=[n for n, _, _ in BAD_PARTS]
+)
+async def test_each_bad_part_is_a_part_failure(
+    env: tuple[InProcessIngestor, Wire], entry: Entry, reason: str
+) -> None:
     ing, wire = env
     session = await wire.handshake()
     reply = await wire.send(session, [Entry("good before"), entry, Entry("good after")])
@@ -256,8 +276,9 @@ async def test_each_bad_part_is_a_part_failure(env: tuple[InProcessIngestor, Wir
 async def test_unknown_key_id_refuses_the_request(env: tuple[InProcessIngestor, Wire]) -> None:
     ing, wire = env
     session = await wire.handshake()
-    reply = await wire.send(session, [Entry("ok"),
-                                      Entry("x", headers={"X-LF-Key-ID": "not-a-key-id"})])
+    reply = await wire.send(
+        session, [Entry("ok"), Entry("x", headers={"X-LF-Key-ID": "not-a-key-id"})]
+    )
     assert reply.status == 401 and reply.body["error"]["code"] == "invalid_key_id"
     assert ing.entries() == []
 
@@ -265,8 +286,12 @@ async def test_unknown_key_id_refuses_the_request(env: tuple[InProcessIngestor, 
 async def test_valid_optional_fields_are_accepted(env: tuple[InProcessIngestor, Wire]) -> None:
     ing, wire = env
     session = await wire.handshake()
-    docs = [_doc(level=None, ts=None), _doc(logger="app", meta={"release": "1"}),
-            _doc(source="", message=""), _doc(ts="2026-12-31T23:59:60.5Z")]
+    docs = [
+        _doc(level=None, ts=None),
+        _doc(logger="app", meta={"release": "1"}),
+        _doc(source="", message=""),
+        _doc(ts="2026-12-31T23:59:60.5Z"),
+    ]
     reply = await wire.send(session, [Entry("", plaintext=d) for d in docs])
     assert reply.body["data"]["succeeded"] == 4, reply.body
     pretty = json.dumps(json.loads(docs[0]), indent=2).encode()  # newlines inside the JSON
@@ -275,6 +300,7 @@ async def test_valid_optional_fields_are_accepted(env: tuple[InProcessIngestor, 
 
 
 # -- recorded lines are exact JSON for any content ------------------------------------------------
+
 
 def _server_and_session() -> tuple[Any, Session]:
     from logflux_agent.devserver.app import DevServer
@@ -292,12 +318,16 @@ texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=60)
 
 
 @settings(max_examples=150, deadline=None)
-@given(message=texts, source=texts, attributes=st.dictionaries(texts, texts, max_size=3),
-       tokens=st.lists(st.text(alphabet="abcXYZ09/._-", min_size=1, max_size=8), max_size=3),
-       indent=st.sampled_from([None, 2]))
-def test_any_content_is_recorded_as_exact_json(message: str, source: str,
-                                               attributes: dict[str, str], tokens: list[str],
-                                               indent: int | None) -> None:
+@given(
+    message=texts,
+    source=texts,
+    attributes=st.dictionaries(texts, texts, max_size=3),
+    tokens=st.lists(st.text(alphabet="abcXYZ09/._-", min_size=1, max_size=8), max_size=3),
+    indent=st.sampled_from([None, 2]),
+)
+def test_any_content_is_recorded_as_exact_json(
+    message: str, source: str, attributes: dict[str, str], tokens: list[str], indent: int | None
+) -> None:
     from logflux_agent.devserver.faults import RequestFaults
     from logflux_agent.devserver.ingest import IngestHandler
     from logflux_agent.devserver.multipart import parse_multipart
@@ -306,13 +336,18 @@ def test_any_content_is_recorded_as_exact_json(message: str, source: str,
     if _SERVER is None:
         _SERVER = _server_and_session()
     server, session = _SERVER
-    entry = Entry(message, source=source, extra={"attributes": attributes} if attributes else {},
-                  headers={"X-LF-Search-Tokens": ",".join(tokens) if tokens else None})
+    entry = Entry(
+        message,
+        source=source,
+        extra={"attributes": attributes} if attributes else {},
+        headers={"X-LF-Search-Tokens": ",".join(tokens) if tokens else None},
+    )
     entry.plaintext = json.dumps(entry.document(), indent=indent, ensure_ascii=False).encode()
     parts = parse_multipart(multipart([build_part(session, entry)]), BOUNDARY.encode())
     before = server.recorder.total
-    resp = IngestHandler(server)._decode_all(parts, server.options.api_keys[0], RequestFaults(),
-                                             "rid")
+    resp = IngestHandler(server)._decode_all(
+        parts, server.options.api_keys[0], RequestFaults(), "rid"
+    )
     assert resp.status == 202
     _, [line] = server.recorder.page(before, 1)
     assert "\n" not in line

@@ -41,7 +41,8 @@ def test_sessions_are_bound_to_their_api_key_bounded_and_expirable() -> None:
 
 
 def test_recorder_writes_every_line_keeps_the_last_few_and_truncates_on_reset(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "entries.jsonl"
     rec = Recorder(str(out), keep=3)
     rec.record([json.dumps({"n": i}) for i in range(5)])

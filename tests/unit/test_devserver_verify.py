@@ -12,9 +12,16 @@ from tests.support.refingestor import verify_entries
 
 def entries(*arrivals: tuple[str, str, str]) -> list[dict[str, Any]]:
     """(source, message, request id) -> recorded entries as the ingestor writes them."""
-    return [{"key_id": "k", "nonce": "AAECAwQFBgcICQoL", "payload_type": 1, "request_id": r,
-             "payload": {"v": "2.0", "type": "log", "source": s, "message": m}}
-            for s, m, r in arrivals]
+    return [
+        {
+            "key_id": "k",
+            "nonce": "AAECAwQFBgcICQoL",
+            "payload_type": 1,
+            "request_id": r,
+            "payload": {"v": "2.0", "type": "log", "source": s, "message": m},
+        }
+        for s, m, r in arrivals
+    ]
 
 
 EXPECTED = {"a": ["a1", "a2", "a3"], "b": ["b1"]}
@@ -37,8 +44,14 @@ def test_missing_and_unexpected_are_named() -> None:
 
 
 def test_duplicates_fail_unless_allowed() -> None:
-    got = entries(("a", "a1", "r1"), ("a", "a2", "r1"), ("a", "a1", "r2"), ("a", "a2", "r2"),
-                  ("a", "a3", "r2"), ("b", "b1", "r3"))
+    got = entries(
+        ("a", "a1", "r1"),
+        ("a", "a2", "r1"),
+        ("a", "a1", "r2"),
+        ("a", "a2", "r2"),
+        ("a", "a3", "r2"),
+        ("b", "b1", "r3"),
+    )
     with pytest.raises(AssertionError, match="2 duplicate arrival"):
         verify_entries(got, EXPECTED, allow_duplicates=False)
     report = verify_entries(got, EXPECTED, allow_duplicates=True)
@@ -67,8 +80,14 @@ def test_concurrent_requests_may_arrive_in_any_order_unless_strict() -> None:
 
 def test_duplicates_after_a_crash_do_not_break_order() -> None:
     # at-least-once: a2 is resent after a3 arrived; the first arrivals are in order
-    got = entries(("a", "a1", "r1"), ("a", "a2", "r1"), ("a", "a3", "r2"), ("a", "a2", "r3"),
-                  ("a", "a3", "r3"), ("b", "b1", "r3"))
+    got = entries(
+        ("a", "a1", "r1"),
+        ("a", "a2", "r1"),
+        ("a", "a3", "r2"),
+        ("a", "a2", "r3"),
+        ("a", "a3", "r3"),
+        ("b", "b1", "r3"),
+    )
     assert verify_entries(got, EXPECTED, allow_duplicates=True, order="strict").duplicates == 2
 
 

@@ -31,8 +31,11 @@ def test_star_matches_within_one_component_only(tmp_path: Path) -> None:
 
 
 def test_double_star_matches_zero_or_more_directories(tmp_path: Path) -> None:
-    files = [touch(tmp_path / "a.log"), touch(tmp_path / "x" / "b.log"),
-             touch(tmp_path / "x" / "y" / "c.log")]
+    files = [
+        touch(tmp_path / "a.log"),
+        touch(tmp_path / "x" / "b.log"),
+        touch(tmp_path / "x" / "y" / "c.log"),
+    ]
     touch(tmp_path / "x" / "y" / "c.txt")
     finder = Finder([str(tmp_path / "**" / "*.log")])
     assert found(finder) == sorted(str(f) for f in files)
@@ -60,8 +63,9 @@ def test_excludes_by_base_name_or_full_path(tmp_path: Path) -> None:
     keep = touch(tmp_path / "app.log")
     touch(tmp_path / "app.log.gz")
     touch(tmp_path / "old" / "app.log")
-    finder = Finder([str(tmp_path / "**" / "app.log*")],
-                    exclude=["*.gz", str(tmp_path / "old" / "*")])
+    finder = Finder(
+        [str(tmp_path / "**" / "app.log*")], exclude=["*.gz", str(tmp_path / "old" / "*")]
+    )
     assert found(finder) == [str(keep)]
     assert not finder.matches(str(tmp_path / "app.log.gz"))
 
@@ -86,7 +90,9 @@ def test_only_regular_files_and_symlink_loops_are_reported(tmp_path: Path) -> No
     result = Finder([str(tmp_path / "*.log")]).scan()
     assert sorted(result.files) == [str(real)]
     assert sorted(p for r, p, _ in result.problems if r == "symlink_loop") == [
-        str(tmp_path / "l1.log"), str(tmp_path / "l2.log")]
+        str(tmp_path / "l1.log"),
+        str(tmp_path / "l2.log"),
+    ]
 
 
 def test_directory_symlink_loops_under_double_star_terminate(tmp_path: Path) -> None:
@@ -105,21 +111,29 @@ def test_missing_base_directory_is_a_problem_not_an_error(tmp_path: Path) -> Non
 
 def test_watch_roots_skip_directories_inside_a_recursive_root(tmp_path: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
-    finder = Finder([str(tmp_path / "a" / "**" / "*.log"), str(tmp_path / "a" / "b" / "*.log"),
-                     str(tmp_path / "*.txt")])
+    finder = Finder(
+        [
+            str(tmp_path / "a" / "**" / "*.log"),
+            str(tmp_path / "a" / "b" / "*.log"),
+            str(tmp_path / "*.txt"),
+        ]
+    )
     assert finder.watch_roots() == {str(tmp_path / "a"): True, str(tmp_path): False}
 
 
-@pytest.mark.parametrize(("pattern", "path", "expected"), [
-    ("/var/log/*.log", "/var/log/syslog.log", True),
-    ("/var/log/*.log", "/var/log/a/b.log", False),
-    ("/var/log/**/*.log", "/var/log/a/b/c.log", True),
-    ("/var/log/**/*.log", "/var/log/c.log", True),
-    ("/var/log/app-?.log", "/var/log/app-1.log", True),
-    ("/var/log/app-[0-9].log", "/var/log/app-x.log", False),
-    ("/var/log/app.log", "/var/log/app.log", True),
-    ("/var/log/app.log", "/var/log/app.log.1", False),
-    ("/var/*/app.log", "/var/log/app.log", True),
-])
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("/var/log/*.log", "/var/log/syslog.log", True),
+        ("/var/log/*.log", "/var/log/a/b.log", False),
+        ("/var/log/**/*.log", "/var/log/a/b/c.log", True),
+        ("/var/log/**/*.log", "/var/log/c.log", True),
+        ("/var/log/app-?.log", "/var/log/app-1.log", True),
+        ("/var/log/app-[0-9].log", "/var/log/app-x.log", False),
+        ("/var/log/app.log", "/var/log/app.log", True),
+        ("/var/log/app.log", "/var/log/app.log.1", False),
+        ("/var/*/app.log", "/var/log/app.log", True),
+    ],
+)
 def test_pattern_matching(pattern: str, path: str, expected: bool) -> None:
     assert GlobPattern(pattern).matches(path) is expected

@@ -40,8 +40,15 @@ def test_commit_writes_a_resumable_state(tmp_path: Path) -> None:
     assert stream.key == stream_key("in", 7, 42) == "file:in:7:42"
     stream.commit(100)
     state = store.get(stream.key)
-    assert state == {"input": "in", "path": "/var/log/a.log", "dev": 7, "ino": 42,
-                     "fingerprint": b"head".hex(), "fingerprint_len": 4, "offset": 100}
+    assert state == {
+        "input": "in",
+        "path": "/var/log/a.log",
+        "dev": 7,
+        "ino": 42,
+        "fingerprint": b"head".hex(),
+        "fingerprint_len": 4,
+        "offset": 100,
+    }
     saved = Saved.decode("in", stream.key, state)
     assert saved == Saved(stream.key, "/var/log/a.log", 7, 42, b"head", 100)
     assert Saved.decode("other-input", stream.key, state) is None

@@ -57,14 +57,16 @@ async def test_reads_a_file_and_follows_appends(tmp_path: Path) -> None:
 
 
 async def test_every_emitted_list_ends_with_a_token_at_the_offset_after_its_last_line(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     log = tmp_path / "app.log"
     lines = [f"line {i:05d}" for i in range(3000)]
     write_lines(log, lines)
     lists: list[list[Record]] = []
     collector = Collector(on_emit=lambda records: lists.append(list(records)))
-    async with running(make_config(tmp_path, read_chunk_bytes=4096), make_store(tmp_path),
-                       collector=collector) as (_inp, got):
+    async with running(
+        make_config(tmp_path, read_chunk_bytes=4096), make_store(tmp_path), collector=collector
+    ) as (_inp, got):
         await got.wait_count(3000)
     assert got.messages() == lines
     assert len(lists) > 5
@@ -75,13 +77,15 @@ async def test_every_emitted_list_ends_with_a_token_at_the_offset_after_its_last
         token = records[-1].ack
         assert token is not None
         assert token.position == len(b"".join(f"{line}\n".encode() for line in lines[:seen]))
-        assert data[token.position - 1:token.position] == b"\n"
+        assert data[token.position - 1 : token.position] == b"\n"
 
 
 async def test_detect_level_guesses_levels(tmp_path: Path) -> None:
     write_lines(tmp_path / "app.log", ["2026-11-28 ERROR boom", "INFO fine", "[warn] hmm", "x"])
-    async with running(make_config(tmp_path, detect_level=True),
-                       make_store(tmp_path)) as (_inp, got):
+    async with running(make_config(tmp_path, detect_level=True), make_store(tmp_path)) as (
+        _inp,
+        got,
+    ):
         await got.wait_count(4)
     assert [r.level for r in got.records] == [4, 7, 5, 7]
 
@@ -107,8 +111,7 @@ async def test_glob_excludes_and_double_star(tmp_path: Path) -> None:
 # ---- start positions ------------------------------------------------------------------------
 
 
-async def test_default_start_first_run_end_for_existing_beginning_for_new(
-        tmp_path: Path) -> None:
+async def test_default_start_first_run_end_for_existing_beginning_for_new(tmp_path: Path) -> None:
     existing = tmp_path / "existing.log"
     write_lines(existing, ["history 1", "history 2"])
     append_bytes(existing, b"partial at the end")
@@ -116,8 +119,11 @@ async def test_default_start_first_run_end_for_existing_beginning_for_new(
     config = make_config(tmp_path, start_at=None)
     async with running(config, store) as (inp, got):
         await started(inp)
-        await async_wait_until(lambda: str(existing) in offsets(store), 10,
-                               message="the start position of the existing file")
+        await async_wait_until(
+            lambda: str(existing) in offsets(store),
+            10,
+            message="the start position of the existing file",
+        )
         append_bytes(existing, b" completed\nfresh line\n")
         write_lines(tmp_path / "created.log", ["created 1", "created 2"])
         await got.wait_count(4)
@@ -140,8 +146,11 @@ async def test_a_file_started_at_its_end_is_not_reread_after_a_restart(tmp_path:
     config = make_config(tmp_path, start_at=None)
     async with running(config, store) as (inp, _got):
         await started(inp)
-        await async_wait_until(lambda: offsets(store).get(str(log)) == log.stat().st_size, 10,
-                               message="the end position recorded")
+        await async_wait_until(
+            lambda: offsets(store).get(str(log)) == log.stat().st_size,
+            10,
+            message="the end position recorded",
+        )
     async with running(config, store) as (_inp, got):
         write_lines(log, ["new"])
         await got.wait_count(1)
@@ -149,7 +158,8 @@ async def test_a_file_started_at_its_end_is_not_reread_after_a_restart(tmp_path:
 
 
 async def test_explicit_end_applies_at_every_start_but_not_to_files_created_while_running(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     store = make_store(tmp_path)
     config = make_config(tmp_path, start_at="end")
     write_lines(tmp_path / "a.log", ["a-old"])
@@ -168,8 +178,10 @@ async def test_explicit_end_applies_at_every_start_but_not_to_files_created_whil
 
 async def test_explicit_beginning_reads_everything(tmp_path: Path) -> None:
     write_lines(tmp_path / "a.log", ["a1", "a2"])
-    async with running(make_config(tmp_path, start_at="beginning"),
-                       make_store(tmp_path)) as (_inp, got):
+    async with running(make_config(tmp_path, start_at="beginning"), make_store(tmp_path)) as (
+        _inp,
+        got,
+    ):
         await got.wait_count(2)
     assert got.messages() == ["a1", "a2"]
 
@@ -214,9 +226,15 @@ async def test_checkpoint_state_has_everything_needed_to_resume(tmp_path: Path) 
         await got.wait_count(2)
     st = log.stat()
     [state] = [v for _k, v in store.items("file:") if "offset" in v]
-    assert state == {"input": config.id, "path": str(log), "dev": st.st_dev, "ino": st.st_ino,
-                     "fingerprint": log.read_bytes()[:16].hex(), "fingerprint_len": 16,
-                     "offset": st.st_size}
+    assert state == {
+        "input": config.id,
+        "path": str(log),
+        "dev": st.st_dev,
+        "ino": st.st_ino,
+        "fingerprint": log.read_bytes()[:16].hex(),
+        "fingerprint_len": 16,
+        "offset": st.st_size,
+    }
 
 
 async def test_a_new_file_reusing_the_inode_is_read_from_its_beginning(tmp_path: Path) -> None:
@@ -271,8 +289,11 @@ async def test_entries_of_files_gone_for_good_are_garbage_collected(tmp_path: Pa
     gone.unlink()
     clock = FakeClock()
     async with running(config, store, clock=clock, watch=False) as (_inp, _got):
-        await async_wait_until(lambda: str(gone) not in offsets(store), 10,
-                               message="the entry of the deleted file to be dropped")
+        await async_wait_until(
+            lambda: str(gone) not in offsets(store),
+            10,
+            message="the entry of the deleted file to be dropped",
+        )
         assert clock.monotonic() >= 30.0
     assert set(offsets(store)) == {str(keep)}
     assert store.get(marker_key(config.id)) is not None
@@ -293,8 +314,7 @@ async def test_new_files_are_picked_up_by_inotify(tmp_path: Path) -> None:
     assert got.messages() == ["hello", "again"]
 
 
-async def test_new_files_are_picked_up_by_the_rescan_when_events_are_missed(
-        tmp_path: Path) -> None:
+async def test_new_files_are_picked_up_by_the_rescan_when_events_are_missed(tmp_path: Path) -> None:
     config = make_config(tmp_path, rescan_interval=0.05)
     async with running(config, make_store(tmp_path), watch=False) as (inp, got):
         await started(inp)
@@ -320,7 +340,10 @@ async def test_a_thousand_files_in_one_glob(tmp_path: Path) -> None:
         await got.wait_count(1003)
     assert len(set(got.messages())) == 1003
     assert sorted(m for m in got.messages() if m.endswith("line 1")) == [
-        "file 500 line 1", "file 7 line 1", "file 999 line 1"]
+        "file 500 line 1",
+        "file 7 line 1",
+        "file 999 line 1",
+    ]
 
 
 async def test_symlinks_are_followed_once_and_loops_reported(tmp_path: Path) -> None:
@@ -358,12 +381,17 @@ async def test_a_vanished_directory_is_reported_and_found_again(tmp_path: Path) 
             shutil.rmtree(sub)
             await async_wait_until(
                 lambda: counter(metrics.INPUT_ERRORS, input=inp.name, reason="vanished") >= 3,
-                10, message="the vanished directory to be counted on several rescans")
+                10,
+                message="the vanished directory to be counted on several rescans",
+            )
             sub.mkdir()
             write_lines(sub / "b.log", ["after"])
             await got.wait_count(2)
-            await async_wait_until(lambda: inp.snapshot()["watching"] == [str(sub)], 10,
-                                   message="the watch on the new directory")
+            await async_wait_until(
+                lambda: inp.snapshot()["watching"] == [str(sub)],
+                10,
+                message="the watch on the new directory",
+            )
             write_lines(sub / "b.log", ["more"])
             await got.wait_count(3)
     assert got.messages() == ["before", "after", "more"]
@@ -410,8 +438,10 @@ async def test_a_binary_file_is_skipped_with_one_warning(tmp_path: Path) -> None
     (tmp_path / "core.log").write_bytes(b"\x7fELF\x00\x00\x01" + bytes(range(256)) * 4)
     write_lines(tmp_path / "text.log", ["text"])
     with structlog.testing.capture_logs() as logs:
-        async with running(make_config(tmp_path, rescan_interval=0.05),
-                           make_store(tmp_path)) as (inp, got):
+        async with running(make_config(tmp_path, rescan_interval=0.05), make_store(tmp_path)) as (
+            inp,
+            got,
+        ):
             await got.wait_count(1)
             append_bytes(tmp_path / "core.log", b"more\n")
             write_lines(tmp_path / "text.log", ["text 2"])
@@ -444,8 +474,9 @@ async def test_a_partial_line_completed_in_time_is_one_line(tmp_path: Path) -> N
     log.write_bytes(b"begin")
     config = make_config(tmp_path, partial_line_timeout=3600.0)
     async with running(config, make_store(tmp_path)) as (inp, got):
-        await async_wait_until(lambda: inp.snapshot()["holding"] == 1, 10,
-                               message="the partial line to be held")
+        await async_wait_until(
+            lambda: inp.snapshot()["holding"] == 1, 10, message="the partial line to be held"
+        )
         append_bytes(log, b"-end\n")
         await got.wait_count(1)
     assert got.messages() == ["begin-end"]
@@ -467,8 +498,11 @@ async def test_multiline_java_stack_traces_with_timeout_flush(tmp_path: Path) ->
     write_lines(log, JAVA)
     store = make_store(tmp_path)
     clock = FakeClock()
-    config = make_config(tmp_path, detect_level=True, multiline=MultilineConfig(
-        start_pattern=r"^\d{4}-\d\d-\d\d ", timeout=2.0))
+    config = make_config(
+        tmp_path,
+        detect_level=True,
+        multiline=MultilineConfig(start_pattern=r"^\d{4}-\d\d-\d\d ", timeout=2.0),
+    )
     async with running(config, store, clock=clock) as (_inp, got):
         await got.wait_count(3)
     assert got.messages() == ["\n".join(JAVA[:4]), JAVA[4], "\n".join(JAVA[5:])]
@@ -481,15 +515,17 @@ async def test_multiline_held_entry_is_reread_after_a_restart(tmp_path: Path) ->
     log = tmp_path / "app.log"
     write_lines(log, JAVA[:5])
     store = make_store(tmp_path)
-    config = make_config(tmp_path, multiline=MultilineConfig(
-        continue_pattern=r"^\s|^java\.", timeout=3600.0))
+    config = make_config(
+        tmp_path, multiline=MultilineConfig(continue_pattern=r"^\s|^java\.", timeout=3600.0)
+    )
     async with running(config, store) as (_inp, got):
         await got.wait_count(1)
     assert got.messages() == ["\n".join(JAVA[:4])]
     write_lines(log, ["\tat continued.after.restart"])
     async with running(config, store) as (inp, got2):
-        await async_wait_until(lambda: inp.snapshot()["holding"] == 1, 10,
-                               message="the entry to be held again")
+        await async_wait_until(
+            lambda: inp.snapshot()["holding"] == 1, 10, message="the entry to be held again"
+        )
         write_lines(log, ["2026-11-28 10:00:03 INFO closing"])
         await got2.wait_count(1)
     assert got2.messages() == [JAVA[4] + "\n\tat continued.after.restart"]
@@ -507,8 +543,10 @@ async def test_max_open_files_is_respected(tmp_path: Path) -> None:
     def watch(_records: list[Record]) -> None:
         seen_open.append(len(open_fds_under(tmp_path)))
 
-    async with running(config, make_store(tmp_path),
-                       collector=Collector(on_emit=watch)) as (inp, got):
+    async with running(config, make_store(tmp_path), collector=Collector(on_emit=watch)) as (
+        inp,
+        got,
+    ):
         await got.wait_count(60)
         for i in range(30):
             write_lines(tmp_path / f"f{i:02d}.log", [f"{i}-c"])
@@ -525,8 +563,9 @@ async def test_idle_files_are_closed_and_reopened_on_change(tmp_path: Path) -> N
     config = make_config(tmp_path, close_inactive=0.1, rescan_interval=0.05)
     async with running(config, make_store(tmp_path)) as (inp, got):
         await got.wait_count(1)
-        await async_wait_until(lambda: inp.snapshot()["open"] == 0, 10,
-                               message="the idle file to be closed")
+        await async_wait_until(
+            lambda: inp.snapshot()["open"] == 0, 10, message="the idle file to be closed"
+        )
         assert open_fds_under(tmp_path) == []
         write_lines(log, ["two"])
         await got.wait_count(2)
@@ -547,13 +586,23 @@ async def test_busy_and_quiet_files_take_turns(tmp_path: Path) -> None:
 
 
 def test_unusable_settings_are_config_errors_listing_every_problem(tmp_path: Path) -> None:
-    config = make_config(tmp_path, paths=(), max_line_bytes=2, read_chunk_bytes=0,
-                         rescan_interval=0.0,
-                         multiline=MultilineConfig(start_pattern="(unclosed"))
+    config = make_config(
+        tmp_path,
+        paths=(),
+        max_line_bytes=2,
+        read_chunk_bytes=0,
+        rescan_interval=0.0,
+        multiline=MultilineConfig(start_pattern="(unclosed"),
+    )
     with pytest.raises(ConfigError) as caught:
         FileInput(config, make_store(tmp_path))
     text = str(caught.value)
-    for word in ("paths", "max_line_bytes", "read_chunk_bytes", "rescan_interval",
-                 "regular expression"):
+    for word in (
+        "paths",
+        "max_line_bytes",
+        "read_chunk_bytes",
+        "rescan_interval",
+        "regular expression",
+    ):
         assert word in text
     assert len(caught.value.problems) == 5

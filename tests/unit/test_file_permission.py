@@ -107,8 +107,12 @@ def test_unreadable_file_and_directory_are_reported_once_and_retried(shared_dir:
     state = shared_dir / "state"
     state.mkdir(mode=0o700)
 
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(shared_dir), str(state)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(shared_dir), str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None
         first = json.loads(child.stdout.readline() or "{}")
@@ -117,8 +121,10 @@ def test_unreadable_file_and_directory_are_reported_once_and_retried(shared_dir:
         assert first["got"] == ["readable"]
         # Retried on every rescan and counted each time, logged once per path.
         assert first["permission_errors"] >= 6
-        assert sorted(first["problems"]) == [["permission", str(locked)],
-                                             ["permission", str(secret)]]
+        assert sorted(first["problems"]) == [
+            ["permission", str(locked)],
+            ["permission", str(secret)],
+        ]
 
         # Fix the permission: the next rescan reads the file.
         secret.chmod(0o644)

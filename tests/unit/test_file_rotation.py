@@ -51,8 +51,11 @@ async def test_rename_rotation_under_a_writer_delivers_every_line_once(tmp_path:
         finally:
             writer.stop()
         assert writer.rotations == 7
-        await async_wait_until(lambda: inp.snapshot()["rotated"] == 0, 20,
-                               message="rotated files to be read to the end and released")
+        await async_wait_until(
+            lambda: inp.snapshot()["rotated"] == 0,
+            20,
+            message="rotated files to be read to the end and released",
+        )
         snapshot = inp.snapshot()
     assert_exactly_once_in_order(got.messages(), writer.written)
     assert all(r.source == str(log) for r in got.records)
@@ -68,8 +71,9 @@ async def test_renamed_file_written_after_the_rename_is_read_to_its_end(tmp_path
     # The "application" keeps its descriptor across the rename.
     app = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        async with running(make_config(tmp_path, "app.log", close_inactive=30.0),
-                           make_store(tmp_path)) as (inp, got):
+        async with running(
+            make_config(tmp_path, "app.log", close_inactive=30.0), make_store(tmp_path)
+        ) as (inp, got):
             await started(inp)
             os.write(app, b"before rotation\n")
             await got.wait_count(1)
@@ -81,8 +85,7 @@ async def test_renamed_file_written_after_the_rename_is_read_to_its_end(tmp_path
             assert inp.snapshot()["rotated"] == 1
     finally:
         os.close(app)
-    assert got.messages() == ["before rotation", "new file line",
-                              "late write to the renamed file"]
+    assert got.messages() == ["before rotation", "new file line", "late write to the renamed file"]
 
 
 async def test_copytruncate_under_a_writer_restarts_at_zero(tmp_path: Path) -> None:
@@ -121,10 +124,13 @@ async def test_copytruncate_under_a_writer_restarts_at_zero(tmp_path: Path) -> N
             await async_wait_until(lambda: not thread.is_alive(), 60, message="the writer")
         finally:
             stop.set()
-        after = written[boundary[0]:]
+        after = written[boundary[0] :]
         assert len(after) > 1000
-        await async_wait_until(lambda: set(after) <= set(got.messages()), 30,
-                               message="every line written after the truncation")
+        await async_wait_until(
+            lambda: set(after) <= set(got.messages()),
+            30,
+            message="every line written after the truncation",
+        )
     counts = Counter(got.messages())
     assert max(counts.values()) == 1
     assert set(got.messages()) <= set(written)
@@ -149,11 +155,15 @@ async def test_deleted_while_open_is_read_to_the_end_then_closed(tmp_path: Path)
         finally:
             os.close(fd)
         await got.wait_count(2002)
-        await async_wait_until(lambda: inp.snapshot()["files"] == [], 20,
-                               message="the deleted file to be released")
+        await async_wait_until(
+            lambda: inp.snapshot()["files"] == [], 20, message="the deleted file to be released"
+        )
         assert inp.snapshot()["open"] == 0
-        await async_wait_until(lambda: not any("offset" in v for _k, v in store.items("file:")),
-                               10, message="its checkpoint entry to be dropped")
+        await async_wait_until(
+            lambda: not any("offset" in v for _k, v in store.items("file:")),
+            10,
+            message="its checkpoint entry to be dropped",
+        )
     assert got.messages()[-1] == "written after the unlink"
 
 
@@ -167,7 +177,9 @@ _OPS = st.lists(
         st.tuples(st.just("truncate"), st.just(0)),
         st.tuples(st.just("settle"), st.just(0)),
     ),
-    min_size=1, max_size=12)
+    min_size=1,
+    max_size=12,
+)
 
 
 async def _play(ops: list[Op], directory: Path) -> None:
@@ -202,8 +214,11 @@ async def _play(ops: list[Op], directory: Path) -> None:
                 # The guarantee covers generations the input has seen: one created and renamed
                 # away before it was ever opened (within ~50 ms) is outside it.
                 ino = log.stat().st_ino
-                await async_wait_until(lambda i=ino: i in inp.snapshot()["open_inodes"], 10,
-                                       message="the current file to be opened")
+                await async_wait_until(
+                    lambda i=ino: i in inp.snapshot()["open_inodes"],
+                    10,
+                    message="the current file to be opened",
+                )
                 rotations += 1
                 os.rename(log, directory / f"app.log.{rotations}")
                 log.touch()
@@ -213,14 +228,19 @@ async def _play(ops: list[Op], directory: Path) -> None:
                 unsettled = []
             else:
                 required = [line for line in written if line not in optional]
-                await async_wait_until(lambda r=required: set(r) <= set(got.messages()), 30,
-                                       message="the input to catch up")
+                await async_wait_until(
+                    lambda r=required: set(r) <= set(got.messages()),
+                    30,
+                    message="the input to catch up",
+                )
                 unsettled = []
         must = [line for line in written if line not in optional]
-        await async_wait_until(lambda: set(must) <= set(got.messages()), 30,
-                               message="every line the model requires")
-        await async_wait_until(lambda: inp.snapshot()["rotated"] == 0, 20,
-                               message="rotated files to be released")
+        await async_wait_until(
+            lambda: set(must) <= set(got.messages()), 30, message="every line the model requires"
+        )
+        await async_wait_until(
+            lambda: inp.snapshot()["rotated"] == 0, 20, message="rotated files to be released"
+        )
     delivered = got.messages()
     counts = Counter(delivered)
     assert not [line for line, c in counts.items() if c > 1], "a line was delivered twice"
@@ -228,8 +248,11 @@ async def _play(ops: list[Op], directory: Path) -> None:
     assert [line for line in delivered if line in set(must)] == must
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(ops=_OPS)
 # Found by this test: a file truncated and rewritten to exactly its old size was not noticed.
 @example(ops=[("append", 187), ("settle", 0), ("truncate", 0), ("append", 187)])
@@ -240,7 +263,8 @@ def test_model_of_appends_rotations_and_truncations(ops: list[Op]) -> None:
 
 
 async def test_truncated_and_rewritten_past_the_old_offset_is_read_from_zero(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The size never drops below the offset while the input looks: only the head tells."""
     log = tmp_path / "app.log"
     write_lines(log, [f"old {i}" for i in range(10)])
@@ -259,8 +283,9 @@ async def test_a_file_replaced_while_closed_is_read_from_its_beginning(tmp_path:
     config = make_config(tmp_path, close_inactive=0.05, rescan_interval=0.05)
     async with running(config, make_store(tmp_path)) as (inp, got):
         await got.wait_count(5)
-        await async_wait_until(lambda: inp.snapshot()["open"] == 0, 10,
-                               message="the idle file to be closed")
+        await async_wait_until(
+            lambda: inp.snapshot()["open"] == 0, 10, message="the idle file to be closed"
+        )
         log.unlink()
         second = [f"second generation, longer lines {i}" for i in range(8)]
         write_lines(log, second)

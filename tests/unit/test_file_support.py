@@ -71,10 +71,17 @@ class Collector:
             return [r.message for r in self.records]
         return [r.message for r in self.records if r.source == str(source)]
 
-    async def wait_count(self, n: int, timeout: float = 20.0, source: str | Path | None = None,
-                         ) -> None:
-        await async_wait_until(lambda: len(self.messages(source)) >= n, timeout,
-                               message=f"{n} records (have {len(self.messages(source))})")
+    async def wait_count(
+        self,
+        n: int,
+        timeout: float = 20.0,
+        source: str | Path | None = None,
+    ) -> None:
+        await async_wait_until(
+            lambda: len(self.messages(source)) >= n,
+            timeout,
+            message=f"{n} records (have {len(self.messages(source))})",
+        )
 
 
 def open_fds_under(directory: Path) -> list[str]:
@@ -89,9 +96,14 @@ def open_fds_under(directory: Path) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def running(config: FileInputConfig, store: CheckpointStore, *,
-                  collector: Collector | None = None, clock: Clock = SYSTEM_CLOCK,
-                  watch: bool = True) -> AsyncIterator[tuple[FileInput, Collector]]:
+async def running(
+    config: FileInputConfig,
+    store: CheckpointStore,
+    *,
+    collector: Collector | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    watch: bool = True,
+) -> AsyncIterator[tuple[FileInput, Collector]]:
     """Run a FileInput in a task; on exit cancel it and check it closed every descriptor."""
     inp = FileInput(config, store, clock=clock)
     inp.watch_events = watch

@@ -222,9 +222,24 @@ def test_max_line_bytes_must_be_sane() -> None:
 # ---- properties -----------------------------------------------------------------------------
 
 _BYTES = st.lists(
-    st.sampled_from([b"a", b"b", b"\n", b"\r", b"\r\n", b"\xc3\xa9", b"\xe2\x82\xac",
-                     b"\xf0\x9f\x98\x80", b"\xff", b"\xc3", b"\x00", b"xyz"]),
-    max_size=200).map(b"".join)
+    st.sampled_from(
+        [
+            b"a",
+            b"b",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\xc3\xa9",
+            b"\xe2\x82\xac",
+            b"\xf0\x9f\x98\x80",
+            b"\xff",
+            b"\xc3",
+            b"\x00",
+            b"xyz",
+        ]
+    ),
+    max_size=200,
+).map(b"".join)
 
 
 def reference_lines(data: bytes) -> list[str]:
@@ -234,10 +249,10 @@ def reference_lines(data: bytes) -> list[str]:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(data=_BYTES, cuts=st.lists(st.integers(0, 10_000), max_size=20),
-       track=st.booleans())
-def test_any_chunking_gives_the_lines_of_the_whole(data: bytes, cuts: list[int],
-                                                   track: bool) -> None:
+@given(data=_BYTES, cuts=st.lists(st.integers(0, 10_000), max_size=20), track=st.booleans())
+def test_any_chunking_gives_the_lines_of_the_whole(
+    data: bytes, cuts: list[int], track: bool
+) -> None:
     framer = LineFramer(max_line_bytes=1 << 20, track_offsets=track)
     out = feed_all(framer, chunked(data, cuts))
     assert out.lines == reference_lines(data)
@@ -249,12 +264,16 @@ def test_any_chunking_gives_the_lines_of_the_whole(data: bytes, cuts: list[int],
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(data=_BYTES, cuts=st.lists(st.integers(0, 10_000), max_size=20),
-       limit=st.integers(4, 24), mode=st.sampled_from(["split", "truncate"]),
-       track=st.booleans())
-def test_long_line_handling_does_not_depend_on_chunking(data: bytes, cuts: list[int],
-                                                        limit: int, mode: str,
-                                                        track: bool) -> None:
+@given(
+    data=_BYTES,
+    cuts=st.lists(st.integers(0, 10_000), max_size=20),
+    limit=st.integers(4, 24),
+    mode=st.sampled_from(["split", "truncate"]),
+    track=st.booleans(),
+)
+def test_long_line_handling_does_not_depend_on_chunking(
+    data: bytes, cuts: list[int], limit: int, mode: str, track: bool
+) -> None:
     whole = LineFramer(max_line_bytes=limit, long_lines=mode, track_offsets=track)  # type: ignore[arg-type]
     parts = LineFramer(max_line_bytes=limit, long_lines=mode, track_offsets=track)  # type: ignore[arg-type]
     a = feed_all(whole, [data])
@@ -266,6 +285,7 @@ def test_long_line_handling_does_not_depend_on_chunking(data: bytes, cuts: list[
     assert whole.position == parts.position
     assert all(len(line.encode("utf-8", "surrogatepass")) <= limit * 3 for line in b.lines)
     assert parts.pending <= limit + 1
+
     # With no line over the limit the result is the plain split.
     def content(line: bytes) -> int:
         return len(line) - 1 if line.endswith(b"\r") else len(line)
@@ -282,12 +302,14 @@ def test_long_line_handling_does_not_depend_on_chunking(data: bytes, cuts: list[
 
 
 @settings(max_examples=200)
-@given(data=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\xc3\xa9"]), max_size=100)
-       .map(b"".join),
-       cuts=st.lists(st.integers(0, 10_000), max_size=10),
-       flush_at=st.lists(st.integers(0, 10_000), max_size=5))
-def test_flushes_never_duplicate_or_lose_text(data: bytes, cuts: list[int],
-                                              flush_at: list[int]) -> None:
+@given(
+    data=st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\xc3\xa9"]), max_size=100).map(b"".join),
+    cuts=st.lists(st.integers(0, 10_000), max_size=10),
+    flush_at=st.lists(st.integers(0, 10_000), max_size=5),
+)
+def test_flushes_never_duplicate_or_lose_text(
+    data: bytes, cuts: list[int], flush_at: list[int]
+) -> None:
     """Partial-line flushes split lines, but the text shipped is exactly the stream's text."""
     framer = LineFramer(max_line_bytes=1 << 20, track_offsets=True)
     pieces = chunked(data, cuts)
@@ -309,7 +331,7 @@ def test_flushes_never_duplicate_or_lose_text(data: bytes, cuts: list[int],
     assert framer.position == len(data)
     assert "".join(lines) == data.replace(b"\n", b"").decode("utf-8", "replace")
     if not flush_points:
-        assert lines[:len(reference_lines(data))] == reference_lines(data)
+        assert lines[: len(reference_lines(data))] == reference_lines(data)
 
 
 # ---- multiline ------------------------------------------------------------------------------
@@ -344,8 +366,9 @@ def test_multiline_continue_pattern_joins_a_python_traceback() -> None:
         "ValueError: bad",
         "next line",
     ]
-    joiner = Multiline(MultilineConfig(continue_pattern=r"^(\s|[A-Za-z]+Error:)"),
-                       max_bytes=1 << 20)
+    joiner = Multiline(
+        MultilineConfig(continue_pattern=r"^(\s|[A-Za-z]+Error:)"), max_bytes=1 << 20
+    )
     out, _ = joiner.push(lines, None, now=0.0)
     assert out == ["\n".join(lines[:4])]
     assert joiner.flush()[0] == ["next line"]
@@ -370,12 +393,15 @@ def test_multiline_lines_before_the_first_start_form_an_entry() -> None:
     assert out == ["x\ny"]
 
 
-@pytest.mark.parametrize("config", [
-    MultilineConfig(),
-    MultilineConfig(start_pattern="a", continue_pattern="b"),
-    MultilineConfig(start_pattern="("),
-    MultilineConfig(start_pattern="a", max_lines=0),
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        MultilineConfig(),
+        MultilineConfig(start_pattern="a", continue_pattern="b"),
+        MultilineConfig(start_pattern="("),
+        MultilineConfig(start_pattern="a", max_lines=0),
+    ],
+)
 def test_multiline_config_errors_are_config_errors(config: MultilineConfig) -> None:
     with pytest.raises(ConfigError):
         Multiline(config, max_bytes=100)
@@ -383,27 +409,31 @@ def test_multiline_config_errors_are_config_errors(config: MultilineConfig) -> N
 
 # ---- levels and records ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("line", "level"), [
-    ("2026-11-28T10:00:00Z ERROR something broke", 4),
-    ("2026-11-28 10:00:00,123 [main] WARN  com.example - slow", 5),
-    ("2026/11/28 10:00:00 [error] 12#0: *1 open() failed", 4),
-    ("2026/11/28 10:00:00 [warn] 12#0: upstream slow", 5),
-    ("DEBUG starting", 8),
-    ("FATAL out of memory", 3),
-    ("CRITICAL disk gone", 3),
-    ("panic: runtime error", 1),
-    ("error: could not open file", 4),
-    ("Warning: deprecated", 5),
-    ("WARNING:root:python logging default format", 5),
-    ('{"time":"2026-11-28T10:00:00Z","level":"error","msg":"x"}', 4),
-    ("ts=2026-11-28T10:00:00Z level=debug msg=x", 8),
-    ("ts=1 lvl=warn msg=x", 5),
-    ("<NOTICE> something", 6),
-    ("GET /api/error 200 12ms", LEVEL_INFO),
-    ("the connection error was retried", LEVEL_INFO),
-    ("plain line", LEVEL_INFO),
-    ("", LEVEL_INFO),
-])
+
+@pytest.mark.parametrize(
+    ("line", "level"),
+    [
+        ("2026-11-28T10:00:00Z ERROR something broke", 4),
+        ("2026-11-28 10:00:00,123 [main] WARN  com.example - slow", 5),
+        ("2026/11/28 10:00:00 [error] 12#0: *1 open() failed", 4),
+        ("2026/11/28 10:00:00 [warn] 12#0: upstream slow", 5),
+        ("DEBUG starting", 8),
+        ("FATAL out of memory", 3),
+        ("CRITICAL disk gone", 3),
+        ("panic: runtime error", 1),
+        ("error: could not open file", 4),
+        ("Warning: deprecated", 5),
+        ("WARNING:root:python logging default format", 5),
+        ('{"time":"2026-11-28T10:00:00Z","level":"error","msg":"x"}', 4),
+        ("ts=2026-11-28T10:00:00Z level=debug msg=x", 8),
+        ("ts=1 lvl=warn msg=x", 5),
+        ("<NOTICE> something", 6),
+        ("GET /api/error 200 12ms", LEVEL_INFO),
+        ("the connection error was retried", LEVEL_INFO),
+        ("plain line", LEVEL_INFO),
+        ("", LEVEL_INFO),
+    ],
+)
 def test_detect_level(line: str, level: int) -> None:
     assert detect_level(line) == level
 

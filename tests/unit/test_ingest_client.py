@@ -29,8 +29,16 @@ from tests.unit.test_ingest_support import DROP, Answer, GatedClock, MiniIngesto
 
 
 def recs(n: int, prefix: str = "m") -> list[Record]:
-    return [Record(message=f"{prefix}-{i}", timestamp=1_800_000_000.0 + i, level=6,
-                   source="/var/log/app.log", attributes={}) for i in range(n)]
+    return [
+        Record(
+            message=f"{prefix}-{i}",
+            timestamp=1_800_000_000.0 + i,
+            level=6,
+            source="/var/log/app.log",
+            attributes={},
+        )
+        for i in range(n)
+    ]
 
 
 def counter(c: Any, **labels: str) -> float:
@@ -40,10 +48,19 @@ def counter(c: Any, **labels: str) -> float:
 
 def config(tmp_path: Path, ing: MiniIngestor, **sender: Any) -> AgentConfig:
     base = make_config(tmp_path, endpoint=ing.url)
-    opts: dict[str, Any] = {"encode_workers": 0, "retry_initial_delay": 0.01,
-                            "retry_max_delay": 0.05, "http_timeout": 10.0, **sender}
-    return AgentConfig(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                          "sender": SenderConfig(**opts)})
+    opts: dict[str, Any] = {
+        "encode_workers": 0,
+        "retry_initial_delay": 0.01,
+        "retry_max_delay": 0.05,
+        "http_timeout": 10.0,
+        **sender,
+    }
+    return AgentConfig(
+        **{
+            **{f: getattr(base, f) for f in base.__dataclass_fields__},
+            "sender": SenderConfig(**opts),
+        }
+    )
 
 
 def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
@@ -72,9 +89,19 @@ class _FakeReq:
 
 def batch_ok(parts: int, failures: list[dict[str, Any]] | None = None) -> Answer:
     failures = failures or []
-    return Answer(200, {"status": "success", "data": {
-        "success": not failures, "total": parts, "succeeded": parts - len(failures),
-        "failed": len(failures), "failures": failures}})
+    return Answer(
+        200,
+        {
+            "status": "success",
+            "data": {
+                "success": not failures,
+                "total": parts,
+                "succeeded": parts - len(failures),
+                "failed": len(failures),
+                "failures": failures,
+            },
+        },
+    )
 
 
 async def test_accept_all(tmp_path: Path) -> None:
@@ -92,10 +119,15 @@ async def test_accept_all(tmp_path: Path) -> None:
 
 
 async def test_partial_failure_resends_only_failed_entries_with_fresh_nonces(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async with MiniIngestor() as ing:
-        ing.script = [lambda req, parts: batch_ok(len(parts), [
-            {"index": 1, "error": "decryption failed"}, {"index": 3, "error": "bad json"}])]
+        ing.script = [
+            lambda req, parts: batch_ok(
+                len(parts),
+                [{"index": 1, "error": "decryption failed"}, {"index": 3, "error": "bad json"}],
+            )
+        ]
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         try:
             report = await client.deliver(recs(5))
@@ -104,8 +136,10 @@ async def test_partial_failure_resends_only_failed_entries_with_fresh_nonces(
         all_nonces = nonces(ing)
     assert report.accepted == 5 and report.dead_lettered == 0
     assert sorted(ing.messages()) == [f"m-{i}" for i in range(5)]
-    assert [len(ing.decode(_FakeReq(r["headers"]), r["body"]))  # type: ignore[arg-type]
-            for r in ingest_requests(ing)] == [5, 2]
+    assert [
+        len(ing.decode(_FakeReq(r["headers"]), r["body"]))  # type: ignore[arg-type]
+        for r in ingest_requests(ing)
+    ] == [5, 2]
     assert len(set(all_nonces)) == len(all_nonces) == 7
 
 
@@ -140,14 +174,18 @@ async def test_partial_failure_transient_is_retried_not_dead_lettered(tmp_path: 
     assert sorted(ing.messages()) == ["m-0", "m-1"]
 
 
-@pytest.mark.parametrize(("header", "body", "expected"), [
-    ("7", None, 7.0),
-    ("date+30", None, 30.0),
-    (None, {"status": "error", "error": {"code": "rate_limited", "retry_after": 12}}, 12.0),
-    (None, None, 60.0),
-])
+@pytest.mark.parametrize(
+    ("header", "body", "expected"),
+    [
+        ("7", None, 7.0),
+        ("date+30", None, 30.0),
+        (None, {"status": "error", "error": {"code": "rate_limited", "retry_after": 12}}, 12.0),
+        (None, None, 60.0),
+    ],
+)
 async def test_429_waits_retry_after_and_is_not_a_retry(
-        tmp_path: Path, header: str | None, body: Any, expected: float) -> None:
+    tmp_path: Path, header: str | None, body: Any, expected: float
+) -> None:
     clock = FakeClock()
     headers = {}
     if header == "date+30":
@@ -188,14 +226,20 @@ async def test_429_pauses_all_senders(tmp_path: Path) -> None:
     assert sorted(ing.messages()) == ["a-0", "a-1", "b-0", "b-1"]
 
 
-async def test_5xx_backoff_with_jitter_then_success_fresh_nonce_per_retry(
-        tmp_path: Path) -> None:
+async def test_5xx_backoff_with_jitter_then_success_fresh_nonce_per_retry(tmp_path: Path) -> None:
     clock = FakeClock()
     async with MiniIngestor() as ing:
         ing.script = [Answer(500, {}), Answer(503, {}), Answer(502, {}), Answer(504, {})]
-        client = IngestClient(config(tmp_path, ing, retry_initial_delay=1.0,
-                                     retry_max_delay=3.0, retry_backoff_factor=2.0),
-                              clock=clock)
+        client = IngestClient(
+            config(
+                tmp_path,
+                ing,
+                retry_initial_delay=1.0,
+                retry_max_delay=3.0,
+                retry_backoff_factor=2.0,
+            ),
+            clock=clock,
+        )
         retries = counter(metrics.RETRIES)
         try:
             report = await client.deliver(recs(3))
@@ -302,8 +346,9 @@ async def test_413_splits_in_halves_and_single_entry_is_dead_lettered(tmp_path: 
 async def test_other_4xx_isolates_the_bad_entry(tmp_path: Path) -> None:
     def reject_bad(req: web.Request, parts: list[dict[str, Any]]) -> Answer | None:
         if any(p["payload"]["message"] == "bad" for p in parts):
-            return Answer(422, {"status": "error", "error": {"code": "unprocessable",
-                                                             "message": "nope"}})
+            return Answer(
+                422, {"status": "error", "error": {"code": "unprocessable", "message": "nope"}}
+            )
         return None
 
     async with MiniIngestor() as ing:
@@ -322,9 +367,11 @@ async def test_other_4xx_isolates_the_bad_entry(tmp_path: Path) -> None:
 
 async def test_server_limits_pre_split_and_oversized_entries_never_sent(tmp_path: Path) -> None:
     def init(pem: str) -> dict[str, Any]:
-        return {"public_key": pem, "supports_multipart": True,
-                "limits": {"max_batch_size": 50, "max_payload_size": 600,
-                           "max_request_size": 2500}}
+        return {
+            "public_key": pem,
+            "supports_multipart": True,
+            "limits": {"max_batch_size": 50, "max_payload_size": 600, "max_request_size": 2500},
+        }
 
     async with MiniIngestor(init_body=init) as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
@@ -346,8 +393,10 @@ async def test_server_limits_pre_split_and_oversized_entries_never_sent(tmp_path
 async def test_507_stops_probes_slowly_and_keeps_data(tmp_path: Path) -> None:
     clock = GatedClock(gate_at=30)
     async with MiniIngestor() as ing:
-        ing.script = [Answer(507, {"status": "error", "error": {"code": "quota_exceeded"}}),
-                      Answer(507, {"status": "error"})]
+        ing.script = [
+            Answer(507, {"status": "error", "error": {"code": "quota_exceeded"}}),
+            Answer(507, {"status": "error"}),
+        ]
         client = IngestClient(config(tmp_path, ing), clock=clock)
         task = asyncio.create_task(client.deliver(recs(2)))
         await async_wait_until(lambda: clock.waiting == 1, 10, message="storage probe")
@@ -401,8 +450,12 @@ async def test_session_rotates_by_entry_count_without_losing_in_flight(tmp_path:
     async with MiniIngestor() as ing:
         ing.script = [hold_first]
         base = config(tmp_path, ing, max_in_flight=4)
-        cfg = AgentConfig(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                             "encryption": EncryptionConfig(session_max_entries=5)})
+        cfg = AgentConfig(
+            **{
+                **{f: getattr(base, f) for f in base.__dataclass_fields__},
+                "encryption": EncryptionConfig(session_max_entries=5),
+            }
+        )
         client = IngestClient(cfg, clock=FakeClock())
         rotated = counter(metrics.SESSIONS_ROTATED, reason="entries")
         first = asyncio.create_task(client.deliver(recs(3, "a")))
@@ -416,8 +469,7 @@ async def test_session_rotates_by_entry_count_without_losing_in_flight(tmp_path:
         await client.close()
         used = nonces(ing)
     assert (first_report.accepted, second.accepted, third.accepted) == (3, 3, 3)
-    assert sorted(ing.messages()) == sorted(
-        [f"{p}-{i}" for p in "abc" for i in range(3)])
+    assert sorted(ing.messages()) == sorted([f"{p}-{i}" for p in "abc" for i in range(3)])
     keys = [e["key_id"] for e in ing.entries]
     assert old_key in keys and len(set(keys)) == 3
     assert counter(metrics.SESSIONS_ROTATED, reason="entries") == rotated + 2
@@ -428,8 +480,12 @@ async def test_session_rotates_by_age(tmp_path: Path) -> None:
     clock = FakeClock()
     async with MiniIngestor() as ing:
         base = config(tmp_path, ing)
-        cfg = AgentConfig(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                             "encryption": EncryptionConfig(session_max_age=3600)})
+        cfg = AgentConfig(
+            **{
+                **{f: getattr(base, f) for f in base.__dataclass_fields__},
+                "encryption": EncryptionConfig(session_max_age=3600),
+            }
+        )
         client = IngestClient(cfg, clock=clock)
         try:
             await client.deliver(recs(1, "a"))
@@ -448,8 +504,7 @@ async def test_encoding_in_a_worker_process(tmp_path: Path) -> None:
     async with MiniIngestor() as ing:
         client = IngestClient(config(tmp_path, ing, encode_workers=1), clock=FakeClock())
         try:
-            reports = await asyncio.gather(*(client.deliver(recs(50, f"w{k}"))
-                                             for k in range(3)))
+            reports = await asyncio.gather(*(client.deliver(recs(50, f"w{k}")) for k in range(3)))
         finally:
             await client.close()
         used = nonces(ing)
@@ -483,9 +538,14 @@ async def test_rediscovers_after_repeated_connection_failures(tmp_path: Path) ->
     clock = FakeClock()
     async with MiniIngestor() as ing:
         base = make_config(tmp_path, static_url=ing.url + "/?region={region}")
-        cfg = AgentConfig(**{**{f: getattr(base, f) for f in base.__dataclass_fields__},
-                             "sender": SenderConfig(encode_workers=0, retry_initial_delay=0.01,
-                                                    retry_max_delay=0.05)})
+        cfg = AgentConfig(
+            **{
+                **{f: getattr(base, f) for f in base.__dataclass_fields__},
+                "sender": SenderConfig(
+                    encode_workers=0, retry_initial_delay=0.01, retry_max_delay=0.05
+                ),
+            }
+        )
         client = IngestClient(cfg, clock=clock)
         try:
             assert (await client.start()).discovered_via == "static"

@@ -31,26 +31,51 @@ from logflux_agent.ingest.encode import (
 )
 
 KEY = os.urandom(32)
-STATICS = PayloadStatics.build(node="web-01", environment="production",
-                               agent="logflux-agent/9.9", labels={"team": "payments",
-                                                                   "service": "default"})
+STATICS = PayloadStatics.build(
+    node="web-01",
+    environment="production",
+    agent="logflux-agent/9.9",
+    labels={"team": "payments", "service": "default"},
+)
 TS = calendar.timegm((2026, 11, 28, 10, 0, 0)) + 0.5
-EXPECTED_HEADERS = ["Content-Type", "X-LF-Entry-Type", "X-LF-Payload-Type", "X-LF-Timestamp",
-                    "X-LF-Key-ID", "X-LF-Nonce"]
+EXPECTED_HEADERS = [
+    "Content-Type",
+    "X-LF-Entry-Type",
+    "X-LF-Payload-Type",
+    "X-LF-Timestamp",
+    "X-LF-Key-ID",
+    "X-LF-Nonce",
+]
 RFC3339_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
 
-def job(entries: list[EntryTuple], *, counter: int = 0, prefix: bytes = b"\x01\x02\x03\x04",
-        compressor: str = "zlib", max_payload: int = 1 << 20,
-        max_request: int = 1 << 26, statics: PayloadStatics = STATICS) -> EncodeJob:
-    return EncodeJob(entries=entries, key_id="key-123", nonce_prefix=prefix,
-                     counter_start=counter, statics=statics, boundary=new_boundary(),
-                     max_payload=max_payload, max_request=max_request, compressor=compressor)
+def job(
+    entries: list[EntryTuple],
+    *,
+    counter: int = 0,
+    prefix: bytes = b"\x01\x02\x03\x04",
+    compressor: str = "zlib",
+    max_payload: int = 1 << 20,
+    max_request: int = 1 << 26,
+    statics: PayloadStatics = STATICS,
+) -> EncodeJob:
+    return EncodeJob(
+        entries=entries,
+        key_id="key-123",
+        nonce_prefix=prefix,
+        counter_start=counter,
+        statics=statics,
+        boundary=new_boundary(),
+        max_payload=max_payload,
+        max_request=max_request,
+        compressor=compressor,
+    )
 
 
 def parse(enc: EncodedBatch, body: bytes | None = None) -> list[EmailMessage]:
-    raw = (f"Content-Type: {enc.content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-           + (enc.body if body is None else body))
+    raw = f"Content-Type: {enc.content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode() + (
+        enc.body if body is None else body
+    )
     msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
     assert msg.is_multipart()
     assert not msg.defects, msg.defects
@@ -68,8 +93,16 @@ def open_part(part: EmailMessage, key: bytes = KEY) -> tuple[dict[str, Any], byt
 
 def entries(n: int, attrs: dict[str, str] | None = None) -> list[EntryTuple]:
     shared = attrs if attrs is not None else {"service": "nginx"}
-    return [(f"line {i} ünïcødé \"quoted\" \\ \t tab", TS + i / 1000, 1 + i % 8,
-             "/var/log/app.log", shared) for i in range(n)]
+    return [
+        (
+            f'line {i} ünïcødé "quoted" \\ \t tab',
+            TS + i / 1000,
+            1 + i % 8,
+            "/var/log/app.log",
+            shared,
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("compressor", sorted(COMPRESSORS))
@@ -93,11 +126,14 @@ def test_multipart_parsed_by_stdlib_email_every_header_and_part(compressor: str)
         assert nonce == b"\x01\x02\x03\x04" + i.to_bytes(8, "big")
         message, ts, level, source, _ = data[i]
         assert payload == {
-            "v": "2.0", "type": "log", "source": source, "level": level,
-            "ts": part["X-LF-Timestamp"], "message": message,
+            "v": "2.0",
+            "type": "log",
+            "source": source,
+            "level": level,
+            "ts": part["X-LF-Timestamp"],
+            "message": message,
             "attributes": {"team": "payments", "service": "nginx"},
-            "meta": {"node": "web-01", "environment": "production",
-                     "agent": "logflux-agent/9.9"},
+            "meta": {"node": "web-01", "environment": "production", "agent": "logflux-agent/9.9"},
         }
         assert part["X-LF-Timestamp"] == format_timestamp(ts)
 
@@ -110,12 +146,19 @@ def test_timestamp_format_is_rfc3339_utc_microseconds() -> None:
 
 
 def test_payload_fields_attributes_merge_record_wins_and_omissions() -> None:
-    statics = PayloadStatics.build(node="n1", environment=None, agent="a/1",
-                                   labels={"team": "ops", "env": "x"})
+    statics = PayloadStatics.build(
+        node="n1", environment=None, agent="a/1", labels={"team": "ops", "env": "x"}
+    )
     doc = json.loads(build_payload(("m", TS, 0, "", {"team": "web"}), statics))
-    assert doc == {"v": "2.0", "type": "log", "source": "", "ts": "2026-11-28T10:00:00.500000Z",
-                   "message": "m", "attributes": {"team": "web", "env": "x"},
-                   "meta": {"node": "n1", "agent": "a/1"}}
+    assert doc == {
+        "v": "2.0",
+        "type": "log",
+        "source": "",
+        "ts": "2026-11-28T10:00:00.500000Z",
+        "message": "m",
+        "attributes": {"team": "web", "env": "x"},
+        "meta": {"node": "n1", "agent": "a/1"},
+    }
     bare = json.loads(build_payload(("m", TS, 7, "s", {}), PayloadStatics()))
     assert "attributes" not in bare and "meta" not in bare
     compact = build_payload(("m", TS, 7, "s", {"k": "v"}), statics)
@@ -124,19 +167,23 @@ def test_payload_fields_attributes_merge_record_wins_and_omissions() -> None:
 
 def test_awkward_strings_survive_as_json() -> None:
     nasty = "\x00\x1f\u2028 \ud800 lone surrogate 🎉 </script>"
-    doc = json.loads(build_payload((nasty, TS, 7, "src\n", {"k\"": "v\\"}), STATICS))
+    doc = json.loads(build_payload((nasty, TS, 7, "src\n", {'k"': "v\\"}), STATICS))
     assert doc["message"].startswith("\x00\x1f\u2028 ")
     assert doc["message"].endswith(" lone surrogate 🎉 </script>")
     assert doc["source"] == "src\n"
-    assert doc["attributes"]["k\""] == "v\\"
+    assert doc["attributes"]['k"'] == "v\\"
 
 
 def test_attribute_cache_is_by_identity_not_stale() -> None:
     a1 = {"x": "1"}
     a2 = {"x": "2"}
-    data: list[EntryTuple] = [("m", TS, 7, "s", a1), ("m", TS, 7, "s", a1),
-                              ("m", TS, 7, "t", a2), ("m", TS, 7, "t", {}),
-                              ("m", TS, 7, "s", a1)]
+    data: list[EntryTuple] = [
+        ("m", TS, 7, "s", a1),
+        ("m", TS, 7, "s", a1),
+        ("m", TS, 7, "t", a2),
+        ("m", TS, 7, "t", {}),
+        ("m", TS, 7, "s", a1),
+    ]
     parts = parse(encode_with_aead(job(data), AESGCM(KEY)))
     got = [(open_part(p)[0]["attributes"].get("x"), open_part(p)[0]["source"]) for p in parts]
     assert got == [("1", "s"), ("1", "s"), ("2", "t"), (None, "t"), ("1", "s")]
@@ -185,8 +232,10 @@ def test_nonces_unique_across_jobs_of_one_session() -> None:
 
 
 def _gzip_members(enc: EncodedBatch) -> list[bytes]:
-    return [AESGCM(KEY).decrypt(base64.b64decode(p["X-LF-Nonce"]), p.get_payload(decode=True),
-                                None) for p in parse(enc)]
+    return [
+        AESGCM(KEY).decrypt(base64.b64decode(p["X-LF-Nonce"]), p.get_payload(decode=True), None)
+        for p in parse(enc)
+    ]
 
 
 @pytest.mark.parametrize("size", [0, 1, 300, 16_000])
@@ -212,7 +261,10 @@ def test_entries_below_compress_min_bytes_are_stored_the_rest_deflated(compresso
     assert [m[10] for m in (members[0], members[2])] == [0x01, 0x01]
     assert members[1][10] != 0x01 and len(members[1]) < 2000
     assert [json.loads(gzip.decompress(m))["message"] for m in members] == [
-        "short line", "x" * 2000, "short line"]
+        "short line",
+        "x" * 2000,
+        "short line",
+    ]
 
 
 def test_compress_min_bytes_zero_deflates_every_entry() -> None:
@@ -222,12 +274,18 @@ def test_compress_min_bytes_zero_deflates_every_entry() -> None:
 
 
 def test_distinct_timestamps_levels_and_sources_each_keep_their_own_fields() -> None:
-    mixed = [("a", TS, 3, "/a.log", {"k": "1"}), ("b", TS + 0.25, 3, "/a.log", {"k": "1"}),
-             ("c", TS, 8, "/b.log", {"k": "2"}), ("d", TS + 86_400, 3, "/a.log", {})]
+    mixed = [
+        ("a", TS, 3, "/a.log", {"k": "1"}),
+        ("b", TS + 0.25, 3, "/a.log", {"k": "1"}),
+        ("c", TS, 8, "/b.log", {"k": "2"}),
+        ("d", TS + 86_400, 3, "/a.log", {}),
+    ]
     got = [open_part(p)[0] for p in parse(encode_with_aead(job(mixed), AESGCM(KEY)))]
-    assert [(g["message"], g["ts"], g["level"], g["source"], g["attributes"].get("k"))
-            for g in got] == [
+    assert [
+        (g["message"], g["ts"], g["level"], g["source"], g["attributes"].get("k")) for g in got
+    ] == [
         ("a", "2026-11-28T10:00:00.500000Z", 3, "/a.log", "1"),
         ("b", "2026-11-28T10:00:00.750000Z", 3, "/a.log", "1"),
         ("c", "2026-11-28T10:00:00.500000Z", 8, "/b.log", "2"),
-        ("d", "2026-11-29T10:00:00.500000Z", 3, "/a.log", None)]
+        ("d", "2026-11-29T10:00:00.500000Z", 3, "/a.log", None),
+    ]

@@ -27,27 +27,46 @@ from logflux_agent.record import Record
 from tests.unit.test_ingest_support import API_KEY, MiniIngestor, public_pem, server_key
 
 
-def make_config(tmp_path: Path, *, endpoint: str | None = None, key: str = API_KEY,
-                static_url: str = "http://127.0.0.1:1/{region}", gateways: tuple[str, ...] = (),
-                **extra: Any) -> AgentConfig:
+def make_config(
+    tmp_path: Path,
+    *,
+    endpoint: str | None = None,
+    key: str = API_KEY,
+    static_url: str = "http://127.0.0.1:1/{region}",
+    gateways: tuple[str, ...] = (),
+    **extra: Any,
+) -> AgentConfig:
     return AgentConfig(
-        api_key=parse_api_key(key), endpoint=endpoint, state_dir=str(tmp_path / "state"),
+        api_key=parse_api_key(key),
+        endpoint=endpoint,
+        state_dir=str(tmp_path / "state"),
         node="node-1",
         discovery=DiscoveryConfig(static_url=static_url, gateways=gateways, timeout=5.0),
-        sender=SenderConfig(encode_workers=0, retry_initial_delay=0.01, retry_max_delay=0.05,
-                            http_timeout=10.0),
-        **extra)
+        sender=SenderConfig(
+            encode_workers=0, retry_initial_delay=0.01, retry_max_delay=0.05, http_timeout=10.0
+        ),
+        **extra,
+    )
 
 
 def fingerprint_of(key: rsa.RSAPrivateKey) -> str:
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
 def records(n: int) -> list[Record]:
-    return [Record(message=f"msg {i}", timestamp=1_800_000_000.0 + i, level=7,
-                   source="/var/log/t.log", attributes={"a": "b"}) for i in range(n)]
+    return [
+        Record(
+            message=f"msg {i}",
+            timestamp=1_800_000_000.0 + i,
+            level=7,
+            source="/var/log/t.log",
+            attributes={"a": "b"},
+        )
+        for i in range(n)
+    ]
 
 
 async def test_endpoint_override_skips_discovery_and_strips_slash(tmp_path: Path) -> None:
@@ -56,8 +75,10 @@ async def test_endpoint_override_skips_discovery_and_strips_slash(tmp_path: Path
         try:
             info = await client.start()
             assert info.base_url == ing.url and info.discovered_via == "endpoint"
-            assert [r["path"] for r in ing.requests] == ["/v1/handshake/init",
-                                                         "/v1/handshake/complete"]
+            assert [r["path"] for r in ing.requests] == [
+                "/v1/handshake/init",
+                "/v1/handshake/complete",
+            ]
             report = await client.deliver(records(3))
         finally:
             await client.close()
@@ -95,8 +116,7 @@ async def test_region_config_overrides_the_key_region(tmp_path: Path) -> None:
     async with MiniIngestor() as ing:
         cfg = make_config(tmp_path, static_url=ing.url + "/{region}", region="us")
         # the mini ingestor serves static discovery at "/" only: "/us" 404s → authenticated
-        cfg = replace(cfg, discovery=replace(cfg.discovery,
-                                             static_url=ing.url + "/?r={region}"))
+        cfg = replace(cfg, discovery=replace(cfg.discovery, static_url=ing.url + "/?r={region}"))
         client = IngestClient(cfg)
         try:
             info = await client.start()
@@ -107,8 +127,9 @@ async def test_region_config_overrides_the_key_region(tmp_path: Path) -> None:
 
 async def test_static_without_ingestor_url_falls_back_to_authenticated(tmp_path: Path) -> None:
     async with MiniIngestor(discovery={"version": "1", "endpoints": {}}) as ing:
-        cfg = make_config(tmp_path, static_url=ing.url + "/",
-                          gateways=("http://127.0.0.1:1", ing.url + "/"))
+        cfg = make_config(
+            tmp_path, static_url=ing.url + "/", gateways=("http://127.0.0.1:1", ing.url + "/")
+        )
         client = IngestClient(cfg)
         try:
             info = await client.start()
@@ -122,8 +143,10 @@ async def test_static_without_ingestor_url_falls_back_to_authenticated(tmp_path:
 async def test_legacy_key_uses_authenticated_discovery_wrapped_form(tmp_path: Path) -> None:
     legacy = "lf_legacykey0123456789"
     async with MiniIngestor(api_key=legacy) as ing:
-        ing.auth_discovery = {"status": "success",
-                              "data": {"base_url": ing.url + "/", "region": "ca"}}
+        ing.auth_discovery = {
+            "status": "success",
+            "data": {"base_url": ing.url + "/", "region": "ca"},
+        }
         cfg = make_config(tmp_path, key=legacy, gateways=(ing.url,))
         client = IngestClient(cfg)
         try:
@@ -155,11 +178,12 @@ async def test_discovery_failures_are_reported_precisely(tmp_path: Path) -> None
 @pytest.mark.parametrize("id_field", ["key_id", "key_uuid", "data.key_id", "data.key_uuid"])
 async def test_handshake_answer_forms(tmp_path: Path, form: str, id_field: str) -> None:
     def init(pem: str) -> dict[str, Any]:
-        inner = {"public_key": pem, "supports_multipart": True,
-                 "limits": {"max_batch_size": 7, "max_payload_size": 5000,
-                            "max_request_size": 900_000}}
-        return inner if form == "flat" else {"status": "success", "data": inner,
-                                             "public_key": "  "}
+        inner = {
+            "public_key": pem,
+            "supports_multipart": True,
+            "limits": {"max_batch_size": 7, "max_payload_size": 5000, "max_request_size": 900_000},
+        }
+        return inner if form == "flat" else {"status": "success", "data": inner, "public_key": "  "}
 
     def complete(kid: str) -> dict[str, Any]:
         name = id_field.split(".")[-1]
@@ -191,8 +215,12 @@ async def test_non_pem_key_is_refused_before_complete(tmp_path: Path) -> None:
 
 
 async def test_non_rsa_server_key_is_refused(tmp_path: Path) -> None:
-    ec_pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     async with MiniIngestor(init_body=lambda pem: {"public_key": ec_pem}) as ing:
         client = IngestClient(make_config(tmp_path, endpoint=ing.url))
         with pytest.raises(HandshakeError, match="not RSA"):
@@ -203,8 +231,11 @@ async def test_non_rsa_server_key_is_refused(tmp_path: Path) -> None:
 async def test_pin_match_and_mismatch(tmp_path: Path) -> None:
     good = fingerprint_of(server_key())
     async with MiniIngestor() as ing:
-        cfg = make_config(tmp_path, endpoint=ing.url,
-                          encryption=EncryptionConfig(public_key_fingerprint=good.upper()))
+        cfg = make_config(
+            tmp_path,
+            endpoint=ing.url,
+            encryption=EncryptionConfig(public_key_fingerprint=good.upper()),
+        )
         client = IngestClient(cfg)
         info = await client.start()
         await client.close()
@@ -215,8 +246,9 @@ async def test_pin_match_and_mismatch(tmp_path: Path) -> None:
         pem_file = tmp_path / "pinned.pem"
         pem_file.write_text(public_pem(other))
         ing.requests.clear()
-        cfg = make_config(tmp_path, endpoint=ing.url,
-                          encryption=EncryptionConfig(public_key_file=str(pem_file)))
+        cfg = make_config(
+            tmp_path, endpoint=ing.url, encryption=EncryptionConfig(public_key_file=str(pem_file))
+        )
         client = IngestClient(cfg, clock=FakeClock())
         with pytest.raises(PinMismatchError) as err:
             await client.start()

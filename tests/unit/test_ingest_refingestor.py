@@ -20,21 +20,34 @@ from logflux_agent.ingest.client import IngestClient
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
 
-refingestor = pytest.importorskip("tests.support.refingestor",
-                                  reason="tests/support/refingestor.py not present yet")
+refingestor = pytest.importorskip(
+    "tests.support.refingestor", reason="tests/support/refingestor.py not present yet"
+)
 
 
 def client_for(ing: Any, tmp_path: Path, clock: FakeClock, **sender: Any) -> IngestClient:
     cfg = AgentConfig(
-        api_key=parse_api_key(ing.api_key), endpoint=ing.url, state_dir=str(tmp_path / "s"),
-        sender=SenderConfig(**{"encode_workers": 0, "retry_initial_delay": 0.01,
-                               "retry_max_delay": 0.05, **sender}))
+        api_key=parse_api_key(ing.api_key),
+        endpoint=ing.url,
+        state_dir=str(tmp_path / "s"),
+        sender=SenderConfig(
+            **{"encode_workers": 0, "retry_initial_delay": 0.01, "retry_max_delay": 0.05, **sender}
+        ),
+    )
     return IngestClient(cfg, clock=clock)
 
 
 def lines(source: str, n: int) -> list[Record]:
-    return [Record(message=f"{source} line {i:05d}", timestamp=1_800_000_000.0 + i / 10,
-                   level=7, source=source, attributes={"env": "test"}) for i in range(n)]
+    return [
+        Record(
+            message=f"{source} line {i:05d}",
+            timestamp=1_800_000_000.0 + i / 10,
+            level=7,
+            source=source,
+            attributes={"env": "test"},
+        )
+        for i in range(n)
+    ]
 
 
 def value(metric: Any, **labels: str) -> float:
@@ -53,8 +66,10 @@ async def deliver_all(client: IngestClient, batches: list[list[Record]]) -> None
 async def test_accept_two_sources_every_line_once(tmp_path: Path, ref_ingestor: Any) -> None:
     a, b = lines("/var/log/a.log", 300), lines("/var/log/b.log", 200)
     await deliver_all(client_for(ref_ingestor, tmp_path, FakeClock()), [a[:150], b, a[150:]])
-    ref_ingestor.verify({"/var/log/a.log": [r.message for r in a],
-                         "/var/log/b.log": [r.message for r in b]}, allow_duplicates=False)
+    ref_ingestor.verify(
+        {"/var/log/a.log": [r.message for r in a], "/var/log/b.log": [r.message for r in b]},
+        allow_duplicates=False,
+    )
 
 
 async def test_5xx_then_success(tmp_path: Path, ref_ingestor: Any) -> None:
@@ -106,5 +121,6 @@ async def test_worker_process_encoding_and_concurrency(tmp_path: Path, ref_inges
     batches = [lines(f"s{k}", 250) for k in range(4)]
     client = client_for(ref_ingestor, tmp_path, FakeClock(), encode_workers=1, max_in_flight=4)
     await deliver_all(client, batches)
-    ref_ingestor.verify({f"s{k}": [r.message for r in batches[k]] for k in range(4)},
-                        allow_duplicates=False)
+    ref_ingestor.verify(
+        {f"s{k}": [r.message for r in batches[k]] for k in range(4)}, allow_duplicates=False
+    )

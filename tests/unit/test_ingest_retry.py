@@ -61,15 +61,20 @@ async def test_pause_gate_holds_every_waiter_until_the_deadline() -> None:
 
 
 def rec(message: str, source: str = "/var/log/a.log") -> Record:
-    return Record(message=message, timestamp=1_800_000_000.25, level=4, source=source,
-                  attributes={})
+    return Record(
+        message=message, timestamp=1_800_000_000.25, level=4, source=source, attributes={}
+    )
 
 
 def test_dead_letter_lines_fields_and_metric(tmp_path: Path) -> None:
     before = metrics.DEAD_LETTERED.labels(reason="too_large")._value.get()
     dl = DeadLetters(str(tmp_path / "state"), 1 << 20, FakeClock())
-    dl.write([rec("one"), rec("two ünï")], reason="too_large", status=413,
-             error="payload too large for eu-lf_abcdefghijklmnop")
+    dl.write(
+        [rec("one"), rec("two ünï")],
+        reason="too_large",
+        status=413,
+        error="payload too large for eu-lf_abcdefghijklmnop",
+    )
     lines = (tmp_path / "state" / "dead-letter.jsonl").read_text("utf-8").splitlines()
     docs = [json.loads(line) for line in lines]
     assert [d["message"] for d in docs] == ["one", "two ünï"]
@@ -85,8 +90,7 @@ def test_dead_letter_lines_fields_and_metric(tmp_path: Path) -> None:
 def test_dead_letter_file_is_size_capped_by_rotation(tmp_path: Path) -> None:
     dl = DeadLetters(str(tmp_path), 8192, FakeClock())
     for i in range(200):
-        dl.write([rec(f"message {i:04d} " + "x" * 100)], reason="rejected", status=400,
-                 error="bad")
+        dl.write([rec(f"message {i:04d} " + "x" * 100)], reason="rejected", status=400, error="bad")
     main = tmp_path / "dead-letter.jsonl"
     rotated = tmp_path / "dead-letter.jsonl.1"
     assert main.stat().st_size <= 8192 and rotated.stat().st_size <= 8192

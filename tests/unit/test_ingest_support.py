@@ -44,8 +44,11 @@ def server_key() -> rsa.RSAPrivateKey:
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 @dataclass
@@ -63,19 +66,31 @@ Script = Callable[[web.Request, list[dict[str, Any]]], Answer | Awaitable[Answer
 class MiniIngestor:
     """Strict loopback ingestor. ``script`` entries answer the next ingest requests in order."""
 
-    def __init__(self, *, api_key: str = API_KEY, key: rsa.RSAPrivateKey | None = None,
-                 init_body: Callable[[str], dict[str, Any]] | None = None,
-                 complete_body: Callable[[str], dict[str, Any]] | None = None,
-                 discovery: dict[str, Any] | None = None,
-                 auth_discovery: dict[str, Any] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        key: rsa.RSAPrivateKey | None = None,
+        init_body: Callable[[str], dict[str, Any]] | None = None,
+        complete_body: Callable[[str], dict[str, Any]] | None = None,
+        discovery: dict[str, Any] | None = None,
+        auth_discovery: dict[str, Any] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.ssl_context = ssl_context
         self.api_key = api_key
         self.key = key or server_key()
-        self.init_body = init_body or (lambda pem: {
-            "public_key": pem, "supports_multipart": True,
-            "limits": {"max_batch_size": 1000, "max_payload_size": 1 << 20,
-                       "max_request_size": 10 << 20}})
+        self.init_body = init_body or (
+            lambda pem: {
+                "public_key": pem,
+                "supports_multipart": True,
+                "limits": {
+                    "max_batch_size": 1000,
+                    "max_payload_size": 1 << 20,
+                    "max_request_size": 10 << 20,
+                },
+            }
+        )
         self.complete_body = complete_body or (lambda kid: {"status": "success", "key_id": kid})
         self.discovery = discovery
         self.auth_discovery = auth_discovery
@@ -108,8 +123,7 @@ class MiniIngestor:
         await self._runner.cleanup()
 
     def _record(self, request: web.Request, body: bytes) -> None:
-        self.requests.append({"path": request.path, "headers": dict(request.headers),
-                              "body": body})
+        self.requests.append({"path": request.path, "headers": dict(request.headers), "body": body})
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
@@ -117,8 +131,9 @@ class MiniIngestor:
     async def _static(self, request: web.Request) -> web.Response:
         self._record(request, b"")
         if self.discovery is None:
-            return web.json_response({"version": "1", "region": "eu",
-                                      "endpoints": {"ingestor_url": self.url}})
+            return web.json_response(
+                {"version": "1", "region": "eu", "endpoints": {"ingestor_url": self.url}}
+            )
         return web.json_response(self.discovery)
 
     async def _auth_discovery(self, request: web.Request) -> web.Response:
@@ -140,9 +155,10 @@ class MiniIngestor:
         if not self._authorized(request):
             return web.json_response({"status": "error"}, status=401)
         doc = json.loads(body)
-        secret = self.key.decrypt(base64.b64decode(doc["encrypted_secret"]),
-                                  padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
-                                               algorithm=hashes.SHA256(), label=None))
+        secret = self.key.decrypt(
+            base64.b64decode(doc["encrypted_secret"]),
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+        )
         if len(secret) != 32:
             return web.json_response({"status": "error"}, status=400)
         kid = str(uuid.uuid4())
@@ -161,8 +177,14 @@ class MiniIngestor:
             data = part.get_payload(decode=True)
             assert isinstance(data, bytes)
             plain = gzip.decompress(AESGCM(self.keys[kid]).decrypt(nonce, data, None))
-            parts.append({"payload": json.loads(plain), "key_id": kid, "nonce": nonce,
-                          "headers": dict(part.items())})
+            parts.append(
+                {
+                    "payload": json.loads(plain),
+                    "key_id": kid,
+                    "nonce": nonce,
+                    "headers": dict(part.items()),
+                }
+            )
         return parts
 
     async def _ingest(self, request: web.Request) -> web.Response:
@@ -184,8 +206,18 @@ class MiniIngestor:
             request.transport.abort()
             raise asyncio.CancelledError
         if answer is None:
-            answer = Answer(202, {"status": "success", "data": {
-                "success": True, "total": len(parts), "succeeded": len(parts), "failed": 0}})
+            answer = Answer(
+                202,
+                {
+                    "status": "success",
+                    "data": {
+                        "success": True,
+                        "total": len(parts),
+                        "succeeded": len(parts),
+                        "failed": 0,
+                    },
+                },
+            )
         if 200 <= answer.status < 300:
             failed = {f["index"] for f in (answer.body or {}).get("data", {}).get("failures", [])}
             self.entries.extend(p for i, p in enumerate(parts) if i not in failed)

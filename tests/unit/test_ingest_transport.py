@@ -39,33 +39,61 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("pki")
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("test CA")).issuer_name(_name("test CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(hours=1))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                       content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("test CA"))
+        .issuer_name(_name("test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("127.0.0.1")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
-                critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = {"ca": out / "ca.pem", "cert": out / "server.pem", "key": out / "server.key"}
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    paths["key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return paths
 
 
@@ -82,8 +110,9 @@ def with_fields(cfg: AgentConfig, **fields: Any) -> AgentConfig:
 async def test_tls_with_private_ca_file(tmp_path: Path, pki: dict[str, Path]) -> None:
     async with MiniIngestor(ssl_context=server_ssl(pki)) as ing:
         assert ing.url.startswith("https://")
-        client = IngestClient(with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])),
-                              clock=FakeClock())
+        client = IngestClient(
+            with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])), clock=FakeClock()
+        )
         try:
             await client.start()
             assert (await client.deliver(recs(2))).accepted == 2
@@ -137,9 +166,16 @@ class ConnectProxy:
                 return
             host, port = target.rsplit(":", 1)
             self.tunnels.append(target)
-            self.auth.append(next((line.split(b":", 1)[1].strip().decode()
-                                   for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"proxy-authorization:")), None))
+            self.auth.append(
+                next(
+                    (
+                        line.split(b":", 1)[1].strip().decode()
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"proxy-authorization:")
+                    ),
+                    None,
+                )
+            )
             up_reader, up_writer = await asyncio.open_connection(host, int(port))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await writer.drain()
@@ -152,20 +188,23 @@ class ConnectProxy:
                 finally:
                     dst.close()
 
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+            )
         finally:
             writer.close()
 
 
-async def test_https_proxy_from_environment(tmp_path: Path, pki: dict[str, Path],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_https_proxy_from_environment(
+    tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with MiniIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
         for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        client = IngestClient(with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])),
-                              clock=FakeClock())
+        client = IngestClient(
+            with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])), clock=FakeClock()
+        )
         try:
             await client.start()
             assert (await client.deliver(recs(3))).accepted == 3
@@ -184,13 +223,15 @@ async def test_https_proxy_from_environment(tmp_path: Path, pki: dict[str, Path]
 
 
 async def test_proxy_credentials_in_the_url_become_proxy_authentication(
-        tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with MiniIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
         for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://ops:s%40cret@"))
-        client = IngestClient(with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])),
-                              clock=FakeClock())
+        client = IngestClient(
+            with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])), clock=FakeClock()
+        )
         try:
             assert (await client.deliver(recs(2))).accepted == 2
         finally:
@@ -200,7 +241,8 @@ async def test_proxy_credentials_in_the_url_become_proxy_authentication(
 
 
 async def test_a_netrc_entry_for_the_ingestor_is_ignored(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # With aiohttp's trust_env a .netrc login for the host clashed with our Bearer header.
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password other\n")
@@ -218,33 +260,67 @@ async def test_a_netrc_entry_for_the_ingestor_is_ignored(
 
 
 def _forms(secret: bytes) -> list[bytes]:
-    return [secret, secret.hex().encode(), secret.hex().upper().encode(),
-            base64.b64encode(secret), base64.urlsafe_b64encode(secret).rstrip(b"=")]
+    return [
+        secret,
+        secret.hex().encode(),
+        secret.hex().upper().encode(),
+        base64.b64encode(secret),
+        base64.urlsafe_b64encode(secret).rstrip(b"="),
+    ]
 
 
 async def test_no_secret_in_logs_errors_requests_or_dead_letters(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     configure_logging("debug", "json")
     errors: list[str] = []
     try:
         async with MiniIngestor() as ing:
             echo = {"status": "error", "error": {"code": "bad", "message": f"key {API_KEY}"}}
-            ing.script = [Answer(401, echo), Answer(500, echo), Answer(429, echo,
-                                                                       {"Retry-After": "1"}),
-                          Answer(400, echo), Answer(400, echo), Answer(400, echo),
-                          lambda req, parts: Answer(200, {"status": "success", "data": {
-                              "failed": 1, "failures": [{"index": 0,
-                                                         "error": f"bad {API_KEY}"}]}}),
-                          lambda req, parts: Answer(200, {"status": "success", "data": {
-                              "failed": 1, "failures": [{"index": 0,
-                                                         "error": f"bad {API_KEY}"}]}})]
+            ing.script = [
+                Answer(401, echo),
+                Answer(500, echo),
+                Answer(429, echo, {"Retry-After": "1"}),
+                Answer(400, echo),
+                Answer(400, echo),
+                Answer(400, echo),
+                lambda req, parts: Answer(
+                    200,
+                    {
+                        "status": "success",
+                        "data": {
+                            "failed": 1,
+                            "failures": [{"index": 0, "error": f"bad {API_KEY}"}],
+                        },
+                    },
+                ),
+                lambda req, parts: Answer(
+                    200,
+                    {
+                        "status": "success",
+                        "data": {
+                            "failed": 1,
+                            "failures": [{"index": 0, "error": f"bad {API_KEY}"}],
+                        },
+                    },
+                ),
+            ]
             client = IngestClient(config(tmp_path, ing), clock=FakeClock())
             try:
                 await client.start()
                 assert "key" not in repr(client._session).lower().replace("key_id", "")
                 await client.deliver(recs(2))
-                await client.deliver([Record(message=f"user pasted {API_KEY}", timestamp=1.0,
-                                             level=7, source="s", attributes={})])
+                await client.deliver(
+                    [
+                        Record(
+                            message=f"user pasted {API_KEY}",
+                            timestamp=1.0,
+                            level=7,
+                            source="s",
+                            attributes={},
+                        )
+                    ]
+                )
             finally:
                 await client.close()
             # a failing handshake's exception text
@@ -254,8 +330,11 @@ async def test_no_secret_in_logs_errors_requests_or_dead_letters(
                 await bad.start()
             errors.append(str(err.value))
             await bad.close()
-            pinned = make_config(tmp_path, endpoint=ing.url, encryption=EncryptionConfig(
-                public_key_fingerprint="SHA256:" + "0" * 64))
+            pinned = make_config(
+                tmp_path,
+                endpoint=ing.url,
+                encryption=EncryptionConfig(public_key_fingerprint="SHA256:" + "0" * 64),
+            )
             bad = IngestClient(pinned)
             with pytest.raises(PinMismatchError) as err2:
                 await bad.start()

@@ -30,10 +30,16 @@ STATICS = PayloadStatics.build(node="web-01", environment=None, agent="logflux-a
 
 
 def job(messages: list[str], key_id: str, counter: int = 0) -> EncodeJob:
-    return EncodeJob(entries=[(m, 1_795_000_000.0, 7, "/var/log/app.log", {}) for m in messages],
-                     key_id=key_id, nonce_prefix=b"\x00\x01\x02\x03", counter_start=counter,
-                     statics=STATICS, boundary=new_boundary(), max_payload=1 << 20,
-                     max_request=1 << 24)
+    return EncodeJob(
+        entries=[(m, 1_795_000_000.0, 7, "/var/log/app.log", {}) for m in messages],
+        key_id=key_id,
+        nonce_prefix=b"\x00\x01\x02\x03",
+        counter_start=counter,
+        statics=STATICS,
+        boundary=new_boundary(),
+        max_payload=1 << 20,
+        max_request=1 << 24,
+    )
 
 
 def messages_of(enc: EncodedBatch, key: bytes) -> list[str]:
@@ -51,9 +57,14 @@ async def test_worker_encodes_batches_that_decrypt_with_the_session_key() -> Non
     key = os.urandom(32)
     workers = EncodeWorkers(2)
     try:
-        batches = await asyncio.gather(*(
-            workers.encode(job([f"b{b} line {i}" for i in range(200)], "k1", b * 200),
-                           bytearray(key)) for b in range(6)))
+        batches = await asyncio.gather(
+            *(
+                workers.encode(
+                    job([f"b{b} line {i}" for i in range(200)], "k1", b * 200), bytearray(key)
+                )
+                for b in range(6)
+            )
+        )
         assert len(workers.pids) == 2 and os.getpid() not in workers.pids
     finally:
         await workers.close()
@@ -83,8 +94,9 @@ async def test_a_killed_worker_fails_its_jobs_and_the_next_job_gets_a_new_one() 
         (first,) = workers.pids
         big = job(["x" * 200] * 20_000, "k")
         pending = asyncio.ensure_future(workers.encode(big, bytearray(key)))
-        await async_wait_until(lambda: any(w.waiting for w in workers._workers),
-                               message="job handed to the worker")
+        await async_wait_until(
+            lambda: any(w.waiting for w in workers._workers), message="job handed to the worker"
+        )
         os.kill(first, signal.SIGKILL)
         with pytest.raises(WorkerDied, match=str(first)):
             await pending
@@ -131,8 +143,10 @@ async def test_worker_pipes_are_widened_so_a_batch_crosses_in_few_system_calls()
     try:
         assert await workers.encode(job(["a"], "k"), bytearray(os.urandom(32))) is not None
         proc = workers._workers[0].proc
-        for fd in (proc.stdin.transport.get_extra_info("pipe").fileno(),  # type: ignore[union-attr]
-                   proc.stdout._transport.get_extra_info("pipe").fileno()):  # type: ignore[union-attr]
+        for fd in (
+            proc.stdin.transport.get_extra_info("pipe").fileno(),  # type: ignore[union-attr]
+            proc.stdout._transport.get_extra_info("pipe").fileno(),
+        ):  # type: ignore[union-attr]
             assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == min(PIPE_BYTES, PIPE_MAX)
     finally:
         await workers.close()

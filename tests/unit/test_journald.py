@@ -29,8 +29,9 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def errors(input_id: str, reason: str) -> float:
-    value = REGISTRY.get_sample_value("logflux_agent_input_errors_total",
-                                      {"input": input_id, "reason": reason})
+    value = REGISTRY.get_sample_value(
+        "logflux_agent_input_errors_total", {"input": input_id, "reason": reason}
+    )
     return value or 0.0
 
 
@@ -85,16 +86,25 @@ async def write(journal: JournalWriter, *messages: str, **fields: Any) -> None:
     await asyncio.to_thread(journal.messages, *messages, **fields)
 
 
-async def test_field_mapping_and_ack_token(journal: JournalWriter,
-                                           store: CheckpointStore) -> None:
-    journal.append([
-        {"MESSAGE": "full", "PRIORITY": "3", "_SYSTEMD_UNIT": "nginx.service",
-         "SYSLOG_IDENTIFIER": "nginx", "_HOSTNAME": "web-01", "_PID": "812", "_COMM": "nginx",
-         "_UID": "33", "NOT_WANTED": "x"},
-        {"MESSAGE": "ident only", "SYSLOG_IDENTIFIER": "cron"},
-        {"MESSAGE": b"bin\nary \xff\xfe", "PRIORITY": "7"},
-        {"MESSAGE": "l" * 6000},
-    ])
+async def test_field_mapping_and_ack_token(journal: JournalWriter, store: CheckpointStore) -> None:
+    journal.append(
+        [
+            {
+                "MESSAGE": "full",
+                "PRIORITY": "3",
+                "_SYSTEMD_UNIT": "nginx.service",
+                "SYSLOG_IDENTIFIER": "nginx",
+                "_HOSTNAME": "web-01",
+                "_PID": "812",
+                "_COMM": "nginx",
+                "_UID": "33",
+                "NOT_WANTED": "x",
+            },
+            {"MESSAGE": "ident only", "SYSLOG_IDENTIFIER": "cron"},
+            {"MESSAGE": b"bin\nary \xff\xfe", "PRIORITY": "7"},
+            {"MESSAGE": "l" * 6000},
+        ]
+    )
     c = cfg(journal, labels={"env": "test"}, include_fields=("_UID",))
     inp = JournaldInput(c, store)
     got = Collector()
@@ -103,9 +113,15 @@ async def test_field_mapping_and_ack_token(journal: JournalWriter,
     r0, r1, r2, r3 = got.records
     assert (r0.message, r0.level, r0.source) == ("full", 4, "nginx.service")
     assert r0.timestamp == pytest.approx(BASE_REALTIME_US / 1e6)
-    assert r0.attributes == {"_SYSTEMD_UNIT": "nginx.service", "SYSLOG_IDENTIFIER": "nginx",
-                             "_HOSTNAME": "web-01", "_PID": "812", "_COMM": "nginx",
-                             "_UID": "33", "env": "test"}
+    assert r0.attributes == {
+        "_SYSTEMD_UNIT": "nginx.service",
+        "SYSLOG_IDENTIFIER": "nginx",
+        "_HOSTNAME": "web-01",
+        "_PID": "812",
+        "_COMM": "nginx",
+        "_UID": "33",
+        "env": "test",
+    }
     assert (r1.message, r1.level, r1.source) == ("ident only", 7, "cron")
     assert r1.timestamp == pytest.approx(BASE_REALTIME_US / 1e6 + 0.001)
     assert (r2.message, r2.level, r2.source) == ("bin\nary \ufffd\ufffd", 8, "journald")
@@ -120,23 +136,33 @@ async def test_field_mapping_and_ack_token(journal: JournalWriter,
     assert tokens[0].stream.key == checkpoint_key(c.id)
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    ({"units": ("a.service",)}, ["a-err", "a-info"]),
-    ({"units": ("a.service", "b.service")}, ["a-err", "a-info", "b-debug"]),
-    ({"identifiers": ("tool",)}, ["tool-warn"]),
-    ({"priority": 4}, ["a-err", "tool-warn"]),
-    ({"units": ("a.service",), "priority": 3}, ["a-err"]),
-])
-async def test_filters(journal: JournalWriter, store: CheckpointStore,
-                       options: dict[str, Any], expected: list[str]) -> None:
-    journal.append([
-        {"MESSAGE": "a-err", "PRIORITY": "3", "_SYSTEMD_UNIT": "a.service"},
-        {"MESSAGE": "a-info", "PRIORITY": "6", "_SYSTEMD_UNIT": "a.service"},
-        {"MESSAGE": "b-debug", "PRIORITY": "7", "_SYSTEMD_UNIT": "b.service"},
-        {"MESSAGE": "tool-warn", "PRIORITY": "4", "SYSLOG_IDENTIFIER": "tool"},
-        {"MESSAGE": "marker-end", "PRIORITY": "0", "_SYSTEMD_UNIT": "a.service",
-         "SYSLOG_IDENTIFIER": "tool"},
-    ])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"units": ("a.service",)}, ["a-err", "a-info"]),
+        ({"units": ("a.service", "b.service")}, ["a-err", "a-info", "b-debug"]),
+        ({"identifiers": ("tool",)}, ["tool-warn"]),
+        ({"priority": 4}, ["a-err", "tool-warn"]),
+        ({"units": ("a.service",), "priority": 3}, ["a-err"]),
+    ],
+)
+async def test_filters(
+    journal: JournalWriter, store: CheckpointStore, options: dict[str, Any], expected: list[str]
+) -> None:
+    journal.append(
+        [
+            {"MESSAGE": "a-err", "PRIORITY": "3", "_SYSTEMD_UNIT": "a.service"},
+            {"MESSAGE": "a-info", "PRIORITY": "6", "_SYSTEMD_UNIT": "a.service"},
+            {"MESSAGE": "b-debug", "PRIORITY": "7", "_SYSTEMD_UNIT": "b.service"},
+            {"MESSAGE": "tool-warn", "PRIORITY": "4", "SYSLOG_IDENTIFIER": "tool"},
+            {
+                "MESSAGE": "marker-end",
+                "PRIORITY": "0",
+                "_SYSTEMD_UNIT": "a.service",
+                "SYSLOG_IDENTIFIER": "tool",
+            },
+        ]
+    )
     got = Collector()
     async with running(JournaldInput(cfg(journal, **options), store), got):
         # Every filter above lets the last entry through, so its arrival means "all read".
@@ -144,8 +170,9 @@ async def test_filters(journal: JournalWriter, store: CheckpointStore,
     assert got.messages == [*expected, "marker-end"]
 
 
-async def test_follow_start_at_end_and_appends(journal: JournalWriter,
-                                               store: CheckpointStore) -> None:
+async def test_follow_start_at_end_and_appends(
+    journal: JournalWriter, store: CheckpointStore
+) -> None:
     journal.messages("old-1", "old-2")
     inp = JournaldInput(cfg(journal, start_at="end"), store)
     got = Collector()
@@ -158,8 +185,9 @@ async def test_follow_start_at_end_and_appends(journal: JournalWriter,
     assert got.messages == ["new-1", "new-2", "new-3"]
 
 
-async def test_entries_of_earlier_boots_are_not_skipped(journal: JournalWriter,
-                                                         store: CheckpointStore) -> None:
+async def test_entries_of_earlier_boots_are_not_skipped(
+    journal: JournalWriter, store: CheckpointStore
+) -> None:
     # journalctl --follow alone shows the current (last) boot only.
     journal.messages("boot-1 a", "boot-1 b")
     next_boot = JournalWriter(journal.path, start_realtime_us=BASE_REALTIME_US + 60_000_000)
@@ -170,8 +198,9 @@ async def test_entries_of_earlier_boots_are_not_skipped(journal: JournalWriter,
     assert got.messages == ["boot-1 a", "boot-1 b", "boot-2 a"]
 
 
-async def test_directory_follow_picks_up_a_new_journal_file(tmp_path: Path,
-                                                            store: CheckpointStore) -> None:
+async def test_directory_follow_picks_up_a_new_journal_file(
+    tmp_path: Path, store: CheckpointStore
+) -> None:
     directory = tmp_path / "remote"
     directory.mkdir()
     first = JournalWriter(directory / "one.journal")
@@ -180,15 +209,17 @@ async def test_directory_follow_picks_up_a_new_journal_file(tmp_path: Path,
     got = Collector()
     async with running(inp, got):
         await async_wait_until(lambda: got.messages == ["from-one"], 20, message="first file")
-        second = JournalWriter(directory / "two.journal",
-                               start_realtime_us=BASE_REALTIME_US + 10_000_000)
+        second = JournalWriter(
+            directory / "two.journal", start_realtime_us=BASE_REALTIME_US + 10_000_000
+        )
         await write(second, "from-two")
         await async_wait_until(lambda: "from-two" in got.messages, 20, message="second file")
     assert got.messages == ["from-one", "from-two"]
 
 
-async def test_restart_resumes_after_the_committed_cursor(journal: JournalWriter,
-                                                          tmp_path: Path) -> None:
+async def test_restart_resumes_after_the_committed_cursor(
+    journal: JournalWriter, tmp_path: Path
+) -> None:
     journal.messages(*(f"m{i}" for i in range(5)))
     cursors = journal_cursors(journal.path)
     c = cfg(journal)
@@ -216,7 +247,8 @@ async def test_restart_resumes_after_the_committed_cursor(journal: JournalWriter
 
 
 async def test_killed_journalctl_is_restarted_without_loss_or_repeat(
-        journal: JournalWriter, store: CheckpointStore) -> None:
+    journal: JournalWriter, store: CheckpointStore
+) -> None:
     journal.messages("a", "b", "c")
     c = cfg(journal)
     clock = FakeClock()
@@ -244,7 +276,8 @@ def other_journal_cursor(tmp_path: Path, realtime_us: int) -> str:
 
 @pytest.mark.parametrize("kind", ["later", "earlier", "garbage"])
 async def test_unknown_cursor_falls_back_to_the_oldest_entry_with_a_warning(
-        journal: JournalWriter, tmp_path: Path, kind: str) -> None:
+    journal: JournalWriter, tmp_path: Path, kind: str
+) -> None:
     journal.messages("first", "second", "third")
     if kind == "garbage":
         cursor = "not-a-cursor"
@@ -268,8 +301,9 @@ async def test_unknown_cursor_falls_back_to_the_oldest_entry_with_a_warning(
     assert errors(c.id, "cursor_unknown") == 1
 
 
-async def test_a_replaced_journal_file_falls_back_too(journal: JournalWriter,
-                                                      tmp_path: Path) -> None:
+async def test_a_replaced_journal_file_falls_back_too(
+    journal: JournalWriter, tmp_path: Path
+) -> None:
     journal.messages("old-a", "old-b")
     c = cfg(journal)
     store = CheckpointStore(tmp_path / "state")
@@ -286,7 +320,8 @@ async def test_a_replaced_journal_file_falls_back_too(journal: JournalWriter,
 
 
 async def test_missing_journalctl_is_logged_counted_and_retried(
-        journal: JournalWriter, store: CheckpointStore, tmp_path: Path) -> None:
+    journal: JournalWriter, store: CheckpointStore, tmp_path: Path
+) -> None:
     journal.messages("never read")
     c = cfg(journal, journalctl=str(tmp_path / "no" / "journalctl"))
     clock = FakeClock()
@@ -294,8 +329,9 @@ async def test_missing_journalctl_is_logged_counted_and_retried(
     got = Collector()
     with capture_logs() as logs:
         async with running(inp, got) as task:
-            await async_wait_until(lambda: errors(c.id, "journalctl_missing") >= 3, 20,
-                                   message="three failed attempts")
+            await async_wait_until(
+                lambda: errors(c.id, "journalctl_missing") >= 3, 20, message="three failed attempts"
+            )
             assert not task.done()
     assert got.records == []
     events = [e for e in logs if e["event"] == "journald.journalctl_missing"]
@@ -307,21 +343,24 @@ async def test_missing_journalctl_is_logged_counted_and_retried(
 
 
 async def test_missing_directory_is_counted_then_followed_once_it_appears(
-        tmp_path: Path, store: CheckpointStore) -> None:
+    tmp_path: Path, store: CheckpointStore
+) -> None:
     directory = tmp_path / "later"
     c = JournaldInputConfig(id=uid("dir"), directory=str(directory), start_at="beginning")
     inp = JournaldInput(c, store, clock=FakeClock())
     got = Collector()
     async with running(inp, got):
-        await async_wait_until(lambda: errors(c.id, "directory_missing") >= 2, 20,
-                               message="directory_missing counted")
+        await async_wait_until(
+            lambda: errors(c.id, "directory_missing") >= 2, 20, message="directory_missing counted"
+        )
         directory.mkdir()
         await asyncio.to_thread(JournalWriter(directory / "x.journal").messages, "arrived")
         await async_wait_until(lambda: got.messages == ["arrived"], 20, message="entry")
 
 
 async def test_missing_file_is_counted_and_the_others_followed(
-        journal: JournalWriter, store: CheckpointStore, tmp_path: Path) -> None:
+    journal: JournalWriter, store: CheckpointStore, tmp_path: Path
+) -> None:
     journal.messages("present")
     c = cfg(journal, files=(str(journal.path), str(tmp_path / "absent.journal")))
     got = Collector()
@@ -331,7 +370,8 @@ async def test_missing_file_is_counted_and_the_others_followed(
 
 
 async def test_an_entry_over_the_size_bound_is_skipped_and_counted(
-        journal: JournalWriter, store: CheckpointStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal: JournalWriter, store: CheckpointStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(journald, "MAX_ENTRY_BYTES", 4096)
     monkeypatch.setattr(journald, "READ_CHUNK_BYTES", 1024)
     journal.messages("small-1", "x" * 20_000, "small-2")
@@ -349,7 +389,8 @@ def wchan(pid: int) -> str:
 
 
 async def test_blocked_emit_stops_reading_and_journalctl_blocks_on_the_pipe(
-        journal: JournalWriter, store: CheckpointStore) -> None:
+    journal: JournalWriter, store: CheckpointStore
+) -> None:
     n = 3000
     body = "p" * 400
     journal.append({"MESSAGE": f"{i:05d} {body}"} for i in range(n))
@@ -363,8 +404,9 @@ async def test_blocked_emit_stops_reading_and_journalctl_blocks_on_the_pipe(
         pid = inp.process.pid
         # ~1.3 MB of JSON cannot fit the pipe plus the bounded reader buffer: journalctl must
         # end up sleeping in a pipe write while nobody reads.
-        await async_wait_until(lambda: "pipe_write" in wchan(pid), 20,
-                               message="journalctl blocked writing to its pipe")
+        await async_wait_until(
+            lambda: "pipe_write" in wchan(pid), 20, message="journalctl blocked writing to its pipe"
+        )
         assert got.calls == 1
         got.gate = None
         gate.set()
@@ -374,7 +416,8 @@ async def test_blocked_emit_stops_reading_and_journalctl_blocks_on_the_pipe(
 
 
 async def test_cancel_while_emit_is_blocked_kills_journalctl(
-        journal: JournalWriter, store: CheckpointStore) -> None:
+    journal: JournalWriter, store: CheckpointStore
+) -> None:
     journal.messages("x")
     inp = JournaldInput(cfg(journal), store)
     got = Collector()

@@ -19,13 +19,24 @@ from logflux_agent.inputs.journal.mapping import BadEntry, EntryMapper, field_te
 
 
 def mapper(labels: dict[str, str] | None = None, include: tuple[str, ...] = ()) -> EntryMapper:
-    return EntryMapper(labels=labels or {}, include_fields=include,
-                       clock=FakeClock(start_wall=1234.5))
+    return EntryMapper(
+        labels=labels or {}, include_fields=include, clock=FakeClock(start_wall=1234.5)
+    )
 
 
-@pytest.mark.parametrize(("priority", "level"), [
-    ("0", 1), ("3", 4), ("6", 7), ("7", 8), (None, 7), ("9", 7), ("x", 7), ("", 7),
-])
+@pytest.mark.parametrize(
+    ("priority", "level"),
+    [
+        ("0", 1),
+        ("3", 4),
+        ("6", 7),
+        ("7", 8),
+        (None, 7),
+        ("9", 7),
+        ("x", 7),
+        ("", 7),
+    ],
+)
 def test_priority_maps_to_level(priority: str | None, level: int) -> None:
     entry = {"MESSAGE": "m", "__REALTIME_TIMESTAMP": "1000000"}
     if priority is not None:
@@ -35,18 +46,33 @@ def test_priority_maps_to_level(priority: str | None, level: int) -> None:
 
 def test_all_mapped_fields() -> None:
     m = mapper(labels={"team": "ops", "_PID": "label-wins"}, include=("_UID", "NODE", "MESSAGE"))
-    record = m.record({
-        "MESSAGE": "hello", "PRIORITY": "4", "__REALTIME_TIMESTAMP": "1767225600123456",
-        "_SYSTEMD_UNIT": "ssh.service", "SYSLOG_IDENTIFIER": "sshd", "_HOSTNAME": "web-01",
-        "_PID": "42", "_COMM": "sshd", "_UID": "0", "NODE": "forbidden-key", "OTHER": "x",
-    })
+    record = m.record(
+        {
+            "MESSAGE": "hello",
+            "PRIORITY": "4",
+            "__REALTIME_TIMESTAMP": "1767225600123456",
+            "_SYSTEMD_UNIT": "ssh.service",
+            "SYSLOG_IDENTIFIER": "sshd",
+            "_HOSTNAME": "web-01",
+            "_PID": "42",
+            "_COMM": "sshd",
+            "_UID": "0",
+            "NODE": "forbidden-key",
+            "OTHER": "x",
+        }
+    )
     assert record.message == "hello"
     assert record.level == 5
     assert record.timestamp == pytest.approx(1767225600.123456)
     assert record.source == "ssh.service"
     assert record.attributes == {
-        "_SYSTEMD_UNIT": "ssh.service", "SYSLOG_IDENTIFIER": "sshd", "_HOSTNAME": "web-01",
-        "_PID": "label-wins", "_COMM": "sshd", "_UID": "0", "team": "ops",
+        "_SYSTEMD_UNIT": "ssh.service",
+        "SYSLOG_IDENTIFIER": "sshd",
+        "_HOSTNAME": "web-01",
+        "_PID": "label-wins",
+        "_COMM": "sshd",
+        "_UID": "0",
+        "team": "ops",
     }
 
 
@@ -105,8 +131,14 @@ def test_any_bytes_message_round_trips_through_json_arrays(raw: bytes) -> None:
 
 
 def test_command_lines() -> None:
-    cfg = JournaldInputConfig(id="j", units=("ssh.service",), identifiers=("-t",), priority=3,
-                              files=("rel/a.journal",), include_fields=("_UID", "MESSAGE"))
+    cfg = JournaldInputConfig(
+        id="j",
+        units=("ssh.service",),
+        identifiers=("-t",),
+        priority=3,
+        files=("rel/a.journal",),
+        include_fields=("_UID", "MESSAGE"),
+    )
     sel = JournalSelection.from_config(cfg)
     argv = follow_command(sel, "s=1;i=2")
     assert argv[0] == "journalctl"

@@ -76,8 +76,11 @@ async def test_metrics_parse_and_follow_naming(server: tuple[ObserveServer, Read
     assert len(families) >= 30
     for family in families:
         assert family.name.startswith("logflux_agent_"), family.name
-        assert not re.search(r"_(milli|micro|nano)?(ms|us|kb|mb|kib|mib|minutes|hours)"
-                             r"(_|$)|milliseconds|microseconds", family.name), family.name
+        assert not re.search(
+            r"_(milli|micro|nano)?(ms|us|kb|mb|kib|mib|minutes|hours)"
+            r"(_|$)|milliseconds|microseconds",
+            family.name,
+        ), family.name
         if family.type == "counter":
             for sample in family.samples:
                 assert sample.name.endswith(("_total", "_created")), sample.name
@@ -89,8 +92,7 @@ async def test_metrics_parse_and_follow_naming(server: tuple[ObserveServer, Read
             assert line.split()[2].endswith("_total"), line
 
     entries = next(f for f in families if f.name == "logflux_agent_input_entries")
-    values = {s.labels.get("input"): s.value for s in entries.samples
-              if s.name.endswith("_total")}
+    values = {s.labels.get("input"): s.value for s in entries.samples if s.name.endswith("_total")}
     assert values["observe-test"] >= 3
     build = next(f for f in families if f.name == "logflux_agent_build_info")
     assert build.samples[0].value == 1
@@ -99,28 +101,34 @@ async def test_metrics_parse_and_follow_naming(server: tuple[ObserveServer, Read
 async def test_metrics_openmetrics_negotiation(server: tuple[ObserveServer, Readiness]) -> None:
     srv, _ = server
     status, ctype, body = await fetch(
-        srv.url + "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
+        srv.url + "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert status == 200
     assert ctype.startswith("application/openmetrics-text"), ctype
     assert body.rstrip().endswith("# EOF")
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None,
-                    reason="promtool not installed (Debian package `prometheus`)")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool not installed (Debian package `prometheus`)"
+)
 async def test_metrics_pass_promtool(server: tuple[ObserveServer, Readiness]) -> None:
     srv, _ = server
     metrics.INPUT_BYTES.labels(input="observe-test").inc(10)
     _, _, body = await fetch(srv.url + "/metrics")
     proc = await asyncio.create_subprocess_exec(
-        "promtool", "check", "metrics", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
+        "promtool",
+        "check",
+        "metrics",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(body.encode()), timeout=60)
     # promtool prints lint findings (abbreviated units, a gauge named _total...) and exits != 0.
     assert proc.returncode == 0, out.decode()
 
 
-async def test_health_reports_uptime_and_loop_lag(
-        server: tuple[ObserveServer, Readiness]) -> None:
+async def test_health_reports_uptime_and_loop_lag(server: tuple[ObserveServer, Readiness]) -> None:
     srv, _ = server
     async with aiohttp.ClientSession() as session, session.get(srv.url + "/health") as resp:
         assert resp.status == 200
@@ -147,7 +155,8 @@ async def test_loop_lag_probe_sees_a_blocked_loop() -> None:
 
 
 async def test_ready_follows_the_readiness_callable(
-        server: tuple[ObserveServer, Readiness]) -> None:
+    server: tuple[ObserveServer, Readiness],
+) -> None:
     srv, readiness = server
     status, _, body = await fetch(srv.url + "/ready")
     assert status == 503
@@ -230,18 +239,22 @@ async def test_ipv6_listen() -> None:
         await srv.stop()
 
 
-@pytest.mark.parametrize(("listen", "expected"), [
-    ("127.0.0.1:9102", ("127.0.0.1", 9102)),
-    ("0.0.0.0:0", ("0.0.0.0", 0)),
-    ("localhost:80", ("localhost", 80)),
-    ("[::1]:9102", ("::1", 9102)),
-])
+@pytest.mark.parametrize(
+    ("listen", "expected"),
+    [
+        ("127.0.0.1:9102", ("127.0.0.1", 9102)),
+        ("0.0.0.0:0", ("0.0.0.0", 0)),
+        ("localhost:80", ("localhost", 80)),
+        ("[::1]:9102", ("::1", 9102)),
+    ],
+)
 def test_parse_listen(listen: str, expected: tuple[str, int]) -> None:
     assert parse_listen(listen) == expected
 
 
-@pytest.mark.parametrize("listen", ["9102", ":9102", "host:port", "127.0.0.1:70000",
-                                    "::1:9102", "127.0.0.1:-1"])
+@pytest.mark.parametrize(
+    "listen", ["9102", ":9102", "host:port", "127.0.0.1:70000", "::1:9102", "127.0.0.1:-1"]
+)
 def test_parse_listen_rejects(listen: str) -> None:
     with pytest.raises(ConfigError, match=r"metrics\.listen"):
         parse_listen(listen)

@@ -158,8 +158,9 @@ class ControlledClient:
         self.started: list[int] = []
         self.gates: dict[int, asyncio.Event] = {}
 
-    async def deliver(self, records: Sequence[Record], *,
-                      before_send: Callable[[], Awaitable[None]] | None = None) -> object:
+    async def deliver(
+        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> object:
         first = records[0].ack
         assert first is not None
         key = int(first.position)
@@ -184,8 +185,9 @@ async def test_sender_stage_runs_requests_concurrently_and_commits_in_order() ->
     await async_wait_until(lambda: len(client.started) == 3, 5, message="3 requests in flight")
     client.gates[5].set()
     client.gates[3].set()
-    await async_wait_until(lambda: tracker.pending_batches == 3 and stage.in_flight == 1, 5,
-                           message="two completions")
+    await async_wait_until(
+        lambda: tracker.pending_batches == 3 and stage.in_flight == 1, 5, message="two completions"
+    )
     assert s.commits == []
     client.gates[1].set()
     await asyncio.wait_for(task, 5)
@@ -198,8 +200,7 @@ async def test_sender_stage_never_exceeds_max_in_flight() -> None:
     client = ControlledClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (1, 10**9), 60), AckTracker(), lambda: client, 2,
-                        ready)
+    stage = SenderStage(Batcher(q, lambda: (1, 10**9), 60), AckTracker(), lambda: client, 2, ready)
     await q.put("a", recs(5, s))
     q.close()
     task = asyncio.create_task(stage.run())
@@ -221,8 +222,9 @@ class OrderedClient:
         self.sent: list[int] = []
         self.release_first = asyncio.Event()
 
-    async def deliver(self, records: Sequence[Record], *,
-                      before_send: Callable[[], Awaitable[None]] | None = None) -> object:
+    async def deliver(
+        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> object:
         first = records[0].ack
         assert first is not None
         if before_send is not None:
@@ -239,8 +241,7 @@ async def test_batches_of_one_input_are_sent_in_order_even_when_the_first_is_slo
     client = OrderedClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4,
-                        ready)
+    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4, ready)
     for i in range(3):
         await q.put("a", recs(2, s, 2 * i))
     q.close()
@@ -260,8 +261,7 @@ async def test_batches_of_different_inputs_do_not_wait_for_each_other() -> None:
     client = OrderedClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4,
-                        ready)
+    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4, ready)
     await q.put("a", recs(2, s1, 0))
     await q.put("b", recs(2, s2, 10))
     q.close()

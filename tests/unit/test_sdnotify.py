@@ -99,14 +99,23 @@ def test_reloading_carries_the_monotonic_clock(receiver: Receiver) -> None:
 
 def test_watchdog_interval_is_half_of_watchdog_usec(receiver: Receiver) -> None:
     sock = receiver.env_value
-    assert Notifier({"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "30000000"}).watchdog_interval() \
-        == 15.0
+    assert (
+        Notifier({"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "30000000"}).watchdog_interval() == 15.0
+    )
     mine = str(os.getpid())
-    assert Notifier({"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "30000000",
-                     "WATCHDOG_PID": mine}).watchdog_interval() == 15.0
+    assert (
+        Notifier(
+            {"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": mine}
+        ).watchdog_interval()
+        == 15.0
+    )
     # Meant for our parent (we were started by the notified process): not ours to ping.
-    assert Notifier({"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "30000000",
-                     "WATCHDOG_PID": str(os.getppid())}).watchdog_interval() is None
+    assert (
+        Notifier(
+            {"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": str(os.getppid())}
+        ).watchdog_interval()
+        is None
+    )
     assert Notifier({"NOTIFY_SOCKET": sock}).watchdog_interval() is None
     assert Notifier({"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "0"}).watchdog_interval() is None
     assert Notifier({"NOTIFY_SOCKET": sock, "WATCHDOG_USEC": "x"}).watchdog_interval() is None
@@ -118,8 +127,11 @@ async def test_watchdog_loop_pings_from_the_event_loop(receiver: Receiver) -> No
     assert notifier.watchdog_interval() == 0.01
     task = asyncio.create_task(notifier.watchdog_loop())
     try:
-        await async_wait_until(lambda: receiver.drain().count("WATCHDOG=1") >= 3, timeout=10,
-                               message="three watchdog pings")
+        await async_wait_until(
+            lambda: receiver.drain().count("WATCHDOG=1") >= 3,
+            timeout=10,
+            message="three watchdog pings",
+        )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -158,8 +170,7 @@ def test_send_failure_never_raises_and_logs_once(tmp_path: Path) -> None:
     assert failures[0]["log_level"] == "warning"
 
 
-def test_reads_os_environ_by_default(receiver: Receiver,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reads_os_environ_by_default(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_SOCKET", receiver.env_value)
     monkeypatch.setenv("WATCHDOG_USEC", "4000000")
     monkeypatch.delenv("WATCHDOG_PID", raising=False)

@@ -42,7 +42,7 @@ class PipeWriter(threading.Thread):
         view = memoryview(self.data)
         try:
             while self.written < len(view):
-                self.written += os.write(self.fd, view[self.written:self.written + self.block])
+                self.written += os.write(self.fd, view[self.written : self.written + self.block])
         except OSError as exc:
             self.error = exc
         finally:
@@ -58,8 +58,9 @@ class PipeWriter(threading.Thread):
             return False
 
 
-def pipe_input(data: bytes, store: CheckpointStore | None = None,
-               **kw: Any) -> tuple[StdinInput, PipeWriter, BinaryIO]:
+def pipe_input(
+    data: bytes, store: CheckpointStore | None = None, **kw: Any
+) -> tuple[StdinInput, PipeWriter, BinaryIO]:
     r, w = os.pipe()
     stream = os.fdopen(r, "rb")
     writer = PipeWriter(w, data)
@@ -98,8 +99,9 @@ async def test_200k_lines_backpressure_reaches_the_writer_and_nothing_is_lost() 
     try:
         await async_wait_until(lambda: got.waiting, 20, message="emit blocked")
         # The input stops reading while emit blocks: the pipe fills and the writer blocks.
-        await async_wait_until(writer.blocked_in_pipe_write, 20,
-                               message="writer blocked in write(2)")
+        await async_wait_until(
+            writer.blocked_in_pipe_write, 20, message="writer blocked in write(2)"
+        )
         stalled_at = writer.written
         assert stalled_at < len(data)
         # Read-ahead is bounded: the chunk being emitted, at most one more chunk, one partial.
@@ -144,8 +146,9 @@ async def test_empty_input_returns_at_once() -> None:
 
 
 async def test_labels_become_attributes_and_levels_can_be_detected() -> None:
-    inp, writer, stream = pipe_input(b"ERROR disk full\nall good\nlevel=warn slow\n",
-                                     labels={"job": "backup"}, detect_level=True)
+    inp, writer, stream = pipe_input(
+        b"ERROR disk full\nall good\nlevel=warn slow\n", labels={"job": "backup"}, detect_level=True
+    )
     got = Collector()
     writer.start()
     await run_to_eof(inp, got)
@@ -178,13 +181,17 @@ async def test_ack_positions_count_entries_and_nothing_is_persisted() -> None:
     assert not store.dirty and store.items() == []
 
 
-@pytest.mark.parametrize(("mode", "expected"), [
-    ("split", ["short", "aaaaaaaaaa", "aaaaaaaaaa", "aaaaa", "after"]),
-    ("truncate", ["short", "aaaaaaaaaa", "after"]),
-])
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("split", ["short", "aaaaaaaaaa", "aaaaaaaaaa", "aaaaa", "after"]),
+        ("truncate", ["short", "aaaaaaaaaa", "after"]),
+    ],
+)
 async def test_long_lines(mode: str, expected: list[str]) -> None:
-    inp, writer, stream = pipe_input(b"short\n" + b"a" * 25 + b"\nafter\n",
-                                     max_line_bytes=10, long_lines=mode)
+    inp, writer, stream = pipe_input(
+        b"short\n" + b"a" * 25 + b"\nafter\n", max_line_bytes=10, long_lines=mode
+    )
     got = Collector()
     writer.start()
     await run_to_eof(inp, got)
@@ -204,31 +211,37 @@ async def test_invalid_utf8_is_replaced_and_counted() -> None:
 
 
 async def test_multiline_joins_stack_traces_and_flushes_the_last_at_eof() -> None:
-    text = (b"2026-01-01 first\n  at a\n  at b\n2026-01-01 second\n"
-            b"2026-01-01 third\n  at c")
+    text = b"2026-01-01 first\n  at a\n  at b\n2026-01-01 second\n2026-01-01 third\n  at c"
     ml = MultilineConfig(start_pattern=r"^\d{4}-")
     inp, writer, stream = pipe_input(text, multiline=ml)
     got = Collector()
     writer.start()
     await run_to_eof(inp, got)
     stream.close()
-    assert got.messages == ["2026-01-01 first\n  at a\n  at b", "2026-01-01 second",
-                            "2026-01-01 third\n  at c"]
+    assert got.messages == [
+        "2026-01-01 first\n  at a\n  at b",
+        "2026-01-01 second",
+        "2026-01-01 third\n  at c",
+    ]
 
 
 async def test_multiline_entry_is_flushed_after_its_timeout_while_input_stays_open() -> None:
     r, w = os.pipe()
     stream = os.fdopen(r, "rb")
     ml = MultilineConfig(start_pattern=r"^START", timeout=0.05)
-    inp = StdinInput(StdinInputConfig(id=f"ml-{uuid.uuid4().hex[:6]}", multiline=ml),
-                     store_for_tests(), stream=stream)
+    inp = StdinInput(
+        StdinInputConfig(id=f"ml-{uuid.uuid4().hex[:6]}", multiline=ml),
+        store_for_tests(),
+        stream=stream,
+    )
     got = Collector()
     task = asyncio.create_task(inp.run(got))
     try:
         os.write(w, b"START one\n  detail\n")
         # No further line arrives and the pipe stays open: only the timeout can complete it.
-        await async_wait_until(lambda: got.messages == ["START one\n  detail"], 20,
-                               message="timed-out multiline entry")
+        await async_wait_until(
+            lambda: got.messages == ["START one\n  detail"], 20, message="timed-out multiline entry"
+        )
         assert not task.done()
         os.write(w, b"START two\n")
     finally:
@@ -239,13 +252,16 @@ async def test_multiline_entry_is_flushed_after_its_timeout_while_input_stays_op
 
 
 async def test_a_producer_killed_mid_line_still_delivers_what_it_wrote() -> None:
-    script = ("import os, sys\n"
-              "sys.stdout.write('first\\nsecond\\nhalf a li')\n"
-              "sys.stdout.flush()\n"
-              "os.kill(os.getpid(), 9)\n")
+    script = (
+        "import os, sys\n"
+        "sys.stdout.write('first\\nsecond\\nhalf a li')\n"
+        "sys.stdout.flush()\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
     producer, out = spawn_producer(script)
-    inp = StdinInput(StdinInputConfig(id=f"kill-{uuid.uuid4().hex[:6]}"), store_for_tests(),
-                     stream=out)
+    inp = StdinInput(
+        StdinInputConfig(id=f"kill-{uuid.uuid4().hex[:6]}"), store_for_tests(), stream=out
+    )
     got = Collector()
     await run_to_eof(inp, got)
     assert await asyncio.to_thread(producer.wait, 10) == -9
@@ -258,8 +274,9 @@ async def test_a_closed_stdin_is_reported_not_raised() -> None:
     os.close(w)
     stream = os.fdopen(r, "rb")
     stream.close()
-    inp = StdinInput(StdinInputConfig(id=f"closed-{uuid.uuid4().hex[:6]}"), store_for_tests(),
-                     stream=stream)
+    inp = StdinInput(
+        StdinInputConfig(id=f"closed-{uuid.uuid4().hex[:6]}"), store_for_tests(), stream=stream
+    )
     got = Collector()
     await run_to_eof(inp, got)
     assert got.records == [] and inp.finished
@@ -272,16 +289,16 @@ async def test_no_stdin_at_all_is_reported(monkeypatch: pytest.MonkeyPatch) -> N
     got = Collector()
     await run_to_eof(inp, got)
     assert got.records == [] and inp.finished
-    assert metric("logflux_agent_input_errors_total", input=inp.name,
-                  reason="stdin_closed") == 1
+    assert metric("logflux_agent_input_errors_total", input=inp.name, reason="stdin_closed") == 1
 
 
 async def test_a_regular_file_as_stdin(tmp_path: Path) -> None:
     path = tmp_path / "input.log"
     path.write_bytes(b"".join(b"file line %d\n" % i for i in range(5000)))
     with path.open("rb") as f:
-        inp = StdinInput(StdinInputConfig(id=f"file-{uuid.uuid4().hex[:6]}"),
-                         store_for_tests(), stream=f)
+        inp = StdinInput(
+            StdinInputConfig(id=f"file-{uuid.uuid4().hex[:6]}"), store_for_tests(), stream=f
+        )
         got = Collector()
         await run_to_eof(inp, got)
     assert got.messages == [f"file line {i}" for i in range(5000)]
@@ -290,8 +307,9 @@ async def test_a_regular_file_as_stdin(tmp_path: Path) -> None:
 async def test_cancelling_while_the_producer_is_silent_does_not_hang() -> None:
     r, w = os.pipe()
     stream = os.fdopen(r, "rb")
-    inp = StdinInput(StdinInputConfig(id=f"cancel-{uuid.uuid4().hex[:6]}"), store_for_tests(),
-                     stream=stream)
+    inp = StdinInput(
+        StdinInputConfig(id=f"cancel-{uuid.uuid4().hex[:6]}"), store_for_tests(), stream=stream
+    )
     got = Collector()
     task = asyncio.create_task(inp.run(got))
     os.write(w, b"one\n")

@@ -14,8 +14,13 @@ from typing import TextIO
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="give up after this many seconds (default 60)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up after this many seconds (default 60)",
+    )
 
 
 def _row(out: TextIO, name: str, value: str) -> None:
@@ -67,10 +72,13 @@ def main(args: argparse.Namespace) -> int:
         else:
             _row(out, "pin", f"matches {info.pin_source}")
         limits = info.server_limits
-        _row(out, "server limits",
-             f"max_batch_size={limits.max_batch_size or 'unset'} "
-             f"max_payload_size={limits.max_payload_size or 'unset'} "
-             f"max_request_size={limits.max_request_size or 'unset'}")
+        _row(
+            out,
+            "server limits",
+            f"max_batch_size={limits.max_batch_size or 'unset'} "
+            f"max_payload_size={limits.max_payload_size or 'unset'} "
+            f"max_request_size={limits.max_request_size or 'unset'}",
+        )
         if not info.supports_multipart:
             _row(out, "warning", "the ingestor did not advertise supports_multipart")
         print("check: OK", file=out)

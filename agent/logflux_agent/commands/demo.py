@@ -27,23 +27,35 @@ _AGENTS = ("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64)", "Go-http-client/2.0"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lines", type=int, default=2000,
-                        help="sample lines to write (default 2000)")
-    parser.add_argument("--rate", type=float, default=500.0,
-                        help="sample lines written per second (default 500)")
-    parser.add_argument("--file", metavar="PATH",
-                        help="tail this existing log file instead of writing a sample")
-    parser.add_argument("--duration", type=float, default=0.0,
-                        help="with --file: stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (configs, received entries)")
+    parser.add_argument(
+        "--lines", type=int, default=2000, help="sample lines to write (default 2000)"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="sample lines written per second (default 500)"
+    )
+    parser.add_argument(
+        "--file", metavar="PATH", help="tail this existing log file instead of writing a sample"
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="with --file: stop after this many seconds (default: until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (configs, received entries)",
+    )
 
 
 def _sample_line(rng: random.Random, n: int) -> str:
     status = rng.choice((200, 200, 200, 201, 204, 301, 404, 500))
-    return (f"127.0.0.{rng.randint(1, 254)} - - [{time.strftime('%d/%b/%Y:%H:%M:%S +0000')}] "
-            f"\"GET {rng.choice(_PATHS)} HTTP/1.1\" {status} {rng.randint(100, 9000)} "
-            f"\"-\" \"{rng.choice(_AGENTS)}\" demo_seq={n}")
+    return (
+        f"127.0.0.{rng.randint(1, 254)} - - [{time.strftime('%d/%b/%Y:%H:%M:%S +0000')}] "
+        f'"GET {rng.choice(_PATHS)} HTTP/1.1" {status} {rng.randint(100, 9000)} '
+        f'"-" "{rng.choice(_AGENTS)}" demo_seq={n}'
+    )
 
 
 def _get_json(url: str) -> Any:
@@ -82,15 +94,28 @@ def main(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _demo(args: argparse.Namespace, workdir: Path,
-          procs: list[subprocess.Popen[bytes]]) -> int:
+def _demo(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[bytes]]) -> int:
     ready = workdir / "ingestor.json"
     received = workdir / "received.jsonl"
     ingestor_log = open(workdir / "ingestor.log", "wb")  # noqa: SIM115 - closed with the dir
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "logflux_agent", "dev-ingestor", "--port", "0",
-         "--ready-file", str(ready), "--output", str(received)],
-        stdout=ingestor_log, stderr=subprocess.STDOUT))
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "logflux_agent",
+                "dev-ingestor",
+                "--port",
+                "0",
+                "--ready-file",
+                str(ready),
+                "--output",
+                str(received),
+            ],
+            stdout=ingestor_log,
+            stderr=subprocess.STDOUT,
+        )
+    )
     _wait_file(ready, procs[0], 30)
     info = json.loads(ready.read_text())
     url, api_key = info["url"], info["api_keys"][0]
@@ -109,11 +134,17 @@ def _demo(args: argparse.Namespace, workdir: Path,
         " start_at: beginning}\n"
         "sender: {flush_interval: 0.5}\n"
         "metrics: {enabled: false}\n"
-        "logging: {level: warning, format: console}\n", encoding="utf-8")
+        "logging: {level: warning, format: console}\n",
+        encoding="utf-8",
+    )
     os.chmod(config, 0o600)
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", "logflux_agent", "--config", str(config)],
-        stdout=open(workdir / "agent.log", "wb"), stderr=subprocess.STDOUT))  # noqa: SIM115
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "logflux_agent", "--config", str(config)],
+            stdout=open(workdir / "agent.log", "wb"),  # noqa: SIM115 - lives as long as the child
+            stderr=subprocess.STDOUT,
+        )
+    )
     print(f"agent: tailing {log_file}")
 
     started = time.monotonic()
@@ -134,8 +165,12 @@ def _demo(args: argparse.Namespace, workdir: Path,
             accepted = int(stats.get("entries_accepted", stats.get("parts_accepted", 0)))
             shown = _show_new(received, shown)
             target = f"/{written}" if total_target is not None else ""
-            print(f"\r  received {accepted}{target} entries decrypted, "
-                  f"{stats.get('requests', 0)} requests", end="", flush=True)
+            print(
+                f"\r  received {accepted}{target} entries decrypted, "
+                f"{stats.get('requests', 0)} requests",
+                end="",
+                flush=True,
+            )
             if procs[1].poll() is not None:
                 print(f"\nthe agent exited with {procs[1].returncode}; see {workdir}/agent.log")
                 return 1

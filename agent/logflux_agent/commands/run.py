@@ -7,9 +7,13 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stdin", action="store_true", default=argparse.SUPPRESS,
-                        help="also read standard input (a one-shot upload when it is the only "
-                             "input: the agent exits once every line was accepted)")
+    parser.add_argument(
+        "--stdin",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also read standard input (a one-shot upload when it is the only "
+        "input: the agent exits once every line was accepted)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -37,11 +41,15 @@ def main(args: argparse.Namespace) -> int:
     ):
         config = replace(config, inputs=(*config.inputs, StdinInputConfig()))
     if not config.inputs:
-        print(f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
-              "or pass --stdin)", file=sys.stderr)
+        print(
+            f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
+            "or pass --stdin)",
+            file=sys.stderr,
+        )
         return ConfigError.exit_code
-    configure_logging(args.log_level or config.logging.level,
-                      args.log_format or config.logging.format)
+    configure_logging(
+        args.log_level or config.logging.level, args.log_format or config.logging.format
+    )
     supervisor = Supervisor(config, config_path=args.config, reload_loader=load_config)
     try:
         return asyncio.run(supervisor.run())

@@ -38,8 +38,11 @@ def _labels(labels: dict[str, str]) -> str:
 def _multiline(cfg: MultilineConfig | None) -> str:
     if cfg is None:
         return ""
-    rule = (f"start {cfg.start_pattern!r}" if cfg.start_pattern
-            else f"continue {cfg.continue_pattern!r}")
+    rule = (
+        f"start {cfg.start_pattern!r}"
+        if cfg.start_pattern
+        else f"continue {cfg.continue_pattern!r}"
+    )
     return f"; multiline {rule} (≤ {cfg.max_lines} lines)"
 
 
@@ -50,8 +53,10 @@ def _input(cfg: InputConfig) -> str:
     if isinstance(cfg, FileInputConfig):
         start = cfg.start_at or "end at first start, beginning for files found later"
         exclude = f"; exclude {_list(cfg.exclude)}" if cfg.exclude else ""
-        return (f"file {cfg.id!r}: paths {_list(cfg.paths)}{exclude}; start_at {start}"
-                f"{_multiline(cfg.multiline)}{labels}")
+        return (
+            f"file {cfg.id!r}: paths {_list(cfg.paths)}{exclude}; start_at {start}"
+            f"{_multiline(cfg.multiline)}{labels}"
+        )
     if isinstance(cfg, JournaldInputConfig):
         parts = [f"journald {cfg.id!r}: start_at {cfg.start_at}"]
         if cfg.units:
@@ -75,8 +80,10 @@ def endpoint_mode(config: AgentConfig) -> str:
     if region:
         url = config.discovery.static_url.replace("{region}", region)
         return f"static discovery for region {region} ({url}), then authenticated discovery"
-    return ("authenticated discovery (legacy key without region: "
-            f"{', '.join(config.discovery.gateways)})")
+    return (
+        "authenticated discovery (legacy key without region: "
+        f"{', '.join(config.discovery.gateways)})"
+    )
 
 
 def summary(result: LoadResult, out: TextIO) -> None:
@@ -92,29 +99,43 @@ def summary(result: LoadResult, out: TextIO) -> None:
     row("api key", f"{key.masked} ({kind}; from {result.api_key_origin})")
     row("ingestor", endpoint_mode(config))
     if config.encryption.public_key_fingerprint or config.encryption.public_key_file:
-        row("pinned key", config.encryption.public_key_fingerprint
-            or f"from {config.encryption.public_key_file}")
-    row("node", config.node + (f" (environment {config.environment})"
-                               if config.environment else ""))
+        row(
+            "pinned key",
+            config.encryption.public_key_fingerprint or f"from {config.encryption.public_key_file}",
+        )
+    row(
+        "node", config.node + (f" (environment {config.environment})" if config.environment else "")
+    )
     if config.labels:
         row("labels", _labels(config.labels))
     row("state_dir", config.state_dir)
-    row("inputs", str(len(config.inputs)) if config.inputs else
-        "none (the agent then only runs with --stdin)")
+    row(
+        "inputs",
+        str(len(config.inputs))
+        if config.inputs
+        else "none (the agent then only runs with --stdin)",
+    )
     for cfg in config.inputs:
         print(f"    - {_input(cfg)}", file=out)
-    row("sender", f"batches ≤ {s.batch_max_entries} entries / {_size(s.batch_max_bytes)}, "
-                  f"flush {s.flush_interval:g} s, {s.max_in_flight} in flight, "
-                  f"timeout {s.http_timeout:g} s")
-    row("retry", f"{s.retry_initial_delay:g} s, factor {s.retry_backoff_factor:g}, up to "
-                 f"{s.retry_max_delay:g} s, until delivered")
+    row(
+        "sender",
+        f"batches ≤ {s.batch_max_entries} entries / {_size(s.batch_max_bytes)}, "
+        f"flush {s.flush_interval:g} s, {s.max_in_flight} in flight, "
+        f"timeout {s.http_timeout:g} s",
+    )
+    row(
+        "retry",
+        f"{s.retry_initial_delay:g} s, factor {s.retry_backoff_factor:g}, up to "
+        f"{s.retry_max_delay:g} s, until delivered",
+    )
     row("queue", f"≤ {config.queue.max_entries} entries / {_size(config.queue.max_bytes)}")
-    row("metrics", f"http://{config.metrics.listen}/metrics" if config.metrics.enabled
-        else "disabled")
+    row(
+        "metrics",
+        f"http://{config.metrics.listen}/metrics" if config.metrics.enabled else "disabled",
+    )
     row("logging", f"{config.logging.level}, {config.logging.format}")
     if result.env_applied:
-        row("environment", ", ".join(f"{var} → {setting}" for var, setting in
-                                     result.env_applied))
+        row("environment", ", ".join(f"{var} → {setting}" for var, setting in result.env_applied))
     if result.env_ignored:
         row("no effect", ", ".join(var for var, _ in result.env_ignored))
     if result.warnings:

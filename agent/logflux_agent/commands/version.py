@@ -16,6 +16,8 @@ def main(args: argparse.Namespace) -> int:
 
     from logflux_agent import __version__
 
-    print(f"logflux-agent {__version__} (python {platform.python_version()}, "
-          f"cryptography {cryptography.__version__})")
+    print(
+        f"logflux-agent {__version__} (python {platform.python_version()}, "
+        f"cryptography {cryptography.__version__})"
+    )
     return 0

@@ -50,13 +50,17 @@ def interpolate(text: str, environ: Mapping[str, str]) -> tuple[str, list[str], 
             return "${"
         inner = m.group(1)
         if inner is None:
-            problems.append("unterminated '${': expected ${NAME} or ${NAME:-default} "
-                            "(write $${ for a literal ${)")
+            problems.append(
+                "unterminated '${': expected ${NAME} or ${NAME:-default} "
+                "(write $${ for a literal ${)"
+            )
             return whole
         name, sep, default = inner.partition(":-")
         if not _NAME_RE.fullmatch(name):
-            problems.append(f"invalid reference ${{{inner}}}: expected ${{NAME}} or "
-                            f"${{NAME:-default}} with NAME made of letters, digits and _")
+            problems.append(
+                f"invalid reference ${{{inner}}}: expected ${{NAME}} or "
+                f"${{NAME:-default}} with NAME made of letters, digits and _"
+            )
             return whole
         if "${" in default:
             problems.append(f"nested references are not supported in ${{{inner}}}")
@@ -66,8 +70,10 @@ def interpolate(text: str, environ: Mapping[str, str]) -> tuple[str, list[str], 
         if sep:
             return value if value else default
         if value is None:
-            problems.append(f"environment variable {name} is not set (use ${{{name}:-default}} "
-                            f"to give a default)")
+            problems.append(
+                f"environment variable {name} is not set (use ${{{name}:-default}} "
+                f"to give a default)"
+            )
             return whole
         return value
 
@@ -102,8 +108,11 @@ VARIABLES: tuple[EnvVar, ...] = (
     EnvVar("LOGFLUX_MAX_RETRIES", None, note="the agent retries until the data is delivered"),
     EnvVar("LOGFLUX_ENABLE_COMPRESSION", None, note="the agent always compresses"),
     EnvVar("LOGFLUX_LOG_GROUP", None, note="stored by the SDKs, never transmitted"),
-    EnvVar("LOGFLUX_FAILSAFE_MODE", None, note="the agent never crashes the application it "
-                                               "ships for: it is a separate process"),
+    EnvVar(
+        "LOGFLUX_FAILSAFE_MODE",
+        None,
+        note="the agent never crashes the application it ships for: it is a separate process",
+    ),
     EnvVar("LOGFLUX_PAT", None, note="a query credential, not used for ingestion"),
     EnvVar("LOGFLUX_PRIVATE_KEY_FILE", None, note="used by query tools, not for ingestion"),
 )
@@ -173,8 +182,7 @@ def expected_text(var: EnvVar) -> str:
     return _KIND_TEXT[var.kind]
 
 
-def read_environment(environ: Mapping[str, str],
-                     referenced: Collection[str] = ()) -> EnvOverrides:
+def read_environment(environ: Mapping[str, str], referenced: Collection[str] = ()) -> EnvOverrides:
     """Parse every ``LOGFLUX_*`` variable in ``environ``; an empty variable counts as unset.
 
     ``referenced`` are the variables the file interpolates: those are the file's business, so a
@@ -189,8 +197,10 @@ def read_environment(environ: Mapping[str, str],
         if var is None:
             close = difflib.get_close_matches(name, list(BY_NAME), n=1, cutoff=0.85)
             if close and name not in referenced:
-                out.warnings.append(f"environment variable {name} is not one the agent reads; "
-                                    f"did you mean {close[0]}?")
+                out.warnings.append(
+                    f"environment variable {name} is not one the agent reads; "
+                    f"did you mean {close[0]}?"
+                )
             continue
         if raw == "":
             continue
@@ -205,7 +215,8 @@ def read_environment(environ: Mapping[str, str],
         except ValueError:
             out.problems.append(
                 f"environment variable {name}: expected {expected_text(var)}, got {_shown(raw)} "
-                f"(it sets {setting_name(var.target)})")
+                f"(it sets {setting_name(var.target)})"
+            )
             continue
         if value is None:  # LOGFLUX_DEBUG=false: keep the file's level
             continue

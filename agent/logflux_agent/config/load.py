@@ -47,14 +47,33 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_KEY_FILE_BYTES = 64 << 10
 MAX_PROBLEMS = 100
 _T = "tag:yaml.org,2002:"
-STR, INT, FLOAT, BOOL, NULL, MERGE = (_T + t for t in ("str", "int", "float", "bool", "null",
-                                                       "merge"))
-_TAG_NAMES = {INT: "an integer", FLOAT: "a number", BOOL: "a boolean", NULL: "null",
-              _T + "timestamp": "a date", _T + "binary": "binary data"}
-_CONSTRUCT = {NULL: "construct_yaml_null", BOOL: "construct_yaml_bool", INT: "construct_yaml_int",
-              FLOAT: "construct_yaml_float", STR: "construct_yaml_str"}
-_CONSTRUCT_ERRORS = (ValueError, TypeError, OverflowError, KeyError, AttributeError, IndexError,
-                     yaml.YAMLError)
+STR, INT, FLOAT, BOOL, NULL, MERGE = (
+    _T + t for t in ("str", "int", "float", "bool", "null", "merge")
+)
+_TAG_NAMES = {
+    INT: "an integer",
+    FLOAT: "a number",
+    BOOL: "a boolean",
+    NULL: "null",
+    _T + "timestamp": "a date",
+    _T + "binary": "binary data",
+}
+_CONSTRUCT = {
+    NULL: "construct_yaml_null",
+    BOOL: "construct_yaml_bool",
+    INT: "construct_yaml_int",
+    FLOAT: "construct_yaml_float",
+    STR: "construct_yaml_str",
+}
+_CONSTRUCT_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    yaml.YAMLError,
+)
 _PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_\-]+")
 
 
@@ -84,6 +103,7 @@ class _Scalar:
 
 
 # ---- small helpers -------------------------------------------------------------------------
+
 
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
@@ -115,7 +135,8 @@ def _expect(hint: Any) -> str:
         options = [a for a in get_args(hint) if a is not type(None)]
         if len(options) > 1:
             return "an input: a mapping with type: " + ", ".join(
-                str(get_args(_hints(c)["type"])[0]) for c in options)
+                str(get_args(_hints(c)["type"])[0]) for c in options
+            )
         return _expect(options[0])
     origin = get_origin(hint)
     if origin is Literal:
@@ -127,7 +148,8 @@ def _expect(hint: Any) -> str:
     if dataclasses.is_dataclass(hint):
         return "a mapping"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
-        hint, str(hint))
+        hint, str(hint)
+    )
 
 
 def _dataclasses_in(hint: Any) -> list[type]:
@@ -151,8 +173,11 @@ def _homes() -> dict[str, list[str]]:
                 if "type" in _hints(sub):
                     label = f"a {get_args(_hints(sub)['type'])[0]} input"
                 else:
-                    label = name if where == "the top level" or where.endswith(" input") \
+                    label = (
+                        name
+                        if where == "the top level" or where.endswith(" input")
                         else f"{where}.{name}"
+                    )
                 visit(sub, label)
 
     visit(AgentConfig, "the top level")
@@ -160,6 +185,7 @@ def _homes() -> dict[str, list[str]]:
 
 
 # ---- the walk ------------------------------------------------------------------------------
+
 
 class Walker:
     """One pass over a composed document; collects problems instead of raising."""
@@ -187,8 +213,9 @@ class Walker:
 
     def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
         # Masked as a whole: a key pasted as a mapping key or an id is still a key.
-        text = f"{self.where(node)}: {path}: {message}" if path else \
-            f"{self.where(node)}: {message}"
+        text = (
+            f"{self.where(node)}: {path}: {message}" if path else f"{self.where(node)}: {message}"
+        )
         self.problems.append(mask_secrets(text))
 
     def describe(self, node: yaml.Node, path: str) -> str:
@@ -230,7 +257,8 @@ class Walker:
                 result = None
             else:
                 tag = self._resolver.resolve(  # type: ignore[no-untyped-call]
-                    yaml.ScalarNode, new, (True, False))
+                    yaml.ScalarNode, new, (True, False)
+                )
                 result = _Scalar(tag, new, True)
         else:
             result = _Scalar(node.tag, text, False)
@@ -267,8 +295,13 @@ class Walker:
             return BAD
         allowed = (INT,) if kind is int else (INT, FLOAT)
         if scalar.tag not in allowed:
-            quoted = scalar.tag == STR and self._resolver.resolve(  # type: ignore[no-untyped-call]
-                yaml.ScalarNode, scalar.text, (True, False)) in allowed
+            quoted = (
+                scalar.tag == STR
+                and self._resolver.resolve(  # type: ignore[no-untyped-call]
+                    yaml.ScalarNode, scalar.text, (True, False)
+                )
+                in allowed
+            )
             return self.expected(node, path, what, "; remove the quotes" if quoted else "")
         try:
             value = kind(self._construct(scalar))
@@ -298,20 +331,24 @@ class Walker:
         if not isinstance(node, yaml.ScalarNode):
             return False
         scalar = self.scalar(node, path)
-        return scalar is not None and ((scalar.tag == NULL and not scalar.interpolated)
-                                       or (scalar.interpolated and scalar.text == ""))
+        return scalar is not None and (
+            (scalar.tag == NULL and not scalar.interpolated)
+            or (scalar.interpolated and scalar.text == "")
+        )
 
     def is_null(self, node: yaml.Node, path: str) -> bool:
         if not isinstance(node, yaml.ScalarNode):
             return False
         scalar = self.scalar(node, path)
-        return scalar is not None and (scalar.tag == NULL or
-                                       (scalar.tag == STR and scalar.text == ""))
+        return scalar is not None and (
+            scalar.tag == NULL or (scalar.tag == STR and scalar.text == "")
+        )
 
     # -- structures
 
-    def pairs(self, node: yaml.MappingNode, path: str, depth: int = 0,
-              quiet: bool = False) -> list[tuple[str, yaml.Node, yaml.Node]]:
+    def pairs(
+        self, node: yaml.MappingNode, path: str, depth: int = 0, quiet: bool = False
+    ) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """Key/value pairs, merge keys (``<<``) flattened, duplicate keys reported.
 
         ``quiet``: a second look at a mapping already read; its problems are already reported.
@@ -346,15 +383,17 @@ class Walker:
                 out.append(item)
         return out + explicit
 
-    def _merge_source(self, node: yaml.Node, path: str,
-                      depth: int) -> list[tuple[str, yaml.Node, yaml.Node]]:
+    def _merge_source(
+        self, node: yaml.Node, path: str, depth: int
+    ) -> list[tuple[str, yaml.Node, yaml.Node]]:
         if depth > 8:
             self.problem(node, path, "merge keys (<<) nested too deep or recursive")
             return []
         if isinstance(node, yaml.MappingNode):
             return self.pairs(node, path, depth + 1)
         if isinstance(node, yaml.SequenceNode) and all(
-                isinstance(n, yaml.MappingNode) for n in node.value):
+            isinstance(n, yaml.MappingNode) for n in node.value
+        ):
             return [p for n in node.value for p in self.pairs(n, path, depth + 1)]
         self.expected(node, path, "a mapping or a list of mappings after '<<'")
         return []
@@ -375,8 +414,9 @@ class Walker:
             if text is BAD:
                 return BAD
             if text not in choices:
-                return self.expected(node, path, "one of " + ", ".join(choices),
-                                     suggest(text, choices))
+                return self.expected(
+                    node, path, "one of " + ", ".join(choices), suggest(text, choices)
+                )
             return text
         if origin is tuple:
             return self.sequence(node, get_args(hint)[0], path, qual)
@@ -397,8 +437,7 @@ class Walker:
             hint = ""
             if isinstance(node, yaml.ScalarNode) and item is str and not self.is_null(node, path):
                 hint = f" (write [{mask_secrets(str(node.value))!r}] for a list of one)"
-            return self.expected(node, path, "a list of strings" if item is str else "a list",
-                                 hint)
+            return self.expected(node, path, "a list of strings" if item is str else "a list", hint)
         values = []
         for i, n in enumerate(node.value):
             self.nodes[f"{path}[{i}]"] = n
@@ -423,25 +462,38 @@ class Walker:
             if value is BAD:
                 ok = False
             elif labels and len(value) > 256:
-                self.problem(vnode, sub, f"expected a label value of at most 256 characters, "
-                                         f"got {len(value)}")
+                self.problem(
+                    vnode,
+                    sub,
+                    f"expected a label value of at most 256 characters, got {len(value)}",
+                )
                 ok = False
             else:
                 out[name] = value
         if labels and ok and len(out) > MAX_LABELS:
-            self.problem(node, path, f"expected at most {MAX_LABELS} labels (the ingestor's "
-                                     f"limit), got {len(out)}")
+            self.problem(
+                node,
+                path,
+                f"expected at most {MAX_LABELS} labels (the ingestor's limit), got {len(out)}",
+            )
             ok = False
         return out if ok else BAD
 
     def label_name_ok(self, knode: yaml.Node, name: str, path: str) -> bool:
         if name.lower() in RESERVED_LABELS:
-            self.problem(knode, path, f"label name {name!r} is reserved: LogFlux sets "
-                                      f"{', '.join(RESERVED_LABELS)} itself (in any case)")
+            self.problem(
+                knode,
+                path,
+                f"label name {name!r} is reserved: LogFlux sets "
+                f"{', '.join(RESERVED_LABELS)} itself (in any case)",
+            )
             return False
         if not 1 <= len(name) <= 64:
-            self.problem(knode, path, f"expected a label name of 1 to 64 characters, got "
-                                      f"{len(name)} characters")
+            self.problem(
+                knode,
+                path,
+                f"expected a label name of 1 to 64 characters, got {len(name)} characters",
+            )
             return False
         return True
 
@@ -454,15 +506,19 @@ class Walker:
         pairs = self.pairs(node, path)
         found = [(k, v) for name, k, v in pairs if name == "type"]
         if not found:
-            self.problem(node, _join(path, "type"),
-                         f"required key is missing: expected one of {', '.join(names)}")
+            self.problem(
+                node,
+                _join(path, "type"),
+                f"required key is missing: expected one of {', '.join(names)}",
+            )
             return BAD
         kind = self.string(found[0][1], _join(path, "type"))
         if kind is BAD:
             return BAD
         if kind not in by_type:
-            return self.expected(found[0][1], _join(path, "type"), "one of " + ", ".join(names),
-                                 suggest(kind, names))
+            return self.expected(
+                found[0][1], _join(path, "type"), "one of " + ", ".join(names), suggest(kind, names)
+            )
         cls = by_type[kind]
         self.seen_inputs.append((path, self._input_id(pairs, cls), kind))
         return self.dataclass(node, cls, path, pairs)
@@ -476,10 +532,15 @@ class Walker:
         default = _fields(cls)["id"].default
         return default if isinstance(default, str) else None
 
-    def fields(self, node: yaml.Node, cls: type, path: str,
-               pairs: list[tuple[str, yaml.Node, yaml.Node]] | None = None,
-               skip: frozenset[str] = frozenset(),
-               extra: frozenset[str] = frozenset()) -> tuple[dict[str, Any], bool]:
+    def fields(
+        self,
+        node: yaml.Node,
+        cls: type,
+        path: str,
+        pairs: list[tuple[str, yaml.Node, yaml.Node]] | None = None,
+        skip: frozenset[str] = frozenset(),
+        extra: frozenset[str] = frozenset(),
+    ) -> tuple[dict[str, Any], bool]:
         """The keyword arguments for ``cls`` read from a mapping, and whether all were valid.
 
         Keys in ``extra`` are returned as raw nodes, for the caller to handle.
@@ -511,13 +572,21 @@ class Walker:
                 kwargs[name] = value
         for name, f in known.items():
             if _required(f) and name not in kwargs and self.nodes.get(_join(path, name)) is None:
-                self.problem(node, _join(path, name),
-                             f"required key is missing: expected {_expect(hints[name])}")
+                self.problem(
+                    node,
+                    _join(path, name),
+                    f"required key is missing: expected {_expect(hints[name])}",
+                )
                 ok = False
         return kwargs, ok
 
-    def dataclass(self, node: yaml.Node, cls: type, path: str,
-                  pairs: list[tuple[str, yaml.Node, yaml.Node]] | None = None) -> Any:
+    def dataclass(
+        self,
+        node: yaml.Node,
+        cls: type,
+        path: str,
+        pairs: list[tuple[str, yaml.Node, yaml.Node]] | None = None,
+    ) -> Any:
         kwargs, ok = self.fields(node, cls, path, pairs)
         if ok and cls is model.MultilineConfig:
             ok = self.check_multiline(node, kwargs, path)
@@ -569,13 +638,18 @@ class Walker:
         given = [k for k in ("start_pattern", "continue_pattern") if kwargs.get(k)]
         if len(given) == 1:
             return True
-        self.problem(node, path, f"expected exactly one of start_pattern (a line matching it "
-                                 f"starts an entry) or continue_pattern (a line matching it "
-                                 f"continues one), got {'both' if given else 'neither'}")
+        self.problem(
+            node,
+            path,
+            f"expected exactly one of start_pattern (a line matching it "
+            f"starts an entry) or continue_pattern (a line matching it "
+            f"continues one), got {'both' if given else 'neither'}",
+        )
         return False
 
 
 # ---- the whole file ------------------------------------------------------------------------
+
 
 def _compose(text: str, w: Walker) -> yaml.Node | None:
     try:
@@ -586,8 +660,10 @@ def _compose(text: str, w: Walker) -> yaml.Node | None:
         what = "; ".join(p for p in (exc.context, exc.problem) if p)
         w.problems.append(f"{where}: not valid YAML: {mask_secrets(what)}")
     except yaml.reader.ReaderError as exc:
-        w.problems.append(f"{w.source}: not valid YAML: character {exc.character!r} at "
-                          f"position {exc.position} is not allowed")
+        w.problems.append(
+            f"{w.source}: not valid YAML: character {exc.character!r} at "
+            f"position {exc.position} is not allowed"
+        )
     except yaml.YAMLError as exc:
         w.problems.append(f"{w.source}: not valid YAML: {mask_secrets(str(exc))}")
     except RecursionError:
@@ -603,8 +679,12 @@ def _read_key_file(w: Walker, node: yaml.Node, path: str) -> str | None:
         w.problem(node, "api_key_file", f"cannot read {path!r}: {exc.strerror or exc}")
         return None
     if len(data) > MAX_KEY_FILE_BYTES:
-        w.problem(node, "api_key_file", f"expected a file holding only the API key, but "
-                                        f"{path!r} is larger than {MAX_KEY_FILE_BYTES} bytes")
+        w.problem(
+            node,
+            "api_key_file",
+            f"expected a file holding only the API key, but "
+            f"{path!r} is larger than {MAX_KEY_FILE_BYTES} bytes",
+        )
         return None
     try:
         text = data.decode("utf-8")
@@ -623,8 +703,9 @@ def _parse_key(w: Walker, node: yaml.Node | None, where: str, raw: str) -> ApiKe
         return None
 
 
-def _api_key(w: Walker, root: yaml.Node, nodes: Mapping[str, Any],
-             env_key: str | None) -> tuple[ApiKey | None, str]:
+def _api_key(
+    w: Walker, root: yaml.Node, nodes: Mapping[str, Any], env_key: str | None
+) -> tuple[ApiKey | None, str]:
     """The key (env beats file), and where it came from; problems reported."""
     key_node: yaml.Node | None = nodes.get("api_key")
     file_node: yaml.Node | None = nodes.get("api_key_file")
@@ -647,8 +728,12 @@ def _api_key(w: Walker, root: yaml.Node, nodes: Mapping[str, Any],
         key = _parse_key(w, None, f"environment variable {envvars.API_KEY_VAR}", env_key)
         return key, f"environment variable {envvars.API_KEY_VAR}"
     if key_node is None and file_node is None:
-        w.problem(root, "api_key", f"required: set api_key: (or api_key_file:) in the file, or "
-                                   f"the {envvars.API_KEY_VAR} environment variable")
+        w.problem(
+            root,
+            "api_key",
+            f"required: set api_key: (or api_key_file:) in the file, or "
+            f"the {envvars.API_KEY_VAR} environment variable",
+        )
     return file_key, origin
 
 
@@ -665,8 +750,10 @@ def _apply_env(w: Walker, kwargs: dict[str, Any], overrides: envvars.EnvOverride
         if hint in (int, float) and isinstance(value, int | float):
             problem = bound_problem(f"{cls.__name__}.{name}", hint, value)
             if problem:
-                w.problems.append(f"environment variable {var}: expected {problem}, got "
-                                  f"{value!r} (it sets {section}.{name})")
+                w.problems.append(
+                    f"environment variable {var}: expected {problem}, got "
+                    f"{value!r} (it sets {section}.{name})"
+                )
                 continue
             value = hint(value)
         current = kwargs.get(section)
@@ -679,37 +766,51 @@ def _final_checks(w: Walker, kwargs: dict[str, Any], key: ApiKey | None) -> None
     sender = kwargs.get("sender") or model.SenderConfig()
     if sender.retry_max_delay < sender.retry_initial_delay:
         node = w.nodes.get("sender.retry_max_delay")
-        w.problem(node, "sender.retry_max_delay",
-                  f"expected a value ≥ sender.retry_initial_delay "
-                  f"({sender.retry_initial_delay:g} s), got {sender.retry_max_delay:g}")
+        w.problem(
+            node,
+            "sender.retry_max_delay",
+            f"expected a value ≥ sender.retry_initial_delay "
+            f"({sender.retry_initial_delay:g} s), got {sender.retry_max_delay:g}",
+        )
     ids: dict[str, str] = {}
     stdin_seen = False
     for path, ident, kind in w.seen_inputs:
         if ident is not None and ident in ids:
-            w.problem(w.nodes.get(path + ".id") or w.nodes.get(path), path + ".id",
-                      f"duplicate input id {ident!r} (also {ids[ident]}): every input needs "
-                      f"its own id (checkpoints are kept by id)")
+            w.problem(
+                w.nodes.get(path + ".id") or w.nodes.get(path),
+                path + ".id",
+                f"duplicate input id {ident!r} (also {ids[ident]}): every input needs "
+                f"its own id (checkpoints are kept by id)",
+            )
         elif ident is not None:
             ids[ident] = path
         if kind == "stdin":
             if stdin_seen:
-                w.problem(w.nodes.get(path), path, "expected at most one stdin input (it "
-                                                   "reads the agent's standard input)")
+                w.problem(
+                    w.nodes.get(path),
+                    path,
+                    "expected at most one stdin input (it reads the agent's standard input)",
+                )
             stdin_seen = True
     for i, cfg in enumerate(kwargs.get("inputs", ())):
         path = f"inputs[{i}]"
         merged = {**kwargs.get("labels", {}), **cfg.labels}
         if len(merged) > MAX_LABELS:
-            w.problem(w.nodes.get(path + ".labels"), path + ".labels",
-                      f"expected at most {MAX_LABELS} labels together with the top-level "
-                      f"labels (the ingestor's limit), got {len(merged)}")
-    if key is not None and kwargs.get("region") and key.region and \
-            kwargs["region"] != key.region:
-        w.warnings.append(f"region: {kwargs['region']!r} overrides the key's own region "
-                          f"{key.region!r}")
+            w.problem(
+                w.nodes.get(path + ".labels"),
+                path + ".labels",
+                f"expected at most {MAX_LABELS} labels together with the top-level "
+                f"labels (the ingestor's limit), got {len(merged)}",
+            )
+    if key is not None and kwargs.get("region") and key.region and kwargs["region"] != key.region:
+        w.warnings.append(
+            f"region: {kwargs['region']!r} overrides the key's own region {key.region!r}"
+        )
     if kwargs.get("tls_verify") is False:
-        w.warnings.append("tls_verify is false: the ingestor's TLS certificate is not checked "
-                          "(use ca_file for a private CA instead)")
+        w.warnings.append(
+            "tls_verify is false: the ingestor's TLS certificate is not checked "
+            "(use ca_file for a private CA instead)"
+        )
 
 
 def _insecure(w: Walker, path: str, key_node: yaml.Node | None) -> None:
@@ -721,8 +822,10 @@ def _insecure(w: Walker, path: str, key_node: yaml.Node | None) -> None:
         return
     if mode & 0o044:
         log.warning("config.insecure_permissions", path=path, mode=f"{mode:04o}")
-        w.warnings.append(f"{path} holds an api_key and is readable by group or others "
-                          f"(mode {mode:04o}): run chmod 600 {path}")
+        w.warnings.append(
+            f"{path} holds an api_key and is readable by group or others "
+            f"(mode {mode:04o}): run chmod 600 {path}"
+        )
 
 
 def _in_document_order(problems: list[str], source: str) -> list[str]:
@@ -736,20 +839,28 @@ def _in_document_order(problems: list[str], source: str) -> list[str]:
     return [p for _, p in sorted(enumerate(problems), key=key)]
 
 
-def _load(text: str, source: str, environ: Mapping[str, str] | None,
-          file_path: str | None = None) -> LoadResult:
+def _load(
+    text: str, source: str, environ: Mapping[str, str] | None, file_path: str | None = None
+) -> LoadResult:
     environ = os.environ if environ is None else environ
     w = Walker(source, environ)
     root = _compose(text, w)
     if root is None and not w.problems:
-        w.problems.append(f"{source}: the configuration is empty: expected a mapping of "
-                          f"settings with at least api_key (or {envvars.API_KEY_VAR}) and inputs")
+        w.problems.append(
+            f"{source}: the configuration is empty: expected a mapping of "
+            f"settings with at least api_key (or {envvars.API_KEY_VAR}) and inputs"
+        )
     if root is not None and not isinstance(root, yaml.MappingNode):
         w.expected(root, "", "a mapping of settings (key: value) at the top level")
     if w.problems or root is None:
         raise ConfigError(w.problems)
-    kwargs, _ = w.fields(root, AgentConfig, "", skip=frozenset({"source", "api_key"}),
-                         extra=frozenset({"api_key", "api_key_file"}))
+    kwargs, _ = w.fields(
+        root,
+        AgentConfig,
+        "",
+        skip=frozenset({"source", "api_key"}),
+        extra=frozenset({"api_key", "api_key_file"}),
+    )
     nodes: dict[str, Any] = {k: kwargs.pop(k) for k in ("api_key", "api_key_file") if k in kwargs}
     overrides = envvars.read_environment(environ, w.referenced)
     w.problems.extend(overrides.problems)
@@ -781,16 +892,17 @@ def read_config_text(path: str) -> str:
         with open(path, "rb") as fh:
             data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the configuration file: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(
+            f"{path}: cannot read the configuration file: {exc.strerror or exc}"
+        ) from None
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: the configuration file is larger than "
-                          f"{MAX_CONFIG_BYTES} bytes")
+        raise ConfigError(f"{path}: the configuration file is larger than {MAX_CONFIG_BYTES} bytes")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: expected UTF-8 text, found an invalid byte at offset "
-                          f"{exc.start}") from None
+        raise ConfigError(
+            f"{path}: expected UTF-8 text, found an invalid byte at offset {exc.start}"
+        ) from None
 
 
 def load_config_report(path: str, environ: Mapping[str, str] | None = None) -> LoadResult:
@@ -803,13 +915,15 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> AgentCon
     return load_config_report(path, environ).config
 
 
-def load_config_with_warnings(path: str, environ: Mapping[str, str] | None = None
-                              ) -> tuple[AgentConfig, list[str]]:
+def load_config_with_warnings(
+    path: str, environ: Mapping[str, str] | None = None
+) -> tuple[AgentConfig, list[str]]:
     result = load_config_report(path, environ)
     return result.config, list(result.warnings)
 
 
-def load_config_text(text: str, source: str = "<string>",
-                     environ: Mapping[str, str] | None = None) -> AgentConfig:
+def load_config_text(
+    text: str, source: str = "<string>", environ: Mapping[str, str] | None = None
+) -> AgentConfig:
     """Load configuration from ``text``; ``source`` names it in messages."""
     return _load(text, source, environ).config

@@ -212,9 +212,20 @@ class AgentConfig:
 
 MAX_LABELS = 20  # the ingestor's limit on attributes per entry (protocol.md §4)
 RESERVED_LABELS = ("customer", "application", "node", "timestamp", "loglevel", "key_uuid")
-JOURNAL_PRIORITIES = {"emerg": 0, "emergency": 0, "alert": 1, "crit": 2, "critical": 2,
-                      "err": 3, "error": 3, "warning": 4, "warn": 4, "notice": 5, "info": 6,
-                      "debug": 7}
+JOURNAL_PRIORITIES = {
+    "emerg": 0,
+    "emergency": 0,
+    "alert": 1,
+    "crit": 2,
+    "critical": 2,
+    "err": 3,
+    "error": 3,
+    "warning": 4,
+    "warn": 4,
+    "notice": 5,
+    "info": 6,
+    "debug": 7,
+}
 _YEAR = 365 * 86_400.0
 _INT_MAX = 2**53
 # (minimum, minimum allowed?, maximum). Unlisted ints are [1, 2**53]; unlisted floats are

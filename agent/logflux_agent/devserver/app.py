@@ -47,17 +47,29 @@ MAX_ENTRIES_PAGE = 100_000
 class DevServer:
     """The reference ingestor. Build it, then serve ``build_app()`` (see ``server.py``)."""
 
-    def __init__(self, options: DevServerOptions, *, clock: Clock = SYSTEM_CLOCK,
-                 keyring: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        options: DevServerOptions,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        keyring: KeyRing | None = None,
+    ) -> None:
         self.options = options
         self.clock = clock
         self.switches = dataclasses.replace(
-            options.switches, limits=dataclasses.replace(options.switches.limits))
+            options.switches, limits=dataclasses.replace(options.switches.limits)
+        )
         if keyring is None:
-            primary = (ServerKey.load_pem(options.private_key_pem, "--private-key")
-                       if options.private_key_pem else ServerKey.generate())
-            secondary = (ServerKey.load_pem(options.secondary_key_pem, "--secondary-private-key")
-                         if options.secondary_key_pem else None)
+            primary = (
+                ServerKey.load_pem(options.private_key_pem, "--private-key")
+                if options.private_key_pem
+                else ServerKey.generate()
+            )
+            secondary = (
+                ServerKey.load_pem(options.secondary_key_pem, "--secondary-private-key")
+                if options.secondary_key_pem
+                else None
+            )
             keyring = KeyRing(primary, secondary)
         self.keys = keyring
         self.api_keys = frozenset(options.api_keys)
@@ -89,8 +101,7 @@ class DevServer:
         """The request's API key if it is on the allow-list; else ``Refused`` 401."""
         auth = request.headers.get("Authorization")
         if not auth:
-            raise Refused(401, "missing_api_key",
-                          "missing Authorization: Bearer <api key> header")
+            raise Refused(401, "missing_api_key", "missing Authorization: Bearer <api key> header")
         scheme, _, token = auth.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -108,8 +119,9 @@ class DevServer:
         self.stats.count_status(endpoint, resp.status)
         return resp
 
-    def fault_response(self, endpoint: str, params: dict[str, Any],
-                       request_id: str) -> web.StreamResponse:
+    def fault_response(
+        self, endpoint: str, params: dict[str, Any], request_id: str
+    ) -> web.StreamResponse:
         """The answer of an injected status fault (Retry-After as seconds or HTTP-date)."""
         status = int(params["status"])
         headers: dict[str, str] = {}
@@ -125,8 +137,14 @@ class DevServer:
             code: str | None = "invalid_key_id"  # what a client sees when its key expired
         else:
             code = params.get("code")
-        resp = error_response(status, code, message, request_id,
-                              retry_after=params.get("retry_after_body"), headers=headers)
+        resp = error_response(
+            status,
+            code,
+            message,
+            request_id,
+            retry_after=params.get("retry_after_body"),
+            headers=headers,
+        )
         return self.finish(endpoint, resp)
 
     # -- Python API (also behind /_ref/*) -----------------------------------------------------
@@ -165,36 +183,53 @@ class DevServer:
 
     def stats_json(self) -> dict[str, Any]:
         out = self.stats.as_json()
-        out.update({
-            "epoch": self.epoch,
-            "uptime_seconds": round(self.clock.wall() - self.started_at, 3),
-            "mode": "count" if self.options.no_decrypt else "decrypt",
-            "lenient_js_framing": self.options.lenient_js_framing,
-            "sessions": len(self.sessions),
-            "sessions_expired": self.sessions.expired_total,
-            "nonce_memory": {"size": len(self.nonces), "capacity": self.nonces.capacity,
-                             "evicted": self.nonces.evicted},
-            "entries_recorded": self.recorder.total,
-            "entries_in_memory_from": self.recorder.first_in_memory,
-            "faults": self.faults.snapshot(),
-        })
+        out.update(
+            {
+                "epoch": self.epoch,
+                "uptime_seconds": round(self.clock.wall() - self.started_at, 3),
+                "mode": "count" if self.options.no_decrypt else "decrypt",
+                "lenient_js_framing": self.options.lenient_js_framing,
+                "sessions": len(self.sessions),
+                "sessions_expired": self.sessions.expired_total,
+                "nonce_memory": {
+                    "size": len(self.nonces),
+                    "capacity": self.nonces.capacity,
+                    "evicted": self.nonces.evicted,
+                },
+                "entries_recorded": self.recorder.total,
+                "entries_in_memory_from": self.recorder.first_in_memory,
+                "faults": self.faults.snapshot(),
+            }
+        )
         return out
 
     def entries_page(self, since: int, limit: int) -> str:
         """``GET /_ref/entries`` as JSON text (the stored lines are already JSON)."""
         limit = max(0, min(limit, MAX_ENTRIES_PAGE))
         first, lines = self.recorder.page(max(0, since), limit)
-        head = dumps({"epoch": self.epoch, "since": since, "first": first,
-                      "next": first + len(lines), "total": self.recorder.total,
-                      "dropped_from_memory": self.recorder.first_in_memory})
+        head = dumps(
+            {
+                "epoch": self.epoch,
+                "since": since,
+                "first": first,
+                "next": first + len(lines),
+                "total": self.recorder.total,
+                "dropped_from_memory": self.recorder.first_in_memory,
+            }
+        )
         return head[:-1] + ',"entries":[' + ",".join(lines) + "]}"
 
     def info_json(self) -> dict[str, Any]:
         served = self.keys.served(self.switches.serve_key)
-        return {"service": "logflux-dev-ingestor", "region": self.options.region,
-                "ingestor_url": self.base_url, "public_key_fingerprint": served.fingerprint,
-                "supports_multipart": True, "limits": self.switches.limits.as_json(),
-                "mode": "count" if self.options.no_decrypt else "decrypt"}
+        return {
+            "service": "logflux-dev-ingestor",
+            "region": self.options.region,
+            "ingestor_url": self.base_url,
+            "public_key_fingerprint": served.fingerprint,
+            "supports_multipart": True,
+            "limits": self.switches.limits.as_json(),
+            "mode": "count" if self.options.no_decrypt else "decrypt",
+        }
 
     def close(self) -> None:
         self.recorder.close()
@@ -213,8 +248,13 @@ def _set_switch(sw: Any, name: str, value: Any) -> None:
         need(value in SERVE_KEYS, f"one of {SERVE_KEYS}")
     elif name == "entry_limit":
         need(value in ENTRY_LIMIT_MODES, f"one of {ENTRY_LIMIT_MODES}")
-    elif name in ("init_wrapped", "complete_wrapped", "legacy_discovery",
-                  "static_without_ingestor_url", "store_duplicates"):
+    elif name in (
+        "init_wrapped",
+        "complete_wrapped",
+        "legacy_discovery",
+        "static_without_ingestor_url",
+        "store_duplicates",
+    ):
         need(isinstance(value, bool), "true or false")
     elif name == "limits":
         need(isinstance(value, dict), "an object")

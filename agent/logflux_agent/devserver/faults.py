@@ -19,11 +19,33 @@ from logflux_agent.clock import Clock
 
 GROUPS = ("ingest", "handshake", "discovery")
 KINDS = ("status", "partial", "delay", "close", "reset", "slow_read")
-_KEYS = frozenset({
-    "clear", "target", "group", "count", "duration", "status", "retry_after", "retry_after_date",
-    "retry_after_body", "code", "message", "fail_indexes", "partial", "fail_error", "delay",
-    "delay_random", "close", "close_after_store", "reset", "slow_read", "expire_keys",
-    "handshake_fail", "discovery_down"})
+_KEYS = frozenset(
+    {
+        "clear",
+        "target",
+        "group",
+        "count",
+        "duration",
+        "status",
+        "retry_after",
+        "retry_after_date",
+        "retry_after_body",
+        "code",
+        "message",
+        "fail_indexes",
+        "partial",
+        "fail_error",
+        "delay",
+        "delay_random",
+        "close",
+        "close_after_store",
+        "reset",
+        "slow_read",
+        "expire_keys",
+        "handshake_fail",
+        "discovery_down",
+    }
+)
 
 
 class FaultSpecError(ValueError):
@@ -39,13 +61,18 @@ class Rule:
     params: dict[str, Any]
 
     def live(self, now: float) -> bool:
-        return ((self.remaining is None or self.remaining > 0)
-                and (self.expires_at is None or now < self.expires_at))
+        return (self.remaining is None or self.remaining > 0) and (
+            self.expires_at is None or now < self.expires_at
+        )
 
     def as_json(self, now: float) -> dict[str, Any]:
-        return {"kind": self.kind, "target": self.group, "remaining": self.remaining,
-                "expires_in": None if self.expires_at is None else round(self.expires_at - now, 3),
-                **self.params}
+        return {
+            "kind": self.kind,
+            "target": self.group,
+            "remaining": self.remaining,
+            "expires_in": None if self.expires_at is None else round(self.expires_at - now, 3),
+            **self.params,
+        }
 
 
 @dataclass(slots=True)
@@ -111,16 +138,20 @@ class Faults:
             self.clear()
         now = self._clock.monotonic()
         for kind, group, explicit, params in rules:
-            remaining = explicit if explicit is not None else (
-                None if duration is not None and "count" not in spec else count)
+            remaining = (
+                explicit
+                if explicit is not None
+                else (None if duration is not None and "count" not in spec else count)
+            )
             expires = None if duration is None else now + duration
             self._rules[(kind, group)] = Rule(kind, group, remaining, expires, params)
         if discovery_down is not None:
             self.discovery_down = discovery_down
         return Actions(expire_keys=expire)
 
-    def _parse_rules(self, spec: dict[str, Any],
-                     groups: list[str]) -> list[tuple[str, str, int | None, dict[str, Any]]]:
+    def _parse_rules(
+        self, spec: dict[str, Any], groups: list[str]
+    ) -> list[tuple[str, str, int | None, dict[str, Any]]]:
         out: list[tuple[str, str, int | None, dict[str, Any]]] = []
 
         def add(kind: str, params: dict[str, Any]) -> None:
@@ -130,8 +161,11 @@ class Faults:
             add("status", _status_params(spec, spec["status"]))
         indexes = spec.get("fail_indexes", spec.get("partial"))
         if indexes is not None:
-            if (not isinstance(indexes, list) or not indexes
-                    or not all(type(i) is int and i >= 0 for i in indexes)):
+            if (
+                not isinstance(indexes, list)
+                or not indexes
+                or not all(type(i) is int and i >= 0 for i in indexes)
+            ):
                 raise FaultSpecError("fail_indexes must be a non-empty list of part indexes >= 0")
             error = spec.get("fail_error", "injected failure")
             if not isinstance(error, str):
@@ -180,8 +214,9 @@ class Faults:
                 got.fail_indexes = frozenset(p["fail_indexes"])
                 got.fail_error = p["fail_error"]
             elif rule.kind == "delay":
-                got.delay = p["delay"] + (self._rng.uniform(0, p["delay_random"])
-                                          if p["delay_random"] else 0.0)
+                got.delay = p["delay"] + (
+                    self._rng.uniform(0, p["delay_random"]) if p["delay_random"] else 0.0
+                )
             elif rule.kind == "close":
                 got.close = True
                 got.close_after_store = p["after_store"]
@@ -195,8 +230,10 @@ class Faults:
 
     def snapshot(self) -> dict[str, Any]:
         now = self._clock.monotonic()
-        return {"rules": [r.as_json(now) for r in self._rules.values() if r.live(now)],
-                "discovery_down": self.discovery_down}
+        return {
+            "rules": [r.as_json(now) for r in self._rules.values() if r.live(now)],
+            "discovery_down": self.discovery_down,
+        }
 
 
 def _groups(spec: dict[str, Any]) -> list[str]:
@@ -233,9 +270,14 @@ def _status_params(spec: dict[str, Any], status: Any) -> dict[str, Any]:
     for name in ("code", "message"):
         if name in spec and not isinstance(spec[name], str):
             raise FaultSpecError(f"{name} must be a string")
-    return {"status": status, "retry_after": retry_after, "retry_after_date": as_date,
-            "retry_after_body": body_after, "code": spec.get("code"),
-            "message": spec.get("message")}
+    return {
+        "status": status,
+        "retry_after": retry_after,
+        "retry_after_date": as_date,
+        "retry_after_body": body_after,
+        "code": spec.get("code"),
+        "message": spec.get("message"),
+    }
 
 
 def _opt_int(spec: dict[str, Any], name: str, default: int) -> int:

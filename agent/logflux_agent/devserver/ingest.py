@@ -73,8 +73,9 @@ class IngestHandler:
             stats.faults_injected[kind] += 1
         if faults.reset:
             await drop_connection(request, reset=True)
-        body, size = await read_body(request, srv.switches.limits.max_request_size,
-                                     faults.slow_read)
+        body, size = await read_body(
+            request, srv.switches.limits.max_request_size, faults.slow_read
+        )
         stats.bytes_in += size
         if faults.close and not faults.close_after_store:
             await drop_connection(request, reset=False)  # nothing stored, no answer
@@ -94,15 +95,19 @@ class IngestHandler:
             await asyncio.sleep(faults.delay)
         return srv.finish("ingest", resp)
 
-    def _process(self, request: web.Request, body: bytes | None, size: int,
-                 faults: RequestFaults, rid: str) -> web.Response:
+    def _process(
+        self, request: web.Request, body: bytes | None, size: int, faults: RequestFaults, rid: str
+    ) -> web.Response:
         srv = self.server
         api_key = srv.check_bearer(request)
         limits = srv.switches.limits
         if body is None:
-            raise Refused(413, "request_too_large",
-                          f"the request body is {size} bytes, more than max_request_size "
-                          f"{limits.max_request_size}")
+            raise Refused(
+                413,
+                "request_too_large",
+                f"the request body is {size} bytes, more than max_request_size "
+                f"{limits.max_request_size}",
+            )
         try:
             boundary = boundary_from_content_type(request.headers.get("Content-Type"))
         except MultipartError as exc:
@@ -110,29 +115,36 @@ class IngestHandler:
         if srv.options.no_decrypt:
             return self._count(body, boundary, faults, rid)
         try:
-            parts = parse_multipart(body, boundary, lenient_js=srv.options.lenient_js_framing,
-                                    max_parts=limits.max_batch_size)
+            parts = parse_multipart(
+                body,
+                boundary,
+                lenient_js=srv.options.lenient_js_framing,
+                max_parts=limits.max_batch_size,
+            )
         except TooManyParts as exc:
-            raise Refused(413, "batch_too_large",
-                          f"{exc.count} entries in one request, more than max_batch_size "
-                          f"{exc.limit}") from None
+            raise Refused(
+                413,
+                "batch_too_large",
+                f"{exc.count} entries in one request, more than max_batch_size {exc.limit}",
+            ) from None
         except MultipartError as exc:
             raise Refused(400, "invalid_multipart", str(exc)) from None
         srv.stats.parts += len(parts)
         return self._decode_all(parts, api_key, faults, rid)
 
-    def _count(self, body: bytes, boundary: bytes, faults: RequestFaults,
-               rid: str) -> web.Response:
+    def _count(self, body: bytes, boundary: bytes, faults: RequestFaults, rid: str) -> web.Response:
         srv = self.server
         try:
-            count, total = scan_multipart(body, boundary,
-                                          lenient_js=srv.options.lenient_js_framing)
+            count, total = scan_multipart(body, boundary, lenient_js=srv.options.lenient_js_framing)
         except MultipartError as exc:
             raise Refused(400, "invalid_multipart", str(exc)) from None
         limit = srv.switches.limits.max_batch_size
         if limit and count > limit:
-            raise Refused(413, "batch_too_large",
-                          f"{count} entries in one request, more than max_batch_size {limit}")
+            raise Refused(
+                413,
+                "batch_too_large",
+                f"{count} entries in one request, more than max_batch_size {limit}",
+            )
         failures = [(i, faults.fail_error) for i in sorted(faults.fail_indexes) if i < count]
         stats = srv.stats
         stats.parts += count
@@ -143,8 +155,9 @@ class IngestHandler:
             stats.failure_reasons["injected"] += len(failures)
         return srv.json(srv.switches.success_status, batch_body(rid, count, failures), rid)
 
-    def _decode_all(self, parts: list[Part], api_key: str, faults: RequestFaults,
-                    rid: str) -> web.Response:
+    def _decode_all(
+        self, parts: list[Part], api_key: str, faults: RequestFaults, rid: str
+    ) -> web.Response:
         srv = self.server
         stats = srv.stats
         accepted: list[_Accepted] = []
@@ -160,8 +173,9 @@ class IngestHandler:
                 item = self._decode(part, index, api_key, in_request, rid, now)
             except pl.EntryTooLarge as exc:
                 if srv.switches.entry_limit == "413":
-                    raise Refused(413, "entry_too_large", f"part {index}: {exc}",
-                                  details=f"index {index}") from None
+                    raise Refused(
+                        413, "entry_too_large", f"part {index}: {exc}", details=f"index {index}"
+                    ) from None
                 failures.append((index, str(exc)))
                 stats.failure_reasons[exc.reason] += 1
                 continue
@@ -187,11 +201,19 @@ class IngestHandler:
         stats.entries_accepted += len(parts) - len(failures) - duplicates
         stats.duplicates += duplicates
         stats.parts_failed += len(failures)
-        return srv.json(srv.switches.success_status,
-                        batch_body(rid, len(parts), failures, duplicates), rid)
+        return srv.json(
+            srv.switches.success_status, batch_body(rid, len(parts), failures, duplicates), rid
+        )
 
-    def _decode(self, part: Part, index: int, api_key: str, in_request: dict[bytes, int],
-                rid: str, now: float) -> _Accepted | None:
+    def _decode(
+        self,
+        part: Part,
+        index: int,
+        api_key: str,
+        in_request: dict[bytes, int],
+        rid: str,
+        now: float,
+    ) -> _Accepted | None:
         """Check and decode one part: its record, or None for a duplicate not to store."""
         srv = self.server
         limit = srv.switches.limits.max_payload_size
@@ -200,8 +222,9 @@ class IngestHandler:
         entry_type, payload_type = pl.check_types(headers)
         x_ts = pl.check_timestamp_header(headers)
         if limit and len(part.body) > limit:
-            raise pl.EntryTooLarge(f"the part body is {len(part.body)} bytes, more than "
-                                   f"max_payload_size {limit}")
+            raise pl.EntryTooLarge(
+                f"the part body is {len(part.body)} bytes, more than max_payload_size {limit}"
+            )
         slot: bytes | None = None
         digest = 0
         duplicate = False
@@ -212,10 +235,13 @@ class IngestHandler:
                 raise pl.PartFailure("missing_header", "missing X-LF-Key-ID")
             session = srv.sessions.get(key_id, api_key)
             if session is None:
-                raise Refused(401, "invalid_key_id",
-                              f"unknown X-LF-Key-ID {key_id[:64]!r} (never issued to this API "
-                              "key, or expired): perform the handshake again",
-                              details=f"index {index}")
+                raise Refused(
+                    401,
+                    "invalid_key_id",
+                    f"unknown X-LF-Key-ID {key_id[:64]!r} (never issued to this API "
+                    "key, or expired): perform the handshake again",
+                    details=f"index {index}",
+                )
             nonce_b64, nonce = pl.decode_nonce(headers)
             slot = nonce_slot(session, nonce)
             digest = body_digest(part.body)
@@ -229,10 +255,13 @@ class IngestHandler:
             data = pl.decrypt(session.aead, nonce, part.body, part.alt_body)
             if previous is not None and previous != digest:
                 srv.stats.nonce_reuse += 1
-                raise Refused(400, "nonce_reuse",
-                              f"part {index}: nonce {nonce_b64} was already used under key id "
-                              f"{key_id} with a different body (AES-GCM nonce reuse)",
-                              details=f"index {index}")
+                raise Refused(
+                    400,
+                    "nonce_reuse",
+                    f"part {index}: nonce {nonce_b64} was already used under key id "
+                    f"{key_id} with a different body (AES-GCM nonce reuse)",
+                    details=f"index {index}",
+                )
             in_request[slot] = digest
         else:
             data = part.body
@@ -243,19 +272,20 @@ class IngestHandler:
             plaintext = data
             srv.stats.parts_uncompressed += 1
         if len(plaintext) > guard:
-            raise pl.EntryTooLarge(f"the plaintext is {len(plaintext)} bytes, more than "
-                                   f"{guard}")
+            raise pl.EntryTooLarge(f"the plaintext is {len(plaintext)} bytes, more than {guard}")
         text, obj = pl.parse_plaintext(plaintext, entry_type, x_ts)
         srv.stats.plaintext_bytes += len(plaintext)
         if "\n" in text or "\r" in text:
             text = json.dumps(obj, separators=(",", ":"))
-        head = ('{"duplicate":true,"key_id":' if duplicate else '{"key_id":')
+        head = '{"duplicate":true,"key_id":' if duplicate else '{"key_id":'
         # key_id is one we issued (a UUID), the nonce is checked base64 and the timestamp
         # matched RFC 3339: all safe inside JSON quotes as they are.
-        line = (f'{head}{_q(key_id)},"nonce":{_q(nonce_b64)},"entry_type":{entry_type},'
-                f'"payload_type":{payload_type},"x_timestamp":{_q(x_ts)},'
-                f'"search_tokens":{_tokens(headers)},'
-                f'"accepted_at":{now},"request_id":"{rid}","index":{index},"payload":{text}}}')
+        line = (
+            f'{head}{_q(key_id)},"nonce":{_q(nonce_b64)},"entry_type":{entry_type},'
+            f'"payload_type":{payload_type},"x_timestamp":{_q(x_ts)},'
+            f'"search_tokens":{_tokens(headers)},'
+            f'"accepted_at":{now},"request_id":"{rid}","index":{index},"payload":{text}}}'
+        )
         return _Accepted(line, slot, digest, duplicate)
 
 

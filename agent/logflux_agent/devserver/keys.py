@@ -19,8 +19,9 @@ from logflux_agent.errors import ConfigError
 
 RSA_BITS = 2048
 AES_KEY_BYTES = 32
-_OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()),
-                            algorithm=hashes.SHA256(), label=None)
+_OAEP_SHA256 = padding.OAEP(
+    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+)
 
 
 class UnwrapError(ValueError):
@@ -33,8 +34,9 @@ class WrongKeyLength(UnwrapError):
 
 def fingerprint_of(public_key: rsa.RSAPublicKey) -> str:
     """``SHA256:`` + lowercase hex SHA-256 of the DER SubjectPublicKeyInfo (protocol §3)."""
-    der = public_key.public_bytes(serialization.Encoding.DER,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
@@ -48,8 +50,13 @@ class ServerKey:
 
     @classmethod
     def from_private(cls, private: rsa.RSAPrivateKey) -> ServerKey:
-        pem = private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        pem = (
+            private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
         return cls(private, pem, fingerprint_of(private.public_key()))
 
     @classmethod
@@ -62,13 +69,17 @@ class ServerKey:
         try:
             key = serialization.load_pem_private_key(data, password=None)
         except TypeError:
-            raise ConfigError(f"{source} is encrypted; write an unencrypted copy with "
-                              "'openssl pkey -in KEY -out PLAIN.pem'") from None
+            raise ConfigError(
+                f"{source} is encrypted; write an unencrypted copy with "
+                "'openssl pkey -in KEY -out PLAIN.pem'"
+            ) from None
         except (ValueError, UnsupportedAlgorithm) as exc:
             raise ConfigError(f"{source} is not a PEM private key ({exc})") from None
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise ConfigError(f"{source} is a {type(key).__name__.lstrip('_')}, not an RSA key; "
-                              "the protocol wraps session keys with RSA-OAEP")
+            raise ConfigError(
+                f"{source} is a {type(key).__name__.lstrip('_')}, not an RSA key; "
+                "the protocol wraps session keys with RSA-OAEP"
+            )
         return cls.from_private(key)
 
     @property
@@ -80,12 +91,15 @@ class ServerKey:
         try:
             secret = self.private.decrypt(wrapped, _OAEP_SHA256)
         except ValueError:
-            raise UnwrapError("RSA-OAEP (SHA-256, MGF1-SHA-256) decryption failed: wrong key, "
-                              "wrong padding (OAEP-SHA1? PKCS#1 v1.5?) or a corrupted secret"
-                              ) from None
+            raise UnwrapError(
+                "RSA-OAEP (SHA-256, MGF1-SHA-256) decryption failed: wrong key, "
+                "wrong padding (OAEP-SHA1? PKCS#1 v1.5?) or a corrupted secret"
+            ) from None
         if len(secret) != AES_KEY_BYTES:
-            raise WrongKeyLength(f"the unwrapped secret is {len(secret)} bytes; AES-256 needs "
-                              f"exactly {AES_KEY_BYTES}")
+            raise WrongKeyLength(
+                f"the unwrapped secret is {len(secret)} bytes; AES-256 needs "
+                f"exactly {AES_KEY_BYTES}"
+            )
         return secret
 
 

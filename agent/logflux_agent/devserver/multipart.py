@@ -111,8 +111,9 @@ def _split_params(params: str) -> list[str]:
     return [p.strip() for p in out if p.strip()]
 
 
-def parse_multipart(body: bytes, boundary: bytes, *, lenient_js: bool = False,
-                    max_parts: int = 0) -> list[Part]:
+def parse_multipart(
+    body: bytes, boundary: bytes, *, lenient_js: bool = False, max_parts: int = 0
+) -> list[Part]:
     """Split ``body`` into parts; ``max_parts`` > 0 raises ``TooManyParts`` beyond it."""
     parts: list[Part] = []
     if lenient_js:
@@ -141,8 +142,11 @@ def scan_multipart(body: bytes, boundary: bytes, *, lenient_js: bool = False) ->
     if -1 not in ends:
         joined = CRLF.join(map(_slice, pieces, map(slice, repeat(2), ends)))
         crlf = joined.count(CRLF)
-        if (not joined.translate(None, _HEADER_TEXT) and joined.count(b"\n") == crlf
-                and joined.count(b"\r") == crlf):
+        if (
+            not joined.translate(None, _HEADER_TEXT)
+            and joined.count(b"\n") == crlf
+            and joined.count(b"\r") == crlf
+        ):
             return len(pieces), sum(map(len, pieces)) - sum(ends) - 4 * len(pieces)
     # A rare shape (an empty part) or an error: let the exact parser decide.
     return len(pieces), sum(len(_parse_piece(t, i)[1]) for i, t in enumerate(pieces))
@@ -160,8 +164,11 @@ def _strict_pieces(body: bytes, boundary: bytes) -> list[bytes]:
     del chunks[0]  # the preamble, ignored as RFC 2046 says
     # Fast path (every well-formed body without padding or epilogue delimiters): each chunk but
     # the last starts with CRLF and the last is the close delimiter.
-    if (len(chunks) >= 2 and chunks[-1].startswith(b"--")
-            and sum(map(bytes.startswith, chunks, repeat(CRLF))) == len(chunks) - 1):
+    if (
+        len(chunks) >= 2
+        and chunks[-1].startswith(b"--")
+        and sum(map(bytes.startswith, chunks, repeat(CRLF))) == len(chunks) - 1
+    ):
         _check_close(chunks[-1], 2)
         chunks.pop()
         return chunks
@@ -173,7 +180,7 @@ def _strict_pieces(body: bytes, boundary: bytes) -> list[bytes]:
                 raise MultipartError("the multipart body has no parts")
             return pieces  # what follows is the epilogue
         if not chunk.startswith(CRLF):
-            chunk = chunk[_padding_end(chunk, len(pieces)):]
+            chunk = chunk[_padding_end(chunk, len(pieces)) :]
         pieces.append(chunk)
     raise MultipartError("missing close delimiter --boundary-- (truncated body?)")
 
@@ -190,7 +197,7 @@ def _lenient_pieces(body: bytes, boundary: bytes) -> Iterator[tuple[bytes, bool]
         pos = first + 2 + len(dash)
     count = 0
     while not body.startswith(b"--", pos):
-        start = pos + _padding_end(body[pos:pos + 80], count)
+        start = pos + _padding_end(body[pos : pos + 80], count)
         i = start
         while True:
             nxt = body.find(dash, i)
@@ -200,8 +207,8 @@ def _lenient_pieces(body: bytes, boundary: bytes) -> Iterator[tuple[bytes, bool]
             if body.startswith(b"--", after) or _ends_delimiter_line(body, after):
                 break
             i = nxt + 1
-        stripped = nxt - 2 >= start + 2 and body[nxt - 2:nxt] == CRLF
-        yield body[start:nxt - 2 if stripped else nxt], stripped
+        stripped = nxt - 2 >= start + 2 and body[nxt - 2 : nxt] == CRLF
+        yield body[start : nxt - 2 if stripped else nxt], stripped
         count += 1
         pos = nxt + len(dash)
     _check_close(body, pos + 2)
@@ -217,7 +224,8 @@ def _padding_end(chunk: bytes, index: int) -> int:
     if not chunk.startswith(CRLF, i):
         raise MultipartError(
             f"the boundary appears inside part {max(index - 1, 0)}, or delimiter {index} is "
-            "not followed by CRLF (a line starts with --boundary but is not a delimiter)")
+            "not followed by CRLF (a line starts with --boundary but is not a delimiter)"
+        )
     return i
 
 
@@ -266,4 +274,4 @@ def _parse_piece(text: bytes, index: int) -> tuple[dict[str, str], bytes]:
         if key in headers:
             raise MultipartError(f"part {index}: header {key!r} appears twice")
         headers[key] = value.strip(" \t")
-    return headers, text[hend + 4:]
+    return headers, text[hend + 4 :]

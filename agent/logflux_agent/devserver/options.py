@@ -39,9 +39,11 @@ class Limits:
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
 
     def as_json(self) -> dict[str, int]:
-        return {"max_batch_size": self.max_batch_size,
-                "max_payload_size": self.max_payload_size,
-                "max_request_size": self.max_request_size}
+        return {
+            "max_batch_size": self.max_batch_size,
+            "max_payload_size": self.max_payload_size,
+            "max_request_size": self.max_request_size,
+        }
 
 
 @dataclass(slots=True)

@@ -18,8 +18,15 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-ENTRY_TYPE_NAMES = {1: "log", 2: "metric", 3: "trace", 4: "event", 5: "audit", 6: "telemetry",
-                    7: "managed telemetry"}
+ENTRY_TYPE_NAMES = {
+    1: "log",
+    2: "metric",
+    3: "trace",
+    4: "event",
+    5: "audit",
+    6: "telemetry",
+    7: "managed telemetry",
+}
 PAYLOAD_TYPE_ENCRYPTED = 1
 PAYLOAD_TYPE_PLAIN_GZIP = 3
 GZIP_MAGIC = b"\x1f\x8b"
@@ -28,7 +35,8 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 # RFC 3339, UTC with a "Z", 0-9 fraction digits (Go trims zeros, JS writes 3, the agent 6).
 _RFC3339_UTC = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z", re.ASCII)
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z", re.ASCII
+)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _SMALL_DECIMALS = {str(i): i for i in range(10)}
 
@@ -69,9 +77,11 @@ def check_types(headers: dict[str, str]) -> tuple[int, int]:
     payload_type = parse_type(headers, "X-LF-Payload-Type")
     expected = PAYLOAD_TYPE_PLAIN_GZIP if entry_type == 7 else PAYLOAD_TYPE_ENCRYPTED
     if payload_type != expected:
-        raise PartFailure("bad_payload_type",
-                          f"X-LF-Payload-Type {payload_type} does not go with entry type "
-                          f"{entry_type} ({ENTRY_TYPE_NAMES[entry_type]}): expected {expected}")
+        raise PartFailure(
+            "bad_payload_type",
+            f"X-LF-Payload-Type {payload_type} does not go with entry type "
+            f"{entry_type} ({ENTRY_TYPE_NAMES[entry_type]}): expected {expected}",
+        )
     return entry_type, payload_type
 
 
@@ -82,15 +92,17 @@ def check_content_type(headers: dict[str, str]) -> None:
     if value is None:
         raise PartFailure("missing_header", "missing part Content-Type")
     if value.partition(";")[0].strip().lower() != "application/octet-stream":
-        raise PartFailure("bad_header",
-                          f"part Content-Type {value[:60]!r} is not application/octet-stream")
+        raise PartFailure(
+            "bad_header", f"part Content-Type {value[:60]!r} is not application/octet-stream"
+        )
 
 
 def check_timestamp_header(headers: dict[str, str]) -> str | None:
     value = headers.get("x-lf-timestamp")
     if value is not None and not is_rfc3339_utc(value):
-        raise PartFailure("bad_timestamp",
-                          f"X-LF-Timestamp {value[:40]!r} is not RFC 3339 UTC with a Z suffix")
+        raise PartFailure(
+            "bad_timestamp", f"X-LF-Timestamp {value[:40]!r} is not RFC 3339 UTC with a Z suffix"
+        )
     return value
 
 
@@ -104,8 +116,9 @@ def decode_nonce(headers: dict[str, str]) -> tuple[str, bytes]:
     if raw is None:
         raise PartFailure("missing_header", "missing X-LF-Nonce")
     if len(raw) != NONCE_B64_CHARS:
-        raise PartFailure("bad_nonce", f"X-LF-Nonce must be {NONCE_B64_CHARS} base64 characters, "
-                                       f"got {len(raw)}")
+        raise PartFailure(
+            "bad_nonce", f"X-LF-Nonce must be {NONCE_B64_CHARS} base64 characters, got {len(raw)}"
+        )
     try:
         nonce = b64decode(raw, validate=True)
     except binascii.Error:
@@ -118,8 +131,9 @@ def decode_nonce(headers: dict[str, str]) -> tuple[str, bytes]:
 def decrypt(aead: AESGCM, nonce: bytes, body: bytes, alt_body: bytes | None) -> bytes:
     """AES-256-GCM open (ciphertext || 16-byte tag, no AAD); ``alt_body`` is a second reading."""
     if len(body) < TAG_BYTES and alt_body is None:
-        raise PartFailure("decrypt_failed", f"part body is {len(body)} bytes, shorter than the "
-                                            "16-byte GCM tag")
+        raise PartFailure(
+            "decrypt_failed", f"part body is {len(body)} bytes, shorter than the 16-byte GCM tag"
+        )
     try:
         return aead.decrypt(nonce, body, None)
     except InvalidTag:
@@ -128,8 +142,9 @@ def decrypt(aead: AESGCM, nonce: bytes, body: bytes, alt_body: bytes | None) -> 
                 return aead.decrypt(nonce, alt_body, None)
             except InvalidTag:
                 pass
-    raise PartFailure("decrypt_failed", "AES-GCM authentication failed (wrong key, nonce or "
-                                        "corrupted body)")
+    raise PartFailure(
+        "decrypt_failed", "AES-GCM authentication failed (wrong key, nonce or corrupted body)"
+    )
 
 
 def gunzip_bounded(data: bytes, limit: int) -> bytes:
@@ -177,8 +192,9 @@ def _no_constants(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constants)
 
 
-def parse_plaintext(data: bytes, entry_type: int,
-                    valid_ts: str | None = None) -> tuple[str, dict[str, Any]]:
+def parse_plaintext(
+    data: bytes, entry_type: int, valid_ts: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """UTF-8 JSON object validated against §5; the decoded text and the object.
     ``valid_ts`` is a timestamp already checked (the part's header), not checked again."""
     try:
@@ -197,17 +213,20 @@ def parse_plaintext(data: bytes, entry_type: int,
     return text, obj
 
 
-def payload_problem(obj: dict[str, Any], entry_type: int,
-                    valid_ts: str | None = None) -> str | None:
+def payload_problem(
+    obj: dict[str, Any], entry_type: int, valid_ts: str | None = None
+) -> str | None:
     """What breaks protocol §5 in ``obj``, or None."""
     if obj.get("v") != "2.0":
-        return f"v must be \"2.0\", got {obj.get('v')!r}"
+        return f'v must be "2.0", got {obj.get("v")!r}'
     kind = obj.get("type")
     if not isinstance(kind, str) or not kind:
         return "type must be a non-empty string"
     if entry_type <= 6 and kind != ENTRY_TYPE_NAMES[entry_type]:
-        return (f"type {kind!r} does not match entry type {entry_type} "
-                f"(expected {ENTRY_TYPE_NAMES[entry_type]!r})")
+        return (
+            f"type {kind!r} does not match entry type {entry_type} "
+            f"(expected {ENTRY_TYPE_NAMES[entry_type]!r})"
+        )
     for name in ("source", "message"):
         if not isinstance(obj.get(name), str):
             return f"{name} must be a string (present, may be empty)"

@@ -67,9 +67,9 @@ class Routes:
 
     # -- fault plumbing shared by discovery and handshake -------------------------------------
 
-    async def _with_faults(self, request: web.Request, group: str, endpoint: str,
-                           limit: int) -> tuple[RequestFaults, bytes | None, str,
-                                                web.StreamResponse | None]:
+    async def _with_faults(
+        self, request: web.Request, group: str, endpoint: str, limit: int
+    ) -> tuple[RequestFaults, bytes | None, str, web.StreamResponse | None]:
         """Apply reset/slow-read/close/delay/status faults; (faults, body, rid, early answer)."""
         srv = self.server
         rid = new_request_id()
@@ -92,8 +92,9 @@ class Routes:
             return faults, body, rid, srv.finish(endpoint, resp)
         return faults, body, rid, None
 
-    async def _run(self, request: web.Request, group: str, endpoint: str, limit: int,
-                   handler: Any) -> web.StreamResponse:
+    async def _run(
+        self, request: web.Request, group: str, endpoint: str, limit: int, handler: Any
+    ) -> web.StreamResponse:
         try:
             faults, body, rid, early = await self._with_faults(request, group, endpoint, limit)
             if early is not None:
@@ -114,58 +115,81 @@ class Routes:
     # -- discovery ----------------------------------------------------------------------------
 
     async def static_discovery(self, request: web.Request) -> web.StreamResponse:
-        return await self._run(request, "discovery", "discovery_static", HANDSHAKE_BODY_LIMIT,
-                               self._static)
+        return await self._run(
+            request, "discovery", "discovery_static", HANDSHAKE_BODY_LIMIT, self._static
+        )
 
     def _static(self, request: web.Request, body: bytes | None, rid: str) -> web.Response:
         srv = self.server
-        endpoints = {"ingestor_url": srv.base_url, "backend_url": srv.base_url,
-                     "dashboard_url": srv.base_url}
+        endpoints = {
+            "ingestor_url": srv.base_url,
+            "backend_url": srv.base_url,
+            "dashboard_url": srv.base_url,
+        }
         if srv.switches.static_without_ingestor_url:
             del endpoints["ingestor_url"]
-        doc = {"version": "1", "region": srv.options.region, "endpoints": endpoints,
-               "updated_at": _iso(srv.started_at)}
+        doc = {
+            "version": "1",
+            "region": srv.options.region,
+            "endpoints": endpoints,
+            "updated_at": _iso(srv.started_at),
+        }
         return json_response(200, doc)
 
     async def auth_discovery(self, request: web.Request) -> web.StreamResponse:
-        return await self._run(request, "discovery", "discovery_auth", HANDSHAKE_BODY_LIMIT,
-                               self._auth_discovery)
+        return await self._run(
+            request, "discovery", "discovery_auth", HANDSHAKE_BODY_LIMIT, self._auth_discovery
+        )
 
-    def _auth_discovery(self, request: web.Request, body: bytes | None,
-                        rid: str) -> web.Response:
+    def _auth_discovery(self, request: web.Request, body: bytes | None, rid: str) -> web.Response:
         srv = self.server
         srv.check_bearer(request)
         if srv.switches.legacy_discovery:
             doc: dict[str, Any] = {
-                "status": "success", "message": "discovery ok",
-                "data": {"base_url": srv.base_url, "region": srv.options.region,
-                         "capabilities": ["multipart", "encryption"]}}
+                "status": "success",
+                "message": "discovery ok",
+                "data": {
+                    "base_url": srv.base_url,
+                    "region": srv.options.region,
+                    "capabilities": ["multipart", "encryption"],
+                },
+            }
         else:
-            doc = {"data_residency": srv.options.region, "ingestor_url": srv.base_url,
-                   "backend_url": srv.base_url, "environment": "development",
-                   "features": ["multipart", "encryption"]}
+            doc = {
+                "data_residency": srv.options.region,
+                "ingestor_url": srv.base_url,
+                "backend_url": srv.base_url,
+                "environment": "development",
+                "features": ["multipart", "encryption"],
+            }
         return json_response(200, doc, rid)
 
     # -- handshake ----------------------------------------------------------------------------
 
     async def handshake_init(self, request: web.Request) -> web.StreamResponse:
-        return await self._run(request, "handshake", "handshake_init", HANDSHAKE_BODY_LIMIT,
-                               self._init)
+        return await self._run(
+            request, "handshake", "handshake_init", HANDSHAKE_BODY_LIMIT, self._init
+        )
 
     def _init(self, request: web.Request, body: bytes | None, rid: str) -> web.Response:
         srv = self.server
         self._handshake_body(request, body)
         key = srv.keys.served(srv.switches.serve_key)
-        data = {"public_key": key.public_pem, "supports_multipart": True,
-                "limits": srv.switches.limits.as_json()}
+        data = {
+            "public_key": key.public_pem,
+            "supports_multipart": True,
+            "limits": srv.switches.limits.as_json(),
+        }
         if srv.switches.init_wrapped:
-            return json_response(200, {"status": "success", "message": "handshake initiated",
-                                       "data": data}, rid)
+            return json_response(
+                200, {"status": "success", "message": "handshake initiated", "data": data}, rid
+            )
         return json_response(200, data, rid)
 
     async def handshake_complete(self, request: web.Request) -> web.StreamResponse:
-        return await self._run(request, "handshake", "handshake_complete",
-                               HANDSHAKE_BODY_LIMIT, self._complete)
+        return await self._run(
+            request, "handshake", "handshake_complete", HANDSHAKE_BODY_LIMIT, self._complete
+        )
 
     def _complete(self, request: web.Request, body: bytes | None, rid: str) -> web.Response:
         srv = self.server
@@ -176,8 +200,9 @@ class Routes:
         try:
             wrapped = base64.b64decode(secret, validate=True)
         except (binascii.Error, ValueError):
-            raise Refused(400, "invalid_secret",
-                          "encrypted_secret is not standard base64 with padding") from None
+            raise Refused(
+                400, "invalid_secret", "encrypted_secret is not standard base64 with padding"
+            ) from None
         try:
             aes_key, key = srv.keys.unwrap(wrapped, srv.switches.serve_key)
         except WrongKeyLength as exc:
@@ -186,24 +211,34 @@ class Routes:
             raise Refused(400, "invalid_secret", str(exc)) from None
         session = srv.sessions.create(aes_key, api_key, key.fingerprint)
         srv.stats.handshakes += 1
-        log.info("devserver.handshake", key_id=session.key_id, api_key=mask_key(api_key),
-                 fingerprint=key.fingerprint)
+        log.info(
+            "devserver.handshake",
+            key_id=session.key_id,
+            api_key=mask_key(api_key),
+            fingerprint=key.fingerprint,
+        )
         data = {srv.switches.key_id_field: session.key_id}
         if srv.switches.complete_wrapped:
-            return json_response(200, {"status": "success", "message": "handshake complete",
-                                       "data": data}, rid)
+            return json_response(
+                200, {"status": "success", "message": "handshake complete", "data": data}, rid
+            )
         return json_response(200, {"status": "success", **data}, rid)
 
-    def _handshake_body(self, request: web.Request,
-                        body: bytes | None) -> tuple[str, dict[str, Any]]:
+    def _handshake_body(
+        self, request: web.Request, body: bytes | None
+    ) -> tuple[str, dict[str, Any]]:
         api_key = self.server.check_bearer(request)
         if body is None:
-            raise Refused(413, "request_too_large",
-                          f"handshake bodies are limited to {HANDSHAKE_BODY_LIMIT} bytes")
+            raise Refused(
+                413,
+                "request_too_large",
+                f"handshake bodies are limited to {HANDSHAKE_BODY_LIMIT} bytes",
+            )
         ctype = request.headers.get("Content-Type", "")
         if ctype.partition(";")[0].strip().lower() != "application/json":
-            raise Refused(400, "invalid_content_type",
-                          f"Content-Type {ctype!r} is not application/json")
+            raise Refused(
+                400, "invalid_content_type", f"Content-Type {ctype!r} is not application/json"
+            )
         try:
             doc = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -211,8 +246,9 @@ class Routes:
         if not isinstance(doc, dict):
             raise Refused(400, "invalid_json", "the body is not a JSON object")
         if "api_key" in doc and doc["api_key"] != api_key:
-            raise Refused(401, "api_key_mismatch",
-                          "the api_key in the body differs from the Bearer key")
+            raise Refused(
+                401, "api_key_mismatch", "the api_key in the body differs from the Bearer key"
+            )
         return api_key, doc
 
     # -- health and info ----------------------------------------------------------------------
@@ -234,8 +270,9 @@ class Routes:
             limit = int(request.query.get("limit", "10000"))
         except ValueError:
             return json_response(400, {"error": "since and limit must be integers"})
-        return web.Response(text=self.server.entries_page(since, limit),
-                            content_type="application/json")
+        return web.Response(
+            text=self.server.entries_page(since, limit), content_type="application/json"
+        )
 
     async def ref_faults_get(self, request: web.Request) -> web.StreamResponse:
         return json_response(200, self.server.faults.snapshot())
@@ -273,8 +310,10 @@ async def _admin_json(request: web.Request) -> Any:
     try:
         return json.loads(data)
     except ValueError as exc:
-        raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": f"not JSON: {exc}"}),
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text=json.dumps({"ok": False, "error": f"not JSON: {exc}"}),
+            content_type="application/json",
+        ) from None
 
 
 def _iso(epoch: float) -> str:

@@ -56,8 +56,7 @@ def make_ssl_context(cert: str, key: str) -> ssl.SSLContext:
 
 def _bind(host: str, port: int) -> socket.socket:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                   flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"cannot resolve --host {host!r}: {exc.strerror}") from None
     family, _, _, _, addr = infos[0]
@@ -92,8 +91,12 @@ async def start(server: DevServer, *, ssl_context: ssl.SSLContext | None = None)
     scheme = "https" if ssl_context is not None else "http"
     url = f"{scheme}://{_url_host(sock, opts.host)}:{port}"
     server.base_url = (opts.public_url or url).rstrip("/")
-    runner = web.AppRunner(server.build_app(), access_log=None, handle_signals=False,
-                           shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    runner = web.AppRunner(
+        server.build_app(),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+    )
     await runner.setup()
     site = web.SockSite(runner, sock, ssl_context=ssl_context)
     await site.start()
@@ -102,12 +105,16 @@ async def start(server: DevServer, *, ssl_context: ssl.SSLContext | None = None)
 
 def write_ready_file(path: str, server: DevServer, listening: Listening) -> None:
     keys = server.keys
-    info = {"url": listening.url, "port": listening.port,
-            "fingerprint": keys.served(server.switches.serve_key).fingerprint,
-            "fingerprints": {"primary": keys.primary.fingerprint},
-            "api_keys": list(server.options.api_keys), "pid": os.getpid(),
-            "tls": listening.url.startswith("https:"),
-            "mode": "count" if server.options.no_decrypt else "decrypt"}
+    info = {
+        "url": listening.url,
+        "port": listening.port,
+        "fingerprint": keys.served(server.switches.serve_key).fingerprint,
+        "fingerprints": {"primary": keys.primary.fingerprint},
+        "api_keys": list(server.options.api_keys),
+        "pid": os.getpid(),
+        "tls": listening.url.startswith("https:"),
+        "mode": "count" if server.options.no_decrypt else "decrypt",
+    }
     tmp = f"{path}.tmp{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -119,16 +126,18 @@ def banner(server: DevServer, listening: Listening, out: TextIO) -> None:
     opts = server.options
     key = server.keys.primary
     mode = ("counting only (--no-decrypt)" if opts.no_decrypt else "decrypting") + (
-        ", lenient JS framing" if opts.lenient_js_framing else ", strict RFC 2046 framing")
-    keys = ", ".join(mask_key(k) + (" (default dev key)" if k == DEV_API_KEY else "")
-                     for k in opts.api_keys)
+        ", lenient JS framing" if opts.lenient_js_framing else ", strict RFC 2046 framing"
+    )
+    keys = ", ".join(
+        mask_key(k) + (" (default dev key)" if k == DEV_API_KEY else "") for k in opts.api_keys
+    )
     origin = "loaded from --private-key" if opts.private_key_pem else "generated at start"
     lines = [
         f"logflux dev-ingestor listening on {listening.url}  ({mode})",
         f"  public key   {key.fingerprint}  (RSA-{key.bits}, {origin})",
         f"  api keys     {keys}",
-        "  limits       " + " ".join(f"{k}={v}" for k, v in
-                                     server.switches.limits.as_json().items()),
+        "  limits       "
+        + " ".join(f"{k}={v}" for k, v in server.switches.limits.as_json().items()),
         f"  output       {opts.output or 'none (entries kept in memory only)'}",
         f"  admin        {listening.url}/_ref/stats  /_ref/entries  /_ref/faults",
     ]
@@ -138,8 +147,11 @@ def banner(server: DevServer, listening: Listening, out: TextIO) -> None:
 
 async def serve(options: DevServerOptions, *, ready_file: str | None = None) -> int:
     """Run until SIGTERM/SIGINT; 0 after a clean stop."""
-    ssl_context = (make_ssl_context(options.tls_cert, options.tls_key)
-                   if options.tls_cert and options.tls_key else None)
+    ssl_context = (
+        make_ssl_context(options.tls_cert, options.tls_key)
+        if options.tls_cert and options.tls_key
+        else None
+    )
     server = DevServer(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -150,8 +162,12 @@ async def serve(options: DevServerOptions, *, ready_file: str | None = None) -> 
         banner(server, listening, sys.stderr if options.output == "-" else sys.stdout)
         if ready_file:
             write_ready_file(ready_file, server, listening)
-        log.info("devserver.started", url=listening.url, port=listening.port,
-                 fingerprint=server.keys.primary.fingerprint)
+        log.info(
+            "devserver.started",
+            url=listening.url,
+            port=listening.port,
+            fingerprint=server.keys.primary.fingerprint,
+        )
         await stop.wait()
         log.info("devserver.stopping")
     finally:

@@ -21,8 +21,11 @@ class Dropped(Exception):
     """The connection is gone (closed by the client or by a fault); answer nothing."""
 
 
-async def read_body(request: web.Request, limit: int, slow_read: int = 0,
-                    ) -> tuple[bytes | None, int]:
+async def read_body(
+    request: web.Request,
+    limit: int,
+    slow_read: int = 0,
+) -> tuple[bytes | None, int]:
     """(body, size): the body is None when it was over ``limit`` (0 = no limit)."""
     content = request.content
     length = request.content_length

@@ -69,8 +69,17 @@ SLOW_RETRY_MIN = 60.0  # refused key / pin mismatch: probe every 60 s → 5 min
 SLOW_RETRY_MAX = 300.0
 _E2E_SAMPLES = 8
 # Per-entry failure texts that mean "try again later" rather than "this entry is bad".
-_TRANSIENT_WORDS = ("timeout", "timed out", "unavailable", "temporar", "try again", "retry",
-                    "overload", "busy", "internal")
+_TRANSIENT_WORDS = (
+    "timeout",
+    "timed out",
+    "unavailable",
+    "temporar",
+    "try again",
+    "retry",
+    "overload",
+    "busy",
+    "internal",
+)
 
 __all__ = ["DeliveryReport", "IngestClient", "Limits", "SessionInfo"]
 
@@ -99,8 +108,9 @@ class IngestClient:
         self._pin = load_pin(config)  # ConfigError now, not a retry loop later
         # Built once, here: a bad ca_file fails early, and the event loop never loads certs.
         self._ssl = make_ssl_context(config.tls_verify, config.ca_file)
-        self._statics = PayloadStatics.build(node=config.node, environment=config.environment,
-                                             agent=USER_AGENT, labels=config.labels)
+        self._statics = PayloadStatics.build(
+            node=config.node, environment=config.environment, agent=USER_AGENT, labels=config.labels
+        )
         self._gate = PauseGate(clock)
         self._dead = DeadLetters(config.state_dir, config.sender.dead_letter_max_bytes, clock)
         self.limits: Limits = Limits.effective(ServerLimits(), config.sender.batch_max_entries)
@@ -110,8 +120,11 @@ class IngestClient:
         self._session: Session | None = None
         self._generation = 0
         self._lock = asyncio.Lock()
-        self._workers = (EncodeWorkers(config.sender.encode_workers)
-                         if config.sender.encode_workers > 0 else None)
+        self._workers = (
+            EncodeWorkers(config.sender.encode_workers)
+            if config.sender.encode_workers > 0
+            else None
+        )
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
         # health
@@ -143,15 +156,21 @@ class IngestClient:
         if session is None or discovered is None:
             raise RuntimeError("no session yet: call start()")
         return SessionInfo(
-            base_url=session.base_url, region=discovered.region, discovered_via=discovered.via,
-            key_id=session.key_id, fingerprint=session.fingerprint,
+            base_url=session.base_url,
+            region=discovered.region,
+            discovered_via=discovered.via,
+            key_id=session.key_id,
+            fingerprint=session.fingerprint,
             pin=self._pin.fingerprint if self._pin else None,
-            pin_source=self._pin.source if self._pin else None, limits=self.limits,
-            server_limits=session.server_limits, supports_multipart=session.supports_multipart)
+            pin_source=self._pin.source if self._pin else None,
+            limits=self.limits,
+            server_limits=session.server_limits,
+            supports_multipart=session.supports_multipart,
+        )
 
-    async def deliver(self, records: Sequence[Record], *,
-                      before_send: Callable[[], Awaitable[None]] | None = None
-                      ) -> DeliveryReport:
+    async def deliver(
+        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> DeliveryReport:
         """Return once every record is accepted or dead-lettered; retries forever otherwise.
 
         ``before_send`` is awaited once, after encoding and before the first request: the
@@ -170,12 +189,16 @@ class IngestClient:
         if self._pin_error:
             return False, self._pin_error
         if self._auth_refused:
-            return False, ("the ingestor refuses the API key "
-                           f"{self.config.api_key.masked} (bad or revoked key); data is kept "
-                           "and sending is retried slowly")
+            return False, (
+                "the ingestor refuses the API key "
+                f"{self.config.api_key.masked} (bad or revoked key); data is kept "
+                "and sending is retried slowly"
+            )
         if self._storage_full:
-            return False, ("the ingestor reports storage or quota exhausted (HTTP 507); data "
-                           "is kept and sending is probed slowly")
+            return False, (
+                "the ingestor reports storage or quota exhausted (HTTP 507); data "
+                "is kept and sending is probed slowly"
+            )
         if self._failing_since is not None:
             failing = self._clock.monotonic() - self._failing_since
             if failing > self.config.metrics.ready_failure_threshold:
@@ -199,8 +222,9 @@ class IngestClient:
 
     def _http_session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
-            self._http = make_session(self._ssl, user_agent=USER_AGENT,
-                                      connections=self.config.sender.max_in_flight + 2)
+            self._http = make_session(
+                self._ssl, user_agent=USER_AGENT, connections=self.config.sender.max_in_flight + 2
+            )
         return self._http
 
     async def _establish(self, reason: str | None) -> None:
@@ -212,9 +236,14 @@ class IngestClient:
         self._generation += 1
         try:
             session = await perform_handshake(
-                http, self._discovered.base_url, self.config, pin=self._pin,
-                generation=self._generation, now=self._clock.monotonic(),
-                timeout=self.config.sender.http_timeout)
+                http,
+                self._discovered.base_url,
+                self.config,
+                pin=self._pin,
+                generation=self._generation,
+                now=self._clock.monotonic(),
+                timeout=self.config.sender.http_timeout,
+            )
         except PinMismatchError:
             metrics.HANDSHAKES.labels(result="pin_mismatch").inc()
             raise
@@ -223,16 +252,20 @@ class IngestClient:
             raise
         metrics.HANDSHAKES.labels(result="ok").inc()
         old, self._session = self._session, session
-        self.limits = Limits.effective(session.server_limits,
-                                       self.config.sender.batch_max_entries)
+        self.limits = Limits.effective(session.server_limits, self.config.sender.batch_max_entries)
         self._pin_error = None
         if old is not None:
             # Bodies already encoded under the old key need no key to be sent.
             old.destroy()
             if reason is not None:
                 metrics.SESSIONS_ROTATED.labels(reason=reason).inc()
-                log.info("session.rotated", reason=reason, key_id=session.key_id,
-                         previous_key_id=old.key_id, previous_entries=old.used)
+                log.info(
+                    "session.rotated",
+                    reason=reason,
+                    key_id=session.key_id,
+                    previous_key_id=old.key_id,
+                    previous_entries=old.used,
+                )
 
     def _renewal_reason(self, session: Session | None, entries: int) -> str | None:
         if session is None:
@@ -289,12 +322,18 @@ class IngestClient:
 
     async def _encode(self, records: Sequence[Record], session: Session) -> EncodedBatch:
         entries: list[EntryTuple] = list(map(ENTRY_FIELDS, records))
-        job = EncodeJob(entries=entries, key_id=session.key_id,
-                        nonce_prefix=session.nonce_prefix,
-                        counter_start=session.reserve(len(entries)), statics=self._statics,
-                        boundary=new_boundary(), max_payload=self.limits.max_payload_bytes,
-                        max_request=self.limits.max_request_bytes, compressor=self.compressor,
-                        compress_min_bytes=self.config.sender.compress_min_bytes)
+        job = EncodeJob(
+            entries=entries,
+            key_id=session.key_id,
+            nonce_prefix=session.nonce_prefix,
+            counter_start=session.reserve(len(entries)),
+            statics=self._statics,
+            boundary=new_boundary(),
+            max_payload=self.limits.max_payload_bytes,
+            max_request=self.limits.max_request_bytes,
+            compressor=self.compressor,
+            compress_min_bytes=self.config.sender.compress_min_bytes,
+        )
         aead = session.aead
         loop = asyncio.get_running_loop()
         if self._workers is not None:
@@ -304,14 +343,18 @@ class IngestClient:
                 if enc is not None:
                     return enc
             except WorkerError as exc:
-                log.error("encode.worker_lost_batch", error=str(exc),
-                          note="encoding this batch in the agent process")
+                log.error(
+                    "encode.worker_lost_batch",
+                    error=str(exc),
+                    note="encoding this batch in the agent process",
+                )
             finally:
                 crypto.zero(key)
         if self._threads is None:
             self._threads = concurrent.futures.ThreadPoolExecutor(
                 max_workers=max(1, min(2, self.config.sender.max_in_flight)),
-                thread_name_prefix="encode")
+                thread_name_prefix="encode",
+            )
         return await loop.run_in_executor(self._threads, encode_with_aead, job, aead)
 
     # ---- delivery -----------------------------------------------------------------------
@@ -320,7 +363,7 @@ class IngestClient:
         step = self.limits.max_batch_entries
         if len(records) > step:
             for i in range(0, len(records), step):
-                await self._deliver(records[i:i + step], tally, resend=resend)
+                await self._deliver(records[i : i + step], tally, resend=resend)
             return
         await self._send_group(records, tally, resend=resend, first=None)
 
@@ -340,8 +383,14 @@ class IngestClient:
                 start = i
         return groups
 
-    async def _send_group(self, records: list[Record], tally: _Tally, *, resend: bool,
-                          first: tuple[EncodedBatch, int, int, Session] | None) -> None:
+    async def _send_group(
+        self,
+        records: list[Record],
+        tally: _Tally,
+        *,
+        resend: bool,
+        first: tuple[EncodedBatch, int, int, Session] | None,
+    ) -> None:
         backoff = self._backoff()
         refusals = 0
         while records:
@@ -363,8 +412,9 @@ class IngestClient:
                 if len(plan) > 1:
                     log.debug("ingest.presplit", entries=len(records), requests=len(plan))
                     for lo, hi in plan:
-                        await self._send_group(records[lo:hi], tally, resend=resend,
-                                               first=(enc, lo, hi, session))
+                        await self._send_group(
+                            records[lo:hi], tally, resend=resend, first=(enc, lo, hi, session)
+                        )
                     return
                 lo, hi = 0, enc.parts
             if tally.before_send is not None:
@@ -391,15 +441,20 @@ class IngestClient:
                 metrics.SEND_FAILURES.labels(reason="partial").inc()
                 again = [records[i] for i in sorted(failed)]
                 if not resend:
-                    log.warning("ingest.partial_failure", failed=len(again),
-                                accepted=len(accepted), sample=_first_error(failed))
+                    log.warning(
+                        "ingest.partial_failure",
+                        failed=len(again),
+                        accepted=len(accepted),
+                        sample=_first_error(failed),
+                    )
                     records, resend = again, True
                     continue
                 transient = [i for i in sorted(failed) if _is_transient(failed[i])]
                 permanent = [i for i in sorted(failed) if not _is_transient(failed[i])]
                 for i in permanent:
-                    self._dead.write([records[i]], reason="entry_failed", status=status,
-                                     error=failed[i])
+                    self._dead.write(
+                        [records[i]], reason="entry_failed", status=status, error=failed[i]
+                    )
                 tally.dead += len(permanent)
                 records = [records[i] for i in transient]
                 if records:
@@ -408,8 +463,9 @@ class IngestClient:
                 continue
             self._note_failure(f"HTTP {status}: {_error_text(outcome)}")
             if status == 429:
-                delay = parse_retry_after(outcome.headers.get("Retry-After"), outcome.json(),
-                                          self._clock.wall())
+                delay = parse_retry_after(
+                    outcome.headers.get("Retry-After"), outcome.json(), self._clock.wall()
+                )
                 metrics.SEND_FAILURES.labels(reason="429").inc()
                 metrics.RETRY_AFTER_PAUSES.inc()
                 metrics.RETRY_AFTER_SECONDS.inc(delay)
@@ -421,14 +477,18 @@ class IngestClient:
                 refusals += 1
                 if refusals > 1:
                     self._auth_refused = True
-                    log.error("ingest.key_refused", status=status,
-                              api_key=self.config.api_key.masked,
-                              error=_error_text(outcome),
-                              note="the API key is bad or revoked; data is kept, retrying slowly")
+                    log.error(
+                        "ingest.key_refused",
+                        status=status,
+                        api_key=self.config.api_key.masked,
+                        error=_error_text(outcome),
+                        note="the API key is bad or revoked; data is kept, retrying slowly",
+                    )
                     await self._clock.sleep(self._next_slow_delay())
                 else:
-                    log.warning("ingest.key_refused_rehandshake", status=status,
-                                key_id=session.key_id)
+                    log.warning(
+                        "ingest.key_refused_rehandshake", status=status, key_id=session.key_id
+                    )
                 if self._session is session:
                     session.destroy()  # forces a re-handshake in _session_for
                 continue
@@ -437,25 +497,35 @@ class IngestClient:
                 self._storage_full = True
                 delay = self._storage_probe
                 self._storage_probe = min(delay * 2, STORAGE_PROBE_MAX)
-                log.error("ingest.storage_full", status=status, probe_in=delay,
-                          error=_error_text(outcome),
-                          note="LogFlux reports storage/quota exhausted: sending stopped, "
-                               "data is kept")
+                log.error(
+                    "ingest.storage_full",
+                    status=status,
+                    probe_in=delay,
+                    error=_error_text(outcome),
+                    note="LogFlux reports storage/quota exhausted: sending stopped, data is kept",
+                )
                 self._gate.pause_until(self._clock.monotonic() + delay, "storage full (507)")
                 continue
             if 400 <= status < 500:
                 reason = "413" if status == 413 else "4xx"
                 metrics.SEND_FAILURES.labels(reason=reason).inc()
                 if len(records) == 1:
-                    dl_reason = ("too_large" if status == 413 else
-                                 "bad_request" if status == 400 else "rejected")
-                    self._dead.write(records, reason=dl_reason, status=status,
-                                     error=_error_text(outcome))
+                    dl_reason = (
+                        "too_large"
+                        if status == 413
+                        else "bad_request"
+                        if status == 400
+                        else "rejected"
+                    )
+                    self._dead.write(
+                        records, reason=dl_reason, status=status, error=_error_text(outcome)
+                    )
                     tally.dead += 1
                     return
                 metrics.BATCHES_SPLIT.inc()
-                log.warning("ingest.split", status=status, entries=len(records),
-                            error=_error_text(outcome))
+                log.warning(
+                    "ingest.split", status=status, entries=len(records), error=_error_text(outcome)
+                )
                 half = len(records) // 2
                 await self._deliver(records[:half], tally, resend=resend)
                 await self._deliver(records[half:], tally, resend=resend)
@@ -465,18 +535,27 @@ class IngestClient:
             metrics.RETRIES.inc()
             await self._clock.sleep(backoff.next_delay())
 
-    async def _post(self, session: Session, body: bytes,
-                    content_type: str) -> HttpResult | TransportError:
-        headers = {"Content-Type": content_type,
-                   "Authorization": f"Bearer {self.config.api_key.value}"}
+    async def _post(
+        self, session: Session, body: bytes, content_type: str
+    ) -> HttpResult | TransportError:
+        headers = {
+            "Content-Type": content_type,
+            "Authorization": f"Bearer {self.config.api_key.value}",
+        }
         url = f"{session.base_url}/v1/ingest"
         metrics.IN_FLIGHT.inc()
         metrics.WIRE_BYTES.inc(len(body))
         started = self._clock.monotonic()
         try:
-            return await request(self._http_session(), "POST", url, headers=headers, data=body,
-                                 timeout=self.config.sender.http_timeout,
-                                 body_cap=INGEST_BODY_CAP)
+            return await request(
+                self._http_session(),
+                "POST",
+                url,
+                headers=headers,
+                data=body,
+                timeout=self.config.sender.http_timeout,
+                body_cap=INGEST_BODY_CAP,
+            )
         except TransportError as exc:
             return exc
         finally:
@@ -499,8 +578,7 @@ class IngestClient:
                 if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < parts:
                     failed[index] = str(item.get("error") or "entry failed")[:500]
                 else:
-                    log.warning("ingest.failure_index_invalid", index=repr(index)[:40],
-                                parts=parts)
+                    log.warning("ingest.failure_index_invalid", index=repr(index)[:40], parts=parts)
         count = data.get("failed")
         if isinstance(count, int) and count > 0 and not failed:
             # The server says some failed but not which: resend all (at-least-once).
@@ -522,10 +600,14 @@ class IngestClient:
     def _dead_letter_too_large(self, records: list[Record], enc: EncodedBatch) -> None:
         limit = self.limits.max_payload_bytes
         for index, size in enc.too_large:
-            self._dead.write([records[index]], reason="too_large", status=None,
-                             error=f"entry is {size} bytes: over the server limit "
-                                   f"(max_payload_size {limit}, max_request_size "
-                                   f"{self.limits.max_request_bytes}); not sent")
+            self._dead.write(
+                [records[index]],
+                reason="too_large",
+                status=None,
+                error=f"entry is {size} bytes: over the server limit "
+                f"(max_payload_size {limit}, max_request_size "
+                f"{self.limits.max_request_bytes}); not sent",
+            )
 
     # ---- health -------------------------------------------------------------------------
 
@@ -549,8 +631,9 @@ class IngestClient:
         metrics.SEND_FAILURES.labels(reason=reason).inc()
         self._note_failure(str(exc))
         self._conn_failures += 1
-        log.warning("ingest.transport_error", kind=exc.kind, error=str(exc),
-                    consecutive=self._conn_failures)
+        log.warning(
+            "ingest.transport_error", kind=exc.kind, error=str(exc), consecutive=self._conn_failures
+        )
         if self._conn_failures >= REDISCOVER_AFTER and not self.config.endpoint:
             self._conn_failures = 0
             self._rediscover = True

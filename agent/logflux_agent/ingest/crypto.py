@@ -37,30 +37,34 @@ def parse_public_key(pem: str) -> rsa.RSAPublicKey:
     if "-----BEGIN RSA PUBLIC KEY-----" in pem:
         raise HandshakeError(
             "the ingestor sent a PKCS#1 'BEGIN RSA PUBLIC KEY' block; the protocol requires a "
-            "SubjectPublicKeyInfo 'BEGIN PUBLIC KEY' block")
+            "SubjectPublicKeyInfo 'BEGIN PUBLIC KEY' block"
+        )
     if _BEGIN not in pem or _END not in pem:
         raise HandshakeError(
             "the ingestor's public_key is not a PEM public key (expected both "
-            f"'{_BEGIN}' and '{_END}' markers)")
-    block = pem[pem.index(_BEGIN): pem.index(_END, pem.index(_BEGIN)) + len(_END)]
+            f"'{_BEGIN}' and '{_END}' markers)"
+        )
+    block = pem[pem.index(_BEGIN) : pem.index(_END, pem.index(_BEGIN)) + len(_END)]
     try:
         key = serialization.load_pem_public_key(block.encode("ascii"))
     except (ValueError, UnicodeEncodeError, UnsupportedAlgorithm) as exc:
         raise HandshakeError(f"the ingestor's public key cannot be parsed: {exc}") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise HandshakeError(
-            f"the ingestor's public key is {type(key).__name__.lstrip('_')}, not RSA")
+            f"the ingestor's public key is {type(key).__name__.lstrip('_')}, not RSA"
+        )
     if key.key_size < MIN_RSA_BITS:
         raise HandshakeError(
-            f"the ingestor's RSA key has {key.key_size} bits; at least {MIN_RSA_BITS} "
-            "are required")
+            f"the ingestor's RSA key has {key.key_size} bits; at least {MIN_RSA_BITS} are required"
+        )
     return key
 
 
 def fingerprint(key: rsa.RSAPublicKey) -> str:
     """``SHA256:`` + lowercase hex of SHA-256 over the DER SubjectPublicKeyInfo (protocol §3)."""
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return "SHA256:" + hashlib.sha256(der).hexdigest()
 
 
@@ -72,7 +76,7 @@ def normalize_fingerprint(text: str) -> str | None:
     """
     compact = text.strip().lower()
     if compact.startswith("sha256:"):
-        compact = compact[len("sha256:"):]
+        compact = compact[len("sha256:") :]
     compact = compact.replace(":", "")
     m = _FP_RE.match(compact)
     return f"SHA256:{m.group(1)}" if m else None
@@ -91,8 +95,9 @@ def wrap_key(public_key: rsa.RSAPublicKey, key: bytearray) -> bytes:
     """RSA-OAEP with SHA-256 for both the hash and MGF1, empty label (never SHA-1, never v1.5)."""
     return public_key.encrypt(
         bytes(key),
-        padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(),
-                     label=None),
+        padding.OAEP(
+            mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+        ),
     )
 
 

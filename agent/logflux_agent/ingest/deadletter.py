@@ -36,8 +36,9 @@ class DeadLetters:
         self._clock = clock
         self.written = 0
 
-    def write(self, records: Sequence[Record], *, reason: str, status: int | None,
-              error: str) -> None:
+    def write(
+        self, records: Sequence[Record], *, reason: str, status: int | None, error: str
+    ) -> None:
         if not records:
             return
         metrics.DEAD_LETTERED.labels(reason=reason).inc(len(records))
@@ -45,26 +46,43 @@ class DeadLetters:
         error = mask_secrets(error)[:_MAX_ERROR_CHARS]
         lines = []
         for rec in records:
-            doc = {"time": now, "reason": reason, "status": status, "error": error,
-                   "source": rec.source, "timestamp": format_timestamp(rec.timestamp),
-                   "level": rec.level, "message": rec.message}
+            doc = {
+                "time": now,
+                "reason": reason,
+                "status": status,
+                "error": error,
+                "source": rec.source,
+                "timestamp": format_timestamp(rec.timestamp),
+                "level": rec.level,
+                "message": rec.message,
+            }
             line = json.dumps(doc, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
             if len(line) > self.max_bytes:
                 keep = self.max_bytes // 2
                 doc["message"] = rec.message[:keep] + "…[truncated]"
                 doc["truncated"] = True
-                line = (json.dumps(doc, ensure_ascii=False).encode("utf-8", "replace")
-                        + b"\n")
+                line = json.dumps(doc, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
             lines.append(line)
         try:
             self._append(lines)
         except OSError as exc:
-            log.error("deadletter.write_failed", path=str(self.path), entries=len(records),
-                      reason=reason, error=str(exc))
+            log.error(
+                "deadletter.write_failed",
+                path=str(self.path),
+                entries=len(records),
+                reason=reason,
+                error=str(exc),
+            )
             return
         self.written += len(records)
-        log.warning("deadletter.written", path=str(self.path), entries=len(records),
-                    reason=reason, status=status, error=error)
+        log.warning(
+            "deadletter.written",
+            path=str(self.path),
+            entries=len(records),
+            reason=reason,
+            status=status,
+            error=error,
+        )
 
     def _append(self, lines: list[bytes]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

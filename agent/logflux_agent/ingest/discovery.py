@@ -82,19 +82,30 @@ async def discover(config: AgentConfig, session: aiohttp.ClientSession) -> Disco
             log.warning("discovery.authenticated_failed", url=url, error=str(exc))
     if not config.discovery.gateways:
         failures.append("no discovery gateways configured")
-    hint = "" if region else (
-        " (the key has no region: set `endpoint:` or `region:` in the configuration)")
+    hint = (
+        ""
+        if region
+        else (" (the key has no region: set `endpoint:` or `region:` in the configuration)")
+    )
     message = "no ingestor URL could be discovered" + hint + ": " + "; ".join(failures)
     if refused and refused == len(config.discovery.gateways):
         raise AuthError(message)
     raise DiscoveryError(message)
 
 
-async def _get_json(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
-                    timeout: float) -> Any:
+async def _get_json(
+    session: aiohttp.ClientSession, url: str, headers: dict[str, str], timeout: float
+) -> Any:
     try:
-        result = await request(session, "GET", url, headers=headers, data=None,
-                               timeout=timeout, body_cap=DISCOVERY_BODY_CAP)
+        result = await request(
+            session,
+            "GET",
+            url,
+            headers=headers,
+            data=None,
+            timeout=timeout,
+            body_cap=DISCOVERY_BODY_CAP,
+        )
     except TransportError as exc:
         raise DiscoveryError(str(exc)) from None
     if result.status in (401, 403):
@@ -119,20 +130,24 @@ async def _static(session: aiohttp.ClientSession, url: str, timeout: float) -> s
     return _valid_url(ingestor, "endpoints.ingestor_url")
 
 
-async def _authenticated(session: aiohttp.ClientSession, url: str, config: AgentConfig,
-                         timeout: float) -> tuple[str, str]:
-    headers = {"Accept": "application/json",
-               "Authorization": f"Bearer {config.api_key.value}"}
+async def _authenticated(
+    session: aiohttp.ClientSession, url: str, config: AgentConfig, timeout: float
+) -> tuple[str, str]:
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {config.api_key.value}"}
     doc = await _get_json(session, url, headers, timeout)
     if doc.get("ingestor_url") is not None:
         region = doc.get("data_residency")
-        return (_valid_url(doc.get("ingestor_url"), "ingestor_url"),
-                region if isinstance(region, str) else "")
+        return (
+            _valid_url(doc.get("ingestor_url"), "ingestor_url"),
+            region if isinstance(region, str) else "",
+        )
     data = doc.get("data")
     if isinstance(data, dict):
         region = data.get("region")
-        return (_valid_url(data.get("base_url"), "data.base_url"),
-                region if isinstance(region, str) else "")
+        return (
+            _valid_url(data.get("base_url"), "data.base_url"),
+            region if isinstance(region, str) else "",
+        )
     raise DiscoveryError("response has neither `ingestor_url` nor `data.base_url`")
 
 

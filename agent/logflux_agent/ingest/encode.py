@@ -56,7 +56,7 @@ def stored_gzip(data: bytes) -> bytes:
     pieces = [_STORED_HEADER]
     view = memoryview(data)
     for start in range(0, size, _STORED_BLOCK_MAX):
-        block = view[start:start + _STORED_BLOCK_MAX]
+        block = view[start : start + _STORED_BLOCK_MAX]
         final = 1 if start + _STORED_BLOCK_MAX >= size else 0
         pieces.append(_pack_block(final, len(block), len(block) ^ 0xFFFF))
         pieces.append(bytes(block))
@@ -88,10 +88,12 @@ if _isal_zlib is not None:
 DEFAULT_COMPRESSOR = "isal" if _isal_zlib is not None else "zlib"
 
 _LEVEL_FRAG = {n: f',"level":{n}' for n in range(1, 9)}
-_HEAD = (b"Content-Type: application/octet-stream\r\n"
-         b"X-LF-Entry-Type: 1\r\n"
-         b"X-LF-Payload-Type: 1\r\n"
-         b"X-LF-Timestamp: ")
+_HEAD = (
+    b"Content-Type: application/octet-stream\r\n"
+    b"X-LF-Entry-Type: 1\r\n"
+    b"X-LF-Payload-Type: 1\r\n"
+    b"X-LF-Timestamp: "
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +104,9 @@ class PayloadStatics:
     meta_fragment: str = ""
 
     @classmethod
-    def build(cls, *, node: str, environment: str | None, agent: str,
-              labels: dict[str, str] | None = None) -> PayloadStatics:
+    def build(
+        cls, *, node: str, environment: str | None, agent: str, labels: dict[str, str] | None = None
+    ) -> PayloadStatics:
         meta = {"node": node}
         if environment:
             meta["environment"] = environment
@@ -162,7 +165,7 @@ class EncodedBatch:
         if start == 0 and stop == len(self.part_sizes):
             return self.body
         end = self.offsets[stop - 1] + self.part_sizes[stop - 1]
-        return self.body[self.offsets[start]:end] + closing(self.boundary)
+        return self.body[self.offsets[start] : end] + closing(self.boundary)
 
     def sub_size(self, start: int, stop: int) -> int:
         end = self.offsets[stop - 1] + self.part_sizes[stop - 1]
@@ -182,8 +185,9 @@ def closing(boundary: str) -> bytes:
     return f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
-def entry_tuple(message: str, timestamp: float, level: int, source: str,
-                attributes: dict[str, str]) -> EntryTuple:
+def entry_tuple(
+    message: str, timestamp: float, level: int, source: str, attributes: dict[str, str]
+) -> EntryTuple:
     return (message, timestamp, level, source, attributes)
 
 
@@ -194,8 +198,9 @@ def format_timestamp(ts: float) -> str:
 
 
 def _json_object(obj: dict[str, str]) -> str:
-    return json.dumps({str(k): str(v) for k, v in obj.items()}, ensure_ascii=False,
-                      separators=(",", ":"))
+    return json.dumps(
+        {str(k): str(v) for k, v in obj.items()}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def encode_with_aead(job: EncodeJob, aead: AESGCM) -> EncodedBatch:
@@ -212,15 +217,27 @@ def encode_with_nonces(job: EncodeJob, aead: AESGCM, nonces: Sequence[bytes]) ->
 
 def build_payload(entry: EntryTuple, statics: PayloadStatics) -> bytes:
     """The v2 plaintext JSON of one entry (the same code path the batch encoder uses)."""
-    job = EncodeJob(entries=[entry], key_id="-", nonce_prefix=b"\0" * 4, counter_start=0,
-                    statics=statics, boundary="b", max_payload=1 << 62, max_request=1 << 62)
+    job = EncodeJob(
+        entries=[entry],
+        key_id="-",
+        nonce_prefix=b"\0" * 4,
+        counter_start=0,
+        statics=statics,
+        boundary="b",
+        max_payload=1 << 62,
+        max_request=1 << 62,
+    )
     payloads: list[bytes] = []
     _encode(job, None, None, payloads.append)
     return payloads[0]
 
 
-def _encode(job: EncodeJob, aead: AESGCM | None, nonces: list[bytes] | None,
-            capture: Callable[[bytes], Any] | None = None) -> EncodedBatch:
+def _encode(
+    job: EncodeJob,
+    aead: AESGCM | None,
+    nonces: list[bytes] | None,
+    capture: Callable[[bytes], Any] | None = None,
+) -> EncodedBatch:
     # Column-wise: each step is one map() over the batch, so the per-entry work runs in C and
     # Python-level code runs only per batch or per distinct (timestamp, level, source) value.
     entries = job.entries
@@ -235,8 +252,12 @@ def _encode(job: EncodeJob, aead: AESGCM | None, nonces: list[bytes] | None,
     if nonces is None:
         prefix = job.nonce_prefix
         first = (int.from_bytes(prefix, "big") << 64) + job.counter_start
-        nonces = list(map(partial(int.to_bytes, length=len(prefix) + 8, byteorder="big"),
-                          range(first, first + count)))
+        nonces = list(
+            map(
+                partial(int.to_bytes, length=len(prefix) + 8, byteorder="big"),
+                range(first, first + count),
+            )
+        )
     sizes = list(map(len, plaintexts))
     datas = _gzip_all(plaintexts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
     sealed = list(map(aead.encrypt, nonces, datas, repeat(None)))
@@ -244,14 +265,26 @@ def _encode(job: EncodeJob, aead: AESGCM | None, nonces: list[bytes] | None,
     mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii").replace(b"%", b"%%")
     template = head + b"%s" + mid + b"%s\r\n\r\n%s"  # part headers, blank line, part body
     stamp_bytes = {ts: text.encode("ascii") for ts, text in stamps.items()}
-    chunks = list(map(template.__mod__, zip(map(stamp_bytes.__getitem__, map(_TS, entries)),
-                                            map(_b64_nonce, nonces), sealed, strict=True)))
+    chunks = list(
+        map(
+            template.__mod__,
+            zip(
+                map(stamp_bytes.__getitem__, map(_TS, entries)),
+                map(_b64_nonce, nonces),
+                sealed,
+                strict=True,
+            ),
+        )
+    )
     included = list(range(count))
     too_large: list[tuple[int, int]] = []
     max_sealed = max(map(len, datas)) + GCM_TAG_BYTES
     max_chunk = job.max_request - len(closing(job.boundary))
-    if (max(sizes) > job.max_payload or max_sealed > job.max_payload
-            or max(map(len, chunks)) > max_chunk):  # rare: sort out which entries broke a limit
+    if (
+        max(sizes) > job.max_payload
+        or max_sealed > job.max_payload
+        or max(map(len, chunks)) > max_chunk
+    ):  # rare: sort out which entries broke a limit
         keep: list[int] = []
         for index in included:
             if sizes[index] > job.max_payload:
@@ -286,8 +319,9 @@ def _stamps(entries: list[EntryTuple]) -> dict[float, str]:
     return stamps
 
 
-def _plaintexts(entries: list[EntryTuple], statics: PayloadStatics,
-                stamps: dict[float, str]) -> list[bytes]:
+def _plaintexts(
+    entries: list[EntryTuple], statics: PayloadStatics, stamps: dict[float, str]
+) -> list[bytes]:
     """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts."""
     heads: dict[tuple[float, int, str], str] = {}
     sources: dict[str, str] = {}
@@ -295,8 +329,9 @@ def _plaintexts(entries: list[EntryTuple], statics: PayloadStatics,
         frag = sources.get(source)
         if frag is None:
             frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
-        heads[ts, level, source] = (f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}",'
-                                    '"message":')
+        heads[ts, level, source] = (
+            f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
+        )
     attributes = list(map(_ATTRIBUTES, entries))
     tails: dict[int, str] = {}
     for attrs in {id(a): a for a in attributes}.values():
@@ -305,10 +340,16 @@ def _plaintexts(entries: list[EntryTuple], statics: PayloadStatics,
         tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never
     # holds a raw newline (json escapes it in every string), so they separate entries exactly.
-    text = "".join(chain.from_iterable(zip(
-        map(heads.__getitem__, map(_HEAD_KEY, entries)),
-        map(encode_basestring, map(_MESSAGE, entries)),
-        map(tails.__getitem__, map(id, attributes)), strict=True)))
+    text = "".join(
+        chain.from_iterable(
+            zip(
+                map(heads.__getitem__, map(_HEAD_KEY, entries)),
+                map(encode_basestring, map(_MESSAGE, entries)),
+                map(tails.__getitem__, map(id, attributes)),
+                strict=True,
+            )
+        )
+    )
     try:
         data = text.encode()
     except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
@@ -316,8 +357,9 @@ def _plaintexts(entries: list[EntryTuple], statics: PayloadStatics,
     return data.split(b"\n")[:-1]
 
 
-def _gzip_all(plaintexts: list[bytes], sizes: list[int], deflate: Callable[[bytes], bytes],
-              min_deflate: int) -> list[bytes]:
+def _gzip_all(
+    plaintexts: list[bytes], sizes: list[int], deflate: Callable[[bytes], bytes], min_deflate: int
+) -> list[bytes]:
     if max(sizes) < min(min_deflate, _STORED_BLOCK_MAX + 1):
         # All stored, each in one block: header, block header, data, CRC-32 + size trailer.
         blocks = map(_pack_block, repeat(1), sizes, map(xor, sizes, repeat(0xFFFF)))
@@ -328,16 +370,26 @@ def _gzip_all(plaintexts: list[bytes], sizes: list[int], deflate: Callable[[byte
     return [deflate(p) if len(p) >= min_deflate else stored_gzip(p) for p in plaintexts]
 
 
-def _assemble(job: EncodeJob, chunks: list[bytes], included: list[int],
-              too_large: list[tuple[int, int]], plain_total: int) -> EncodedBatch:
+def _assemble(
+    job: EncodeJob,
+    chunks: list[bytes],
+    included: list[int],
+    too_large: list[tuple[int, int]],
+    plain_total: int,
+) -> EncodedBatch:
     """Join part chunks with CRLF and close the body; record where each chunk starts."""
     part_sizes = list(map(len, chunks))
     offsets = list(accumulate(map(add, part_sizes[:-1], repeat(2)), initial=0)) if chunks else []
     close = closing(job.boundary)
     body = b"\r\n".join([*chunks, close[2:]]) if chunks else b""
     return EncodedBatch(
-        body=body, boundary=job.boundary, part_sizes=part_sizes, offsets=offsets,
-        included=included, too_large=too_large, plaintext_bytes=plain_total,
+        body=body,
+        boundary=job.boundary,
+        part_sizes=part_sizes,
+        offsets=offsets,
+        included=included,
+        too_large=too_large,
+        plaintext_bytes=plain_total,
         counters=(job.counter_start, job.counter_start + len(job.entries)),
     )
 

@@ -50,43 +50,59 @@ def load_pin(config: AgentConfig) -> Pin | None:
         if fp is None:
             raise ConfigError(
                 f"encryption.public_key_fingerprint {enc.public_key_fingerprint!r} is not a "
-                "fingerprint: expected 'SHA256:' followed by 64 hex characters")
+                "fingerprint: expected 'SHA256:' followed by 64 hex characters"
+            )
         pins.append(Pin(fp, "encryption.public_key_fingerprint"))
     if enc.public_key_file:
         try:
             pem = Path(enc.public_key_file).read_text(encoding="ascii")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(
-                f"encryption.public_key_file {enc.public_key_file}: cannot read: {exc}") from None
+                f"encryption.public_key_file {enc.public_key_file}: cannot read: {exc}"
+            ) from None
         try:
             key = crypto.parse_public_key(pem)
         except HandshakeError as exc:
-            raise ConfigError(f"encryption.public_key_file {enc.public_key_file}: "
-                              f"{str(exc).replace('the ingestor sent', 'the file holds')}"
-                              ) from None
-        pins.append(Pin(crypto.fingerprint(key), f"encryption.public_key_file "
-                                                 f"({enc.public_key_file})"))
+            raise ConfigError(
+                f"encryption.public_key_file {enc.public_key_file}: "
+                f"{str(exc).replace('the ingestor sent', 'the file holds')}"
+            ) from None
+        pins.append(
+            Pin(crypto.fingerprint(key), f"encryption.public_key_file ({enc.public_key_file})")
+        )
     if len(pins) == 2 and pins[0].fingerprint != pins[1].fingerprint:
         raise ConfigError(
             f"encryption.public_key_fingerprint ({pins[0].fingerprint}) and "
-            f"encryption.public_key_file ({pins[1].fingerprint}) name different keys")
+            f"encryption.public_key_file ({pins[1].fingerprint}) name different keys"
+        )
     return pins[0] if pins else None
 
 
-async def perform_handshake(http: aiohttp.ClientSession, base_url: str, config: AgentConfig,
-                            *, pin: Pin | None, generation: int, now: float,
-                            timeout: float) -> Session:
+async def perform_handshake(
+    http: aiohttp.ClientSession,
+    base_url: str,
+    config: AgentConfig,
+    *,
+    pin: Pin | None,
+    generation: int,
+    now: float,
+    timeout: float,
+) -> Session:
     """Run init + complete against ``base_url`` and return the live session."""
     key_value = config.api_key.value
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key_value}",
-               "User-Agent": USER_AGENT}
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {key_value}",
+        "User-Agent": USER_AGENT,
+    }
     init_url = f"{base_url}/v1/handshake/init"
     result = await _post(http, init_url, headers, {"api_key": key_value}, timeout)
     _check_status(result, init_url, config)
     doc = result.json()
     if not isinstance(doc, dict):
-        raise HandshakeError(f"handshake init at {init_url}: the answer is not a JSON object: "
-                             f"{_snippet(result)}")
+        raise HandshakeError(
+            f"handshake init at {init_url}: the answer is not a JSON object: {_snippet(result)}"
+        )
     source = _init_object(doc, init_url)
     public_key = crypto.parse_public_key(source["public_key"])
     fingerprint = crypto.fingerprint(public_key)
@@ -94,43 +110,74 @@ async def perform_handshake(http: aiohttp.ClientSession, base_url: str, config: 
         raise PinMismatchError(
             f"the ingestor at {base_url} presented public key {fingerprint}, which does not "
             f"match the pinned {pin.fingerprint} ({pin.source}); refusing to send anything "
-            "(if the account key was rotated on purpose, update the pin)")
+            "(if the account key was rotated on purpose, update the pin)"
+        )
     limits = _parse_limits(source.get("limits"))
     supports_multipart = source.get("supports_multipart")
     if supports_multipart is False:
-        log.warning("handshake.multipart_not_advertised", ingestor=base_url,
-                    note="sending multipart anyway: protocol v3 has no other format")
+        log.warning(
+            "handshake.multipart_not_advertised",
+            ingestor=base_url,
+            note="sending multipart anyway: protocol v3 has no other format",
+        )
 
     aes_key = crypto.new_session_key()
     try:
         wrapped = crypto.wrap_key(public_key, aes_key)
         complete_url = f"{base_url}/v1/handshake/complete"
-        result = await _post(http, complete_url, headers,
-                             {"api_key": key_value,
-                              "encrypted_secret": base64.b64encode(wrapped).decode("ascii")},
-                             timeout)
+        result = await _post(
+            http,
+            complete_url,
+            headers,
+            {"api_key": key_value, "encrypted_secret": base64.b64encode(wrapped).decode("ascii")},
+            timeout,
+        )
         _check_status(result, complete_url, config)
         key_id = _key_id(result, complete_url)
         session = Session(
-            base_url=base_url, key_id=key_id, fingerprint=fingerprint, server_limits=limits,
-            supports_multipart=bool(supports_multipart), created=now, generation=generation,
-            max_entries=config.encryption.session_max_entries, _key=bytearray(aes_key),
-            _prefix=crypto.new_nonce_prefix())
+            base_url=base_url,
+            key_id=key_id,
+            fingerprint=fingerprint,
+            server_limits=limits,
+            supports_multipart=bool(supports_multipart),
+            created=now,
+            generation=generation,
+            max_entries=config.encryption.session_max_entries,
+            _key=bytearray(aes_key),
+            _prefix=crypto.new_nonce_prefix(),
+        )
     finally:
         crypto.zero(aes_key)
-    log.info("handshake.ok", ingestor=base_url, key_id=key_id, fingerprint=fingerprint,
-             pinned=pin is not None, max_batch_size=limits.max_batch_size,
-             max_payload_size=limits.max_payload_size,
-             max_request_size=limits.max_request_size)
+    log.info(
+        "handshake.ok",
+        ingestor=base_url,
+        key_id=key_id,
+        fingerprint=fingerprint,
+        pinned=pin is not None,
+        max_batch_size=limits.max_batch_size,
+        max_payload_size=limits.max_payload_size,
+        max_request_size=limits.max_request_size,
+    )
     return session
 
 
-async def _post(http: aiohttp.ClientSession, url: str, headers: dict[str, str],
-                body: dict[str, str], timeout: float) -> HttpResult:
+async def _post(
+    http: aiohttp.ClientSession,
+    url: str,
+    headers: dict[str, str],
+    body: dict[str, str],
+    timeout: float,
+) -> HttpResult:
     try:
-        return await request(http, "POST", url, headers=headers,
-                             data=json.dumps(body).encode(), timeout=timeout,
-                             body_cap=DISCOVERY_BODY_CAP)
+        return await request(
+            http,
+            "POST",
+            url,
+            headers=headers,
+            data=json.dumps(body).encode(),
+            timeout=timeout,
+            body_cap=DISCOVERY_BODY_CAP,
+        )
     except TransportError as exc:
         raise HandshakeError(f"ingestor unavailable: {exc}") from None
 
@@ -143,13 +190,14 @@ def _check_status(result: HttpResult, url: str, config: AgentConfig) -> None:
     if result.status in (401, 403):
         raise AuthError(
             f"the ingestor refused the API key {config.api_key.masked} at {url} "
-            f"(HTTP {result.status}): {_snippet(result)} — is the key valid and not revoked?")
+            f"(HTTP {result.status}): {_snippet(result)} — is the key valid and not revoked?"
+        )
     if result.status != 200:
-        raise HandshakeError(f"handshake at {url} failed: HTTP {result.status}: "
-                             f"{_snippet(result)}")
+        raise HandshakeError(f"handshake at {url} failed: HTTP {result.status}: {_snippet(result)}")
     if result.truncated:
-        raise HandshakeError(f"handshake at {url}: answer larger than "
-                             f"{DISCOVERY_BODY_CAP // 1024} KiB")
+        raise HandshakeError(
+            f"handshake at {url}: answer larger than {DISCOVERY_BODY_CAP // 1024} KiB"
+        )
 
 
 def _init_object(doc: dict[str, Any], url: str) -> dict[str, Any]:
@@ -161,8 +209,9 @@ def _init_object(doc: dict[str, Any], url: str) -> dict[str, Any]:
         inner = data.get("public_key")
         if isinstance(inner, str) and inner.strip():
             return data
-    raise HandshakeError(f"handshake init at {url}: the answer has no `public_key` "
-                         "(neither flat nor under `data`)")
+    raise HandshakeError(
+        f"handshake init at {url}: the answer has no `public_key` (neither flat nor under `data`)"
+    )
 
 
 def _parse_limits(raw: object) -> ServerLimits:
@@ -181,8 +230,9 @@ def _parse_limits(raw: object) -> ServerLimits:
 def _key_id(result: HttpResult, url: str) -> str:
     doc = result.json()
     if not isinstance(doc, dict):
-        raise HandshakeError(f"handshake complete at {url}: the answer is not a JSON object: "
-                             f"{_snippet(result)}")
+        raise HandshakeError(
+            f"handshake complete at {url}: the answer is not a JSON object: {_snippet(result)}"
+        )
     data = doc.get("data")
     candidates = [doc.get("key_id"), doc.get("key_uuid")]
     if isinstance(data, dict):
@@ -191,8 +241,12 @@ def _key_id(result: HttpResult, url: str) -> str:
         if isinstance(value, str) and value.strip():
             key_id = value.strip()
             if not _KEY_ID_RE.match(key_id):
-                raise HandshakeError(f"handshake complete at {url}: key id {key_id[:80]!r} "
-                                     "contains characters not allowed in a header")
+                raise HandshakeError(
+                    f"handshake complete at {url}: key id {key_id[:80]!r} "
+                    "contains characters not allowed in a header"
+                )
             return key_id
-    raise HandshakeError(f"handshake complete at {url}: the answer has no key id "
-                         "(key_id / key_uuid, flat or under `data`)")
+    raise HandshakeError(
+        f"handshake complete at {url}: the answer has no key id "
+        "(key_id / key_uuid, flat or under `data`)"
+    )

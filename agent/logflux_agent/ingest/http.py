@@ -67,17 +67,20 @@ def make_ssl_context(tls_verify: bool, ca_file: str | None) -> ssl.SSLContext | 
     return ctx
 
 
-def make_session(ssl_context: ssl.SSLContext | bool, *, user_agent: str,
-                 connections: int) -> aiohttp.ClientSession:
+def make_session(
+    ssl_context: ssl.SSLContext | bool, *, user_agent: str, connections: int
+) -> aiohttp.ClientSession:
     """``ssl_context`` from ``make_ssl_context``: built once, since loading the system trust
     store takes ~25 ms, which must not happen on the event loop while it serves /health."""
-    connector = aiohttp.TCPConnector(ssl=ssl_context,
-                                     limit=max(2, connections), enable_cleanup_closed=True)
+    connector = aiohttp.TCPConnector(
+        ssl=ssl_context, limit=max(2, connections), enable_cleanup_closed=True
+    )
     # trust_env stays off: with it aiohttp consults ~/.netrc and the proxy variables on a
     # thread for every request (two thread hops per batch), and a .netrc entry for the
     # ingestor would even clash with our Authorization header. env_proxy() does the proxy part.
-    return aiohttp.ClientSession(connector=connector, trust_env=False,
-                                 headers={"User-Agent": user_agent})
+    return aiohttp.ClientSession(
+        connector=connector, trust_env=False, headers={"User-Agent": user_agent}
+    )
 
 
 def env_proxy(url: str) -> tuple[str, dict[str, str]] | None:
@@ -92,28 +95,43 @@ def env_proxy(url: str) -> tuple[str, dict[str, str]] | None:
     if not proxy or not parts.hostname:
         return None
     if urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
-            parts.hostname, proxies):
+        parts.hostname, proxies
+    ):
         return None
     proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if proxy_parts.username is None:
         return proxy_parts.geturl(), {}
-    auth = aiohttp.encode_basic_auth(unquote(proxy_parts.username),
-                                     unquote(proxy_parts.password or ""))
+    auth = aiohttp.encode_basic_auth(
+        unquote(proxy_parts.username), unquote(proxy_parts.password or "")
+    )
     bare = proxy_parts._replace(netloc=proxy_parts.netloc.rpartition("@")[2])
     return bare.geturl(), {"Proxy-Authorization": auth}
 
 
-async def request(session: aiohttp.ClientSession, method: str, url: str, *,
-                  headers: Mapping[str, str], data: bytes | None, timeout: float,
-                  body_cap: int) -> HttpResult:
+async def request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    data: bytes | None,
+    timeout: float,
+    body_cap: int,
+) -> HttpResult:
     """One request with a total timeout; the body is read up to ``body_cap`` bytes."""
     via = env_proxy(url)
     proxy, proxy_headers = via if via is not None else (None, None)
     try:
-        async with session.request(method, url, headers=dict(headers), data=data,
-                                   timeout=aiohttp.ClientTimeout(total=timeout),
-                                   allow_redirects=False, proxy=proxy,
-                                   proxy_headers=proxy_headers) as resp:
+        async with session.request(
+            method,
+            url,
+            headers=dict(headers),
+            data=data,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            allow_redirects=False,
+            proxy=proxy,
+            proxy_headers=proxy_headers,
+        ) as resp:
             chunks: list[bytes] = []
             size = 0
             truncated = False
@@ -138,15 +156,17 @@ def describe(exc: BaseException, url: str, timeout: float) -> TransportError:
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return TransportError("dns", f"cannot resolve the host of {host} (DNS): {exc.os_error}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return TransportError("tls", f"TLS certificate verification failed for {host}: "
-                                     f"{exc.certificate_error}")
+        return TransportError(
+            "tls", f"TLS certificate verification failed for {host}: {exc.certificate_error}"
+        )
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
         return TransportError("tls", f"TLS handshake with {host} failed: {exc}")
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return TransportError("proxy", f"cannot connect to the proxy for {host}: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientHttpProxyError):
-        return TransportError("proxy", f"the proxy refused the tunnel to {host}: "
-                                       f"HTTP {exc.status} {exc.message}")
+        return TransportError(
+            "proxy", f"the proxy refused the tunnel to {host}: HTTP {exc.status} {exc.message}"
+        )
     if isinstance(exc, TimeoutError):
         return TransportError("timeout", f"no answer from {host} within {timeout:g} s (timeout)")
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -155,11 +175,9 @@ def describe(exc: BaseException, url: str, timeout: float) -> TransportError:
             return TransportError("refused", f"connection refused by {host}")
         return TransportError("connection", f"cannot connect to {host}: {err}")
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return TransportError("connection",
-                              f"{host} closed the connection without answering")
+        return TransportError("connection", f"{host} closed the connection without answering")
     if isinstance(exc, aiohttp.InvalidURL | ValueError):
         return TransportError("invalid_url", f"invalid URL {host}: {exc}")
     if isinstance(exc, ConnectionRefusedError):
         return TransportError("refused", f"connection refused by {host}")
-    return TransportError("connection", f"request to {host} failed: "
-                                        f"{type(exc).__name__}: {exc}")
+    return TransportError("connection", f"request to {host} failed: {type(exc).__name__}: {exc}")

@@ -26,8 +26,9 @@ _SHARED_RNG = random.Random()
 class Backoff:
     """``delay(n) = U[0, min(initial * factor^n, max)]`` (full jitter), n = failed attempts."""
 
-    def __init__(self, initial: float, maximum: float, factor: float,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self, initial: float, maximum: float, factor: float, rng: random.Random | None = None
+    ) -> None:
         self.initial = initial if initial > 0 else 1.0
         self.maximum = max(maximum, self.initial)
         self.factor = factor if factor > 1 else 2.0
@@ -38,7 +39,7 @@ class Backoff:
         # min() before pow overflow: the exponent is bounded by the cap anyway
         if attempt > 64:
             return self.maximum
-        return min(self.initial * self.factor ** attempt, self.maximum)
+        return min(self.initial * self.factor**attempt, self.maximum)
 
     def next_delay(self) -> float:
         delay = self._rng.uniform(0.0, self.cap(self.attempt))

@@ -84,8 +84,10 @@ class Session:
         self._aead = AESGCM(bytes(self._key))
 
     def __repr__(self) -> str:
-        return (f"Session(base_url={self.base_url!r}, key_id={self.key_id!r}, "
-                f"generation={self.generation}, used={self._counter})")
+        return (
+            f"Session(base_url={self.base_url!r}, key_id={self.key_id!r}, "
+            f"generation={self.generation}, used={self._counter})"
+        )
 
     @property
     def used(self) -> int:

@@ -48,8 +48,7 @@ def read_exact(stream: io.RawIOBase, size: int) -> bytearray | None:
 
 
 def write_frame(fd: int, meta: bytes, raw: bytes = b"") -> None:
-    pieces = [memoryview(FRAME_HEADER.pack(len(meta), len(raw))), memoryview(meta),
-              memoryview(raw)]
+    pieces = [memoryview(FRAME_HEADER.pack(len(meta), len(raw))), memoryview(meta), memoryview(raw)]
     while pieces:
         written = os.writev(fd, pieces)
         while pieces and written >= len(pieces[0]):

@@ -88,8 +88,9 @@ class _Worker:
             while self.waiting:
                 future = self.waiting.popleft()
                 if not future.done():
-                    future.set_exception(WorkerDied(f"encode worker {self.proc.pid} exited "
-                                                    f"with status {code}"))
+                    future.set_exception(
+                        WorkerDied(f"encode worker {self.proc.pid} exited with status {code}")
+                    )
 
 
 class EncodeWorkers:
@@ -141,9 +142,13 @@ class EncodeWorkers:
                 return None
             while len(self._workers) < self._count:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "logflux_agent.ingest.worker",
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                    limit=_READ_LIMIT)
+                    sys.executable,
+                    "-m",
+                    "logflux_agent.ingest.worker",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=_READ_LIMIT,
+                )
                 for stream in (proc.stdin, proc.stdout):
                     _widen_pipe(stream)
                 self._workers.append(_Worker(proc))
@@ -152,12 +157,20 @@ class EncodeWorkers:
     def _note_death(self, worker: _Worker) -> None:
         now = time.monotonic()
         self._deaths.append(now)
-        log.error("encode.worker_died", pid=worker.proc.pid, status=worker.proc.returncode,
-                  note="started again on the next batch")
+        log.error(
+            "encode.worker_died",
+            pid=worker.proc.pid,
+            status=worker.proc.returncode,
+            note="started again on the next batch",
+        )
         if len(self._deaths) == MAX_DEATHS and now - self._deaths[0] < DEATH_WINDOW:
             self.disabled = True
-            log.error("encode.workers_disabled", deaths=MAX_DEATHS, window_s=DEATH_WINDOW,
-                      note="encoding in the agent process from now on")
+            log.error(
+                "encode.workers_disabled",
+                deaths=MAX_DEATHS,
+                window_s=DEATH_WINDOW,
+                note="encoding in the agent process from now on",
+            )
 
     @property
     def pids(self) -> list[int]:

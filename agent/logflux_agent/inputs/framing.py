@@ -111,11 +111,27 @@ class LineFramer:
     * invalid UTF-8 is decoded with U+FFFD replacement characters and counted per line.
     """
 
-    __slots__ = ("_buf", "_continuation", "_discarding", "_head", "_in_long", "_max",
-                 "_track", "_truncate", "consumed", "position")
+    __slots__ = (
+        "_buf",
+        "_continuation",
+        "_discarding",
+        "_head",
+        "_in_long",
+        "_max",
+        "_track",
+        "_truncate",
+        "consumed",
+        "position",
+    )
 
-    def __init__(self, *, max_line_bytes: int = 262_144, long_lines: LongLines = "split",
-                 position: int = 0, track_offsets: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        max_line_bytes: int = 262_144,
+        long_lines: LongLines = "split",
+        position: int = 0,
+        track_offsets: bool = False,
+    ) -> None:
         if max_line_bytes < MIN_LINE_BYTES:
             raise ValueError(f"max_line_bytes must be at least {MIN_LINE_BYTES}")
         self._max = max_line_bytes
@@ -190,8 +206,8 @@ class LineFramer:
         elif self._buf:
             keep = 0 if final else _incomplete_tail(self._buf)
             if keep < len(self._buf):
-                line = self._buf[:len(self._buf) - keep]
-                self._buf = self._buf[len(self._buf) - keep:]
+                line = self._buf[: len(self._buf) - keep]
+                self._buf = self._buf[len(self._buf) - keep :]
                 self._emit(self._strip_cr(line), self.consumed - keep, out)
                 self._continuation = True
         out.end = self.position
@@ -244,12 +260,12 @@ class LineFramer:
         if not self._in_long:
             out.long_lines += 1
         if self._truncate:
-            self._emit(line[:_cut(line, limit)], end, out)
+            self._emit(line[: _cut(line, limit)], end, out)
             return
         pos = 0
         while len(line) - pos > limit:
-            piece = _cut(line[pos:pos + limit + 1], limit)
-            self._emit(line[pos:pos + piece], start + pos + piece, out)
+            piece = _cut(line[pos : pos + limit + 1], limit)
+            self._emit(line[pos : pos + piece], start + pos + piece, out)
             pos += piece
         if pos < len(line):
             self._emit(line[pos:], end, out)
@@ -279,8 +295,10 @@ class LineFramer:
                 if out.ends is not None:
                     # Positions from the raw byte lengths (a stripped \r still counts).
                     base = buf_offset + i
-                    ends = [base + total + n for n, total in
-                            enumerate(accumulate(map(len, region.split(b"\n"))), 1)]
+                    ends = [
+                        base + total + n
+                        for n, total in enumerate(accumulate(map(len, region.split(b"\n"))), 1)
+                    ]
                     out.ends.extend(ends)
                 if out.lines:
                     out.lines.extend(lines)
@@ -308,13 +326,13 @@ class LineFramer:
             out.long_lines += 1
             self._in_long = True
         if self._truncate:
-            self._head = rest[:_cut(rest, limit)]
+            self._head = rest[: _cut(rest, limit)]
             self._discarding = True
             return
         pos = 0
         while size - pos > limit:
-            piece = _cut(rest[pos:pos + limit + 1], limit)
-            self._emit(rest[pos:pos + piece], rest_offset + pos + piece, out)
+            piece = _cut(rest[pos : pos + limit + 1], limit)
+            self._emit(rest[pos : pos + piece], rest_offset + pos + piece, out)
             pos += piece
         self._buf = rest[pos:]
         self._continuation = True
@@ -330,17 +348,28 @@ class Multiline:
     is dropped), or when no line arrived for ``timeout`` seconds (see ``deadline``).
     """
 
-    __slots__ = ("_bytes", "_continue", "_end", "_last", "_lines", "_max_bytes", "_max_lines",
-                 "_start", "_timeout")
+    __slots__ = (
+        "_bytes",
+        "_continue",
+        "_end",
+        "_last",
+        "_lines",
+        "_max_bytes",
+        "_max_lines",
+        "_start",
+        "_timeout",
+    )
 
     def __init__(self, config: MultilineConfig, *, max_bytes: int) -> None:
         if (config.start_pattern is None) == (config.continue_pattern is None):
             raise ConfigError("multiline: set exactly one of start_pattern or continue_pattern")
         try:
-            self._start = (re.compile(config.start_pattern)
-                           if config.start_pattern is not None else None)
-            self._continue = (re.compile(config.continue_pattern)
-                              if config.continue_pattern is not None else None)
+            self._start = (
+                re.compile(config.start_pattern) if config.start_pattern is not None else None
+            )
+            self._continue = (
+                re.compile(config.continue_pattern) if config.continue_pattern is not None else None
+            )
         except re.error as exc:
             raise ConfigError(f"multiline: invalid regular expression: {exc}") from exc
         if config.max_lines < 1:
@@ -367,8 +396,9 @@ class Multiline:
         self._lines = []
         self._bytes = -1
 
-    def push(self, lines: list[str], ends: list[int] | None,
-             now: float) -> tuple[list[str], list[int]]:
+    def push(
+        self, lines: list[str], ends: list[int] | None, now: float
+    ) -> tuple[list[str], list[int]]:
         """Add lines (and their end positions); return completed entries and their ends."""
         out: list[str] = []
         out_ends: list[int] = []
@@ -382,8 +412,11 @@ class Multiline:
             else:
                 assert cont is not None
                 begins = cont.search(line) is None
-            if held and (begins or len(held) >= self._max_lines
-                         or self._bytes + 1 + len(line) > self._max_bytes):
+            if held and (
+                begins
+                or len(held) >= self._max_lines
+                or self._bytes + 1 + len(line) > self._max_bytes
+            ):
                 out.append("\n".join(held))
                 out_ends.append(self._end)
                 held = self._lines = []
@@ -408,9 +441,22 @@ class Multiline:
 # ---- levels ---------------------------------------------------------------------------------
 
 _LEVELS = {
-    "EMERG": 1, "EMERGENCY": 1, "PANIC": 1, "ALERT": 2, "CRIT": 3, "CRITICAL": 3, "FATAL": 3,
-    "ERR": 4, "ERROR": 4, "SEVERE": 4, "WARN": 5, "WARNING": 5, "NOTICE": 6, "INFO": 7,
-    "DEBUG": 8, "TRACE": 8,
+    "EMERG": 1,
+    "EMERGENCY": 1,
+    "PANIC": 1,
+    "ALERT": 2,
+    "CRIT": 3,
+    "CRITICAL": 3,
+    "FATAL": 3,
+    "ERR": 4,
+    "ERROR": 4,
+    "SEVERE": 4,
+    "WARN": 5,
+    "WARNING": 5,
+    "NOTICE": 6,
+    "INFO": 7,
+    "DEBUG": 8,
+    "TRACE": 8,
 }
 
 
@@ -424,8 +470,16 @@ def _level_tokens() -> dict[str, int]:
     tokens: dict[str, int] = {}
     for word, level in _LEVELS.items():
         for form in (word, word.lower(), word.title()):
-            decorated = [f"[{form}]", f"{form}:", f"[{form}]:", f"<{form}>", f"({form})",
-                         f"{form}|", f"|{form}|", f"{form},"]
+            decorated = [
+                f"[{form}]",
+                f"{form}:",
+                f"[{form}]:",
+                f"<{form}>",
+                f"({form})",
+                f"{form}|",
+                f"|{form}|",
+                f"{form},",
+            ]
             if form == word:
                 decorated.append(form)
             for token in decorated:
@@ -436,7 +490,8 @@ def _level_tokens() -> dict[str, int]:
 _LEVEL_TOKENS = _level_tokens()
 # level=error, "level":"warn", severity: info, lvl=dbg … (any case; only tried when present).
 _LEVEL_FIELD_RE = re.compile(
-    r"""(?i)\b(?:level|lvl|severity|loglevel)["']?\s*[=:]\s*["']?([a-z]+)""")
+    r"""(?i)\b(?:level|lvl|severity|loglevel)["']?\s*[=:]\s*["']?([a-z]+)"""
+)
 _LEVEL_WINDOW = 160
 _LEVEL_MAX_TOKENS = 5
 _LEVEL_ALIASES = {"WARNING": 5, "DBG": 8, "INF": 7, "WRN": 5, "ERR": 4, "CRT": 3, "FTL": 3}
@@ -461,8 +516,7 @@ def detect_level(text: str) -> int:
         level = tokens.get(parts[0].partition(":")[0] + ":")
         if level is not None:
             return level
-    if ("evel" in head or "EVEL" in head or "lvl" in head or "everity" in head
-            or "EVERITY" in head):
+    if "evel" in head or "EVEL" in head or "lvl" in head or "everity" in head or "EVERITY" in head:
         match = _LEVEL_FIELD_RE.search(head)
         if match is not None:
             word = match.group(1).upper()
@@ -470,10 +524,15 @@ def detect_level(text: str) -> int:
     return LEVEL_INFO
 
 
-def make_records(lines: list[str], timestamp: float, source: str, attributes: dict[str, str],
-                 *, detect: bool = False) -> list[Record]:
+def make_records(
+    lines: list[str],
+    timestamp: float,
+    source: str,
+    attributes: dict[str, str],
+    *,
+    detect: bool = False,
+) -> list[Record]:
     """One Record per line, sharing ``timestamp``, ``source`` and the ``attributes`` dict."""
     if detect:
-        return [Record(line, timestamp, detect_level(line), source, attributes)
-                for line in lines]
+        return [Record(line, timestamp, detect_level(line), source, attributes) for line in lines]
     return records_for(lines, timestamp, LEVEL_INFO, source, attributes)

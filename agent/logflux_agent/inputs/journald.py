@@ -86,8 +86,9 @@ class _Failed(Exception):
 class JournaldInput:
     """``type: journald``. Runs until cancelled."""
 
-    def __init__(self, config: JournaldInputConfig, store: CheckpointStore, *,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, config: JournaldInputConfig, store: CheckpointStore, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.config = config
         self.name = config.id
         self.clock = clock
@@ -96,8 +97,9 @@ class JournaldInput:
         cursor = saved.get("cursor")
         self.saved_cursor: str | None = cursor if isinstance(cursor, str) and cursor else None
         self.selection = JournalSelection.from_config(config)
-        self.mapper = EntryMapper(labels=config.labels, include_fields=config.include_fields,
-                                  clock=clock)
+        self.mapper = EntryMapper(
+            labels=config.labels, include_fields=config.include_fields, clock=clock
+        )
         # Where the next journalctl starts: after this cursor, or at the oldest entry (None).
         # Unresolved until the first attempt decided it from the store or start_at.
         self._resume: str | None = None
@@ -140,8 +142,9 @@ class JournaldInput:
         files = self._existing_files()
         await self._resolve_start(files)
         argv = follow_command(self.selection, self._resume, files)
-        proc = JournalctlProcess(argv, chunk_bytes=READ_CHUNK_BYTES,
-                                 on_stderr=self._stderr_logger())
+        proc = JournalctlProcess(
+            argv, chunk_bytes=READ_CHUNK_BYTES, on_stderr=self._stderr_logger()
+        )
         try:
             await proc.start()
         except JournalctlMissing as exc:
@@ -149,8 +152,13 @@ class JournaldInput:
             raise _Failed from exc
         self.process = proc
         self.starts += 1
-        log.info("journald.started", input=self.name, pid=proc.pid,
-                 after_cursor=self._resume, journal=self._journal_label())
+        log.info(
+            "journald.started",
+            input=self.name,
+            pid=proc.pid,
+            after_cursor=self._resume,
+            journal=self._journal_label(),
+        )
         self._reset_framing()
         progressed = False
         try:
@@ -170,8 +178,13 @@ class JournaldInput:
                     progressed = True
         finally:
             returncode = await proc.stop()
-        self._error("journalctl_exited", "journald.journalctl_exited", returncode=returncode,
-                    stderr=" | ".join(proc.stderr_tail), resume_after=self._resume)
+        self._error(
+            "journalctl_exited",
+            "journald.journalctl_exited",
+            returncode=returncode,
+            stderr=" | ".join(proc.stderr_tail),
+            resume_after=self._resume,
+        )
         return progressed
 
     def _stderr_logger(self) -> Callable[[str], None]:
@@ -194,9 +207,14 @@ class JournaldInput:
         return "system"
 
     def _missing(self, exc: JournalctlMissing) -> None:
-        self._error("journalctl_missing", "journald.journalctl_missing", level="error",
-                    journalctl=self.config.journalctl, error=str(exc),
-                    hint="install journalctl (package systemd) or set `journalctl:` to its path")
+        self._error(
+            "journalctl_missing",
+            "journald.journalctl_missing",
+            level="error",
+            journalctl=self.config.journalctl,
+            error=str(exc),
+            hint="install journalctl (package systemd) or set `journalctl:` to its path",
+        )
 
     # ---- which journal, where to start -----------------------------------------------------
 
@@ -204,8 +222,9 @@ class JournaldInput:
         sel = self.selection
         if sel.directory is not None:
             if not os.path.isdir(sel.directory):
-                self._error("directory_missing", "journald.directory_missing",
-                            directory=sel.directory)
+                self._error(
+                    "directory_missing", "journald.directory_missing", directory=sel.directory
+                )
                 raise _Failed
             return None
         if not sel.files:
@@ -213,8 +232,7 @@ class JournaldInput:
         existing = [f for f in sel.files if os.path.exists(f)]
         missing = [f for f in sel.files if f not in existing]
         if missing:
-            self._error("file_missing", "journald.file_missing", files=missing,
-                        following=existing)
+            self._error("file_missing", "journald.file_missing", files=missing, following=existing)
         if not existing:
             raise _Failed
         return existing
@@ -240,17 +258,25 @@ class JournaldInput:
                 self._resume = None
             self._resolved = True
         if self._resume is not None and not await self._cursor_known(self._resume, files):
-            self._error("cursor_unknown", "journald.cursor_unknown", cursor=self._resume,
-                        fallback="oldest entry",
-                        note="the journal no longer has this entry (vacuumed or replaced); "
-                             "entries between it and the oldest one are lost, others may repeat")
+            self._error(
+                "cursor_unknown",
+                "journald.cursor_unknown",
+                cursor=self._resume,
+                fallback="oldest entry",
+                note="the journal no longer has this entry (vacuumed or replaced); "
+                "entries between it and the oldest one are lost, others may repeat",
+            )
             self._resume = None
 
     async def _tail_cursor(self, files: list[str] | None) -> str | None:
         result = await self._query(tail_probe_command(self.selection, files))
         if result.returncode != 0:
-            self._error("journalctl_failed", "journald.query_failed", returncode=result.returncode,
-                        stderr=" | ".join(result.stderr))
+            self._error(
+                "journalctl_failed",
+                "journald.query_failed",
+                returncode=result.returncode,
+                stderr=" | ".join(result.stderr),
+            )
             raise _Failed
         return _first_cursor(result.stdout)
 
@@ -259,8 +285,12 @@ class JournaldInput:
         if result.returncode != 0:
             if any("cursor" in line.lower() for line in result.stderr):
                 return False  # "Failed to seek to cursor": malformed for this journal
-            self._error("journalctl_failed", "journald.query_failed", returncode=result.returncode,
-                        stderr=" | ".join(result.stderr))
+            self._error(
+                "journalctl_failed",
+                "journald.query_failed",
+                returncode=result.returncode,
+                stderr=" | ".join(result.stderr),
+            )
             raise _Failed
         return _first_cursor(result.stdout) == cursor
 
@@ -278,15 +308,14 @@ class JournaldInput:
             if nl < 0:
                 return []
             self._skipping = False
-            chunk = chunk[nl + 1:]
+            chunk = chunk[nl + 1 :]
         last = chunk.rfind(b"\n")
         if last < 0:
             if chunk:
                 self._parts.append(chunk)
                 self._parts_size += len(chunk)
             if self._parts_size > MAX_ENTRY_BYTES:
-                self._error("entry_too_large", "journald.entry_too_large",
-                            limit=MAX_ENTRY_BYTES)
+                self._error("entry_too_large", "journald.entry_too_large", limit=MAX_ENTRY_BYTES)
                 self._reset_framing()
                 self._skipping = True
             return []
@@ -294,7 +323,7 @@ class JournaldInput:
         if self._parts:
             self._parts.append(head)
             head = b"".join(self._parts)
-        tail = chunk[last + 1:]
+        tail = chunk[last + 1 :]
         self._parts = [tail] if tail else []
         self._parts_size = len(tail)
         # journalctl's JSON is UTF-8 (undecodable field values are printed as byte arrays) and
@@ -312,8 +341,7 @@ class JournaldInput:
             try:
                 record, cursor = parse(line)
             except BadEntry as exc:
-                self._error("bad_entry", "journald.bad_entry", error=str(exc),
-                            line=line[:200])
+                self._error("bad_entry", "journald.bad_entry", error=str(exc), line=line[:200])
                 continue
             records.append(record)
             if cursor is not None:

@@ -81,8 +81,7 @@ class _ThreadReader:
         self._requests: queue.SimpleQueue[asyncio.Future[_Chunk] | None] = queue.SimpleQueue()
         # A daemon thread: a read blocked on a producer that never writes again must not keep
         # the process alive once the agent is done.
-        self._thread = threading.Thread(target=self._run, name=f"stdin-reader-{name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"stdin-reader-{name}", daemon=True)
         self._thread.start()
 
     def request(self) -> asyncio.Future[_Chunk]:
@@ -127,8 +126,14 @@ def _deliver(fut: asyncio.Future[_Chunk], chunk: _Chunk) -> None:
 class StdinInput:
     """``type: stdin``. ``run`` returns at end of input, after emitting every entry."""
 
-    def __init__(self, config: StdinInputConfig, store: CheckpointStore, *,
-                 clock: Clock = SYSTEM_CLOCK, stream: BinaryIO | None = None) -> None:
+    def __init__(
+        self,
+        config: StdinInputConfig,
+        store: CheckpointStore,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        stream: BinaryIO | None = None,
+    ) -> None:
         self.config = config
         self.name = config.id
         self.clock = clock
@@ -136,10 +141,12 @@ class StdinInput:
             stream = sys.stdin.buffer
         self._stream = stream
         self.stream = StdinAckStream(f"stdin:{config.id}")
-        self.framer = LineFramer(max_line_bytes=config.max_line_bytes,
-                                 long_lines=config.long_lines)
-        self.joiner = (Multiline(config.multiline, max_bytes=config.max_line_bytes)
-                       if config.multiline is not None else None)
+        self.framer = LineFramer(max_line_bytes=config.max_line_bytes, long_lines=config.long_lines)
+        self.joiner = (
+            Multiline(config.multiline, max_bytes=config.max_line_bytes)
+            if config.multiline is not None
+            else None
+        )
         self.attributes = dict(config.labels)
         # Observable: entries handed to the pipeline, bytes read, and whether EOF was reached.
         self.emitted = 0
@@ -158,14 +165,20 @@ class StdinInput:
     async def run(self, emit: Emit) -> None:
         if self._stream is None:
             metrics.INPUT_ERRORS.labels(input=self.name, reason="stdin_closed").inc()
-            log.error("stdin.unavailable", input=self.name,
-                      error="standard input is closed; nothing to read")
+            log.error(
+                "stdin.unavailable",
+                input=self.name,
+                error="standard input is closed; nothing to read",
+            )
             self.finished = True
             return
         with contextlib.suppress(OSError, ValueError):
             if self._stream.isatty():
-                log.info("stdin.terminal", input=self.name,
-                         hint="reading from a terminal; end the input with Ctrl-D")
+                log.info(
+                    "stdin.terminal",
+                    input=self.name,
+                    hint="reading from a terminal; end the input with Ctrl-D",
+                )
         reader = _ThreadReader(self._stream, READ_CHUNK_BYTES, self.name)
         try:
             await self._read_all(reader, emit)
@@ -188,8 +201,12 @@ class StdinInput:
             chunk = await pending
             if chunk.error is not None:
                 metrics.INPUT_ERRORS.labels(input=self.name, reason="io").inc()
-                log.error("stdin.read_failed", input=self.name, error=str(chunk.error),
-                          note="treated as end of input")
+                log.error(
+                    "stdin.read_failed",
+                    input=self.name,
+                    error=str(chunk.error),
+                    note="treated as end of input",
+                )
             if not chunk.data:
                 await self._emit_frames(self.framer.flush(final=True), emit)
                 if self.joiner is not None:
@@ -213,8 +230,9 @@ class StdinInput:
     async def _emit_lines(self, lines: list[str], emit: Emit) -> None:
         if not lines:
             return
-        records = make_records(lines, self.clock.wall(), SOURCE, self.attributes,
-                               detect=self.config.detect_level)
+        records = make_records(
+            lines, self.clock.wall(), SOURCE, self.attributes, detect=self.config.detect_level
+        )
         count = self.emitted + len(records)
         records[-1] = records[-1].with_ack(AckToken(self.stream, count))
         await emit(records)

@@ -15,85 +15,165 @@ from logflux_agent import __version__
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
-                    30.0, 60.0, 300.0)
+_LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
 
-BUILD_INFO = Gauge("logflux_agent_build_info", "Build information; always 1.",
-                   ["version", "python"], registry=REGISTRY)
+BUILD_INFO = Gauge(
+    "logflux_agent_build_info",
+    "Build information; always 1.",
+    ["version", "python"],
+    registry=REGISTRY,
+)
 BUILD_INFO.labels(version=__version__, python=platform.python_version()).set(1)
 
 # Inputs
-INPUT_ENTRIES = Counter("logflux_agent_input_entries_total", "Entries read, per input.",
-                        ["input"], registry=REGISTRY)
-INPUT_BYTES = Counter("logflux_agent_input_bytes_total", "Bytes read, per input.",
-                      ["input"], registry=REGISTRY)
-INPUT_ERRORS = Counter("logflux_agent_input_errors_total",
-                       "Read problems per input and cause (permission, vanished, io, binary, "
-                       "journalctl, ...).", ["input", "reason"], registry=REGISTRY)
-LONG_LINES = Counter("logflux_agent_long_lines_total",
-                     "Lines longer than max_line_bytes, per input and action (split, truncate).",
-                     ["input", "action"], registry=REGISTRY)
-INVALID_UTF8 = Counter("logflux_agent_invalid_utf8_total",
-                       "Entries with invalid UTF-8 decoded with replacement characters.",
-                       ["input"], registry=REGISTRY)
-FILES_WATCHED = Gauge("logflux_agent_files_watched", "Files matched and tracked, per input.",
-                      ["input"], registry=REGISTRY)
-FILES_OPEN = Gauge("logflux_agent_files_open", "Files currently open, per input.",
-                   ["input"], registry=REGISTRY)
-INPUT_RESTARTS = Counter("logflux_agent_input_restarts_total",
-                         "Times an input task died unexpectedly and was restarted.",
-                         ["input"], registry=REGISTRY)
+INPUT_ENTRIES = Counter(
+    "logflux_agent_input_entries_total", "Entries read, per input.", ["input"], registry=REGISTRY
+)
+INPUT_BYTES = Counter(
+    "logflux_agent_input_bytes_total", "Bytes read, per input.", ["input"], registry=REGISTRY
+)
+INPUT_ERRORS = Counter(
+    "logflux_agent_input_errors_total",
+    "Read problems per input and cause (permission, vanished, io, binary, journalctl, ...).",
+    ["input", "reason"],
+    registry=REGISTRY,
+)
+LONG_LINES = Counter(
+    "logflux_agent_long_lines_total",
+    "Lines longer than max_line_bytes, per input and action (split, truncate).",
+    ["input", "action"],
+    registry=REGISTRY,
+)
+INVALID_UTF8 = Counter(
+    "logflux_agent_invalid_utf8_total",
+    "Entries with invalid UTF-8 decoded with replacement characters.",
+    ["input"],
+    registry=REGISTRY,
+)
+FILES_WATCHED = Gauge(
+    "logflux_agent_files_watched",
+    "Files matched and tracked, per input.",
+    ["input"],
+    registry=REGISTRY,
+)
+FILES_OPEN = Gauge(
+    "logflux_agent_files_open", "Files currently open, per input.", ["input"], registry=REGISTRY
+)
+INPUT_RESTARTS = Counter(
+    "logflux_agent_input_restarts_total",
+    "Times an input task died unexpectedly and was restarted.",
+    ["input"],
+    registry=REGISTRY,
+)
 
 # Queue
-QUEUE_ENTRIES = Gauge("logflux_agent_queue_entries", "Entries waiting in the queue.",
-                      registry=REGISTRY)
+QUEUE_ENTRIES = Gauge(
+    "logflux_agent_queue_entries", "Entries waiting in the queue.", registry=REGISTRY
+)
 QUEUE_BYTES = Gauge("logflux_agent_queue_bytes", "Bytes waiting in the queue.", registry=REGISTRY)
-QUEUE_CAPACITY_ENTRIES = Gauge("logflux_agent_queue_capacity_entries",
-                               "Configured queue bound in entries.", registry=REGISTRY)
-QUEUE_CAPACITY_BYTES = Gauge("logflux_agent_queue_capacity_bytes",
-                             "Configured queue bound in bytes.", registry=REGISTRY)
-DROPPED = Counter("logflux_agent_dropped_entries_total",
-                  "Entries dropped on purpose, by reason (queue_full with on_full: drop_newest).",
-                  ["reason"], registry=REGISTRY)
+QUEUE_CAPACITY_ENTRIES = Gauge(
+    "logflux_agent_queue_capacity_entries", "Configured queue bound in entries.", registry=REGISTRY
+)
+QUEUE_CAPACITY_BYTES = Gauge(
+    "logflux_agent_queue_capacity_bytes", "Configured queue bound in bytes.", registry=REGISTRY
+)
+DROPPED = Counter(
+    "logflux_agent_dropped_entries_total",
+    "Entries dropped on purpose, by reason (queue_full with on_full: drop_newest).",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 # Sending
-BATCHES_SENT = Counter("logflux_agent_batches_sent_total", "Batches accepted by the ingestor.",
-                       registry=REGISTRY)
-ENTRIES_SENT = Counter("logflux_agent_entries_sent_total", "Entries accepted by the ingestor.",
-                       registry=REGISTRY)
-WIRE_BYTES = Counter("logflux_agent_sent_bytes_total",
-                     "Request body bytes sent to the ingestor (every attempt).",
-                     registry=REGISTRY)
-REQUEST_DURATION = Histogram("logflux_agent_request_duration_seconds",
-                             "Duration of ingest requests, any outcome.",
-                             buckets=_LATENCY_BUCKETS, registry=REGISTRY)
-SEND_FAILURES = Counter("logflux_agent_send_failures_total",
-                        "Failed ingest requests by reason (4xx, 5xx, 429, 413, 401, 507, timeout, "
-                        "connection, partial).", ["reason"], registry=REGISTRY)
+BATCHES_SENT = Counter(
+    "logflux_agent_batches_sent_total", "Batches accepted by the ingestor.", registry=REGISTRY
+)
+ENTRIES_SENT = Counter(
+    "logflux_agent_entries_sent_total", "Entries accepted by the ingestor.", registry=REGISTRY
+)
+WIRE_BYTES = Counter(
+    "logflux_agent_sent_bytes_total",
+    "Request body bytes sent to the ingestor (every attempt).",
+    registry=REGISTRY,
+)
+REQUEST_DURATION = Histogram(
+    "logflux_agent_request_duration_seconds",
+    "Duration of ingest requests, any outcome.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+SEND_FAILURES = Counter(
+    "logflux_agent_send_failures_total",
+    "Failed ingest requests by reason (4xx, 5xx, 429, 413, 401, 507, timeout, "
+    "connection, partial).",
+    ["reason"],
+    registry=REGISTRY,
+)
 RETRIES = Counter("logflux_agent_retries_total", "Ingest request retries.", registry=REGISTRY)
-HANDSHAKES = Counter("logflux_agent_handshakes_total", "Handshakes by result (ok, failed, "
-                     "pin_mismatch).", ["result"], registry=REGISTRY)
-RETRY_AFTER_PAUSES = Counter("logflux_agent_retry_after_pauses_total",
-                             "Times sending paused for a 429 Retry-After.", registry=REGISTRY)
-RETRY_AFTER_SECONDS = Counter("logflux_agent_retry_after_seconds_total",
-                              "Seconds of Retry-After pauses requested.", registry=REGISTRY)
-DEAD_LETTERED = Counter("logflux_agent_dead_lettered_entries_total",
-                        "Entries written to the dead-letter file, by reason.", ["reason"],
-                        registry=REGISTRY)
-BATCHES_SPLIT = Counter("logflux_agent_batches_split_total", "Batches split after a 413.",
-                        registry=REGISTRY)
-SESSIONS_ROTATED = Counter("logflux_agent_sessions_rotated_total",
-                           "Session keys replaced (age, entry count, or refused key).",
-                           ["reason"], registry=REGISTRY)
-IN_FLIGHT = Gauge("logflux_agent_requests_in_flight", "Ingest requests in flight.",
-                  registry=REGISTRY)
+HANDSHAKES = Counter(
+    "logflux_agent_handshakes_total",
+    "Handshakes by result (ok, failed, pin_mismatch).",
+    ["result"],
+    registry=REGISTRY,
+)
+RETRY_AFTER_PAUSES = Counter(
+    "logflux_agent_retry_after_pauses_total",
+    "Times sending paused for a 429 Retry-After.",
+    registry=REGISTRY,
+)
+RETRY_AFTER_SECONDS = Counter(
+    "logflux_agent_retry_after_seconds_total",
+    "Seconds of Retry-After pauses requested.",
+    registry=REGISTRY,
+)
+DEAD_LETTERED = Counter(
+    "logflux_agent_dead_lettered_entries_total",
+    "Entries written to the dead-letter file, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+BATCHES_SPLIT = Counter(
+    "logflux_agent_batches_split_total", "Batches split after a 413.", registry=REGISTRY
+)
+SESSIONS_ROTATED = Counter(
+    "logflux_agent_sessions_rotated_total",
+    "Session keys replaced (age, entry count, or refused key).",
+    ["reason"],
+    registry=REGISTRY,
+)
+IN_FLIGHT = Gauge(
+    "logflux_agent_requests_in_flight", "Ingest requests in flight.", registry=REGISTRY
+)
 
 # Acks and checkpoints
-CHECKPOINT_WRITES = Counter("logflux_agent_checkpoint_writes_total",
-                            "Checkpoint documents persisted.", registry=REGISTRY)
-CHECKPOINT_FAILURES = Counter("logflux_agent_checkpoint_failures_total",
-                              "Checkpoint writes that failed (disk full, permissions).",
-                              registry=REGISTRY)
-E2E_LATENCY = Histogram("logflux_agent_e2e_latency_seconds",
-                        "Time from an entry being read to its batch being accepted.",
-                        buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+CHECKPOINT_WRITES = Counter(
+    "logflux_agent_checkpoint_writes_total", "Checkpoint documents persisted.", registry=REGISTRY
+)
+CHECKPOINT_FAILURES = Counter(
+    "logflux_agent_checkpoint_failures_total",
+    "Checkpoint writes that failed (disk full, permissions).",
+    registry=REGISTRY,
+)
+E2E_LATENCY = Histogram(
+    "logflux_agent_e2e_latency_seconds",
+    "Time from an entry being read to its batch being accepted.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)

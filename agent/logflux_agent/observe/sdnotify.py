@@ -90,8 +90,9 @@ class Notifier:
         except OSError as exc:
             if not self._warned:
                 self._warned = True
-                log.warning("sdnotify.send_failed", error=str(exc),
-                            note="further failures are not logged")
+                log.warning(
+                    "sdnotify.send_failed", error=str(exc), note="further failures are not logged"
+                )
 
 
 def _watchdog_usec(env: Mapping[str, str]) -> int | None:

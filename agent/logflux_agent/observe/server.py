@@ -34,20 +34,21 @@ def parse_listen(listen: str) -> tuple[str, int]:
     """Split ``host:port`` (``[v6]:port`` for IPv6); ConfigError naming the value otherwise."""
     host, sep, port_text = listen.rpartition(":")
     if not sep or not host:
-        raise ConfigError(f"metrics.listen: expected host:port (like 127.0.0.1:9102), "
-                          f"got {listen!r}")
+        raise ConfigError(
+            f"metrics.listen: expected host:port (like 127.0.0.1:9102), got {listen!r}"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ConfigError(f"metrics.listen: write an IPv6 address in brackets, like "
-                          f"[::1]:9102, got {listen!r}")
+        raise ConfigError(
+            f"metrics.listen: write an IPv6 address in brackets, like [::1]:9102, got {listen!r}"
+        )
     try:
         port = int(port_text)
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
-        raise ConfigError(f"metrics.listen: port must be a number from 0 to 65535, "
-                          f"got {listen!r}")
+        raise ConfigError(f"metrics.listen: port must be a number from 0 to 65535, got {listen!r}")
     return host, port
 
 
@@ -132,12 +133,14 @@ class ObserveServer:
 
     async def _health(self, request: web.Request) -> web.Response:
         del request
-        return web.json_response({
-            "status": "ok",
-            "uptime_seconds": round(time.monotonic() - self._started, 3),
-            "loop_lag_seconds": round(self._probe.last_lag, 6),
-            "loop_lag_max_seconds": round(self._probe.max_lag, 6),
-        })
+        return web.json_response(
+            {
+                "status": "ok",
+                "uptime_seconds": round(time.monotonic() - self._started, 3),
+                "loop_lag_seconds": round(self._probe.last_lag, 6),
+                "loop_lag_max_seconds": round(self._probe.max_lag, 6),
+            }
+        )
 
     async def _ready(self, request: web.Request) -> web.Response:
         del request
@@ -159,5 +162,7 @@ def _bind_error(listen: str, exc: OSError) -> str:
         why = "permission denied (ports below 1024 need privileges)"
     else:
         why = exc.strerror or str(exc)
-    return (f"metrics.listen {listen}: cannot listen: {why}; choose another metrics.listen "
-            "or set metrics.enabled: false")
+    return (
+        f"metrics.listen {listen}: cannot listen: {why}; choose another metrics.listen "
+        "or set metrics.enabled: false"
+    )

@@ -24,8 +24,11 @@ def estimate_entry_bytes(record: Record) -> int:
 
 def _list_cost(records: list[Record]) -> int:
     """``estimate_entry_bytes`` summed over ``records``, with the loop in C."""
-    return (sum(map(len, map(MESSAGE, records))) + sum(map(len, map(SOURCE, records)))
-            + ENTRY_OVERHEAD_BYTES * len(records))
+    return (
+        sum(map(len, map(MESSAGE, records)))
+        + sum(map(len, map(SOURCE, records)))
+        + ENTRY_OVERHEAD_BYTES * len(records)
+    )
 
 
 class Batcher:
@@ -35,8 +38,14 @@ class Batcher:
     to the next batch without rebuilding the pipeline: it returns (max entries, max bytes).
     """
 
-    def __init__(self, queue: RecordQueue, limits: Callable[[], tuple[int, int]],
-                 flush_interval: float, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        queue: RecordQueue,
+        limits: Callable[[], tuple[int, int]],
+        flush_interval: float,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._queue = queue
         self._limits = limits
         self._flush_interval = flush_interval
@@ -80,7 +89,7 @@ class Batcher:
                 size += cost
                 owners[owner] = owners.get(owner, 0) + len(head)
                 if len(head) < len(records):
-                    self._carry = (owner, records[len(head):])
+                    self._carry = (owner, records[len(head) :])
                 continue
             taken = 0
             for record in records:

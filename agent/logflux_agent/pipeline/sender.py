@@ -30,15 +30,22 @@ log = structlog.get_logger(__name__)
 class Deliverer(Protocol):
     """What the stage needs of the ingest client."""
 
-    async def deliver(self, records: Sequence[Record], *,
-                      before_send: Callable[[], Awaitable[None]] | None = None) -> object: ...
+    async def deliver(
+        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
+    ) -> object: ...
 
 
 class SenderStage:
     """Runs until the batcher reports the queue closed and drained, then waits for in-flight."""
 
-    def __init__(self, batcher: Batcher, tracker: AckTracker, client: Callable[[], Deliverer],
-                 max_in_flight: int, session_ready: asyncio.Event) -> None:
+    def __init__(
+        self,
+        batcher: Batcher,
+        tracker: AckTracker,
+        client: Callable[[], Deliverer],
+        max_in_flight: int,
+        session_ready: asyncio.Event,
+    ) -> None:
         self._batcher = batcher
         self._tracker = tracker
         self._client = client
@@ -67,8 +74,9 @@ class SenderStage:
                 done = asyncio.Event()
                 for owner in owners:
                     self._last_of_owner[owner] = done
-                task = asyncio.create_task(self._deliver(batch, before, done),
-                                           name=f"deliver-{batch.seq}")
+                task = asyncio.create_task(
+                    self._deliver(batch, before, done), name=f"deliver-{batch.seq}"
+                )
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             if self._in_flight:
@@ -79,15 +87,17 @@ class SenderStage:
             if self._in_flight:
                 await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
-    async def _deliver(self, batch: Batch, before: list[asyncio.Event],
-                       done: asyncio.Event) -> None:
+    async def _deliver(
+        self, batch: Batch, before: list[asyncio.Event], done: asyncio.Event
+    ) -> None:
         async def predecessors_accepted() -> None:
             for event in before:
                 await event.wait()
 
         try:
-            await self._client().deliver(batch.records,
-                                         before_send=predecessors_accepted if before else None)
+            await self._client().deliver(
+                batch.records, before_send=predecessors_accepted if before else None
+            )
             self._tracker.complete(batch)
             done.set()
         except asyncio.CancelledError:

@@ -76,7 +76,7 @@ class GlobPattern:
             prefix = self.base + os.sep
             if not path.startswith(prefix):
                 return False
-            rest = path[len(prefix):]
+            rest = path[len(prefix) :]
         else:
             rest = path.lstrip(os.sep)
         return self._match(rest.split(os.sep), 0, 0)
@@ -113,8 +113,9 @@ class GlobPattern:
             return
         self._walk(self.base, 0, result, set())
 
-    def _walk(self, directory: str, pi: int, result: ScanResult,
-              visited: set[tuple[int, int]]) -> None:
+    def _walk(
+        self, directory: str, pi: int, result: ScanResult, visited: set[tuple[int, int]]
+    ) -> None:
         parts = self.parts
         part = parts[pi]
         last = pi == len(parts) - 1
@@ -196,8 +197,9 @@ def _add_file(path: str, result: ScanResult) -> None:
 class Finder:
     """All ``paths`` patterns of one input, minus its ``exclude`` patterns."""
 
-    def __init__(self, paths: tuple[str, ...] | list[str],
-                 exclude: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(
+        self, paths: tuple[str, ...] | list[str], exclude: tuple[str, ...] | list[str] = ()
+    ) -> None:
         self.patterns = [GlobPattern(p) for p in paths]
         self._exclude_paths = [GlobPattern(p) for p in exclude if os.sep in p]
         self._exclude_names = [re.compile(fnmatch.translate(p)) for p in exclude if os.sep not in p]
@@ -228,5 +230,8 @@ class Finder:
                 roots[pattern.base] = roots.get(pattern.base, False) or pattern.recursive
         # A directory already covered by a recursive watch of an ancestor needs no watch.
         recursive = [d for d, r in roots.items() if r]
-        return {d: r for d, r in roots.items()
-                if not any(d != a and d.startswith(a.rstrip(os.sep) + os.sep) for a in recursive)}
+        return {
+            d: r
+            for d, r in roots.items()
+            if not any(d != a and d.startswith(a.rstrip(os.sep) + os.sep) for a in recursive)
+        }

@@ -28,9 +28,9 @@ from logflux_agent.checkpoints import CheckpointStore
 class Match(enum.Enum):
     """How a file's first bytes now compare with a fingerprint recorded earlier."""
 
-    SAME = "same"              # recorded fingerprint is a prefix of the head (equal or grown)
-    SHORTER = "shorter"        # head is a strict prefix of the recorded one: truncated
-    DIFFERENT = "different"    # another file (inode reused) or truncated and rewritten
+    SAME = "same"  # recorded fingerprint is a prefix of the head (equal or grown)
+    SHORTER = "shorter"  # head is a strict prefix of the recorded one: truncated
+    DIFFERENT = "different"  # another file (inode reused) or truncated and rewritten
 
 
 def compare(recorded: bytes, head: bytes) -> Match:
@@ -74,9 +74,14 @@ class Saved:
         try:
             fp = bytes.fromhex(str(state.get("fingerprint", "")))
             fp_len = int(state.get("fingerprint_len", len(fp)))
-            return cls(key=key, path=str(state.get("path", "")), dev=int(state["dev"]),
-                       ino=int(state["ino"]), fingerprint=fp[:fp_len],
-                       offset=max(0, int(state["offset"])))
+            return cls(
+                key=key,
+                path=str(state.get("path", "")),
+                dev=int(state["dev"]),
+                ino=int(state["ino"]),
+                fingerprint=fp[:fp_len],
+                offset=max(0, int(state["offset"])),
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -84,12 +89,32 @@ class Saved:
 class FileStream:
     """The ack stream of one file identity; ``commit`` persists a resumable state."""
 
-    __slots__ = ("_key", "_on_done", "_store", "committed", "dev", "final", "fingerprint",
-                 "ino", "input_id", "path", "retired")
+    __slots__ = (
+        "_key",
+        "_on_done",
+        "_store",
+        "committed",
+        "dev",
+        "final",
+        "fingerprint",
+        "ino",
+        "input_id",
+        "path",
+        "retired",
+    )
 
-    def __init__(self, store: CheckpointStore, input_id: str, path: str, dev: int, ino: int,
-                 fingerprint: bytes, *, committed: int | None = None,
-                 on_done: Callable[[FileStream], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: CheckpointStore,
+        input_id: str,
+        path: str,
+        dev: int,
+        ino: int,
+        fingerprint: bytes,
+        *,
+        committed: int | None = None,
+        on_done: Callable[[FileStream], None] | None = None,
+    ) -> None:
         self._store = store
         self._key = stream_key(input_id, dev, ino)
         self._on_done = on_done
@@ -110,8 +135,15 @@ class FileStream:
 
     def state(self, offset: int) -> dict[str, Any]:
         fp = self.fingerprint
-        return {"input": self.input_id, "path": self.path, "dev": self.dev, "ino": self.ino,
-                "fingerprint": fp.hex(), "fingerprint_len": len(fp), "offset": offset}
+        return {
+            "input": self.input_id,
+            "path": self.path,
+            "dev": self.dev,
+            "ino": self.ino,
+            "fingerprint": fp.hex(),
+            "fingerprint_len": len(fp),
+            "offset": offset,
+        }
 
     def commit(self, position: int | str) -> None:
         if self.retired:

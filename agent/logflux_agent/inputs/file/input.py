@@ -75,8 +75,9 @@ _INF = float("inf")
 class FileInput:
     """``type: file``. Build it, then ``await run(emit)`` until cancelled."""
 
-    def __init__(self, config: FileInputConfig, store: CheckpointStore, *,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, config: FileInputConfig, store: CheckpointStore, *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.config = config
         self._store = store
         self._clock = clock
@@ -138,9 +139,14 @@ class FileInput:
         self._rescan(now, initial=True)
         if self._first_start:
             self._store.put(marker, {"input": cfg.id, "started": self._clock.wall()})
-        log.info("file.input_started", input=cfg.id, files=len(self._by_ident),
-                 first_start=self._first_start, start_at=cfg.start_at or "default",
-                 watching=self._watcher.directories if self._watcher else [])
+        log.info(
+            "file.input_started",
+            input=cfg.id,
+            files=len(self._by_ident),
+            first_start=self._first_start,
+            start_at=cfg.start_at or "default",
+            watching=self._watcher.directories if self._watcher else [],
+        )
 
     async def _loop(self, emit: Emit) -> None:
         clock = self._clock
@@ -210,8 +216,9 @@ class FileInput:
             self._observe(path, st, now, initial=initial)
         for path, tailer in list(self._by_path.items()):
             found = result.files.get(path)
-            if (found is None or (found.st_dev, found.st_ino) != (tailer.dev, tailer.ino)) \
-                    and self._by_path.get(path) is tailer:
+            if (
+                found is None or (found.st_dev, found.st_ino) != (tailer.dev, tailer.ino)
+            ) and self._by_path.get(path) is tailer:
                 self._lose_path(tailer, now)
         self._close_inactive(now)
         self._collect_garbage(now, seen)
@@ -235,10 +242,12 @@ class FileInput:
             if tailer is None and not self._finder.matches(path):
                 # A new directory may hold matching files; a removed watched one needs a new
                 # watch when it comes back. Other paths (unrelated files) are ignored.
-                if os.path.isdir(path) or (self._watcher is not None
-                                           and path in self._watcher.directories):
-                    self._rescan_due = min(self._rescan_due,
-                                           max(now, self._last_rescan + MIN_RESCAN_GAP))
+                if os.path.isdir(path) or (
+                    self._watcher is not None and path in self._watcher.directories
+                ):
+                    self._rescan_due = min(
+                        self._rescan_due, max(now, self._last_rescan + MIN_RESCAN_GAP)
+                    )
                 continue
             try:
                 st = os.stat(path)
@@ -254,8 +263,9 @@ class FileInput:
                 continue
             self._observe(path, st, now, initial=False, event=True)
 
-    def _observe(self, path: str, st: os.stat_result, now: float, *, initial: bool,
-                 event: bool = False) -> None:
+    def _observe(
+        self, path: str, st: os.stat_result, now: float, *, initial: bool, event: bool = False
+    ) -> None:
         """``path`` currently names the file ``st``: follow it, or notice what changed."""
         ident = (st.st_dev, st.st_ino)
         tailer = self._by_path.get(path)
@@ -277,8 +287,9 @@ class FileInput:
             return
         self._add(path, st, now, initial=initial, after=tailer)
 
-    def _add(self, path: str, st: os.stat_result, now: float, *, initial: bool,
-             after: Tailer | None) -> None:
+    def _add(
+        self, path: str, st: os.stat_result, now: float, *, initial: bool, after: Tailer | None
+    ) -> None:
         cfg = self.config
         if cfg.start_at == "beginning":
             start = "beginning"
@@ -290,13 +301,22 @@ class FileInput:
         state = self._store.get(key)
         saved = Saved.decode(cfg.id, key, state) if state is not None else None
         offset = saved.offset if saved is not None else 0
-        stream = self._new_stream(path, st.st_dev, st.st_ino,
-                                  committed=offset if saved is not None else None)
+        stream = self._new_stream(
+            path, st.st_dev, st.st_ino, committed=offset if saved is not None else None
+        )
         tailer = Tailer(
-            source=path, dev=st.st_dev, ino=st.st_ino, stream=stream,
-            framer=self._framer(offset), multiline=self._multiline(), offset=offset,
+            source=path,
+            dev=st.st_dev,
+            ino=st.st_ino,
+            stream=stream,
+            framer=self._framer(offset),
+            multiline=self._multiline(),
+            offset=offset,
             expect_fp=saved.fingerprint if saved is not None else None,
-            start_if_new=start, scan_size=st.st_size, now=now)
+            start_if_new=start,
+            scan_size=st.st_size,
+            now=now,
+        )
         if after is not None and not after.dead:
             tailer.after = after
         self._by_path[path] = tailer
@@ -311,8 +331,12 @@ class FileInput:
 
     def _framer(self, offset: int) -> LineFramer:
         cfg = self.config
-        return LineFramer(max_line_bytes=cfg.max_line_bytes, long_lines=cfg.long_lines,
-                          position=offset, track_offsets=cfg.multiline is not None)
+        return LineFramer(
+            max_line_bytes=cfg.max_line_bytes,
+            long_lines=cfg.long_lines,
+            position=offset,
+            track_offsets=cfg.multiline is not None,
+        )
 
     def _multiline(self) -> Multiline | None:
         cfg = self.config
@@ -320,10 +344,19 @@ class FileInput:
             return None
         return Multiline(cfg.multiline, max_bytes=cfg.max_line_bytes)
 
-    def _new_stream(self, path: str, dev: int, ino: int, *, committed: int | None,
-                    fingerprint: bytes = b"") -> FileStream:
-        stream = FileStream(self._store, self.config.id, path, dev, ino, fingerprint,
-                            committed=committed, on_done=self._stream_done)
+    def _new_stream(
+        self, path: str, dev: int, ino: int, *, committed: int | None, fingerprint: bytes = b""
+    ) -> FileStream:
+        stream = FileStream(
+            self._store,
+            self.config.id,
+            path,
+            dev,
+            ino,
+            fingerprint,
+            committed=committed,
+            on_done=self._stream_done,
+        )
         old = self._streams.get(stream.key)
         if old is not None:
             old.retire()
@@ -361,8 +394,14 @@ class FileInput:
         if tailer.rotated_at is None:
             tailer.rotated_at = now
             self._rotated.add(tailer)
-            log.info("file.rotated", input=self.config.id, path=tailer.source,
-                     ino=tailer.ino, offset=tailer.offset, open=tailer.fd is not None)
+            log.info(
+                "file.rotated",
+                input=self.config.id,
+                path=tailer.source,
+                ino=tailer.ino,
+                offset=tailer.offset,
+                open=tailer.fd is not None,
+            )
         if tailer.fd is not None:
             self._queue(tailer)
         self._timer_due = min(self._timer_due, now)
@@ -438,8 +477,9 @@ class FileInput:
         if not lines:
             return
         cfg = self.config
-        records = make_records(lines, self._clock.wall(), tailer.source, self._attrs,
-                               detect=cfg.detect_level)
+        records = make_records(
+            lines, self._clock.wall(), tailer.source, self._attrs, detect=cfg.detect_level
+        )
         stream = tailer.stream
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
@@ -450,7 +490,7 @@ class FileInput:
         # Intermediate lists carry the position before this batch: safe, never ahead.
         before = tailer.emitted_end
         for i in range(0, len(records), MAX_EMIT_RECORDS):
-            part = records[i:i + MAX_EMIT_RECORDS]
+            part = records[i : i + MAX_EMIT_RECORDS]
             last = i + MAX_EMIT_RECORDS >= len(records)
             part[-1] = part[-1].with_ack(AckToken(stream, end if last else before))
             if last:
@@ -480,8 +520,9 @@ class FileInput:
         """Same inode, other content: truncated (copytruncate) or replaced. Read from 0."""
         await self._flush_held(tailer, emit)
         event = "file.truncated" if match is Match.SHORTER else "file.replaced"
-        log.info(event, input=self.config.id, path=tailer.source, ino=tailer.ino,
-                 offset=tailer.offset)
+        log.info(
+            event, input=self.config.id, path=tailer.source, ino=tailer.ino, offset=tailer.offset
+        )
         tailer.restart_at(0)
         tailer.fingerprint = b""
         tailer.head_len = 0
@@ -496,8 +537,7 @@ class FileInput:
             more, more_ends = tailer.multiline.flush()
             lines += more
             ends += more_ends
-            await self._emit_lines(tailer, lines, ends[-1] if ends else tailer.emitted_end,
-                                   emit)
+            await self._emit_lines(tailer, lines, ends[-1] if ends else tailer.emitted_end, emit)
         else:
             await self._emit_lines(tailer, frames.lines, frames.end, emit)
 
@@ -547,18 +587,24 @@ class FileInput:
             if match is Match.SAME and size >= tailer.offset:
                 return
             event = "file.replaced" if match is Match.DIFFERENT else "file.truncated"
-            log.info(event, input=cfg.id, path=tailer.source, ino=tailer.ino,
-                     checkpoint_offset=tailer.offset, size=size)
+            log.info(
+                event,
+                input=cfg.id,
+                path=tailer.source,
+                ino=tailer.ino,
+                checkpoint_offset=tailer.offset,
+                size=size,
+            )
             if match is not Match.DIFFERENT:
                 tailer.start_if_new = "beginning"
         offset = 0
         if tailer.start_if_new == "end":
-            offset = tailer.end_position(min(size, tailer.scan_size) if expect is None
-                                         else size)
+            offset = tailer.end_position(min(size, tailer.scan_size) if expect is None else size)
         tailer.expect_fp = None
         tailer.restart_at(offset)
-        tailer.stream = self._new_stream(tailer.source, tailer.dev, tailer.ino,
-                                         committed=offset, fingerprint=tailer.fingerprint)
+        tailer.stream = self._new_stream(
+            tailer.source, tailer.dev, tailer.ino, committed=offset, fingerprint=tailer.fingerprint
+        )
         if offset > 0:
             # Skipped on purpose: remember it, or a restart would read it as a new file.
             tailer.stream.commit(offset)
@@ -587,15 +633,20 @@ class FileInput:
     def _close_inactive(self, now: float) -> None:
         limit = self.config.close_inactive
         for tailer in list(self._opened):
-            if (tailer.path is not None and not tailer.queued and tailer.at_eof
-                    and now - tailer.last_active >= limit):
+            if (
+                tailer.path is not None
+                and not tailer.queued
+                and tailer.at_eof
+                and now - tailer.last_active >= limit
+            ):
                 self._close(tailer)
 
     def _skip_binary(self, tailer: Tailer) -> None:
         tailer.binary = True
         self._close(tailer)
-        self._problem("binary", tailer.source, "NUL bytes in the first bytes; file skipped",
-                      count=True)
+        self._problem(
+            "binary", tailer.source, "NUL bytes in the first bytes; file skipped", count=True
+        )
 
     def _read_failed(self, tailer: Tailer, exc: OSError) -> None:
         """A read error: close it, report once; the next rescan retries."""
@@ -610,8 +661,7 @@ class FileInput:
             if tailer.dead or not tailer.holding():
                 self._holding.discard(tailer)
                 continue
-            if tailer.framer.pending and now >= tailer.last_data + \
-                    self.config.partial_line_timeout:
+            if tailer.framer.pending and now >= tailer.last_data + self.config.partial_line_timeout:
                 await self._deliver(tailer, tailer.framer.flush(), now, emit)
             joiner = tailer.multiline
             if joiner is not None and joiner.deadline is not None and now >= joiner.deadline:
@@ -636,8 +686,12 @@ class FileInput:
             if size != tailer.offset:
                 tailer.last_data = now
                 self._queue(tailer)
-            elif (not tailer.queued and tailer.at_eof and tailer.rotated_at is not None
-                  and now - max(tailer.rotated_at, tailer.last_data) >= linger):
+            elif (
+                not tailer.queued
+                and tailer.at_eof
+                and tailer.rotated_at is not None
+                and now - max(tailer.rotated_at, tailer.last_data) >= linger
+            ):
                 await self._finish(tailer, emit)
                 continue
             due = min(due, now + ROTATED_POLL)
@@ -662,8 +716,13 @@ class FileInput:
             self._queue(successor)
         tailer.stream.release(tailer.emitted_end)
         self._m_watched.set(len(self._by_ident))
-        log.info("file.released", input=self.config.id, path=tailer.source, ino=tailer.ino,
-                 offset=tailer.offset)
+        log.info(
+            "file.released",
+            input=self.config.id,
+            path=tailer.source,
+            ino=tailer.ino,
+            offset=tailer.offset,
+        )
 
     # ---- checkpoint garbage collection ----------------------------------------------------
 
@@ -683,8 +742,9 @@ class FileInput:
             if now - first >= grace:
                 self._store.remove(key)
                 del self._absent[key]
-                log.info("file.checkpoint_dropped", input=cfg.id, path=saved.path,
-                         offset=saved.offset)
+                log.info(
+                    "file.checkpoint_dropped", input=cfg.id, path=saved.path, offset=saved.offset
+                )
 
     # ---- problems -------------------------------------------------------------------------
 
@@ -729,8 +789,10 @@ def _validate(config: FileInputConfig) -> None:
     if not config.paths:
         problems.append(f"{where}: paths needs at least one glob")
     if config.max_line_bytes < MIN_LINE_BYTES:
-        problems.append(f"{where}: max_line_bytes must be at least {MIN_LINE_BYTES}, "
-                        f"got {config.max_line_bytes}")
+        problems.append(
+            f"{where}: max_line_bytes must be at least {MIN_LINE_BYTES}, "
+            f"got {config.max_line_bytes}"
+        )
     for name in ("read_chunk_bytes", "max_open_files"):
         if getattr(config, name) < 1:
             problems.append(f"{where}: {name} must be at least 1, got {getattr(config, name)}")

@@ -30,15 +30,48 @@ class Tailer:
     """State of one file identity being followed."""
 
     __slots__ = (
-        "after", "at_eof", "binary", "dead", "dev", "emitted_end", "expect_fp", "fd",
-        "fingerprint", "first_open", "framer", "head_len", "ino", "last_active", "last_data",
-        "multiline", "offset", "path", "queued", "rotated_at", "scan_size", "source",
-        "start_if_new", "stream", "successor",
+        "after",
+        "at_eof",
+        "binary",
+        "dead",
+        "dev",
+        "emitted_end",
+        "expect_fp",
+        "fd",
+        "fingerprint",
+        "first_open",
+        "framer",
+        "head_len",
+        "ino",
+        "last_active",
+        "last_data",
+        "multiline",
+        "offset",
+        "path",
+        "queued",
+        "rotated_at",
+        "scan_size",
+        "source",
+        "start_if_new",
+        "stream",
+        "successor",
     )
 
-    def __init__(self, *, source: str, dev: int, ino: int, stream: FileStream,
-                 framer: LineFramer, multiline: Multiline | None, offset: int,
-                 expect_fp: bytes | None, start_if_new: str, scan_size: int, now: float) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        dev: int,
+        ino: int,
+        stream: FileStream,
+        framer: LineFramer,
+        multiline: Multiline | None,
+        offset: int,
+        expect_fp: bytes | None,
+        start_if_new: str,
+        scan_size: int,
+        now: float,
+    ) -> None:
         self.source = source
         self.path: str | None = source
         self.dev = dev
@@ -70,8 +103,10 @@ class Tailer:
         self.successor: Tailer | None = None
 
     def __repr__(self) -> str:
-        return (f"Tailer({self.source!r}, ino={self.ino}, offset={self.offset}, "
-                f"open={self.fd is not None}, rotated={self.rotated_at is not None})")
+        return (
+            f"Tailer({self.source!r}, ino={self.ino}, offset={self.offset}, "
+            f"open={self.fd is not None}, rotated={self.rotated_at is not None})"
+        )
 
     # ---- file operations -----------------------------------------------------------------
 
@@ -148,5 +183,4 @@ class Tailer:
 
     def holding(self) -> bool:
         """Bytes or lines held back: a partial line or an incomplete multiline entry."""
-        return self.framer.pending > 0 or (self.multiline is not None
-                                           and self.multiline.held > 0)
+        return self.framer.pending > 0 or (self.multiline is not None and self.multiline.held > 0)

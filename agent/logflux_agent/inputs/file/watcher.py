@@ -38,8 +38,12 @@ def _ident(path: str) -> tuple[int, int] | None:
 class DirWatcher:
     """Keeps one awatch task running over the wanted directories."""
 
-    def __init__(self, name: str, on_changes: Callable[[set[str]], None],
-                 on_error: Callable[[str, BaseException], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        on_changes: Callable[[set[str]], None],
+        on_error: Callable[[str, BaseException], None],
+    ) -> None:
         self._name = name
         self._on_changes = on_changes
         self._on_error = on_error
@@ -61,8 +65,12 @@ class DirWatcher:
                 wanted[directory] = ident
         recursive = any(roots[d] for d in wanted)
         running = self._task is not None and not self._task.done()
-        if running and not self.failed and wanted == self._watching \
-                and recursive == self._recursive:
+        if (
+            running
+            and not self.failed
+            and wanted == self._watching
+            and recursive == self._recursive
+        ):
             return
         self._stop_task()
         self._watching = wanted
@@ -70,7 +78,8 @@ class DirWatcher:
         self.failed = False
         if wanted:
             self._task = asyncio.get_running_loop().create_task(
-                self._watch(sorted(wanted), recursive), name=f"input-{self._name}-watch")
+                self._watch(sorted(wanted), recursive), name=f"input-{self._name}-watch"
+            )
 
     def _stop_task(self) -> None:
         if self._task is not None:
@@ -86,9 +95,14 @@ class DirWatcher:
 
     async def _watch(self, directories: list[str], recursive: bool) -> None:
         try:
-            async for changes in awatch(*directories, watch_filter=None, debounce=DEBOUNCE_MS,
-                                        step=STEP_MS, recursive=recursive,
-                                        ignore_permission_denied=True):
+            async for changes in awatch(
+                *directories,
+                watch_filter=None,
+                debounce=DEBOUNCE_MS,
+                step=STEP_MS,
+                recursive=recursive,
+                ignore_permission_denied=True,
+            ):
                 self._on_changes({path for _change, path in changes})
         except asyncio.CancelledError:
             raise

@@ -25,8 +25,15 @@ from dataclasses import dataclass
 from logflux_agent.config.model import JournaldInputConfig
 
 # Fields the mapping reads (see mapping.py); include_fields are added to these.
-BASE_FIELDS = ("MESSAGE", "PRIORITY", "_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_HOSTNAME", "_PID",
-               "_COMM")
+BASE_FIELDS = (
+    "MESSAGE",
+    "PRIORITY",
+    "_SYSTEMD_UNIT",
+    "SYSLOG_IDENTIFIER",
+    "_HOSTNAME",
+    "_PID",
+    "_COMM",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,24 +82,44 @@ class JournalSelection:
 _COMMON = ["--no-pager", "--output=json", "--all"]
 
 
-def follow_command(sel: JournalSelection, after_cursor: str | None,
-                   files: Sequence[str] | None = None) -> list[str]:
+def follow_command(
+    sel: JournalSelection, after_cursor: str | None, files: Sequence[str] | None = None
+) -> list[str]:
     """Follow the journal from its oldest entry (``after_cursor`` None) or after a cursor."""
-    argv = [sel.journalctl, *sel.source_args(files), *sel.filter_args(), *_COMMON,
-            f"--output-fields={','.join(sel.fields)}", "--follow", "--no-tail"]
+    argv = [
+        sel.journalctl,
+        *sel.source_args(files),
+        *sel.filter_args(),
+        *_COMMON,
+        f"--output-fields={','.join(sel.fields)}",
+        "--follow",
+        "--no-tail",
+    ]
     if after_cursor is not None:
         argv.append(f"--after-cursor={after_cursor}")
     return argv
 
 
-def cursor_probe_command(sel: JournalSelection, cursor: str,
-                         files: Sequence[str] | None = None) -> list[str]:
+def cursor_probe_command(
+    sel: JournalSelection, cursor: str, files: Sequence[str] | None = None
+) -> list[str]:
     """Print the entry at ``cursor`` (no filters: the exact entry, whatever the filters say)."""
-    return [sel.journalctl, *sel.source_args(files), *_COMMON, "--output-fields=__CURSOR",
-            f"--cursor={cursor}", "--lines=1"]
+    return [
+        sel.journalctl,
+        *sel.source_args(files),
+        *_COMMON,
+        "--output-fields=__CURSOR",
+        f"--cursor={cursor}",
+        "--lines=1",
+    ]
 
 
 def tail_probe_command(sel: JournalSelection, files: Sequence[str] | None = None) -> list[str]:
     """Print the newest entry of the journal (to start after it: ``start_at: end``)."""
-    return [sel.journalctl, *sel.source_args(files), *_COMMON, "--output-fields=__CURSOR",
-            "--lines=1"]
+    return [
+        sel.journalctl,
+        *sel.source_args(files),
+        *_COMMON,
+        "--output-fields=__CURSOR",
+        "--lines=1",
+    ]

@@ -27,8 +27,7 @@ DEFAULT_LEVEL = 7
 ATTRIBUTE_VALUE_MAX = 256
 BASE_ATTRIBUTE_FIELDS = ("_SYSTEMD_UNIT", "SYSLOG_IDENTIFIER", "_HOSTNAME", "_PID", "_COMM")
 # Attribute keys the ingest protocol forbids (compared case-insensitively).
-FORBIDDEN_KEYS = frozenset({"customer", "application", "node", "timestamp", "loglevel",
-                            "key_uuid"})
+FORBIDDEN_KEYS = frozenset({"customer", "application", "node", "timestamp", "loglevel", "key_uuid"})
 _raw_decode = json.JSONDecoder().raw_decode
 # Syslog priority text → LogFlux level; precomputed so the hot path is one dict lookup.
 _LEVELS = {str(p): p + 1 for p in range(8)}
@@ -66,10 +65,14 @@ def field_text(value: Any) -> tuple[str, bool] | None:
 class EntryMapper:
     """Turns parsed journal entries into records for one input."""
 
-    def __init__(self, *, labels: dict[str, str], include_fields: tuple[str, ...],
-                 clock: Clock) -> None:
-        wanted = [f for f in (*BASE_ATTRIBUTE_FIELDS, *include_fields)
-                  if f not in ("MESSAGE", "PRIORITY") and f.lower() not in FORBIDDEN_KEYS]
+    def __init__(
+        self, *, labels: dict[str, str], include_fields: tuple[str, ...], clock: Clock
+    ) -> None:
+        wanted = [
+            f
+            for f in (*BASE_ATTRIBUTE_FIELDS, *include_fields)
+            if f not in ("MESSAGE", "PRIORITY") and f.lower() not in FORBIDDEN_KEYS
+        ]
         self.attribute_fields = tuple(dict.fromkeys(wanted))
         self.labels = dict(labels)
         self.clock = clock
@@ -113,14 +116,17 @@ class EntryMapper:
                 value = _text_only(value)
                 if value is None:
                     continue
-            attributes[name] = value if len(value) <= ATTRIBUTE_VALUE_MAX \
-                else value[:ATTRIBUTE_VALUE_MAX]
-        source = attributes.get("_SYSTEMD_UNIT") or attributes.get("SYSLOG_IDENTIFIER") \
-            or "journald"
+            attributes[name] = (
+                value if len(value) <= ATTRIBUTE_VALUE_MAX else value[:ATTRIBUTE_VALUE_MAX]
+            )
+        source = (
+            attributes.get("_SYSTEMD_UNIT") or attributes.get("SYSLOG_IDENTIFIER") or "journald"
+        )
         if self.labels:
             attributes.update(self.labels)
-        return Record(message=message, timestamp=timestamp, level=level, source=source,
-                      attributes=attributes)
+        return Record(
+            message=message, timestamp=timestamp, level=level, source=source, attributes=attributes
+        )
 
     def _text(self, value: Any) -> str | None:
         decoded = field_text(value)
@@ -134,5 +140,3 @@ class EntryMapper:
 def _text_only(value: Any) -> str | None:
     decoded = field_text(value)
     return None if decoded is None else decoded[0]
-
-

@@ -30,8 +30,14 @@ class JournalctlMissing(Exception):
 class JournalctlProcess:
     """One running journalctl."""
 
-    def __init__(self, argv: Sequence[str], *, chunk_bytes: int = 262_144,
-                 grace: float = 2.0, on_stderr: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        chunk_bytes: int = 262_144,
+        grace: float = 2.0,
+        on_stderr: Callable[[str], None] | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.chunk_bytes = chunk_bytes
         self.grace = grace
@@ -51,13 +57,18 @@ class JournalctlProcess:
     async def start(self) -> None:
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True,
-                limit=self.chunk_bytes)
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=self.chunk_bytes,
+            )
         except (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError) as exc:
             raise JournalctlMissing(f"{self.argv[0]}: {exc.strerror or exc}") from exc
-        self._stderr_task = asyncio.create_task(self._drain_stderr(),
-                                                name=f"journalctl-stderr-{self._proc.pid}")
+        self._stderr_task = asyncio.create_task(
+            self._drain_stderr(), name=f"journalctl-stderr-{self._proc.pid}"
+        )
 
     async def read(self) -> bytes:
         """Up to ``chunk_bytes`` of stdout as soon as some are there; b"" at end of output."""
@@ -144,8 +155,9 @@ class QueryResult:
     stderr: list[str]
 
 
-async def run_query(argv: Sequence[str], *, timeout: float = 30.0,
-                    max_bytes: int = 1_048_576) -> QueryResult:
+async def run_query(
+    argv: Sequence[str], *, timeout: float = 30.0, max_bytes: int = 1_048_576
+) -> QueryResult:
     """Run a short journalctl command to completion; keeps at most ``max_bytes`` of stdout."""
     proc = JournalctlProcess(argv, chunk_bytes=65_536)
     await proc.start()
@@ -157,7 +169,7 @@ async def run_query(argv: Sequence[str], *, timeout: float = 30.0,
                 if not chunk:
                     break
                 if len(out) < max_bytes:
-                    out += chunk[:max_bytes - len(out)]
+                    out += chunk[: max_bytes - len(out)]
             returncode = await proc.wait()
     finally:
         await proc.stop()
