@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("version", "version", "print the version"),
     ("dev-ingestor", "dev_ingestor", "run the local reference ingestor (tests, demo, benchmarks)"),
     ("demo", "demo", "first run without an account: dev ingestor + agent + a sample log"),
+    ("bench", "bench", "measure lines/s, CPU per line and memory on this machine (no account)"),
 )
 
 
