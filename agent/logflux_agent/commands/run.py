@@ -26,15 +26,17 @@ def main(args: argparse.Namespace) -> int:
     from logflux_agent.config.model import StdinInputConfig
     from logflux_agent.errors import AgentError, ConfigError
     from logflux_agent.observe.logging import configure_logging
+    from logflux_agent.observe.logsink import TolerantStream
     from logflux_agent.supervisor import Supervisor
 
     # Logging first, so warnings the loader emits (file permissions, env) are rendered like
     # every other line; the config's own logging section applies right after.
     configure_logging(args.log_level or "info", args.log_format or "auto")
+    err = TolerantStream(sys.stderr)  # a closed stderr must not turn an error into a traceback
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(exc.report("logflux-agent", args.config), file=sys.stderr)
+        print(exc.report("logflux-agent", args.config), file=err)
         return exc.exit_code
     if getattr(args, "stdin", False) and not any(
         isinstance(c, StdinInputConfig) for c in config.inputs
@@ -44,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
             "or pass --stdin)",
-            file=sys.stderr,
+            file=err,
         )
         return ConfigError.exit_code
     configure_logging(

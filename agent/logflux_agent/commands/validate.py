@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from logflux_agent.config.load import LoadResult
     from logflux_agent.config.model import AgentConfig, InputConfig, MultilineConfig
+    from logflux_agent.observe.logsink import Writer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +87,7 @@ def endpoint_mode(config: AgentConfig) -> str:
     )
 
 
-def summary(result: LoadResult, out: TextIO) -> None:
+def summary(result: LoadResult, out: Writer) -> None:
     config = result.config
     key = config.api_key
     s = config.sender
@@ -149,20 +150,23 @@ def main(args: argparse.Namespace) -> int:
     from logflux_agent.credentials import mask_secrets
     from logflux_agent.errors import AgentError
     from logflux_agent.observe.logging import configure_logging
+    from logflux_agent.observe.logsink import TolerantStream
 
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     # Warnings are printed in the summary; the log only speaks when asked to (--log-level).
     configure_logging(args.log_level or "error", args.log_format or "console")
+    # `validate | head -1`: a reader that stops early ends the output, not with a traceback.
+    out, err = TolerantStream(sys.stdout), TolerantStream(sys.stderr)
     try:
         result = load_config_report(args.config)
     except AgentError as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        print(f"logflux-agent validate: {args.config}: {count}:", file=sys.stderr)
+        print(f"logflux-agent validate: {args.config}: {count}:", file=err)
         for problem in problems:
-            print(f"  - {mask_secrets(problem)}", file=sys.stderr)
+            print(f"  - {mask_secrets(problem)}", file=err)
         return exc.exit_code
-    summary(result, sys.stdout)
+    summary(result, out)
     return 0
