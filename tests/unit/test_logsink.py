@@ -70,9 +70,12 @@ def test_a_stalled_reader_never_blocks_the_caller_and_memory_stays_bounded(
     for _ in range(5000):  # 5 MB against a 64 KiB pipe and a 64 KiB buffer
         sink.write(line)
     elapsed = time.monotonic() - started
-    assert elapsed < 2.0, f"5000 writes took {elapsed:.2f}s: the caller blocked"
-    # pipe (64 KiB) + at most one chunk held by the writer (≤ 64 KiB) + buffer (≤ 64 KiB)
-    assert dropped("full") - before >= 5000 - 3 * 66
+    # A blocked caller would never return at all; the bound only absorbs a loaded machine.
+    assert elapsed < 10.0, f"5000 writes took {elapsed:.2f}s: the caller blocked"
+    # Accepted at most: the pipe (64 KiB), one chunk held by the writer (≤ 64 KiB + a line)
+    # and the buffer (≤ 64 KiB): about 200 of the 5000 lines; the rest is dropped and counted.
+    lost = dropped("full") - before
+    assert lost >= 5000 - 4 * 66, f"only {lost} of 5000 lines dropped"
     assert not sink.flush(0.2)  # nothing drains while nobody reads
 
 

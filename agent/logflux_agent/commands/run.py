@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from logflux_agent.config.model import AgentConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +18,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also read standard input (a one-shot upload when it is the only "
         "input: the agent exits once every line was accepted)",
     )
+
+
+def logging_settings(args: argparse.Namespace, config: AgentConfig) -> tuple[str, str]:
+    """The log level and format ``run`` uses: a command-line flag wins over the file (and
+    ``validate`` shows the same)."""
+    level = getattr(args, "log_level", None) or config.logging.level
+    fmt = getattr(args, "log_format", None) or config.logging.format
+    return level, fmt
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,9 +61,7 @@ def main(args: argparse.Namespace) -> int:
             file=err,
         )
         return ConfigError.exit_code
-    configure_logging(
-        args.log_level or config.logging.level, args.log_format or config.logging.format
-    )
+    configure_logging(*logging_settings(args, config))
     supervisor = Supervisor(config, config_path=args.config, reload_loader=load_config)
     try:
         return asyncio.run(supervisor.run())

@@ -62,8 +62,8 @@ def flush(timeout: float = _EXIT_FLUSH_SECONDS) -> bool:
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask_secrets(value)
-    if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, dict):  # keys too: a label name can be key-shaped as well
+        return {_mask_value(k): _mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_mask_value(v) for v in value]
     if isinstance(value, BaseException):

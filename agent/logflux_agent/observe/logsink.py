@@ -16,6 +16,9 @@ size when the buffer is empty (so a long traceback is not refused outright).
 
 ``flush(timeout)`` waits, bounded, for the buffer to drain: at exit (registered with atexit)
 and before a forced ``os._exit``, so the last lines arrive whenever the reader still reads.
+
+``TolerantStream`` is the same promise for a command's own output (``validate | head -1``),
+which it also masks: every key-shaped string, from whatever field it came.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import time
 from collections import deque
 from typing import Any, Protocol, TextIO
 
+from logflux_agent.credentials import mask_secrets
 from logflux_agent.observe import metrics
 
 DEFAULT_MAX_PENDING_BYTES = 1 << 20
@@ -186,8 +190,9 @@ class Writer(Protocol):
 
 
 class TolerantStream:
-    """A command's own output (``validate | head -1``): each write is flushed at once, and a
-    closed or broken stream ends the output quietly instead of with a traceback."""
+    """A command's own output (``validate | head -1``): every key-shaped string is masked
+    (whatever field it came from: node, a label, a path), each write is flushed at once, and
+    a closed or broken stream ends the output quietly instead of with a traceback."""
 
     def __init__(self, file: TextIO) -> None:
         self.file = file
@@ -196,7 +201,7 @@ class TolerantStream:
     def write(self, text: str) -> int:
         if not self.broken:
             try:
-                self.file.write(text)
+                self.file.write(mask_secrets(text))
                 self.file.flush()
             except (OSError, ValueError):
                 self.broken = True
