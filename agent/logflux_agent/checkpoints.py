@@ -37,12 +37,9 @@ class CheckpointStore:
 
     def load(self) -> None:
         """Create the state dir if needed and read the last persisted document."""
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StateError(f"cannot create state_dir {self.dir}: {exc.strerror}") from exc
-        if not os.access(self.dir, os.W_OK | os.X_OK):
-            raise StateError(f"state_dir {self.dir} is not writable by this user")
+        from logflux_agent.statedir import prepare
+
+        prepare(self.dir)  # StateError naming the true cause: read-only fs, permission, ...
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:

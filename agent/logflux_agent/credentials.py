@@ -21,6 +21,9 @@ _PAT_HELP = (
 
 # Anything shaped like a LogFlux credential, with or without region: used to scrub free text.
 _SECRET_RE = re.compile(r"\b(?:[a-z]{2}-)?lf_[A-Za-z0-9_\-\.+/=]+")
+# A token is a secret only with a body: the prefix alone (``lf_usr_…`` or ``eu-lf_…`` in an
+# explanation, or an already masked ``eu-lf_****1234``) names a kind of key and reveals nothing.
+_MIN_SECRET_BODY = 4
 
 
 def mask_key(key: str) -> str:
@@ -33,11 +36,21 @@ def mask_key(key: str) -> str:
     return key[: cut + len(_KEY_PREFIX)] + "****" + key[-4:]
 
 
+def _has_body(token: str) -> bool:
+    bare = token[token.find(_KEY_PREFIX) + len(_KEY_PREFIX) :]
+    if bare.startswith(_PAT_PREFIX[len(_KEY_PREFIX) :]):  # "usr_"
+        bare = bare[len(_PAT_PREFIX) - len(_KEY_PREFIX) :]
+    return len(bare.strip("_-.+/=")) >= _MIN_SECRET_BODY
+
+
 def mask_secrets(text: str) -> str:
-    """Replace every key-shaped token in ``text`` by its masked form."""
+    """Replace every key-shaped token in ``text`` by its masked form; a bare prefix with no
+    key body (``lf_usr_…`` in a hint) is left as it is."""
     if "lf_" not in text:
         return text
-    return _SECRET_RE.sub(lambda m: mask_key(m.group(0)), text)
+    return _SECRET_RE.sub(
+        lambda m: mask_key(m.group(0)) if _has_body(m.group(0)) else m.group(0), text
+    )
 
 
 def split_region(key: str) -> tuple[str, str]:

@@ -247,6 +247,9 @@ class Supervisor:
             return
         log.warning("agent.forced_exit", signal=signame)
         self._flush_checkpoints()
+        from logflux_agent.observe.logging import flush as flush_log
+
+        flush_log(0.5)  # os._exit skips atexit: give the last lines a moment, bounded
         os._exit(EXIT_FORCED)
 
     def _on_reload_signal(self) -> None:

@@ -396,7 +396,15 @@ async def test_go_header_case_and_timestamp_precisions(ing: InProcessIngestor, w
 async def test_type_7_is_plain_gzip_without_key(ing: InProcessIngestor, wire: Wire) -> None:
     session = await wire.handshake()
     reply = await wire.send(
-        session, [Entry("managed", entry_type=7, payload_type=3, extra={"type": "telemetry"})]
+        session,
+        [
+            Entry(
+                "managed",
+                entry_type=7,
+                payload_type=3,
+                extra={"type": "telemetry", "device_id": "d1", "readings": []},
+            )
+        ],
     )
     assert reply.body["data"]["succeeded"] == 1, reply.body
     [got] = ing.entries()

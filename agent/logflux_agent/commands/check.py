@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from logflux_agent.observe.logsink import Writer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _row(out: TextIO, name: str, value: str) -> None:
+def _row(out: Writer, name: str, value: str) -> None:
     print(f"  {name:<18} {value}", file=out)
 
 
@@ -34,15 +37,17 @@ def main(args: argparse.Namespace) -> int:
     from logflux_agent.credentials import mask_secrets
     from logflux_agent.errors import EXIT_RUNTIME, AgentError, ConfigError
     from logflux_agent.observe.logging import configure_logging
+    from logflux_agent.observe.logsink import TolerantStream
 
-    out = sys.stdout
+    # `check | head -1`: a reader that stops early ends the output, not with a traceback.
+    out, err = TolerantStream(sys.stdout), TolerantStream(sys.stderr)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(exc.report("logflux-agent check", args.config), file=sys.stderr)
+        print(exc.report("logflux-agent check", args.config), file=err)
         return exc.exit_code
     except AgentError as exc:
-        print(f"logflux-agent check: {mask_secrets(str(exc))}", file=sys.stderr)
+        print(f"logflux-agent check: {mask_secrets(str(exc))}", file=err)
         return exc.exit_code
     configure_logging(args.log_level or "warning", args.log_format or "console")
 
@@ -87,9 +92,9 @@ def main(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(run())
     except TimeoutError:
-        print(f"check: FAILED: no answer within {args.timeout:g} s", file=sys.stderr)
+        print(f"check: FAILED: no answer within {args.timeout:g} s", file=err)
         return EXIT_RUNTIME
     except AgentError as exc:
         kind = type(exc).__name__
-        print(f"check: FAILED ({kind}): {mask_secrets(str(exc))}", file=sys.stderr)
+        print(f"check: FAILED ({kind}): {mask_secrets(str(exc))}", file=err)
         return EXIT_RUNTIME if not isinstance(exc, ConfigError) else exc.exit_code

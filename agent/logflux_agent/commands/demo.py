@@ -20,7 +20,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from logflux_agent.observe.logsink import Writer
 
 _PATHS = ("/", "/api/orders", "/api/users/42", "/health", "/static/app.js", "/login")
 _AGENTS = ("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64)", "Go-http-client/2.0")
@@ -67,17 +70,25 @@ def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> Non
     deadline = time.monotonic() + timeout
     while not path.exists() or path.stat().st_size == 0:
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the reference ingestor did not start (see {path.parent})")
+            raise RuntimeError("the reference ingestor did not start")
         time.sleep(0.05)
 
 
 def main(args: argparse.Namespace) -> int:
+    from logflux_agent.observe.logsink import TolerantStream
+
     workdir = Path(tempfile.mkdtemp(prefix="logflux-demo-"))
     procs: list[subprocess.Popen[bytes]] = []
+    # Masked (any key-shaped string) and quiet when the reader goes away (`demo | head`).
+    out = TolerantStream(sys.stdout)
     try:
-        return _demo(args, workdir, procs)
+        return _demo(args, workdir, procs, out)
     except KeyboardInterrupt:
         return 130
+    except RuntimeError as exc:
+        where = f"see {workdir}" if args.keep else "run with --keep to keep its log"
+        print(f"demo: {exc}; {where}", file=out)
+        return 1
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -87,14 +98,16 @@ def main(args: argparse.Namespace) -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
         if args.keep:
-            print(f"kept {workdir}")
+            print(f"kept {workdir}", file=out)
         else:
             import shutil
 
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _demo(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[bytes]]) -> int:
+def _demo(
+    args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[bytes]], out: Writer
+) -> int:
     ready = workdir / "ingestor.json"
     received = workdir / "received.jsonl"
     ingestor_log = open(workdir / "ingestor.log", "wb")  # noqa: SIM115 - closed with the dir
@@ -119,7 +132,10 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[
     _wait_file(ready, procs[0], 30)
     info = json.loads(ready.read_text())
     url, api_key = info["url"], info["api_keys"][0]
-    print(f"reference ingestor: {url}  (throwaway RSA-2048 key {info['fingerprint'][:23]}…)")
+    print(
+        f"reference ingestor: {url}  (throwaway RSA-2048 key {info['fingerprint'][:23]}…)",
+        file=out,
+    )
 
     log_file = Path(args.file) if args.file else workdir / "app.log"
     if not args.file:
@@ -145,34 +161,37 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[
             stderr=subprocess.STDOUT,
         )
     )
-    print(f"agent: tailing {log_file}")
+    print(f"agent: tailing {log_file}", file=out)
 
     started = time.monotonic()
     rng = random.Random(7)
     written = 0
     shown = 0
     total_target = args.lines if not args.file else None
-    with open(log_file, "a", encoding="utf-8") as out:
+    with open(log_file, "a", encoding="utf-8") as sample:
         while True:
             now = time.monotonic()
             if total_target is not None and written < total_target:
                 due = min(total_target, int((now - started) * args.rate) + 1)
                 while written < due:
-                    out.write(_sample_line(rng, written) + "\n")
+                    sample.write(_sample_line(rng, written) + "\n")
                     written += 1
-                out.flush()
+                sample.flush()
             stats = _get_json(f"{url}/_ref/stats")
             accepted = int(stats.get("entries_accepted", stats.get("parts_accepted", 0)))
-            shown = _show_new(received, shown)
+            shown = _show_new(received, shown, out)
             target = f"/{written}" if total_target is not None else ""
             print(
                 f"\r  received {accepted}{target} entries decrypted, "
                 f"{stats.get('requests', 0)} requests",
                 end="",
-                flush=True,
+                file=out,
             )
             if procs[1].poll() is not None:
-                print(f"\nthe agent exited with {procs[1].returncode}; see {workdir}/agent.log")
+                where = (
+                    f"see {workdir}/agent.log" if args.keep else "run with --keep to see its log"
+                )
+                print(f"\nthe agent exited with {procs[1].returncode}; {where}", file=out)
                 return 1
             if total_target is not None and accepted >= total_target:
                 break
@@ -181,19 +200,21 @@ def _demo(args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[
             time.sleep(0.2)
     elapsed = time.monotonic() - started
     stats = _get_json(f"{url}/_ref/stats")
-    print("\n\nsummary")
+    print("\n\nsummary", file=out)
     for key in ("entries_accepted", "requests", "bytes_in", "decrypt_failures", "duplicates"):
         if key in stats:
-            print(f"  {key:<18} {stats[key]}")
-    print(f"  elapsed            {elapsed:.1f} s")
-    print(f"  received entries   {received}")
+            print(f"  {key:<18} {stats[key]}", file=out)
+    print(f"  elapsed            {elapsed:.1f} s", file=out)
+    # Without --keep the folder is deleted on the way out: do not point into it.
+    kept = str(received) if args.keep else "removed with the demo's folder (--keep keeps them)"
+    print(f"  received entries   {kept}", file=out)
     with contextlib.suppress(Exception):
         procs[1].send_signal(signal.SIGTERM)
         procs[1].wait(timeout=15)
     return 0
 
 
-def _show_new(received: Path, shown: int) -> int:
+def _show_new(received: Path, shown: int, out: Writer) -> int:
     """Print the first few decrypted entries, so a newcomer sees what arrives."""
     if shown >= 3 or not received.exists():
         return shown
@@ -203,6 +224,6 @@ def _show_new(received: Path, shown: int) -> int:
                 break
             if i >= shown:
                 payload = json.loads(line).get("payload", {})
-                print(f"\n  decrypted: {json.dumps(payload)[:160]}")
+                print(f"\n  decrypted: {json.dumps(payload)[:160]}", file=out)
                 shown = i + 1
     return shown

@@ -72,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="second RSA key for rotation tests (default: generated when first served)",
     )
 
+    g.add_argument(
+        "--accept-oaep-mgf1-sha1",
+        action="store_true",
+        help="compatibility: also accept session keys wrapped with OAEP SHA-256 / MGF1-SHA-1 "
+        "(Java's default provider); strict OAEP SHA-256 / MGF1-SHA-256 otherwise",
+    )
+
     g = parser.add_argument_group("behaviour")
     g.add_argument(
         "--no-decrypt",
@@ -216,6 +223,7 @@ def build_options(args: argparse.Namespace) -> DevServerOptions:
         legacy_discovery=args.legacy_discovery,
         entry_limit=args.entry_limit,
         store_duplicates=args.store_duplicates,
+        accept_oaep_mgf1_sha1=args.accept_oaep_mgf1_sha1,
         limits=limits,
     )
     return DevServerOptions(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from logflux_agent.config.model import AgentConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def logging_settings(args: argparse.Namespace, config: AgentConfig) -> tuple[str, str]:
+    """The log level and format ``run`` uses: a command-line flag wins over the file (and
+    ``validate`` shows the same)."""
+    level = getattr(args, "log_level", None) or config.logging.level
+    fmt = getattr(args, "log_format", None) or config.logging.format
+    return level, fmt
+
+
 def main(args: argparse.Namespace) -> int:
     import asyncio
     from dataclasses import replace
@@ -26,15 +38,17 @@ def main(args: argparse.Namespace) -> int:
     from logflux_agent.config.model import StdinInputConfig
     from logflux_agent.errors import AgentError, ConfigError
     from logflux_agent.observe.logging import configure_logging
+    from logflux_agent.observe.logsink import TolerantStream
     from logflux_agent.supervisor import Supervisor
 
     # Logging first, so warnings the loader emits (file permissions, env) are rendered like
     # every other line; the config's own logging section applies right after.
     configure_logging(args.log_level or "info", args.log_format or "auto")
+    err = TolerantStream(sys.stderr)  # a closed stderr must not turn an error into a traceback
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(exc.report("logflux-agent", args.config), file=sys.stderr)
+        print(exc.report("logflux-agent", args.config), file=err)
         return exc.exit_code
     if getattr(args, "stdin", False) and not any(
         isinstance(c, StdinInputConfig) for c in config.inputs
@@ -44,12 +58,10 @@ def main(args: argparse.Namespace) -> int:
         print(
             f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
             "or pass --stdin)",
-            file=sys.stderr,
+            file=err,
         )
         return ConfigError.exit_code
-    configure_logging(
-        args.log_level or config.logging.level, args.log_format or config.logging.format
-    )
+    configure_logging(*logging_settings(args, config))
     supervisor = Supervisor(config, config_path=args.config, reload_loader=load_config)
     try:
         return asyncio.run(supervisor.run())

@@ -1,23 +1,34 @@
-"""`logflux-agent validate [--config FILE]`: check the configuration without starting anything.
+"""`logflux-agent validate [--config FILE] [--json]`: check the configuration without starting.
 
-Prints a one-screen summary (masked key, how the ingestor will be found, inputs, bounds) and the
-warnings, exit 0; or every problem to stderr, exit 2. No network, no state is touched. The API
-key is only ever shown masked.
+Prints a one-screen summary (masked key, how the ingestor will be found, inputs, bounds, the
+log level and format exactly as ``run`` would apply the command-line overrides), the warnings,
+then the run-time checks of ``preflight`` (state_dir, input paths, the metrics address). Exit
+0 when the agent would start (warnings allowed), 1 when the file is valid but ``run`` would
+fail here (the state directory), 2 for configuration errors, printed every one. No network,
+nothing created or written. Every key-shaped string is masked, from whatever field it came.
+``--json`` prints the same as one JSON object on stdout, for scripts.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from logflux_agent.config.load import LoadResult
     from logflux_agent.config.model import AgentConfig, InputConfig, MultilineConfig
+    from logflux_agent.observe.logsink import Writer
+    from logflux_agent.preflight import Check
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # --config, --log-level and --log-format are common to every command
+    # --config, --log-level and --log-format are common to every command.
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary, warnings and checks (or the problems) as one JSON object",
+    )
 
 
 def _size(n: int) -> str:
@@ -86,83 +97,163 @@ def endpoint_mode(config: AgentConfig) -> str:
     )
 
 
-def summary(result: LoadResult, out: TextIO) -> None:
+def _logging(args: argparse.Namespace, config: AgentConfig) -> tuple[str, str, str]:
+    """Level, format and a note saying which came from the command line (as ``run`` does)."""
+    from logflux_agent.commands.run import logging_settings
+
+    level, fmt = logging_settings(args, config)
+    flags = {"log-level": getattr(args, "log_level", None)}
+    flags["log-format"] = getattr(args, "log_format", None)
+    notes = [f"--{flag} {value}" for flag, value in flags.items() if value]
+    shown = f"{level}, {fmt}"
+    if fmt == "auto":
+        shown += " (console on a terminal, json otherwise)"
+    return level, fmt, shown + (f" (from {', '.join(notes)})" if notes else "")
+
+
+def rows(result: LoadResult, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The summary, one (name, value) per line; inputs are listed apart."""
     config = result.config
     key = config.api_key
     s = config.sender
-
-    def row(name: str, value: str) -> None:
-        print(f"  {name:<14} {value}", file=out)
-
-    print(f"configuration {config.source}: OK", file=out)
     kind = f"regional key, region {key.region}" if key.region else "legacy key, no region"
-    row("api key", f"{key.masked} ({kind}; from {result.api_key_origin})")
-    row("ingestor", endpoint_mode(config))
+    out = [
+        ("api key", f"{key.masked} ({kind}; from {result.api_key_origin})"),
+        ("ingestor", endpoint_mode(config)),
+    ]
     if config.encryption.public_key_fingerprint or config.encryption.public_key_file:
-        row(
-            "pinned key",
-            config.encryption.public_key_fingerprint or f"from {config.encryption.public_key_file}",
-        )
-    row(
-        "node", config.node + (f" (environment {config.environment})" if config.environment else "")
-    )
+        pin = config.encryption.public_key_fingerprint
+        out.append(("pinned key", pin or f"from {config.encryption.public_key_file}"))
+    env = f" (environment {config.environment})" if config.environment else ""
+    out.append(("node", config.node + env))
     if config.labels:
-        row("labels", _labels(config.labels))
-    row("state_dir", config.state_dir)
-    row(
-        "inputs",
-        str(len(config.inputs))
-        if config.inputs
-        else "none (the agent then only runs with --stdin)",
+        out.append(("labels", _labels(config.labels)))
+    out.append(("state_dir", config.state_dir))
+    count = str(len(config.inputs)) if config.inputs else ""
+    out.append(("inputs", count or "none (the agent then only runs with --stdin)"))
+    deflate = (
+        f"deflate entries ≥ {_size(s.compress_min_bytes)}"
+        if s.compress_min_bytes
+        else "deflate every entry"
     )
-    for cfg in config.inputs:
-        print(f"    - {_input(cfg)}", file=out)
-    row(
-        "sender",
-        f"batches ≤ {s.batch_max_entries} entries / {_size(s.batch_max_bytes)}, "
-        f"flush {s.flush_interval:g} s, {s.max_in_flight} in flight, "
-        f"timeout {s.http_timeout:g} s",
-    )
-    row(
-        "retry",
-        f"{s.retry_initial_delay:g} s, factor {s.retry_backoff_factor:g}, up to "
-        f"{s.retry_max_delay:g} s, until delivered",
-    )
-    row("queue", f"≤ {config.queue.max_entries} entries / {_size(config.queue.max_bytes)}")
-    row(
-        "metrics",
-        f"http://{config.metrics.listen}/metrics" if config.metrics.enabled else "disabled",
-    )
-    row("logging", f"{config.logging.level}, {config.logging.format}")
+    out += [
+        (
+            "sender",
+            f"batches ≤ {s.batch_max_entries} entries / {_size(s.batch_max_bytes)}, "
+            f"flush {s.flush_interval:g} s, {s.max_in_flight} in flight, "
+            f"timeout {s.http_timeout:g} s, {deflate}",
+        ),
+        (
+            "retry",
+            f"{s.retry_initial_delay:g} s, factor {s.retry_backoff_factor:g}, up to "
+            f"{s.retry_max_delay:g} s, until delivered",
+        ),
+        ("queue", f"≤ {config.queue.max_entries} entries / {_size(config.queue.max_bytes)}"),
+        (
+            "metrics",
+            f"http://{config.metrics.listen}/metrics" if config.metrics.enabled else "disabled",
+        ),
+        ("logging", _logging(args, config)[2]),
+    ]
     if result.env_applied:
-        row("environment", ", ".join(f"{var} → {setting}" for var, setting in result.env_applied))
+        applied = ", ".join(f"{var} → {setting}" for var, setting in result.env_applied)
+        out.append(("environment", applied))
     if result.env_ignored:
-        row("no effect", ", ".join(var for var, _ in result.env_ignored))
+        out.append(("no effect", ", ".join(var for var, _ in result.env_ignored)))
+    return out
+
+
+def _user() -> str:
+    import os
+
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(os.geteuid()).pw_name}, uid {os.geteuid()}"
+    except (ImportError, KeyError):
+        return f"uid {os.geteuid()}"
+
+
+def summary(result: LoadResult, out: Writer, args: argparse.Namespace, checks: list[Check]) -> None:
+    print(f"configuration {result.config.source}: OK", file=out)
+    for name, value in rows(result, args):
+        print(f"  {name:<14} {value}", file=out)
+        if name == "inputs":
+            for cfg in result.config.inputs:
+                print(f"    - {_input(cfg)}", file=out)
     if result.warnings:
         print("warnings:", file=out)
         for message in result.warnings:
             print(f"  - {message}", file=out)
+    print(f"checks (as {_user()}):", file=out)
+    for check in checks:
+        print(f"  {check.status:<8} {check.subject}: {check.message}", file=out)
+
+
+def as_json(
+    result: LoadResult, args: argparse.Namespace, checks: list[Check], code: int
+) -> dict[str, Any]:
+    config = result.config
+    level, fmt, _ = _logging(args, config)
+    return {
+        "config": config.source,
+        "ok": code == 0,
+        "exit_code": code,
+        "summary": dict(rows(result, args)),
+        "api_key": {
+            "masked": config.api_key.masked,
+            "region": config.api_key.region or None,
+            "origin": result.api_key_origin,
+        },
+        "node": config.node,
+        "environment": config.environment,
+        "labels": config.labels,
+        "state_dir": config.state_dir,
+        "inputs": [{"id": c.id, "type": c.type, "summary": _input(c)} for c in config.inputs],
+        "logging": {"level": level, "format": fmt},
+        "metrics": config.metrics.listen if config.metrics.enabled else None,
+        "warnings": list(result.warnings),
+        "checks": [
+            {"subject": c.subject, "status": c.status, "message": c.message} for c in checks
+        ],
+        "checked_as": _user(),
+    }
 
 
 def main(args: argparse.Namespace) -> int:
+    import json
+
     from logflux_agent.config.load import load_config_report
-    from logflux_agent.credentials import mask_secrets
-    from logflux_agent.errors import AgentError
+    from logflux_agent.errors import EXIT_RUNTIME, AgentError
     from logflux_agent.observe.logging import configure_logging
+    from logflux_agent.observe.logsink import TolerantStream
+    from logflux_agent.preflight import ERROR, run_checks
 
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     # Warnings are printed in the summary; the log only speaks when asked to (--log-level).
     configure_logging(args.log_level or "error", args.log_format or "console")
+    # Masking (every key-shaped string) and `validate | head -1` quietly ending the output.
+    out, err = TolerantStream(sys.stdout), TolerantStream(sys.stderr)
+    want_json = getattr(args, "json", False)
     try:
         result = load_config_report(args.config)
     except AgentError as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
+        if want_json:
+            doc = {"config": args.config, "ok": False, "exit_code": exc.exit_code}
+            print(json.dumps({**doc, "problems": problems}, ensure_ascii=False), file=out)
+            return exc.exit_code
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        print(f"logflux-agent validate: {args.config}: {count}:", file=sys.stderr)
+        print(f"logflux-agent validate: {args.config}: {count}:", file=err)
         for problem in problems:
-            print(f"  - {mask_secrets(problem)}", file=sys.stderr)
+            print(f"  - {problem}", file=err)
         return exc.exit_code
-    summary(result, sys.stdout)
-    return 0
+    checks = run_checks(result.config)
+    code = EXIT_RUNTIME if any(c.status == ERROR for c in checks) else 0
+    if want_json:
+        print(json.dumps(as_json(result, args, checks, code), ensure_ascii=False), file=out)
+    else:
+        summary(result, out, args, checks)
+    return code

@@ -254,6 +254,7 @@ def _set_switch(sw: Any, name: str, value: Any) -> None:
         "legacy_discovery",
         "static_without_ingestor_url",
         "store_duplicates",
+        "accept_oaep_mgf1_sha1",
     ):
         need(isinstance(value, bool), "true or false")
     elif name == "limits":

@@ -59,6 +59,8 @@ class Switches:
     serve_key: str = "primary"
     entry_limit: str = "413"  # per-entry size over the limit: "413" (whole request) | "part"
     store_duplicates: bool = False
+    # Java's default OAEP provider uses MGF1-SHA-1 with SHA-256: refused unless this is on.
+    accept_oaep_mgf1_sha1: bool = False
     limits: Limits = field(default_factory=Limits)
 
 

@@ -1,5 +1,7 @@
 """One part's checks and decoding: part headers (§4), AES-GCM, gunzip, plaintext JSON v2 (§5).
 
+The common payload fields are checked here, each type's own fields in ``schemas.py``.
+
 Each check failure is a ``PartFailure`` with a short stable ``reason`` (counted in the stats)
 and a message for the batch envelope's ``failures``. Size limits raise ``EntryTooLarge``,
 which the ingest handler turns into a 413 or a part failure (the ``entry_limit`` switch).
@@ -17,6 +19,8 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from logflux_agent.devserver.schemas import type_problem
 
 ENTRY_TYPE_NAMES = {
     1: "log",
@@ -227,9 +231,8 @@ def payload_problem(
             f"type {kind!r} does not match entry type {entry_type} "
             f"(expected {ENTRY_TYPE_NAMES[entry_type]!r})"
         )
-    for name in ("source", "message"):
-        if not isinstance(obj.get(name), str):
-            return f"{name} must be a string (present, may be empty)"
+    if not isinstance(obj.get("source"), str):
+        return "source must be a string (present, may be empty)"
     if "level" in obj:
         level = obj["level"]
         if type(level) is not int or not 1 <= level <= 8:
@@ -238,8 +241,6 @@ def payload_problem(
         ts = obj["ts"]
         if not isinstance(ts, str) or (ts != valid_ts and not is_rfc3339_utc(ts)):
             return f"ts must be RFC 3339 UTC with a Z suffix, got {ts!r}"
-    if "logger" in obj and not isinstance(obj["logger"], str):
-        return "logger must be a string when present"
     for name in ("attributes", "meta"):
         if name in obj:
             value = obj[name]
@@ -248,4 +249,5 @@ def payload_problem(
             for k, v in value.items():
                 if not isinstance(v, str):
                     return f"{name}[{k!r}] must be a string, got {type(v).__name__}"
-    return None
+    # Then the fields of its type: message for a log, name/value for a metric, ...
+    return type_problem(obj, kind)

@@ -101,6 +101,7 @@ class Stats:
         self.nonce_reuse = 0
         self.handshakes = 0
         self.handshake_failures = 0
+        self.handshakes_oaep_mgf1_sha1 = 0  # accepted only through the compatibility switch
         self.status: Counter[str] = Counter()  # ingest statuses
         self.status_by_endpoint: dict[str, Counter[str]] = {}
         self.failure_reasons: Counter[str] = Counter()
@@ -128,6 +129,7 @@ class Stats:
             "nonce_reuse": self.nonce_reuse,
             "handshakes": self.handshakes,
             "handshake_failures": self.handshake_failures,
+            "handshakes_oaep_mgf1_sha1": self.handshakes_oaep_mgf1_sha1,
             "status": dict(self.status),
             "status_by_endpoint": {k: dict(v) for k, v in self.status_by_endpoint.items()},
             "failure_reasons": dict(self.failure_reasons),

@@ -4,8 +4,9 @@ Handshake: both steps need ``Authorization: Bearer`` with an allowed key and a J
 body (at most 64 KiB) whose ``api_key``, when present, equals the Bearer key. init answers 200
 with the served PEM SPKI key, ``supports_multipart: true`` and the limits (flat, or under
 ``data`` with the ``init_wrapped`` switch). complete base64-decodes ``encrypted_secret``,
-unwraps it with RSA-OAEP-SHA256 (exactly 32 bytes, else 400) and answers 200 with a fresh
-UUID under ``key_id`` (or ``key_uuid``; under ``data`` with ``complete_wrapped``).
+unwraps it with RSA-OAEP-SHA256 (or, with ``accept_oaep_mgf1_sha1``, MGF1-SHA-1 as well;
+exactly 32 bytes, else 400, naming the OAEP variant that would have worked) and answers 200
+with a fresh UUID under ``key_id`` (or ``key_uuid``; under ``data`` with ``complete_wrapped``).
 
 The ``/_ref`` endpoints have no authentication: the server is for loopback development only.
 """
@@ -30,6 +31,7 @@ from logflux_agent.devserver.envelopes import (
     new_request_id,
 )
 from logflux_agent.devserver.faults import FaultSpecError, RequestFaults
+from logflux_agent.devserver.keys import STRICT as STRICT_OAEP
 from logflux_agent.devserver.keys import UnwrapError, WrongKeyLength
 from logflux_agent.devserver.options import ConfigChangeError
 from logflux_agent.devserver.transport import Dropped, drop_connection, read_body
@@ -204,18 +206,23 @@ class Routes:
                 400, "invalid_secret", "encrypted_secret is not standard base64 with padding"
             ) from None
         try:
-            aes_key, key = srv.keys.unwrap(wrapped, srv.switches.serve_key)
+            aes_key, key, variant = srv.keys.unwrap_variant(
+                wrapped, srv.switches.serve_key, srv.switches.accept_oaep_mgf1_sha1
+            )
         except WrongKeyLength as exc:
             raise Refused(400, "invalid_key_length", str(exc)) from None
         except UnwrapError as exc:
             raise Refused(400, "invalid_secret", str(exc)) from None
         session = srv.sessions.create(aes_key, api_key, key.fingerprint)
         srv.stats.handshakes += 1
+        if variant != STRICT_OAEP:
+            srv.stats.handshakes_oaep_mgf1_sha1 += 1
         log.info(
             "devserver.handshake",
             key_id=session.key_id,
             api_key=mask_key(api_key),
             fingerprint=key.fingerprint,
+            oaep=variant,
         )
         data = {srv.switches.key_id_field: session.key_id}
         if srv.switches.complete_wrapped:

@@ -25,6 +25,7 @@ from logflux_agent.credentials import mask_key
 from logflux_agent.devserver.app import DevServer
 from logflux_agent.devserver.options import DEV_API_KEY, DevServerOptions
 from logflux_agent.errors import AgentError, ConfigError
+from logflux_agent.observe.logsink import TolerantStream
 
 log = structlog.get_logger(__name__)
 
@@ -141,8 +142,10 @@ def banner(server: DevServer, listening: Listening, out: TextIO) -> None:
         f"  output       {opts.output or 'none (entries kept in memory only)'}",
         f"  admin        {listening.url}/_ref/stats  /_ref/entries  /_ref/faults",
     ]
-    out.write("\n".join(lines) + "\n")
-    out.flush()
+    if server.switches.accept_oaep_mgf1_sha1:
+        lines.insert(2, "  key wrap     also OAEP SHA-256 / MGF1-SHA-1 (--accept-oaep-mgf1-sha1)")
+    # A closed stdout (`dev-ingestor | head -3`) must not stop the server.
+    TolerantStream(out).write("\n".join(lines) + "\n")
 
 
 async def serve(options: DevServerOptions, *, ready_file: str | None = None) -> int:

@@ -2,11 +2,14 @@
 
 JSON lines to stderr when stderr is not a terminal (systemd, Docker), a console renderer on a
 TTY. The masking processor runs last before rendering, over every string value (and the
-event name), so a key that slipped into an exception message is still masked.
+event name), so a key that slipped into an exception message is still masked. Rendered lines
+go to a sink (``observe/logsink.py``) that never blocks the caller and never raises: a closed
+or stalled stderr drops (and counts) log lines instead of stopping the agent.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -15,6 +18,7 @@ from typing import Any
 import structlog
 
 from logflux_agent.credentials import mask_secrets
+from logflux_agent.observe.logsink import FdSink, Sink, SinkLogger, open_sink
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -24,11 +28,42 @@ _LEVELS = {
 }
 
 
+_EXIT_FLUSH_SECONDS = 2.0
+_sink: Sink | None = None
+
+
+def _sink_for(file: Any) -> Sink:
+    """One sink per stream: a reconfiguration (reload) keeps the buffer and its thread."""
+    global _sink
+    if _sink is not None and _writes_to(_sink, file):
+        return _sink
+    if _sink is None:
+        atexit.register(flush, _EXIT_FLUSH_SECONDS)
+    else:
+        _sink.stop()
+    _sink = open_sink(file)
+    return _sink
+
+
+def _writes_to(sink: Sink, file: Any) -> bool:
+    if isinstance(sink, FdSink):
+        try:
+            return int(file.fileno()) == sink.fd
+        except (AttributeError, OSError, ValueError):
+            return False
+    return sink.file is file
+
+
+def flush(timeout: float = _EXIT_FLUSH_SECONDS) -> bool:
+    """Wait (bounded) until the log lines written so far reached the stream."""
+    return _sink.flush(timeout) if _sink is not None else True
+
+
 def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask_secrets(value)
-    if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
+    if isinstance(value, dict):  # keys too: a label name can be key-shaped as well
+        return {_mask_value(k): _mask_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_mask_value(v) for v in value]
     if isinstance(value, BaseException):
@@ -62,6 +97,15 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_factory(_sink_for(sys.stderr)),
         cache_logger_on_first_use=False,
     )
+
+
+def _factory(sink: Sink) -> Any:
+    logger = SinkLogger(sink)
+
+    def factory(*_args: Any) -> SinkLogger:
+        return logger
+
+    return factory

@@ -177,3 +177,12 @@ E2E_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+
+# The agent's own log
+LOG_LINES_DROPPED = Counter(
+    "logflux_agent_log_lines_dropped_total",
+    "Lines of the agent's own log that could not be written, by reason (closed: the stream "
+    "is gone; full: its reader is not keeping up).",
+    ["reason"],
+    registry=REGISTRY,
+)

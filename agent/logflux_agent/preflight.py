@@ -1,0 +1,148 @@
+"""What would fail when the agent starts with this configuration, checked without starting it.
+
+``validate`` runs these after the file itself was found valid. Nothing is created or written,
+nothing is sent: the state directory is judged by ``statedir.inspect``, inputs by looking at
+the filesystem, the metrics address by binding it for an instant. Each check says ``ok``,
+``warning`` (the agent runs, but something will not work as written: a path that does not
+exist yet, a port in use) or ``error`` (the agent would exit: the state directory).
+
+The checks run as the user who calls ``validate``; the packaged service runs as
+``logflux-agent``, so the state directory and file permissions are those of the caller.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from logflux_agent.config.model import (
+    AgentConfig,
+    FileInputConfig,
+    InputConfig,
+    JournaldInputConfig,
+)
+from logflux_agent.statedir import inspect
+
+OK, WARNING, ERROR = "ok", "warning", "error"
+_GLOB_CHARS = frozenset("*?[")
+_COUNT_CAP = 10_000  # files counted per pattern: enough to report, bounded on a huge tree
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One finding: ``subject`` is what was checked (``state_dir``, ``input app``, ...)."""
+
+    subject: str
+    status: str
+    message: str
+
+
+def run_checks(config: AgentConfig) -> list[Check]:
+    checks = [_state_dir(config)]
+    for cfg in config.inputs:
+        checks.extend(_input(cfg))
+    if config.metrics.enabled:
+        checks.append(_metrics(config.metrics.listen))
+    return checks
+
+
+def _state_dir(config: AgentConfig) -> Check:
+    problem = inspect(config.state_dir)
+    if problem is None:
+        verb = "is writable" if Path(config.state_dir).is_dir() else "can be created"
+        return Check("state_dir", OK, f"{config.state_dir} {verb}")
+    return Check("state_dir", ERROR, problem.message)
+
+
+def _input(cfg: InputConfig) -> list[Check]:
+    subject = f"input {cfg.id}"
+    if isinstance(cfg, FileInputConfig):
+        return [_file_pattern(subject, pattern) for pattern in cfg.paths]
+    if isinstance(cfg, JournaldInputConfig):
+        out: list[Check] = []
+        if shutil.which(cfg.journalctl) is None:
+            out.append(
+                Check(subject, WARNING, f"{cfg.journalctl} not found: the input will not start")
+            )
+        if cfg.directory:
+            out.append(_readable_dir(subject, Path(cfg.directory)))
+        return out or [Check(subject, OK, f"{cfg.journalctl} found")]
+    return []
+
+
+def _base_dir(pattern: str) -> Path:
+    """The deepest directory of ``pattern`` above its first glob character."""
+    parts = Path(pattern).parts
+    fixed: list[str] = []
+    for part in parts:
+        if _GLOB_CHARS & set(part):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def _file_pattern(subject: str, pattern: str) -> Check:
+    if not _GLOB_CHARS & set(pattern):
+        path = Path(pattern)
+        if path.is_file():
+            if os.access(path, os.R_OK):
+                return Check(subject, OK, f"{pattern} is readable")
+            return Check(
+                subject, WARNING, f"{pattern} is not readable by this user: it will be skipped"
+            )
+        if path.exists():
+            return Check(subject, WARNING, f"{pattern} exists but is not a regular file")
+        parent = _readable_dir(subject, path.parent)
+        if parent.status != OK:
+            return parent
+        return Check(subject, WARNING, f"{pattern} does not exist yet: the agent waits for it")
+    base = _readable_dir(subject, _base_dir(pattern))
+    if base.status != OK:
+        return base
+    matches = 0
+    for _ in glob.iglob(pattern, recursive="**" in pattern):
+        matches += 1
+        if matches >= _COUNT_CAP:
+            break
+    if matches == 0:
+        return Check(subject, WARNING, f"{pattern} matches no file yet: the agent waits for one")
+    more = "+" if matches >= _COUNT_CAP else ""
+    return Check(subject, OK, f"{pattern} matches {matches}{more} file(s)")
+
+
+def _readable_dir(subject: str, path: Path) -> Check:
+    if not path.exists():
+        return Check(subject, WARNING, f"directory {path} does not exist")
+    if not path.is_dir():
+        return Check(subject, WARNING, f"{path} is not a directory")
+    if not os.access(path, os.R_OK | os.X_OK):
+        return Check(subject, WARNING, f"directory {path} is not readable by this user")
+    return Check(subject, OK, f"directory {path} is readable")
+
+
+def _metrics(listen: str) -> Check:
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, int(port_text), type=socket.SOCK_STREAM
+        )[0]
+        with socket.socket(family, kind, proto) as sock:
+            # As the observe server binds: SO_REUSEADDR, so a TIME_WAIT socket is no conflict.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        why = {
+            errno.EADDRINUSE: "is in use (by this agent already running, or another program)",
+            errno.EACCES: "needs privileges (a port below 1024)",
+            errno.EADDRNOTAVAIL: "is not an address of this machine",
+        }.get(exc.errno or 0, f"cannot be bound ({exc.strerror or exc})")
+        return Check(
+            "metrics", WARNING, f"{listen} {why}: `run` exits 1 if it cannot bind it at start"
+        )
+    return Check("metrics", OK, f"{listen} is free")
