@@ -17,6 +17,7 @@ from logflux_agent.inputs.framing import (
     Multiline,
     detect_level,
     make_records,
+    newline_slices,
 )
 
 
@@ -448,3 +449,13 @@ def test_make_records_share_attributes_and_detect_levels_when_asked() -> None:
     assert plain[0].ack is None
     detected = make_records(["ERROR x", "y"], 12.5, "s", attrs, detect=True)
     assert [r.level for r in detected] == [4, LEVEL_INFO]
+
+
+def test_newline_slices_cut_after_every_nth_newline_and_keep_every_byte() -> None:
+    data = b"".join(b"%d\n" % n for n in range(10)) + b"tail"
+    parts = newline_slices(data, 4)
+    assert b"".join(parts) == data
+    assert [p.count(b"\n") for p in parts] == [4, 4, 2]
+    assert all(p.endswith(b"\n") for p in parts[:-1])
+    assert newline_slices(b"a\nb\n", 2) == [b"a\nb\n"]
+    assert newline_slices(b"a\nb\nc\nd\n", 2) == [b"a\nb\n", b"c\nd\n"]

@@ -338,6 +338,29 @@ class LineFramer:
         self._continuation = True
 
 
+def newline_slices(data: bytes, most: int) -> list[bytes]:
+    """``data`` cut right after every ``most``-th newline (one slice if it has fewer).
+
+    Lets a caller frame one read in parts of at most ``most`` complete lines, so each part's
+    ``Frames.end`` is the exact position after its own lines.
+    """
+    if data.count(b"\n") <= most:
+        return [data]
+    out = []
+    start = pos = 0
+    find = data.find
+    while True:
+        for _ in range(most):
+            pos = find(b"\n", pos) + 1
+            if pos == 0:
+                out.append(data[start:])
+                return out
+        out.append(data[start:pos])
+        start = pos
+        if start == len(data):
+            return out
+
+
 class Multiline:
     """Joins physical lines into entries (stack traces, tracebacks) with ``\\n``.
 

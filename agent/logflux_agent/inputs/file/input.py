@@ -48,6 +48,7 @@ from logflux_agent.inputs.framing import (
     LineFramer,
     Multiline,
     make_records,
+    newline_slices,
 )
 from logflux_agent.observe import metrics
 from logflux_agent.record import AckToken
@@ -452,8 +453,10 @@ class FileInput:
         tailer.at_eof = False
         tailer.last_data = tailer.last_active = now
         self._m_bytes.inc(len(data))
-        frames = tailer.framer.feed(data)
-        await self._deliver(tailer, frames, now, emit)
+        # At most MAX_EMIT_RECORDS lines per framed part: each emitted list then ends at its
+        # own exact position, so a stop between lists never strands accepted lines.
+        for part in newline_slices(data, MAX_EMIT_RECORDS):
+            await self._deliver(tailer, tailer.framer.feed(part), now, emit)
         if len(data) < cfg.read_chunk_bytes:
             self._reached_eof(tailer, now)
         else:
@@ -465,15 +468,23 @@ class FileInput:
             self._m_long.inc(frames.long_lines)
         if frames.invalid_utf8:
             self._m_utf8.inc(frames.invalid_utf8)
+        ends: list[int] | None
         if tailer.multiline is not None:
             lines, ends = tailer.multiline.push(frames.lines, frames.ends, now)
             end = ends[-1] if ends else tailer.emitted_end
         else:
-            lines = frames.lines
+            lines, ends = frames.lines, frames.ends
             end = frames.end
-        await self._emit_lines(tailer, lines, end, emit)
+        await self._emit_lines(tailer, lines, end, emit, ends)
 
-    async def _emit_lines(self, tailer: Tailer, lines: list[str], end: int, emit: Emit) -> None:
+    async def _emit_lines(
+        self,
+        tailer: Tailer,
+        lines: list[str],
+        end: int,
+        emit: Emit,
+        ends: list[int] | None = None,
+    ) -> None:
         if not lines:
             return
         cfg = self.config
@@ -487,14 +498,17 @@ class FileInput:
             tailer.emitted_end = end
             await emit(records)
             return
-        # Intermediate lists carry the position before this batch: safe, never ahead.
+        # More lines than newlines (split long lines): each list ends at its last line's
+        # position when known, else at the position before this batch (safe, never ahead).
         before = tailer.emitted_end
         for i in range(0, len(records), MAX_EMIT_RECORDS):
             part = records[i : i + MAX_EMIT_RECORDS]
-            last = i + MAX_EMIT_RECORDS >= len(records)
-            part[-1] = part[-1].with_ack(AckToken(stream, end if last else before))
-            if last:
-                tailer.emitted_end = end
+            if i + MAX_EMIT_RECORDS >= len(records):
+                at = end
+            else:
+                at = ends[i + MAX_EMIT_RECORDS - 1] if ends else before
+            part[-1] = part[-1].with_ack(AckToken(stream, at))
+            tailer.emitted_end = at
             await emit(part)
 
     def _reached_eof(self, tailer: Tailer, now: float) -> None:
@@ -537,7 +551,8 @@ class FileInput:
             more, more_ends = tailer.multiline.flush()
             lines += more
             ends += more_ends
-            await self._emit_lines(tailer, lines, ends[-1] if ends else tailer.emitted_end, emit)
+            end = ends[-1] if ends else tailer.emitted_end
+            await self._emit_lines(tailer, lines, end, emit, ends)
         else:
             await self._emit_lines(tailer, frames.lines, frames.end, emit)
 
