@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.support.agentproc import AgentProcess
 from tests.support.refingestor import RefIngestor
+from tests.support.wait import wait_until
 
 
 def agent_for(
@@ -58,3 +59,93 @@ def test_sigterm_mid_chunk_of_short_lines_resends_nothing(
     finally:
         agent.stop()
     ref_ingestor.verify({str(log): lines}, allow_duplicates=False)
+
+
+def _messages(ingestor: RefIngestor) -> list[str]:
+    return [e["payload"]["message"] for e in ingestor.entries()]
+
+
+def _wait_for_checkpoint(agent: AgentProcess, offset: int) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    def reached() -> bool:
+        found[:] = [v for v in agent.checkpoints().values() if v.get("offset") == offset]
+        return bool(found)
+
+    wait_until(reached, 30, message=f"a checkpoint at offset {offset}")
+    return found[0]
+
+
+def test_kill9_inside_a_truncated_line_skips_the_rest_of_it_after_restart(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    # Before: bytes 3,000-4,023 of the truncated line arrived as a second entry; now none.
+    log = tmp_path / "app.log"
+    head = "".join(chr(ord("a") + n % 26) for n in range(3000))
+    log.write_text(head)
+    agent = agent_for(
+        tmp_path,
+        ref_ingestor,
+        [str(log)],
+        max_line_bytes=1024,
+        long_lines="truncate",
+        partial_line_timeout=0.2,
+    )
+    agent.start()
+    try:
+        ref_ingestor.wait_for_entries(1)
+        state = _wait_for_checkpoint(agent, 3000)
+        assert state.get("mid_line") == "skip"
+        agent.kill9()
+        with open(log, "a") as fh:
+            fh.write("Z" * 1024 + "\nafter\n")
+        agent.start()
+        wait_until(lambda: "after" in _messages(ref_ingestor), 30, message="the next line")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+    assert _messages(ref_ingestor) == [head[:1024], "after"]
+
+
+def test_kill9_after_a_partial_line_then_only_its_newline_ships_no_empty_entry(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    # Before: the lone newline after the restart arrived as an empty entry; now it is dropped.
+    log = tmp_path / "app.log"
+    log.write_text("first\nhead of a line")
+    agent = agent_for(tmp_path, ref_ingestor, [str(log)], partial_line_timeout=0.2)
+    agent.start()
+    try:
+        ref_ingestor.wait_for_entries(2)
+        state = _wait_for_checkpoint(agent, log.stat().st_size)
+        assert state.get("mid_line") == "rest"
+        agent.kill9()
+        with open(log, "a") as fh:
+            fh.write("\nnext\n")
+        agent.start()
+        wait_until(lambda: "next" in _messages(ref_ingestor), 30, message="the next line")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+    assert _messages(ref_ingestor) == ["first", "head of a line", "next"]
+
+
+def test_kill9_after_a_partial_line_ships_its_end_once_after_restart(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("head of a line")
+    agent = agent_for(tmp_path, ref_ingestor, [str(log)], partial_line_timeout=0.2)
+    agent.start()
+    try:
+        ref_ingestor.wait_for_entries(1)
+        _wait_for_checkpoint(agent, log.stat().st_size)
+        agent.kill9()
+        with open(log, "a") as fh:
+            fh.write(" and its end\nnext\n")
+        agent.start()
+        wait_until(lambda: "next" in _messages(ref_ingestor), 30, message="the next line")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+    assert _messages(ref_ingestor) == ["head of a line", " and its end", "next"]

@@ -11,6 +11,8 @@ from logflux_agent.inputs.file.identity import (
     Saved,
     compare,
     marker_key,
+    position,
+    split_position,
     stream_key,
 )
 
@@ -92,3 +94,20 @@ def test_a_retired_stream_never_overwrites_its_successor(tmp_path: Path) -> None
     new.commit(5)
     old.commit(5000)
     assert store.get(new.key)["offset"] == 5  # type: ignore[index]
+
+
+def test_a_mid_line_position_is_stored_and_read_back(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, b"head")
+    stream.commit(position(3000, "skip"))
+    state = store.get(stream.key)
+    assert state is not None and state["offset"] == 3000 and state["mid_line"] == "skip"
+    saved = Saved.decode("in", stream.key, state)
+    assert saved is not None and (saved.offset, saved.mid_line) == (3000, "skip")
+    # The next line boundary clears it.
+    stream.commit(position(4100, None))
+    state = store.get(stream.key)
+    assert state is not None and "mid_line" not in state
+    assert position(10, None) == 10
+    assert split_position("10:rest") == (10, "rest")
+    assert split_position("10:bogus") == (10, None)

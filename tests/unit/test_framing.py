@@ -459,3 +459,33 @@ def test_newline_slices_cut_after_every_nth_newline_and_keep_every_byte() -> Non
     assert all(p.endswith(b"\n") for p in parts[:-1])
     assert newline_slices(b"a\nb\n", 2) == [b"a\nb\n"]
     assert newline_slices(b"a\nb\nc\nd\n", 2) == [b"a\nb\n", b"c\nd\n"]
+
+
+def test_a_restart_inside_a_truncated_line_skips_its_rest() -> None:
+    framer = LineFramer(max_line_bytes=8, long_lines="truncate")
+    framer.feed(b"0123456789abc")
+    out = framer.flush()
+    assert out.lines == ["01234567"] and out.end == 13
+    assert framer.mid_line(13) == "skip"
+    assert framer.mid_line(12) is None
+    resumed = LineFramer(max_line_bytes=8, long_lines="truncate", position=13)
+    resumed.resume("skip")
+    assert resumed.feed(b"defgh\nnext\n").lines == ["next"]
+
+
+def test_a_restart_after_a_flushed_partial_line_drops_a_lone_newline() -> None:
+    framer = LineFramer()
+    framer.feed(b"head")
+    assert framer.flush().lines == ["head"]
+    assert framer.mid_line(4) == "rest"
+    resumed = LineFramer(position=4)
+    resumed.resume("rest")
+    assert resumed.feed(b"\nnext\n").lines == ["next"]
+    plain = LineFramer(position=4)
+    assert plain.feed(b"\nnext\n").lines == ["", "next"]
+
+
+def test_a_held_long_head_not_yet_shipped_is_not_mid_line() -> None:
+    framer = LineFramer(max_line_bytes=8, long_lines="truncate", position=5)
+    framer.feed(b"0123456789")
+    assert framer.mid_line(5) is None

@@ -8,8 +8,10 @@ file. A copy has another inode and is another file.
 
 ``FileStream`` is the ``AckStream`` of one identity: the pipeline calls ``commit(offset)``
 with the byte offset after the last accepted line and the stream writes everything needed to
-resume (path, dev, ino, fingerprint, offset) to the checkpoint store under
-``file:{input}:{dev}:{ino}``. One live stream per key: a stream replaced after truncation or
+resume (path, dev, ino, fingerprint, offset, and ``mid_line`` when the offset is inside a
+line whose head was already shipped) to the checkpoint store under ``file:{input}:{dev}:{ino}``.
+A position is an int offset, or ``"offset:skip"`` / ``"offset:rest"`` for such a mid-line
+offset (see ``LineFramer.mid_line``). One live stream per key: a stream replaced after truncation or
 inode reuse is *retired* and ignores late commits; a stream whose file is gone is *released*
 and removes its entry once the last emitted offset is committed.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.inputs.framing import MID_LINE_STATES
 
 
 class Match(enum.Enum):
@@ -46,6 +49,18 @@ def read_head(fd: int, size: int) -> bytes:
     return os.pread(fd, size, 0)
 
 
+def position(offset: int, mid_line: str | None) -> int | str:
+    """The ack position of ``offset``: a plain int unless it is inside a shipped line."""
+    return offset if mid_line is None else f"{offset}:{mid_line}"
+
+
+def split_position(position: int | str) -> tuple[int, str | None]:
+    if isinstance(position, int):
+        return position, None
+    offset, _, mid = position.partition(":")
+    return int(offset), (mid if mid in MID_LINE_STATES else None)
+
+
 def stream_key(input_id: str, dev: int, ino: int) -> str:
     return f"file:{input_id}:{dev}:{ino}"
 
@@ -65,6 +80,7 @@ class Saved:
     ino: int
     fingerprint: bytes
     offset: int
+    mid_line: str | None = None
 
     @classmethod
     def decode(cls, input_id: str, key: str, state: dict[str, Any]) -> Saved | None:
@@ -81,6 +97,7 @@ class Saved:
                 ino=int(state["ino"]),
                 fingerprint=fp[:fp_len],
                 offset=max(0, int(state["offset"])),
+                mid_line=mid if (mid := state.get("mid_line")) in MID_LINE_STATES else None,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -133,9 +150,9 @@ class FileStream:
     def key(self) -> str:
         return self._key
 
-    def state(self, offset: int) -> dict[str, Any]:
+    def state(self, offset: int, mid_line: str | None = None) -> dict[str, Any]:
         fp = self.fingerprint
-        return {
+        state: dict[str, Any] = {
             "input": self.input_id,
             "path": self.path,
             "dev": self.dev,
@@ -144,18 +161,21 @@ class FileStream:
             "fingerprint_len": len(fp),
             "offset": offset,
         }
+        if mid_line is not None:
+            state["mid_line"] = mid_line
+        return state
 
     def commit(self, position: int | str) -> None:
         if self.retired:
             return
-        offset = int(position)
+        offset, mid_line = split_position(position)
         self.committed = offset
         if self.final is not None and offset >= self.final:
             # The file is gone and everything read from it is delivered: nothing to resume.
             self._store.remove(self._key)
             self.retire()
             return
-        self._store.put(self._key, self.state(offset))
+        self._store.put(self._key, self.state(offset, mid_line))
 
     def release(self, final: int) -> None:
         """The file is gone; drop the checkpoint once ``final`` is committed."""

@@ -38,6 +38,7 @@ from logflux_agent.inputs.file.identity import (
     Saved,
     compare,
     marker_key,
+    position,
     stream_key,
 )
 from logflux_agent.inputs.file.tailer import IdentityChanged, Tailer
@@ -310,7 +311,7 @@ class FileInput:
             dev=st.st_dev,
             ino=st.st_ino,
             stream=stream,
-            framer=self._framer(offset),
+            framer=self._framer(offset, saved.mid_line if saved is not None else None),
             multiline=self._multiline(),
             offset=offset,
             expect_fp=saved.fingerprint if saved is not None else None,
@@ -330,14 +331,17 @@ class FileInput:
         # Pin the inode now: if the file is renamed before its first read, it is still ours.
         self._open(tailer)
 
-    def _framer(self, offset: int) -> LineFramer:
+    def _framer(self, offset: int, mid_line: str | None = None) -> LineFramer:
         cfg = self.config
-        return LineFramer(
+        framer = LineFramer(
             max_line_bytes=cfg.max_line_bytes,
             long_lines=cfg.long_lines,
             position=offset,
             track_offsets=cfg.multiline is not None,
         )
+        # The checkpoint sits inside a line whose head was shipped: go on as without a restart.
+        framer.resume(mid_line)
+        return framer
 
     def _multiline(self) -> Multiline | None:
         cfg = self.config
@@ -491,10 +495,9 @@ class FileInput:
         records = make_records(
             lines, self._clock.wall(), tailer.source, self._attrs, detect=cfg.detect_level
         )
-        stream = tailer.stream
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
-            records[-1] = records[-1].with_ack(AckToken(stream, end))
+            records[-1] = records[-1].with_ack(self._token(tailer, end))
             tailer.emitted_end = end
             await emit(records)
             return
@@ -507,9 +510,13 @@ class FileInput:
                 at = end
             else:
                 at = ends[i + MAX_EMIT_RECORDS - 1] if ends else before
-            part[-1] = part[-1].with_ack(AckToken(stream, at))
+            part[-1] = part[-1].with_ack(self._token(tailer, at))
             tailer.emitted_end = at
             await emit(part)
+
+    @staticmethod
+    def _token(tailer: Tailer, at: int) -> AckToken:
+        return AckToken(tailer.stream, position(at, tailer.framer.mid_line(at)))
 
     def _reached_eof(self, tailer: Tailer, now: float) -> None:
         tailer.at_eof = True
