@@ -149,3 +149,59 @@ def test_kill9_after_a_partial_line_ships_its_end_once_after_restart(
     finally:
         agent.stop()
     assert _messages(ref_ingestor) == ["head of a line", " and its end", "next"]
+
+
+def _duplicates(entries: list[dict[str, Any]]) -> tuple[int, int]:
+    distinct = len({e["payload"]["message"] for e in entries})
+    return len(entries) - distinct, distinct
+
+
+def test_duplicates_per_kill9_stay_within_the_documented_bound(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    # README: re-sent per crash <= queue.max_entries + max_in_flight x batch_max_entries
+    #   + lines of one read chunk (<= read_chunk_bytes / shortest line, at most 8,192)
+    #   + checkpoint_interval x accepted entries per second.
+    queue, in_flight, batch, chunk, interval, delay = 1000, 2, 100, 4096, 1.0, 0.05
+    line_bytes = 11
+    # Every answer waits `delay`: at most in_flight x batch entries are accepted per delay.
+    rate = in_flight * batch / delay
+    bound = queue + in_flight * batch + chunk // line_bytes + interval * rate
+    lines = [f"k-{n:08d}" for n in range(20_000)]
+    log = tmp_path / "app.log"
+    log.write_bytes("".join(f"{line}\n" for line in lines).encode())
+    ref_ingestor.faults(delay=delay, count=1_000_000)
+    agent = agent_for(
+        tmp_path,
+        ref_ingestor,
+        [str(log)],
+        read_chunk_bytes=chunk,
+        extra={
+            "queue": {"max_entries": queue},
+            "sender": {"max_in_flight": in_flight, "batch_max_entries": batch},
+            "checkpoint_interval": interval,
+        },
+    )
+    per_kill: list[int] = []
+    before = 0
+    try:
+        for kill in range(1, 4):
+            agent.start()
+            # More new lines than the bound: every duplicate of the last kill came before them.
+            ref_ingestor.wait_for_entries(kill * 5000, timeout=60, distinct=True)
+            agent.kill9()
+            dups, _ = _duplicates(ref_ingestor.entries())
+            if kill > 1:
+                per_kill.append(dups - before)
+            before = dups
+        agent.start()
+        ref_ingestor.wait_for_entries(len(lines), timeout=60, distinct=True)
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+    dups, distinct = _duplicates(ref_ingestor.entries())
+    per_kill.append(dups - before)
+    assert distinct == len(lines)
+    print(f"duplicates per kill -9: {per_kill} (bound {bound:.0f})")
+    assert max(per_kill) <= bound, f"{per_kill} over the bound {bound}"
+    ref_ingestor.verify({str(log): lines}, allow_duplicates=True)
