@@ -1,0 +1,57 @@
+"""Rotation recovery (inputs/file/rotation.py): siblings, parked copies, moved identities."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from logflux_agent.inputs.file.rotation import MAX_SIBLINGS, siblings
+from tests.support.wait import async_wait_until
+from tests.unit.test_file_support import make_config, make_store, running, started, write_lines
+
+
+def test_siblings_are_same_directory_same_prefix_uncompressed_and_bounded(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.touch()
+    for name in ["app.log.1", "app.log-2026", "app.log.2.gz", "other.log", "xapp.log"]:
+        (tmp_path / name).touch()
+    (tmp_path / "app.log.d").mkdir()
+    assert sorted(os.path.basename(p) for p, _ in siblings(str(log))) == [
+        "app.log-2026",
+        "app.log.1",
+    ]
+    for n in range(MAX_SIBLINGS + 5):
+        path = tmp_path / f"app.log.{n + 10}"
+        path.touch()
+        os.utime(path, ns=(n * 10**9, n * 10**9))
+    found = siblings(str(log))
+    assert len(found) == MAX_SIBLINGS
+    times = [st.st_mtime_ns for _, st in found]
+    assert times == sorted(times)  # oldest first, the most recently modified kept
+
+
+async def test_a_copy_of_a_followed_file_is_parked_then_continues_where_reading_stopped(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "app.log"
+    first = [f"first generation line {i:04d}" for i in range(200)]
+    write_lines(log, first)
+    config = make_config(tmp_path, "app.log*", rescan_interval=0.1)
+    async with running(config, make_store(tmp_path)) as (inp, got):
+        await got.wait_count(200)
+        # The copy appears while the original is still whole: it must not be read from 0.
+        shutil.copyfile(log, tmp_path / "app.log.1")
+        more = [f"more of the first generation {i:04d}" for i in range(50)]
+        write_lines(log, more)
+        await got.wait_count(250)
+        await async_wait_until(
+            lambda: len(inp.snapshot()["files"]) == 2, 10, message="the copy to be seen"
+        )
+        with open(log, "r+") as fh:
+            fh.truncate(0)
+        second = [f"second generation {i:04d}" for i in range(30)]
+        write_lines(log, second)
+        await got.wait_count(280)
+        await started(inp)
+    assert got.messages() == first + more + second
