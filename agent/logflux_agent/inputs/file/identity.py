@@ -8,7 +8,7 @@ file. A copy has another inode and is another file.
 
 ``FileStream`` is the ``AckStream`` of one identity: the pipeline calls ``commit(offset)``
 with the byte offset after the last accepted line and the stream writes everything needed to
-resume (path, dev, ino, fingerprint, offset, and ``mid_line`` when the offset is inside a
+resume (path, dev, ino, fingerprint digest, offset, and ``mid_line`` when the offset is inside a
 line whose head was already shipped) to the checkpoint store under ``file:{input}:{dev}:{ino}``.
 A position is an int offset, or ``"offset:skip"`` / ``"offset:rest"`` for such a mid-line
 offset (see ``LineFramer.mid_line``). One live stream per key: a stream replaced after truncation or
@@ -19,6 +19,7 @@ and removes its entry once the last emitted offset is committed.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,30 @@ def compare(recorded: bytes, head: bytes) -> Match:
     if recorded.startswith(head):
         return Match.SHORTER
     return Match.DIFFERENT
+
+
+@dataclass(slots=True, frozen=True)
+class Fingerprint:
+    """A recorded fingerprint as the checkpoint keeps it: its length and a SHA-256 of it.
+
+    No log content is stored; the prefix rule still works because a file's first ``length``
+    bytes are hashed and compared. A head shorter than ``length`` can only be told apart as
+    "not the same" (``SHORTER``): whether it is a prefix of the recorded bytes is unknown.
+    """
+
+    length: int
+    digest: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Fingerprint:
+        return cls(len(data), hashlib.sha256(data).hexdigest())
+
+    def compare(self, head: bytes) -> Match:
+        if len(head) < self.length:
+            return Match.SHORTER
+        if hashlib.sha256(head[: self.length]).hexdigest() == self.digest:
+            return Match.SAME
+        return Match.DIFFERENT
 
 
 def read_head(fd: int, size: int) -> bytes:
@@ -78,7 +103,7 @@ class Saved:
     path: str
     dev: int
     ino: int
-    fingerprint: bytes
+    fingerprint: Fingerprint
     offset: int
     mid_line: str | None = None
 
@@ -88,14 +113,19 @@ class Saved:
         if state.get("input") != input_id or "ino" not in state:
             return None
         try:
-            fp = bytes.fromhex(str(state.get("fingerprint", "")))
-            fp_len = int(state.get("fingerprint_len", len(fp)))
+            fp_len = int(state.get("fingerprint_len", 0))
+            digest = state.get("fingerprint_sha256")
+            if isinstance(digest, str):
+                fingerprint = Fingerprint(fp_len, digest)
+            else:  # written before digests: the first bytes themselves, hex-encoded
+                raw = bytes.fromhex(str(state.get("fingerprint", "")))
+                fingerprint = Fingerprint.of(raw[: int(state.get("fingerprint_len", len(raw)))])
             return cls(
                 key=key,
                 path=str(state.get("path", "")),
                 dev=int(state["dev"]),
                 ino=int(state["ino"]),
-                fingerprint=fp[:fp_len],
+                fingerprint=fingerprint,
                 offset=max(0, int(state["offset"])),
                 mid_line=mid if (mid := state.get("mid_line")) in MID_LINE_STATES else None,
             )
@@ -107,6 +137,7 @@ class FileStream:
     """The ack stream of one file identity; ``commit`` persists a resumable state."""
 
     __slots__ = (
+        "_digest",
         "_key",
         "_on_done",
         "_store",
@@ -140,6 +171,7 @@ class FileStream:
         self.dev = dev
         self.ino = ino
         self.fingerprint = fingerprint
+        self._digest: tuple[bytes | None, str] = (None, "")
         # The highest offset known to be committed (the resumed or starting offset at first).
         self.committed = committed
         # Set when the file is gone: the offset after the last line emitted from it.
@@ -152,12 +184,14 @@ class FileStream:
 
     def state(self, offset: int, mid_line: str | None = None) -> dict[str, Any]:
         fp = self.fingerprint
+        if self._digest[0] is not fp:
+            self._digest = (fp, hashlib.sha256(fp).hexdigest())
         state: dict[str, Any] = {
             "input": self.input_id,
             "path": self.path,
             "dev": self.dev,
             "ino": self.ino,
-            "fingerprint": fp.hex(),
+            "fingerprint_sha256": self._digest[1],
             "fingerprint_len": len(fp),
             "offset": offset,
         }

@@ -631,7 +631,7 @@ class FileInput:
             return
         expect = tailer.expect_fp
         if expect is not None:
-            match = compare(expect, tailer.fingerprint)
+            match = expect.compare(tailer.fingerprint)
             if match is Match.SAME and size >= tailer.offset:
                 return
             event = "file.replaced" if match is Match.DIFFERENT else "file.truncated"

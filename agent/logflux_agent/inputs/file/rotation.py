@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from logflux_agent.inputs.file.identity import Saved, stream_key
+from logflux_agent.inputs.file.identity import Fingerprint, Match, Saved, stream_key
 from logflux_agent.inputs.file.tailer import Tailer
 from logflux_agent.observe import metrics
 
@@ -123,7 +123,9 @@ class Rotation:
         tailer.copy_check = False
         return False
 
-    def on_truncated(self, tailer: Tailer, at: int, mid: str | None, fingerprint: bytes) -> bool:
+    def on_truncated(
+        self, tailer: Tailer, at: int, mid: str | None, fingerprint: bytes | Fingerprint
+    ) -> bool:
         """``tailer``'s content is gone after ``at``: continue in its copy. True if found."""
         if tailer.shrinks > 1:
             log.warning(
@@ -182,9 +184,11 @@ class Rotation:
                 self._continue(other, at, None, at)
 
     def _copy_of(
-        self, tailer: Tailer, at: int, fingerprint: bytes
+        self, tailer: Tailer, at: int, fingerprint: bytes | Fingerprint
     ) -> tuple[str, os.stat_result] | None:
-        if len(fingerprint) < MIN_COPY_FINGERPRINT:
+        if isinstance(fingerprint, bytes):
+            fingerprint = Fingerprint.of(fingerprint)
+        if fingerprint.length < MIN_COPY_FINGERPRINT:
             return None
         best: tuple[str, os.stat_result] | None = None
         for path, st in siblings(tailer.source):
@@ -193,7 +197,7 @@ class Rotation:
             known = self._in._by_ident.get((st.st_dev, st.st_ino))
             if known is not None and known.parked_for is not tailer and not known.copy_check:
                 continue  # followed on its own account (own checkpoint): not ours to move
-            if read_head(path, len(fingerprint)) == fingerprint:
+            if fingerprint.compare(read_head(path, fingerprint.length)) is Match.SAME:
                 best = (path, st)  # oldest first: the last match is the newest copy
         return best
 
@@ -283,7 +287,8 @@ class Rotation:
                 continue  # no longer in the configuration: not ours to look for
             for path, sib in siblings(saved.path):
                 if (sib.st_dev, sib.st_ino) == (saved.dev, saved.ino):
-                    if read_head(path, len(saved.fingerprint)) == saved.fingerprint:
+                    fp = saved.fingerprint
+                    if fp.compare(read_head(path, fp.length)) is Match.SAME:
                         self._resume(saved, path, sib)
                     break
 

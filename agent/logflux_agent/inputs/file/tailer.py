@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from logflux_agent.inputs.file.identity import FileStream
+from logflux_agent.inputs.file.identity import FileStream, Fingerprint
 from logflux_agent.inputs.framing import LineFramer, Multiline
 
 # A file whose first bytes contain a NUL is treated as binary and skipped.
@@ -72,7 +72,7 @@ class Tailer:
         framer: LineFramer,
         multiline: Multiline | None,
         offset: int,
-        expect_fp: bytes | None,
+        expect_fp: Fingerprint | None,
         start_if_new: str,
         scan_size: int,
         now: float,
