@@ -187,7 +187,8 @@ def test_duplicates_per_kill9_stay_within_the_documented_bound(
     try:
         for kill in range(1, 4):
             agent.start()
-            # More new lines than the bound: every duplicate of the last kill came before them.
+            # Batches of one input are sent in order: once new lines arrive after a restart,
+            # every duplicate of the last kill (the lines before them) has arrived too.
             ref_ingestor.wait_for_entries(kill * 5000, timeout=60, distinct=True)
             agent.kill9()
             dups, _ = _duplicates(ref_ingestor.entries())

@@ -55,3 +55,32 @@ async def test_a_copy_of_a_followed_file_is_parked_then_continues_where_reading_
         await got.wait_count(280)
         await started(inp)
     assert got.messages() == first + more + second
+
+
+async def test_a_parked_copy_holding_only_what_was_read_is_recorded_at_its_end(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "app.log"
+    first = [f"first generation line {i:04d}" for i in range(200)]
+    write_lines(log, first)
+    store = make_store(tmp_path)
+    config = make_config(tmp_path, "app.log*", rescan_interval=0.1)
+    copy = tmp_path / "app.log.1"
+    async with running(config, store) as (inp, got):
+        await got.wait_count(200)
+        shutil.copyfile(log, copy)
+        await async_wait_until(
+            lambda: len(inp.snapshot()["files"]) == 2, 10, message="the copy to be seen"
+        )
+        with open(log, "r+") as fh:
+            fh.truncate(0)
+        write_lines(log, ["second generation"])
+        await got.wait_count(201)
+        st = copy.stat()
+        key = f"file:{config.id}:{st.st_dev}:{st.st_ino}"
+        await async_wait_until(
+            lambda: (store.get(key) or {}).get("offset") == st.st_size,
+            10,
+            message="the copy to be recorded at its end",
+        )
+    assert got.messages() == [*first, "second generation"]

@@ -646,7 +646,7 @@ class FileInput:
             if match is not Match.DIFFERENT:
                 tailer.start_if_new = "beginning"
             at = tailer.offset
-            self._rotation.on_truncated(tailer, at, tailer.framer.mid_line(at), expect)
+            self._rotation.on_truncated(tailer, at, tailer.framer.mid_line(at), expect, live=False)
         offset = 0
         if tailer.start_if_new == "end":
             offset = tailer.end_position(min(size, tailer.scan_size) if expect is None else size)

@@ -124,9 +124,18 @@ class Rotation:
         return False
 
     def on_truncated(
-        self, tailer: Tailer, at: int, mid: str | None, fingerprint: bytes | Fingerprint
+        self,
+        tailer: Tailer,
+        at: int,
+        mid: str | None,
+        fingerprint: bytes | Fingerprint,
+        *,
+        live: bool = True,
     ) -> bool:
-        """``tailer``'s content is gone after ``at``: continue in its copy. True if found."""
+        """``tailer``'s content is gone after ``at``: continue in its copy. True if found.
+
+        ``live``: noticed while running (what was unread is known), not at a start.
+        """
         if tailer.shrinks > 1:
             log.warning(
                 "file.truncated_repeatedly",
@@ -137,9 +146,10 @@ class Rotation:
                 "in between exist only in their copies",
             )
         copy = self._copy_of(tailer, at, fingerprint)
+        self._settle_parked(tailer, None if copy is None else copy[1])
         if copy is None:
             unread = (tailer.offset, max(tailer.known_size, tailer.offset))
-            if unread[1] > unread[0]:
+            if live and unread[1] > unread[0]:
                 metrics.INPUT_ERRORS.labels(
                     input=self._in.config.id, reason="truncated_unread"
                 ).inc()
@@ -171,6 +181,22 @@ class Rotation:
             offset=at,
         )
         return True
+
+    def _settle_parked(self, tailer: Tailer, chosen: os.stat_result | None) -> None:
+        """Copies parked for ``tailer`` other than ``chosen`` hold only what it read: skip them.
+
+        Recorded at their end, so a restart does not take them for new files either.
+        """
+        for other in list(self._in._by_ident.values()):
+            if other.parked_for is not tailer:
+                continue
+            if chosen is not None and (other.dev, other.ino) == (chosen.st_dev, chosen.st_ino):
+                continue
+            try:
+                size = other.size() if other.fd is not None else other.known_size
+            except OSError:
+                continue
+            self._continue(other, size, None, size)
 
     def release_parked(self, tailer: Tailer) -> None:
         """``tailer`` is gone: its parked copies go on after what it already read."""
