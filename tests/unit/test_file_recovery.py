@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from logflux_agent.inputs.file.rotation import MAX_SIBLINGS, siblings
+from logflux_agent.record import Record
 from tests.support.wait import async_wait_until
-from tests.unit.test_file_support import make_config, make_store, running, started, write_lines
+from tests.unit.test_file_support import (
+    Collector,
+    make_config,
+    make_store,
+    running,
+    started,
+    write_lines,
+)
 
 
 def test_siblings_are_same_directory_same_prefix_uncompressed_and_bounded(tmp_path: Path) -> None:
@@ -84,3 +95,47 @@ async def test_a_parked_copy_holding_only_what_was_read_is_recorded_at_its_end(
             message="the copy to be recorded at its end",
         )
     assert got.messages() == [*first, "second generation"]
+
+
+class GatedCollector(Collector):
+    """Blocks in emit while ``gate`` is clear: the pipeline is full (an ingestor outage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+
+    async def __call__(self, records: list[Record]) -> None:
+        await super().__call__(records)
+        await self.gate.wait()
+
+
+async def test_two_truncations_while_the_input_waits_in_emit_are_both_noticed(
+    tmp_path: Path,
+) -> None:
+    # Before: the input looked at a file only on its next turn, so two truncations while it
+    # waited for the pipeline passed as one. Sizes are now noted on every change event.
+    log = tmp_path / "app.log"
+    write_lines(log, [f"first generation line {i:04d}" for i in range(200)])
+    config = make_config(tmp_path, "app.log")
+    got = GatedCollector()
+    with capture_logs() as logs:
+        async with running(config, make_store(tmp_path), collector=got) as (inp, _):
+            await got.wait_count(1)  # the first list went out; the input now waits in emit
+            tailer = inp._by_path[str(log)]
+            # Each generation is shorter than the last size seen: the drop is visible even
+            # when the truncation and the next write arrive as one change.
+            for gen, lines in ((2, 5), (3, 3)):
+                with open(log, "r+") as fh:
+                    fh.truncate(0)
+                write_lines(log, [f"generation {gen} line {i}" for i in range(lines)])
+                size = log.stat().st_size
+                await async_wait_until(
+                    lambda s=size: tailer.last_size == s, 10, message="the change to be seen"
+                )
+            assert tailer.shrinks == 2
+            got.gate.set()
+            await async_wait_until(
+                lambda: "generation 3 line 2" in got.messages(), 10, message="the last line"
+            )
+    events = [e for e in logs if e["event"] == "file.truncated_repeatedly"]
+    assert events and events[0]["truncations"] == 2

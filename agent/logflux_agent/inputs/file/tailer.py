@@ -185,7 +185,7 @@ class Tailer:
         """Continue from ``offset`` with fresh framing state (truncation, new file)."""
         self.offset = offset
         self.emitted_end = offset
-        self.known_size = self.last_size = offset
+        self.known_size = offset
         self.shrinks = 0
         self.framer.reset(offset)
         if self.multiline is not None:
