@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.inputs.file.identity import (
     FileStream,
+    Fingerprint,
     Match,
     Saved,
     compare,
     marker_key,
+    position,
+    split_position,
     stream_key,
 )
 
@@ -45,12 +49,12 @@ def test_commit_writes_a_resumable_state(tmp_path: Path) -> None:
         "path": "/var/log/a.log",
         "dev": 7,
         "ino": 42,
-        "fingerprint": b"head".hex(),
+        "fingerprint_sha256": hashlib.sha256(b"head").hexdigest(),
         "fingerprint_len": 4,
         "offset": 100,
     }
     saved = Saved.decode("in", stream.key, state)
-    assert saved == Saved(stream.key, "/var/log/a.log", 7, 42, b"head", 100)
+    assert saved == Saved(stream.key, "/var/log/a.log", 7, 42, Fingerprint.of(b"head"), 100)
     assert Saved.decode("other-input", stream.key, state) is None
     assert Saved.decode("in", marker_key("in"), {"input": "in", "started": 1.0}) is None
     assert Saved.decode("in", "k", {"input": "in", "ino": "x", "dev": 1, "offset": 0}) is None
@@ -92,3 +96,46 @@ def test_a_retired_stream_never_overwrites_its_successor(tmp_path: Path) -> None
     new.commit(5)
     old.commit(5000)
     assert store.get(new.key)["offset"] == 5  # type: ignore[index]
+
+
+def test_a_mid_line_position_is_stored_and_read_back(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, b"head")
+    stream.commit(position(3000, "skip"))
+    state = store.get(stream.key)
+    assert state is not None and state["offset"] == 3000 and state["mid_line"] == "skip"
+    saved = Saved.decode("in", stream.key, state)
+    assert saved is not None and (saved.offset, saved.mid_line) == (3000, "skip")
+    # The next line boundary clears it.
+    stream.commit(position(4100, None))
+    state = store.get(stream.key)
+    assert state is not None and "mid_line" not in state
+    assert position(10, None) == 10
+    assert split_position("10:rest") == (10, "rest")
+    assert split_position("10:bogus") == (10, None)
+
+
+def test_the_checkpoint_holds_no_log_content_and_old_raw_fingerprints_still_load(
+    tmp_path: Path,
+) -> None:
+    store = store_at(tmp_path)
+    secret = b"user=alice password=hunter2 logged in\n"
+    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, secret)
+    stream.commit(10)
+    assert store.flush()
+    text = store.path.read_text()
+    assert "hunter2" not in text and secret.hex() not in text
+    # A checkpoint written by an earlier version: the first bytes, hex-encoded.
+    old = {"input": "in", "path": "/a", "dev": 7, "ino": 42, "offset": 5}
+    old |= {"fingerprint": secret.hex(), "fingerprint_len": len(secret)}
+    saved = Saved.decode("in", "k", old)
+    assert saved is not None and saved.fingerprint == Fingerprint.of(secret)
+
+
+def test_a_hashed_fingerprint_keeps_the_prefix_rule() -> None:
+    fp = Fingerprint.of(b"abc")
+    assert fp.compare(b"abc") is Match.SAME
+    assert fp.compare(b"abcdef") is Match.SAME  # the file grew
+    assert fp.compare(b"ab") is Match.SHORTER  # truncated (or shorter and other: read from 0)
+    assert fp.compare(b"xbcdef") is Match.DIFFERENT
+    assert Fingerprint.of(b"").compare(b"anything") is Match.SAME

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -231,7 +232,7 @@ async def test_checkpoint_state_has_everything_needed_to_resume(tmp_path: Path) 
         "path": str(log),
         "dev": st.st_dev,
         "ino": st.st_ino,
-        "fingerprint": log.read_bytes()[:16].hex(),
+        "fingerprint_sha256": hashlib.sha256(log.read_bytes()[:16]).hexdigest(),
         "fingerprint_len": 16,
         "offset": st.st_size,
     }

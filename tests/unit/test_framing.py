@@ -17,6 +17,7 @@ from logflux_agent.inputs.framing import (
     Multiline,
     detect_level,
     make_records,
+    newline_slices,
 )
 
 
@@ -448,3 +449,43 @@ def test_make_records_share_attributes_and_detect_levels_when_asked() -> None:
     assert plain[0].ack is None
     detected = make_records(["ERROR x", "y"], 12.5, "s", attrs, detect=True)
     assert [r.level for r in detected] == [4, LEVEL_INFO]
+
+
+def test_newline_slices_cut_after_every_nth_newline_and_keep_every_byte() -> None:
+    data = b"".join(b"%d\n" % n for n in range(10)) + b"tail"
+    parts = newline_slices(data, 4)
+    assert b"".join(parts) == data
+    assert [p.count(b"\n") for p in parts] == [4, 4, 2]
+    assert all(p.endswith(b"\n") for p in parts[:-1])
+    assert newline_slices(b"a\nb\n", 2) == [b"a\nb\n"]
+    assert newline_slices(b"a\nb\nc\nd\n", 2) == [b"a\nb\n", b"c\nd\n"]
+
+
+def test_a_restart_inside_a_truncated_line_skips_its_rest() -> None:
+    framer = LineFramer(max_line_bytes=8, long_lines="truncate")
+    framer.feed(b"0123456789abc")
+    out = framer.flush()
+    assert out.lines == ["01234567"] and out.end == 13
+    assert framer.mid_line(13) == "skip"
+    assert framer.mid_line(12) is None
+    resumed = LineFramer(max_line_bytes=8, long_lines="truncate", position=13)
+    resumed.resume("skip")
+    assert resumed.feed(b"defgh\nnext\n").lines == ["next"]
+
+
+def test_a_restart_after_a_flushed_partial_line_drops_a_lone_newline() -> None:
+    framer = LineFramer()
+    framer.feed(b"head")
+    assert framer.flush().lines == ["head"]
+    assert framer.mid_line(4) == "rest"
+    resumed = LineFramer(position=4)
+    resumed.resume("rest")
+    assert resumed.feed(b"\nnext\n").lines == ["next"]
+    plain = LineFramer(position=4)
+    assert plain.feed(b"\nnext\n").lines == ["", "next"]
+
+
+def test_a_held_long_head_not_yet_shipped_is_not_mid_line() -> None:
+    framer = LineFramer(max_line_bytes=8, long_lines="truncate", position=5)
+    framer.feed(b"0123456789")
+    assert framer.mid_line(5) is None

@@ -17,6 +17,8 @@ Public API (used by ``inputs/file`` and ``inputs/stdin``)::
     framer.reset(position)           # forget everything; continue at ``position``
     framer.pending                   # bytes held (partial line), for memory accounting
     framer.position                  # stream offset after the last line returned (or skipped)
+    framer.mid_line(position)        # "skip"/"rest" when position is inside a shipped line
+    framer.resume(mid_line)          # … and continue there after a restart
 
     joiner = Multiline(config.multiline, max_bytes=config.max_line_bytes)
     lines, ends = joiner.push(frames.lines, frames.ends, now)   # completed entries
@@ -48,6 +50,10 @@ from logflux_agent.record import Record, records_for
 LEVEL_INFO = 7
 # The smallest max_line_bytes that can always hold one UTF-8 character.
 MIN_LINE_BYTES = 4
+# Where a stream position can sit inside a line (see ``LineFramer.mid_line``).
+MID_SKIP = "skip"
+MID_REST = "rest"
+MID_LINE_STATES = (MID_SKIP, MID_REST)
 
 
 @dataclass(slots=True)
@@ -160,6 +166,29 @@ class LineFramer:
         self._head = None
         self._discarding = self._continuation = self._in_long = False
         self.position = self.consumed = position
+
+    def mid_line(self, position: int) -> str | None:
+        """How a restart at ``position`` must go on, when it is inside a line already shipped.
+
+        ``"skip"``: the head of a truncated line went out; the rest up to its newline is to be
+        discarded. ``"rest"``: the line's head went out (partial-line timeout, split piece);
+        the rest is its own entry, and a rest that is only the newline is dropped. ``None``:
+        ``position`` is at a line boundary (or is not where this framer stands).
+        """
+        if position != self.position:
+            return None
+        if self._discarding and self._head is None:
+            return MID_SKIP
+        if self._continuation:
+            return MID_REST
+        return None
+
+    def resume(self, mid_line: str | None) -> None:
+        """Continue inside a line whose head was shipped before a restart (see ``mid_line``)."""
+        if mid_line == MID_SKIP:
+            self._discarding = self._in_long = True
+        elif mid_line == MID_REST:
+            self._continuation = True
 
     # ---- feeding --------------------------------------------------------------------------
 
@@ -336,6 +365,29 @@ class LineFramer:
             pos += piece
         self._buf = rest[pos:]
         self._continuation = True
+
+
+def newline_slices(data: bytes, most: int) -> list[bytes]:
+    """``data`` cut right after every ``most``-th newline (one slice if it has fewer).
+
+    Lets a caller frame one read in parts of at most ``most`` complete lines, so each part's
+    ``Frames.end`` is the exact position after its own lines.
+    """
+    if data.count(b"\n") <= most:
+        return [data]
+    out = []
+    start = pos = 0
+    find = data.find
+    while True:
+        for _ in range(most):
+            pos = find(b"\n", pos) + 1
+            if pos == 0:
+                out.append(data[start:])
+                return out
+        out.append(data[start:pos])
+        start = pos
+        if start == len(data):
+            return out
 
 
 class Multiline:

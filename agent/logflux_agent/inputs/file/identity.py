@@ -8,8 +8,10 @@ file. A copy has another inode and is another file.
 
 ``FileStream`` is the ``AckStream`` of one identity: the pipeline calls ``commit(offset)``
 with the byte offset after the last accepted line and the stream writes everything needed to
-resume (path, dev, ino, fingerprint, offset) to the checkpoint store under
-``file:{input}:{dev}:{ino}``. One live stream per key: a stream replaced after truncation or
+resume (path, dev, ino, fingerprint digest, offset, and ``mid_line`` when the offset is inside a
+line whose head was already shipped) to the checkpoint store under ``file:{input}:{dev}:{ino}``.
+A position is an int offset, or ``"offset:skip"`` / ``"offset:rest"`` for such a mid-line
+offset (see ``LineFramer.mid_line``). One live stream per key: a stream replaced after truncation or
 inode reuse is *retired* and ignores late commits; a stream whose file is gone is *released*
 and removes its entry once the last emitted offset is committed.
 """
@@ -17,12 +19,14 @@ and removes its entry once the last emitted offset is committed.
 from __future__ import annotations
 
 import enum
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.inputs.framing import MID_LINE_STATES
 
 
 class Match(enum.Enum):
@@ -41,9 +45,45 @@ def compare(recorded: bytes, head: bytes) -> Match:
     return Match.DIFFERENT
 
 
+@dataclass(slots=True, frozen=True)
+class Fingerprint:
+    """A recorded fingerprint as the checkpoint keeps it: its length and a SHA-256 of it.
+
+    No log content is stored; the prefix rule still works because a file's first ``length``
+    bytes are hashed and compared. A head shorter than ``length`` can only be told apart as
+    "not the same" (``SHORTER``): whether it is a prefix of the recorded bytes is unknown.
+    """
+
+    length: int
+    digest: str
+
+    @classmethod
+    def of(cls, data: bytes) -> Fingerprint:
+        return cls(len(data), hashlib.sha256(data).hexdigest())
+
+    def compare(self, head: bytes) -> Match:
+        if len(head) < self.length:
+            return Match.SHORTER
+        if hashlib.sha256(head[: self.length]).hexdigest() == self.digest:
+            return Match.SAME
+        return Match.DIFFERENT
+
+
 def read_head(fd: int, size: int) -> bytes:
     """The first ``size`` bytes of an open file (fewer if it is shorter)."""
     return os.pread(fd, size, 0)
+
+
+def position(offset: int, mid_line: str | None) -> int | str:
+    """The ack position of ``offset``: a plain int unless it is inside a shipped line."""
+    return offset if mid_line is None else f"{offset}:{mid_line}"
+
+
+def split_position(position: int | str) -> tuple[int, str | None]:
+    if isinstance(position, int):
+        return position, None
+    offset, _, mid = position.partition(":")
+    return int(offset), (mid if mid in MID_LINE_STATES else None)
 
 
 def stream_key(input_id: str, dev: int, ino: int) -> str:
@@ -63,8 +103,9 @@ class Saved:
     path: str
     dev: int
     ino: int
-    fingerprint: bytes
+    fingerprint: Fingerprint
     offset: int
+    mid_line: str | None = None
 
     @classmethod
     def decode(cls, input_id: str, key: str, state: dict[str, Any]) -> Saved | None:
@@ -72,15 +113,21 @@ class Saved:
         if state.get("input") != input_id or "ino" not in state:
             return None
         try:
-            fp = bytes.fromhex(str(state.get("fingerprint", "")))
-            fp_len = int(state.get("fingerprint_len", len(fp)))
+            fp_len = int(state.get("fingerprint_len", 0))
+            digest = state.get("fingerprint_sha256")
+            if isinstance(digest, str):
+                fingerprint = Fingerprint(fp_len, digest)
+            else:  # written before digests: the first bytes themselves, hex-encoded
+                raw = bytes.fromhex(str(state.get("fingerprint", "")))
+                fingerprint = Fingerprint.of(raw[: int(state.get("fingerprint_len", len(raw)))])
             return cls(
                 key=key,
                 path=str(state.get("path", "")),
                 dev=int(state["dev"]),
                 ino=int(state["ino"]),
-                fingerprint=fp[:fp_len],
+                fingerprint=fingerprint,
                 offset=max(0, int(state["offset"])),
+                mid_line=mid if (mid := state.get("mid_line")) in MID_LINE_STATES else None,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -90,6 +137,7 @@ class FileStream:
     """The ack stream of one file identity; ``commit`` persists a resumable state."""
 
     __slots__ = (
+        "_digest",
         "_key",
         "_on_done",
         "_store",
@@ -123,6 +171,7 @@ class FileStream:
         self.dev = dev
         self.ino = ino
         self.fingerprint = fingerprint
+        self._digest: tuple[bytes | None, str] = (None, "")
         # The highest offset known to be committed (the resumed or starting offset at first).
         self.committed = committed
         # Set when the file is gone: the offset after the last line emitted from it.
@@ -133,29 +182,34 @@ class FileStream:
     def key(self) -> str:
         return self._key
 
-    def state(self, offset: int) -> dict[str, Any]:
+    def state(self, offset: int, mid_line: str | None = None) -> dict[str, Any]:
         fp = self.fingerprint
-        return {
+        if self._digest[0] is not fp:
+            self._digest = (fp, hashlib.sha256(fp).hexdigest())
+        state: dict[str, Any] = {
             "input": self.input_id,
             "path": self.path,
             "dev": self.dev,
             "ino": self.ino,
-            "fingerprint": fp.hex(),
+            "fingerprint_sha256": self._digest[1],
             "fingerprint_len": len(fp),
             "offset": offset,
         }
+        if mid_line is not None:
+            state["mid_line"] = mid_line
+        return state
 
     def commit(self, position: int | str) -> None:
         if self.retired:
             return
-        offset = int(position)
+        offset, mid_line = split_position(position)
         self.committed = offset
         if self.final is not None and offset >= self.final:
             # The file is gone and everything read from it is delivered: nothing to resume.
             self._store.remove(self._key)
             self.retire()
             return
-        self._store.put(self._key, self.state(offset))
+        self._store.put(self._key, self.state(offset, mid_line))
 
     def release(self, final: int) -> None:
         """The file is gone; drop the checkpoint once ``final`` is committed."""

@@ -29,7 +29,6 @@ import structlog
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import FileInputConfig
-from logflux_agent.errors import ConfigError
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.file.finder import Finder
 from logflux_agent.inputs.file.identity import (
@@ -38,16 +37,19 @@ from logflux_agent.inputs.file.identity import (
     Saved,
     compare,
     marker_key,
+    position,
     stream_key,
 )
+from logflux_agent.inputs.file.rotation import Rotation
+from logflux_agent.inputs.file.settings import validate
 from logflux_agent.inputs.file.tailer import IdentityChanged, Tailer
 from logflux_agent.inputs.file.watcher import DirWatcher
 from logflux_agent.inputs.framing import (
-    MIN_LINE_BYTES,
     Frames,
     LineFramer,
     Multiline,
     make_records,
+    newline_slices,
 )
 from logflux_agent.observe import metrics
 from logflux_agent.record import AckToken
@@ -61,9 +63,6 @@ ROTATED_LINGER = 5.0
 ROTATED_POLL = 0.25
 # Records per emitted list; a chunk of very short lines is emitted in several lists.
 MAX_EMIT_RECORDS = 8192
-# Entries of files absent this many rescans (and at least GC_MIN_SECONDS) are dropped.
-GC_RESCANS = 3
-GC_MIN_SECONDS = 30.0
 # Directory events trigger a rescan at most this often.
 MIN_RESCAN_GAP = 0.2
 # At most this many distinct problems are remembered for "log once".
@@ -81,7 +80,7 @@ class FileInput:
         self.config = config
         self._store = store
         self._clock = clock
-        _validate(config)
+        validate(config)
         self._finder = Finder(config.paths, config.exclude)
         # Tests may turn inotify off to prove the rescan alone finds everything.
         self.watch_events = True
@@ -104,6 +103,7 @@ class FileInput:
         self._last_rescan = -_INF
         self._timer_due = _INF
         self._watcher: DirWatcher | None = None
+        self._rotation = Rotation(self)
         self._m_entries = metrics.INPUT_ENTRIES.labels(input=config.id)
         self._m_bytes = metrics.INPUT_BYTES.labels(input=config.id)
         self._m_long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
@@ -136,6 +136,8 @@ class FileInput:
         marker = marker_key(cfg.id)
         self._first_start = self._store.get(marker) is None
         now = self._clock.monotonic()
+        if not self._first_start:
+            self._rotation.recover_moved()
         self._rescan(now, initial=True)
         if self._first_start:
             self._store.put(marker, {"input": cfg.id, "started": self._clock.wall()})
@@ -221,7 +223,7 @@ class FileInput:
             ) and self._by_path.get(path) is tailer:
                 self._lose_path(tailer, now)
         self._close_inactive(now)
-        self._collect_garbage(now, seen)
+        self._rotation.collect_garbage(now, seen)
         self._refresh_watch()
         self._m_watched.set(len(self._by_ident))
 
@@ -309,7 +311,7 @@ class FileInput:
             dev=st.st_dev,
             ino=st.st_ino,
             stream=stream,
-            framer=self._framer(offset),
+            framer=self._framer(offset, saved.mid_line if saved is not None else None),
             multiline=self._multiline(),
             offset=offset,
             expect_fp=saved.fingerprint if saved is not None else None,
@@ -317,8 +319,11 @@ class FileInput:
             scan_size=st.st_size,
             now=now,
         )
+        # A generation recovered at start (rotation.py) is read before the file now here.
+        after = after or self._rotation.chain.pop(path, None)
         if after is not None and not after.dead:
             tailer.after = after
+        tailer.copy_check = saved is None
         self._by_path[path] = tailer
         self._by_ident[(st.st_dev, st.st_ino)] = tailer
         real = os.path.realpath(path)
@@ -329,14 +334,17 @@ class FileInput:
         # Pin the inode now: if the file is renamed before its first read, it is still ours.
         self._open(tailer)
 
-    def _framer(self, offset: int) -> LineFramer:
+    def _framer(self, offset: int, mid_line: str | None = None) -> LineFramer:
         cfg = self.config
-        return LineFramer(
+        framer = LineFramer(
             max_line_bytes=cfg.max_line_bytes,
             long_lines=cfg.long_lines,
             position=offset,
             track_offsets=cfg.multiline is not None,
         )
+        # The checkpoint sits inside a line whose head was shipped: go on as without a restart.
+        framer.resume(mid_line)
+        return framer
 
     def _multiline(self) -> Multiline | None:
         cfg = self.config
@@ -376,6 +384,13 @@ class FileInput:
         """
         if tailer.binary:
             return
+        # Sizes seen on every change, even while blocked in emit: a drop is a truncation the
+        # next turn will handle; several drops before that turn are several truncations.
+        if size < tailer.last_size:
+            tailer.shrinks += 1
+        elif not tailer.shrinks:
+            tailer.known_size = max(tailer.known_size, size)
+        tailer.last_size = size
         if size != tailer.offset or tailer.first_open or (event and tailer.fd is not None):
             self._queue(tailer)
 
@@ -410,19 +425,15 @@ class FileInput:
 
     async def _turn(self, tailer: Tailer, emit: Emit) -> None:
         """One bounded read of one file, framed and emitted."""
-        if tailer.binary or tailer.dead:
+        if tailer.binary or tailer.dead or self._waits(tailer):
             return
-        after = tailer.after
-        if after is not None:
-            if not after.dead and not after.at_eof:
-                after.successor = tailer
-                return
-            tailer.after = None
         if tailer.fd is None:
-            if not self._open(tailer):
+            if not self._open(tailer) or self._waits(tailer):
                 return
         else:
             self._opened.move_to_end(tailer)
+        if tailer.parked_for is not None or (tailer.copy_check and self._rotation.parks(tailer)):
+            return
         cfg = self.config
         now = self._clock.monotonic()
         try:
@@ -432,7 +443,7 @@ class FileInput:
                 match = compare(tailer.fingerprint, tailer.head(len(tailer.fingerprint)))
                 if match is not Match.SAME:
                     await self._restart_file(tailer, emit, match)
-                    if tailer.fd is None:  # evicted while emitting: reopen next turn
+                    if tailer.fd is None or tailer.after is not None:  # reopen / wait: next turn
                         self._queue(tailer)
                         return
             data = tailer.read(cfg.read_chunk_bytes)
@@ -452,12 +463,26 @@ class FileInput:
         tailer.at_eof = False
         tailer.last_data = tailer.last_active = now
         self._m_bytes.inc(len(data))
-        frames = tailer.framer.feed(data)
-        await self._deliver(tailer, frames, now, emit)
+        # At most MAX_EMIT_RECORDS lines per framed part: each emitted list then ends at its
+        # own exact position, so a stop between lists never strands accepted lines.
+        for part in newline_slices(data, MAX_EMIT_RECORDS):
+            await self._deliver(tailer, tailer.framer.feed(part), now, emit)
         if len(data) < cfg.read_chunk_bytes:
             self._reached_eof(tailer, now)
         else:
             self._queue(tailer)
+
+    @staticmethod
+    def _waits(tailer: Tailer) -> bool:
+        """Rotation order: a file waits until the one before it reached its end once."""
+        after = tailer.after
+        if after is None:
+            return False
+        if not after.dead and not after.at_eof:
+            after.successor = tailer
+            return True
+        tailer.after = None
+        return False
 
     async def _deliver(self, tailer: Tailer, frames: Frames, now: float, emit: Emit) -> None:
         """Count, join multiline entries, build records and emit them with ack tokens."""
@@ -465,37 +490,51 @@ class FileInput:
             self._m_long.inc(frames.long_lines)
         if frames.invalid_utf8:
             self._m_utf8.inc(frames.invalid_utf8)
+        ends: list[int] | None
         if tailer.multiline is not None:
             lines, ends = tailer.multiline.push(frames.lines, frames.ends, now)
             end = ends[-1] if ends else tailer.emitted_end
         else:
-            lines = frames.lines
+            lines, ends = frames.lines, frames.ends
             end = frames.end
-        await self._emit_lines(tailer, lines, end, emit)
+        await self._emit_lines(tailer, lines, end, emit, ends)
 
-    async def _emit_lines(self, tailer: Tailer, lines: list[str], end: int, emit: Emit) -> None:
+    async def _emit_lines(
+        self,
+        tailer: Tailer,
+        lines: list[str],
+        end: int,
+        emit: Emit,
+        ends: list[int] | None = None,
+    ) -> None:
         if not lines:
             return
         cfg = self.config
         records = make_records(
             lines, self._clock.wall(), tailer.source, self._attrs, detect=cfg.detect_level
         )
-        stream = tailer.stream
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
-            records[-1] = records[-1].with_ack(AckToken(stream, end))
+            records[-1] = records[-1].with_ack(self._token(tailer, end))
             tailer.emitted_end = end
             await emit(records)
             return
-        # Intermediate lists carry the position before this batch: safe, never ahead.
+        # More lines than newlines (split long lines): each list ends at its last line's
+        # position when known, else at the position before this batch (safe, never ahead).
         before = tailer.emitted_end
         for i in range(0, len(records), MAX_EMIT_RECORDS):
             part = records[i : i + MAX_EMIT_RECORDS]
-            last = i + MAX_EMIT_RECORDS >= len(records)
-            part[-1] = part[-1].with_ack(AckToken(stream, end if last else before))
-            if last:
-                tailer.emitted_end = end
+            if i + MAX_EMIT_RECORDS >= len(records):
+                at = end
+            else:
+                at = ends[i + MAX_EMIT_RECORDS - 1] if ends else before
+            part[-1] = part[-1].with_ack(self._token(tailer, at))
+            tailer.emitted_end = at
             await emit(part)
+
+    @staticmethod
+    def _token(tailer: Tailer, at: int) -> AckToken:
+        return AckToken(tailer.stream, position(at, tailer.framer.mid_line(at)))
 
     def _reached_eof(self, tailer: Tailer, now: float) -> None:
         tailer.at_eof = True
@@ -517,8 +556,16 @@ class FileInput:
         return due
 
     async def _restart_file(self, tailer: Tailer, emit: Emit, match: Match) -> None:
-        """Same inode, other content: truncated (copytruncate) or replaced. Read from 0."""
-        await self._flush_held(tailer, emit)
+        """Same inode, other content: truncated (copytruncate) or replaced. Read from 0.
+
+        The old content goes on in its copy when one is found (rotation.py); else what is held
+        of it is shipped now.
+        """
+        at = tailer.emitted_end
+        if not self._rotation.on_truncated(
+            tailer, at, tailer.framer.mid_line(at), tailer.fingerprint
+        ):
+            await self._flush_held(tailer, emit)
         event = "file.truncated" if match is Match.SHORTER else "file.replaced"
         log.info(
             event, input=self.config.id, path=tailer.source, ino=tailer.ino, offset=tailer.offset
@@ -537,7 +584,8 @@ class FileInput:
             more, more_ends = tailer.multiline.flush()
             lines += more
             ends += more_ends
-            await self._emit_lines(tailer, lines, ends[-1] if ends else tailer.emitted_end, emit)
+            end = ends[-1] if ends else tailer.emitted_end
+            await self._emit_lines(tailer, lines, end, emit, ends)
         else:
             await self._emit_lines(tailer, frames.lines, frames.end, emit)
 
@@ -583,7 +631,7 @@ class FileInput:
             return
         expect = tailer.expect_fp
         if expect is not None:
-            match = compare(expect, tailer.fingerprint)
+            match = expect.compare(tailer.fingerprint)
             if match is Match.SAME and size >= tailer.offset:
                 return
             event = "file.replaced" if match is Match.DIFFERENT else "file.truncated"
@@ -597,6 +645,8 @@ class FileInput:
             )
             if match is not Match.DIFFERENT:
                 tailer.start_if_new = "beginning"
+            at = tailer.offset
+            self._rotation.on_truncated(tailer, at, tailer.framer.mid_line(at), expect, live=False)
         offset = 0
         if tailer.start_if_new == "end":
             offset = tailer.end_position(min(size, tailer.scan_size) if expect is None else size)
@@ -714,6 +764,7 @@ class FileInput:
         successor, tailer.successor = tailer.successor, None
         if successor is not None:
             self._queue(successor)
+        self._rotation.release_parked(tailer)
         tailer.stream.release(tailer.emitted_end)
         self._m_watched.set(len(self._by_ident))
         log.info(
@@ -723,28 +774,6 @@ class FileInput:
             ino=tailer.ino,
             offset=tailer.offset,
         )
-
-    # ---- checkpoint garbage collection ----------------------------------------------------
-
-    def _collect_garbage(self, now: float, present: set[tuple[int, int]]) -> None:
-        """Drop entries of this input's files that stayed absent for a while."""
-        cfg = self.config
-        grace = max(GC_RESCANS * cfg.rescan_interval, GC_MIN_SECONDS)
-        prefix = f"file:{cfg.id}:"
-        for key, state in self._store.items(prefix):
-            saved = Saved.decode(cfg.id, key, state)
-            if saved is None:
-                continue
-            if key in self._streams or (saved.dev, saved.ino) in present:
-                self._absent.pop(key, None)
-                continue
-            first = self._absent.setdefault(key, now)
-            if now - first >= grace:
-                self._store.remove(key)
-                del self._absent[key]
-                log.info(
-                    "file.checkpoint_dropped", input=cfg.id, path=saved.path, offset=saved.offset
-                )
 
     # ---- problems -------------------------------------------------------------------------
 
@@ -780,37 +809,6 @@ class FileInput:
             "streams": len(self._streams),
             "watching": self._watcher.directories if self._watcher else [],
         }
-
-
-def _validate(config: FileInputConfig) -> None:
-    """Refuse values the input cannot work with, all at once (the loader may check earlier)."""
-    where = f"input {config.id!r}"
-    problems = []
-    if not config.paths:
-        problems.append(f"{where}: paths needs at least one glob")
-    if config.max_line_bytes < MIN_LINE_BYTES:
-        problems.append(
-            f"{where}: max_line_bytes must be at least {MIN_LINE_BYTES}, "
-            f"got {config.max_line_bytes}"
-        )
-    for name in ("read_chunk_bytes", "max_open_files"):
-        if getattr(config, name) < 1:
-            problems.append(f"{where}: {name} must be at least 1, got {getattr(config, name)}")
-    if config.fingerprint_bytes < 0:
-        problems.append(f"{where}: fingerprint_bytes must not be negative")
-    for name in ("rescan_interval",):
-        if getattr(config, name) <= 0:
-            problems.append(f"{where}: {name} must be positive, got {getattr(config, name)}")
-    for name in ("close_inactive", "partial_line_timeout"):
-        if getattr(config, name) < 0:
-            problems.append(f"{where}: {name} must not be negative, got {getattr(config, name)}")
-    if config.multiline is not None:
-        try:
-            Multiline(config.multiline, max_bytes=max(config.max_line_bytes, 1))
-        except ConfigError as exc:
-            problems.extend(f"{where}: {p}" for p in exc.problems)
-    if problems:
-        raise ConfigError(problems)
 
 
 def _is_regular(st: os.stat_result) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from logflux_agent.inputs.file.identity import FileStream
+from logflux_agent.inputs.file.identity import FileStream, Fingerprint
 from logflux_agent.inputs.framing import LineFramer, Multiline
 
 # A file whose first bytes contain a NUL is treated as binary and skipped.
@@ -33,6 +33,7 @@ class Tailer:
         "after",
         "at_eof",
         "binary",
+        "copy_check",
         "dead",
         "dev",
         "emitted_end",
@@ -43,14 +44,18 @@ class Tailer:
         "framer",
         "head_len",
         "ino",
+        "known_size",
         "last_active",
         "last_data",
+        "last_size",
         "multiline",
         "offset",
+        "parked_for",
         "path",
         "queued",
         "rotated_at",
         "scan_size",
+        "shrinks",
         "source",
         "start_if_new",
         "stream",
@@ -67,7 +72,7 @@ class Tailer:
         framer: LineFramer,
         multiline: Multiline | None,
         offset: int,
-        expect_fp: bytes | None,
+        expect_fp: Fingerprint | None,
         start_if_new: str,
         scan_size: int,
         now: float,
@@ -101,6 +106,12 @@ class Tailer:
         # Rotation order: a new file at a path waits until its predecessor reached its end once.
         self.after: Tailer | None = None
         self.successor: Tailer | None = None
+        # Copytruncate (rotation.py): the largest size seen of this generation; whether this
+        # new file may still turn out to be a copy of another; the file it is a copy of.
+        self.known_size = self.last_size = scan_size
+        self.shrinks = 0  # size drops seen on change events since the last restart
+        self.copy_check = False
+        self.parked_for: Tailer | None = None
 
     def __repr__(self) -> str:
         return (
@@ -174,6 +185,8 @@ class Tailer:
         """Continue from ``offset`` with fresh framing state (truncation, new file)."""
         self.offset = offset
         self.emitted_end = offset
+        self.known_size = offset
+        self.shrinks = 0
         self.framer.reset(offset)
         if self.multiline is not None:
             self.multiline.reset()

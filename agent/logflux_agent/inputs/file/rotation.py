@@ -1,0 +1,377 @@
+"""Rotation recovery of the file input: copies left by copytruncate, identities moved while stopped.
+
+The input (input.py) follows renames and notices truncation by itself; this module owns what
+goes beyond following a path, always looking only at the *siblings* of a file (same directory,
+name starting with the file's name, not compressed, at most ``MAX_SIBLINGS`` of them):
+
+* **copytruncate, live.** A new file whose first bytes hold the whole fingerprint of a file
+  being followed in the same directory is a copy of it: it is *parked* (not read) until the
+  original is truncated. Then the copy (or, when none is followed, a sibling found by its first
+  bytes and a size >= the read offset) is read from where the original's reading stopped, and
+  the truncated file from 0 after it. No copy at all: a warning names the file and the byte
+  range known to be unread, counted as ``input_errors_total{reason="truncated_unread"}``.
+* **While stopped.** A checkpointed identity whose path now holds another file (rename
+  rotations while the agent was down), or whose file was truncated (copytruncate while down),
+  is looked for among the siblings — by device + inode + fingerprint, or by fingerprint and
+  size for a copy — and finished from its checkpoint. Siblings modified after it that the agent
+  never saw (intermediate generations) are read whole, oldest first; the file now at the path
+  waits for them, so lines stay in order.
+
+A recovered file outside the globs is read to its end and then let go, like a renamed file;
+inside the globs it is followed as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import TYPE_CHECKING
+
+import structlog
+
+from logflux_agent.inputs.file.identity import Fingerprint, Match, Saved, stream_key
+from logflux_agent.inputs.file.tailer import Tailer
+from logflux_agent.observe import metrics
+
+if TYPE_CHECKING:
+    from logflux_agent.inputs.file.input import FileInput
+
+log = structlog.get_logger(__name__)
+
+# At most this many siblings of one file are looked at (the most recently modified ones).
+MAX_SIBLINGS = 16
+# A fingerprint shorter than this is too weak to call another file a copy of it.
+MIN_COPY_FINGERPRINT = 64
+# Entries of files absent this many rescans (and at least GC_MIN_SECONDS) are dropped.
+GC_RESCANS = 3
+GC_MIN_SECONDS = 30.0
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".z")
+
+
+def siblings(path: str, limit: int = MAX_SIBLINGS) -> list[tuple[str, os.stat_result]]:
+    """Regular files next to ``path`` whose name starts with its name, oldest first."""
+    directory, name = os.path.split(path)
+    found: list[tuple[str, os.stat_result]] = []
+    try:
+        with os.scandir(directory or ".") as entries:
+            for entry in entries:
+                other = entry.name
+                if other == name or not other.startswith(name):
+                    continue
+                if other.lower().endswith(_COMPRESSED):
+                    continue
+                try:
+                    st = os.stat(entry.path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found.append((entry.path, st))
+    except OSError:
+        return []
+    found.sort(key=lambda item: item[1].st_mtime_ns)
+    return found[-limit:]
+
+
+def read_head(path: str, size: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return b""
+    try:
+        return os.pread(fd, size, 0)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+class Rotation:
+    """Sibling search and copy handling for one ``FileInput`` (it calls in; this reaches back)."""
+
+    def __init__(self, owner: FileInput) -> None:
+        self._in = owner
+        # The last recovered generation of a path: the file found there next waits for it.
+        self.chain: dict[str, Tailer] = {}
+
+    # ---- copytruncate, live -----------------------------------------------------------------
+
+    def parks(self, tailer: Tailer) -> bool:
+        """Whether a new file must wait: it is (or may become) a copy of a followed file."""
+        if tailer.path is None:  # renamed away before its first bytes: it is no copy
+            tailer.copy_check = False
+            return False
+        head = tailer.head(self._in.config.fingerprint_bytes)
+        if not head:
+            return False  # nothing to read yet; look again once it has bytes
+        directory = os.path.dirname(tailer.path)
+        for other in self._in._by_ident.values():
+            fp = other.fingerprint
+            if (
+                other is tailer
+                or other.path is None
+                or len(fp) < MIN_COPY_FINGERPRINT
+                or os.path.dirname(other.path) != directory
+            ):
+                continue
+            if head.startswith(fp):
+                tailer.parked_for = other
+                tailer.at_eof = True
+                log.info(
+                    "file.copy_parked", input=self._in.config.id, path=tailer.path, of=other.source
+                )
+                return True
+        tailer.copy_check = False
+        return False
+
+    def on_truncated(
+        self,
+        tailer: Tailer,
+        at: int,
+        mid: str | None,
+        fingerprint: bytes | Fingerprint,
+        *,
+        live: bool = True,
+    ) -> bool:
+        """``tailer``'s content is gone after ``at``: continue in its copy. True if found.
+
+        ``live``: noticed while running (what was unread is known), not at a start.
+        """
+        if tailer.shrinks > 1:
+            log.warning(
+                "file.truncated_repeatedly",
+                input=self._in.config.id,
+                path=tailer.source,
+                truncations=tailer.shrinks,
+                detail="truncated several times before it could be read again; generations "
+                "in between exist only in their copies",
+            )
+        copy = self._copy_of(tailer, at, fingerprint)
+        self._settle_parked(tailer, None if copy is None else copy[1])
+        if copy is None:
+            unread = (tailer.offset, max(tailer.known_size, tailer.offset))
+            if live and unread[1] > unread[0]:
+                metrics.INPUT_ERRORS.labels(
+                    input=self._in.config.id, reason="truncated_unread"
+                ).inc()
+                log.warning(
+                    "file.truncated_unread",
+                    input=self._in.config.id,
+                    path=tailer.source,
+                    lost_from=unread[0],
+                    lost_to=unread[1],
+                    detail="truncated before these bytes were read and no copy found next to it",
+                )
+            return False
+        path, st = copy
+        committed = tailer.stream.committed
+        resume_at = min(committed if committed is not None else at, at)
+        found = self._in._by_ident.get((st.st_dev, st.st_ino))
+        if found is not None:
+            self._continue(found, at, mid, resume_at)
+        else:
+            found = self.adopt(path, st, at, mid, committed=resume_at, source=tailer.source)
+            if found is None:
+                return False
+        tailer.after = found
+        log.info(
+            "file.truncated_copy_found",
+            input=self._in.config.id,
+            path=tailer.source,
+            copy=path,
+            offset=at,
+        )
+        return True
+
+    def _settle_parked(self, tailer: Tailer, chosen: os.stat_result | None) -> None:
+        """Copies parked for ``tailer`` other than ``chosen`` hold only what it read: skip them.
+
+        Recorded at their end, so a restart does not take them for new files either.
+        """
+        for other in list(self._in._by_ident.values()):
+            if other.parked_for is not tailer:
+                continue
+            if chosen is not None and (other.dev, other.ino) == (chosen.st_dev, chosen.st_ino):
+                continue
+            try:
+                size = other.size() if other.fd is not None else other.known_size
+            except OSError:
+                continue
+            self._continue(other, size, None, size)
+
+    def release_parked(self, tailer: Tailer) -> None:
+        """``tailer`` is gone: its parked copies go on after what it already read."""
+        for other in list(self._in._by_ident.values()):
+            if other.parked_for is tailer:
+                try:
+                    size = other.size() if other.fd is not None else tailer.emitted_end
+                except OSError:
+                    size = tailer.emitted_end
+                at = min(size, tailer.emitted_end)
+                self._continue(other, at, None, at)
+
+    def _copy_of(
+        self, tailer: Tailer, at: int, fingerprint: bytes | Fingerprint
+    ) -> tuple[str, os.stat_result] | None:
+        if isinstance(fingerprint, bytes):
+            fingerprint = Fingerprint.of(fingerprint)
+        if fingerprint.length < MIN_COPY_FINGERPRINT:
+            return None
+        best: tuple[str, os.stat_result] | None = None
+        for path, st in siblings(tailer.source):
+            if (st.st_dev, st.st_ino) == (tailer.dev, tailer.ino) or st.st_size < at:
+                continue
+            known = self._in._by_ident.get((st.st_dev, st.st_ino))
+            if known is not None and known.parked_for is not tailer and not known.copy_check:
+                continue  # followed on its own account (own checkpoint): not ours to move
+            if fingerprint.compare(read_head(path, fingerprint.length)) is Match.SAME:
+                best = (path, st)  # oldest first: the last match is the newest copy
+        return best
+
+    def _continue(self, copy: Tailer, at: int, mid: str | None, committed: int) -> None:
+        copy.parked_for = None
+        copy.copy_check = copy.first_open = False
+        copy.restart_at(at)
+        copy.framer.resume(mid)
+        copy.stream = self._in._new_stream(
+            copy.stream.path, copy.dev, copy.ino, committed=committed, fingerprint=copy.fingerprint
+        )
+        # Remembered now: after a crash the copy resumes here instead of counting as new.
+        copy.stream.commit(committed)
+        self._in._queue(copy)
+
+    # ---- recovering a file that is not where its checkpoint says ------------------------------
+
+    def adopt(
+        self,
+        path: str,
+        st: os.stat_result,
+        at: int,
+        mid: str | None,
+        *,
+        committed: int,
+        source: str,
+    ) -> Tailer | None:
+        """Follow the file at ``path`` from ``at`` (entries keep ``source``); None if unusable."""
+        inp = self._in
+        now = inp._clock.monotonic()
+        if len(inp._opened) >= inp.config.max_open_files:
+            log.warning(
+                "file.recovery_skipped", input=inp.config.id, path=path, reason="max_open_files"
+            )
+            return None
+        tailer = Tailer(
+            source=source,
+            dev=st.st_dev,
+            ino=st.st_ino,
+            stream=inp._new_stream(path, st.st_dev, st.st_ino, committed=committed),
+            framer=inp._framer(at, mid),
+            multiline=inp._multiline(),
+            offset=at,
+            expect_fp=None,
+            start_if_new="beginning",
+            scan_size=st.st_size,
+            now=now,
+        )
+        tailer.path = path
+        tailer.first_open = False
+        tailer.copy_check = False
+        if not inp._open(tailer):
+            return None
+        try:
+            if tailer.refresh_head(inp.config.fingerprint_bytes):
+                inp._skip_binary(tailer)
+                return None
+        except OSError:
+            inp._close(tailer)
+            return None
+        inp._by_ident[(st.st_dev, st.st_ino)] = tailer
+        tailer.stream.commit(committed)
+        if inp._finder.matches(path):
+            inp._by_path[path] = tailer
+            inp._queue(tailer)
+        else:
+            inp._lose_path(tailer, now)  # read it to its end, then let it go
+        return tailer
+
+    def recover_moved(self) -> None:
+        """At start: finish checkpointed identities that rotation moved while the agent was down."""
+        inp = self._in
+        cfg = inp.config
+        for key, state in inp._store.items(f"file:{cfg.id}:"):
+            saved = Saved.decode(cfg.id, key, state)
+            if saved is None or not saved.path:
+                continue
+            try:
+                st = os.stat(saved.path)
+                if (st.st_dev, st.st_ino) == (saved.dev, saved.ino):
+                    if not inp._finder.matches(saved.path) and self._beside_followed(saved.path):
+                        self._resume(saved, saved.path, st)  # was being finished: finish it
+                    continue
+            except OSError:
+                pass
+            if not inp._finder.matches(saved.path):
+                continue  # no longer in the configuration: not ours to look for
+            for path, sib in siblings(saved.path):
+                if (sib.st_dev, sib.st_ino) == (saved.dev, saved.ino):
+                    fp = saved.fingerprint
+                    if fp.compare(read_head(path, fp.length)) is Match.SAME:
+                        self._resume(saved, path, sib)
+                    break
+
+    def _beside_followed(self, path: str) -> bool:
+        """Whether ``path`` is a sibling of a path the globs match (app.log.1 of app.log)."""
+        directory, name = os.path.split(path)
+        return any(
+            self._in._finder.matches(os.path.join(directory, name[:n])) for n in range(1, len(name))
+        )
+
+    def _resume(self, saved: Saved, path: str, st: os.stat_result) -> None:
+        inp = self._in
+        if (st.st_dev, st.st_ino) in inp._by_ident or st.st_size < saved.offset:
+            return
+        found = self.adopt(
+            path, st, saved.offset, saved.mid_line, committed=saved.offset, source=saved.path
+        )
+        if found is None:
+            return
+        log.info(
+            "file.recovered", input=inp.config.id, path=saved.path, now_at=path, offset=saved.offset
+        )
+        last = found
+        # Generations written after it that no checkpoint knows: read whole, oldest first.
+        for other, sib in siblings(saved.path):
+            ident = (sib.st_dev, sib.st_ino)
+            if (
+                sib.st_mtime_ns <= st.st_mtime_ns
+                or ident in inp._by_ident
+                or inp._store.get(stream_key(inp.config.id, *ident)) is not None
+                or inp._finder.matches(other)
+            ):
+                continue
+            nxt = self.adopt(other, sib, 0, None, committed=0, source=saved.path)
+            if nxt is not None:
+                nxt.after = last
+                last = nxt
+        self.chain[saved.path] = last
+
+    # ---- checkpoint garbage collection ----------------------------------------------------
+
+    def collect_garbage(self, now: float, present: set[tuple[int, int]]) -> None:
+        """Drop entries of this input's files that stayed absent for a while."""
+        cfg = self._in.config
+        grace = max(GC_RESCANS * cfg.rescan_interval, GC_MIN_SECONDS)
+        prefix = f"file:{cfg.id}:"
+        for key, state in self._in._store.items(prefix):
+            saved = Saved.decode(cfg.id, key, state)
+            if saved is None:
+                continue
+            if key in self._in._streams or (saved.dev, saved.ino) in present:
+                self._in._absent.pop(key, None)
+                continue
+            first = self._in._absent.setdefault(key, now)
+            if now - first >= grace:
+                self._in._store.remove(key)
+                del self._in._absent[key]
+                log.info(
+                    "file.checkpoint_dropped", input=cfg.id, path=saved.path, offset=saved.offset
+                )
