@@ -48,7 +48,12 @@ trap 'rm -rf "$work"' EXIT
 apt-config dump Acquire::http Acquire::https Acquire::ftp Acquire::Retries \
   Acquire::Check-Valid-Until Acquire::Check-Date >"$work/apt.conf"
 arch=$(dpkg --print-architecture)
-key=$({ echo "$suite $arch $base_packages"; cat "${sources[@]}" "$work/apt.conf"; } \
+# Debian's own merged-/usr layout without the usrmerge package (and the perl it pulls in,
+# ~50 MB): mmdebstrap's hook sets up the symlinks and installs usr-is-merged.
+hooks=()
+merged_usr=/usr/share/mmdebstrap/hooks/merged-usr
+[ -d "$merged_usr" ] && hooks=(--hook-dir="$merged_usr")
+key=$({ echo "$suite $arch $base_packages ${hooks[*]}"; cat "${sources[@]}" "$work/apt.conf"; } \
   | sha256sum | cut -c1-16)
 tarball=$cache/base-$key.tar
 base=localhost/logflux-agent-base:$key
@@ -58,6 +63,7 @@ if [ ! -s "$tarball" ]; then
   start=$SECONDS
   # shellcheck disable=SC2016  # $1 is the hook's argument, expanded by mmdebstrap
   mmdebstrap --quiet --variant=minbase --include="$base_packages" --aptopt="$work/apt.conf" \
+    "${hooks[@]}" \
     --customize-hook='rm -f "$1/etc/apt/apt.conf.d/99mmdebstrap"' \
     "$suite" "$work/base.tar" "${sources[@]}"
   mv "$work/base.tar" "$tarball"
