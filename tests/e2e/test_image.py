@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -55,6 +56,7 @@ SITE_PACKAGES = (
 
 
 def _run(cmd: list[str], *, timeout: float = 120, check: bool = True, **kw: Any) -> Any:
+    kw.setdefault("stdin", subprocess.DEVNULL)  # CI runs without a standard input
     proc = subprocess.run(cmd, text=True, capture_output=True, timeout=timeout, check=False, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -85,7 +87,9 @@ def image() -> Iterator[Image]:
         pytest.skip("not installed: " + ", ".join(missing))
     name = f"localhost/logflux-agent:test-{uuid.uuid4().hex[:12]}"
     start = time.monotonic()
-    proc = _run(["bash", str(BUILD), name], timeout=840)
+    # pip config as this interpreter's pip sees it: the one the tests themselves installed with.
+    env = {**os.environ, "PYTHON": sys.executable}
+    proc = _run(["bash", str(BUILD), name], timeout=840, env=env)
     seconds = time.monotonic() - start
     assert proc.stdout.strip().splitlines()[-1] == name, proc.stdout
     inspect = json.loads(_run(["buildah", "inspect", "--type", "image", name]).stdout)
@@ -102,11 +106,11 @@ def container(image: Image) -> Iterator[Container]:
     # The tests bind a host directory over the image's VOLUME (`-v state:/var/lib/logflux-agent`
     # in docker terms). buildah 1.28 sometimes mounts its own anonymous volume over such a bind,
     # so the working container forgets the VOLUME; the image keeps it (checked below).
-    for volume in image.config.get("Volumes") or {}:
-        _run(["buildah", "config", "--volume", f"{volume}-", name])
     mounted: list[str] = []
     problem: str | None = None
     try:
+        for volume in image.config.get("Volumes") or {}:
+            _run(["buildah", "config", "--volume", f"{volume}-", name])
         root = _run(["buildah", "mount", name]).stdout.strip()
         # A read-only bind over the container's root: buildah run's mount namespace is copied
         # from this one, so the container sees it. buildah creates and removes
@@ -115,8 +119,8 @@ def container(image: Image) -> Iterator[Container]:
             (["mount", "--bind", root, root], root),
             (["mount", "-o", "remount,bind,ro", root], None),
             (["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", f"{root}/run"], "run"),
-            # `docker run --read-only --tmpfs /tmp`. Not `buildah run --mount type=tmpfs`: with
-            # any --mount, buildah 1.28 lets the image's VOLUME shadow the --volume binds.
+            # `docker run --read-only --tmpfs /tmp`. Not `buildah run --mount type=tmpfs`:
+            # buildah 1.28 then mishandles the --volume binds (see the VOLUME above).
             (["mount", "-t", "tmpfs", "-o", "size=16m,mode=1777", "tmpfs", f"{root}/tmp"], "tmp"),
         )
         for cmd, target in steps:
