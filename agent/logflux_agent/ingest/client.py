@@ -10,7 +10,7 @@ re-encodes under the current session, so no nonce is ever reused, and a body enc
 rotated-out key still completes (the ingestor keeps old key ids).
 
 Encoding (gzip + AES-GCM, the CPU-heavy part) runs in ``sender.encode_workers`` worker processes
-(``workers.py``), or on a thread when that is 0 or the workers keep dying.
+(``encode_pool.py``), or on a thread when that is 0 or the workers keep dying.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from logflux_agent.ingest.encode import (
     encode_with_aead,
     new_boundary,
 )
+from logflux_agent.ingest.encode_pool import EncodePool, WorkerError
 from logflux_agent.ingest.handshake import load_pin, perform_handshake
 from logflux_agent.ingest.http import (
     INGEST_BODY_CAP,
@@ -58,7 +59,6 @@ from logflux_agent.ingest.retry import (
     parse_retry_after,
 )
 from logflux_agent.ingest.session import Limits, ServerLimits, Session, SessionInfo
-from logflux_agent.ingest.workers import EncodeWorkers, WorkerError
 from logflux_agent.observe import metrics
 from logflux_agent.record import ENTRY_FIELDS, Record
 
@@ -121,9 +121,7 @@ class IngestClient:
         self._generation = 0
         self._lock = asyncio.Lock()
         self._workers = (
-            EncodeWorkers(config.sender.encode_workers)
-            if config.sender.encode_workers > 0
-            else None
+            EncodePool(config.sender.encode_workers) if config.sender.encode_workers > 0 else None
         )
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False

@@ -1,6 +1,6 @@
 """Encode worker processes seen from the agent: start them, hand them jobs, collect bodies.
 
-Each worker is a plain child process (``ingest/worker.py``) spoken to over its stdin/stdout
+Each worker is a plain child process (``ingest/encode_worker.py``) spoken to over its stdin/stdout
 pipes by the event loop itself. This replaces ``concurrent.futures.ProcessPoolExecutor``, whose
 management and feeder threads competed with the event loop for the GIL (~2.6 µs per line at
 full speed) and whose forkserver and resource-tracker processes cost ~25 MiB of RSS. Bodies come
@@ -25,7 +25,7 @@ from collections import deque
 import structlog
 
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob
-from logflux_agent.ingest.worker import FRAME_HEADER, KEYS_KEPT
+from logflux_agent.ingest.encode_worker import FRAME_HEADER, KEYS_KEPT
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +93,7 @@ class _Worker:
                     )
 
 
-class EncodeWorkers:
+class EncodePool:
     """``count`` encode worker processes, started on first use."""
 
     def __init__(self, count: int) -> None:
@@ -144,7 +144,7 @@ class EncodeWorkers:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "logflux_agent.ingest.worker",
+                    "logflux_agent.ingest.encode_worker",
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     limit=_READ_LIMIT,
