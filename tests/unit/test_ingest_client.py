@@ -275,11 +275,11 @@ async def test_connection_refused_is_retried_until_the_ingestor_is_back(tmp_path
         client = IngestClient(config(tmp_path, ing), clock=clock)
         await client.start()
         session_base = client.info().base_url
-        client._session.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
+        client.sessions.current.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
         task = asyncio.create_task(client.deliver(recs(1)))
         await async_wait_until(lambda: len(clock.sleeps) >= 3, 10, message="retries")
         assert not task.done()
-        client._session.base_url = session_base  # type: ignore[union-attr]
+        client.sessions.current.base_url = session_base  # type: ignore[union-attr]
         report = await task
         await client.close()
     assert report.accepted == 1
@@ -517,8 +517,8 @@ async def test_delivery_survives_a_killed_encode_worker(tmp_path: Path) -> None:
         client = IngestClient(config(tmp_path, ing, encode_workers=1), clock=FakeClock())
         try:
             assert (await client.deliver(recs(20, "before"))).accepted == 20
-            assert client._workers is not None
-            (pid,) = client._workers.pids
+            assert client.encoder.pool is not None
+            (pid,) = client.encoder.pool.pids
             os.kill(pid, signal.SIGKILL)
             assert (await client.deliver(recs(20, "after"))).accepted == 20
         finally:
@@ -550,7 +550,7 @@ async def test_rediscovers_after_repeated_connection_failures(tmp_path: Path) ->
         try:
             assert (await client.start()).discovered_via == "static"
             # the cached ingestor goes away (simulated: the session points at a dead port)
-            client._session.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
+            client.sessions.current.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
             report = await client.deliver(recs(2))
         finally:
             await client.close()

@@ -104,7 +104,7 @@ def test_2xx_with_listed_failures_is_partial_with_retryable_and_permanent_reason
 
 def test_2xx_failure_without_error_text_is_a_permanent_entry_failure() -> None:
     assert run(207, batch(2, [{"index": 0}]), parts=2) == Partial(
-        (PartFailure(0, "entry failed", retryable=False),)
+        (PartFailure(0, "entry failed", retryable=False),), status=207
     )
 
 
@@ -172,7 +172,7 @@ def test_429_waits_retry_after_seconds_date_or_body(
     headers: dict[str, str], payload: bytes, seconds: float
 ) -> None:
     got = run(429, payload, headers)
-    assert isinstance(got, RetryAfter)
+    assert isinstance(got, RetryAfter) and got.status == 429
     assert got.seconds == pytest.approx(seconds, abs=1.0)
 
 
@@ -207,14 +207,15 @@ def test_unexpected_status_backs_off(status: int) -> None:
 )
 def test_no_answer_backs_off(kind: str, reason: str) -> None:
     got = transport_failure(kind, "no answer")
-    assert got == Backoff(reason, "no answer") and got.transport
+    assert got == Backoff(reason, "no answer", kind=kind) and got.transport
 
 
 # -- 507: stop sending, keep data, probe slowly --------------------------------------------------
 
 
 def test_507_pauses_for_quota() -> None:
-    assert run(507, envelope("quota_exceeded")) == QuotaPaused("quota_exceeded")
+    got = run(507, envelope("quota_exceeded"))
+    assert got == QuotaPaused("quota_exceeded") and got.status == 507
 
 
 # -- 413 / 400 / other 4xx: split, or dead-letter a single entry --------------------------------

@@ -308,7 +308,7 @@ async def test_no_secret_in_logs_errors_requests_or_dead_letters(
             client = IngestClient(config(tmp_path, ing), clock=FakeClock())
             try:
                 await client.start()
-                assert "key" not in repr(client._session).lower().replace("key_id", "")
+                assert "key" not in repr(client.sessions.current).lower().replace("key_id", "")
                 await client.deliver(recs(2))
                 await client.deliver(
                     [

@@ -19,11 +19,11 @@ import contextlib
 import fcntl
 import pickle
 import sys
-import time
 from collections import deque
 
 import structlog
 
+from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob
 from logflux_agent.ingest.encode_worker import FRAME_HEADER, KEYS_KEPT
 
@@ -96,8 +96,9 @@ class _Worker:
 class EncodePool:
     """``count`` encode worker processes, started on first use."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._count = count
+        self._clock = clock
         self._workers: list[_Worker] = []
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
         self._starting = asyncio.Lock()
@@ -155,7 +156,7 @@ class EncodePool:
         return min(self._workers, key=lambda w: len(w.waiting))
 
     def _note_death(self, worker: _Worker) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._deaths.append(now)
         log.error(
             "encode.worker_died",
@@ -184,7 +185,7 @@ class EncodePool:
                 worker.proc.stdin.close()
         for worker in workers:
             try:
-                await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT)
+                await self._clock.wait_for(worker.proc.wait(), STOP_TIMEOUT)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()

@@ -70,6 +70,7 @@ class Partial:
     """
 
     failures: tuple[PartFailure, ...]
+    status: int = 200
     unlisted: int = 0
     invalid_indexes: tuple[str, ...] = ()
 
@@ -85,6 +86,10 @@ class RetryAfter:
     seconds: float
     error: str = ""
 
+    @property
+    def status(self) -> int:
+        return 429
+
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
@@ -94,6 +99,7 @@ class Backoff:
     reason: str
     error: str = ""
     status: int | None = None
+    kind: str = ""  # for no answer: TransportError.kind (dns, tls, refused, timeout, ...)
 
     @property
     def transport(self) -> bool:
@@ -123,6 +129,10 @@ class QuotaPaused:
 
     error: str = ""
 
+    @property
+    def status(self) -> int:
+        return 507
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
@@ -148,7 +158,7 @@ def classify(
     """The outcome of one ingest answer for a request of ``parts`` parts."""
     doc = _json(body, truncated)
     if 200 <= status < 300:
-        return _success(doc, parts)
+        return _success(status, doc, parts)
     error = error_text(doc, body)
     if status == 429:
         delay = parse_retry_after(_header(headers, "Retry-After"), doc, now_wall)
@@ -166,7 +176,7 @@ def classify(
 
 def transport_failure(kind: str, message: str) -> Backoff:
     """No HTTP answer: ``kind`` as ``TransportError.kind`` (timeout, refused, dns, ...)."""
-    return Backoff("timeout" if kind == "timeout" else "connection", message)
+    return Backoff("timeout" if kind == "timeout" else "connection", message, kind=kind)
 
 
 def is_transient(text: str) -> bool:
@@ -197,7 +207,7 @@ def _rejection(status: int) -> str:
     return "rejected"
 
 
-def _success(doc: object, parts: int) -> Delivered | Partial:
+def _success(status: int, doc: object, parts: int) -> Delivered | Partial:
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, dict):
         return Delivered()
@@ -206,10 +216,10 @@ def _success(doc: object, parts: int) -> Delivered | Partial:
     if isinstance(count, int) and not isinstance(count, bool) and count > 0 and not failed:
         # The server says some failed but not which: resend all (at-least-once).
         everything = tuple(PartFailure(i, UNLISTED_ERROR, False) for i in range(parts))
-        return Partial(everything, unlisted=count, invalid_indexes=invalid)
+        return Partial(everything, status, unlisted=count, invalid_indexes=invalid)
     if not failed:
         return Delivered(invalid)
-    return Partial(tuple(failed[i] for i in sorted(failed)), invalid_indexes=invalid)
+    return Partial(tuple(failed[i] for i in sorted(failed)), status, invalid_indexes=invalid)
 
 
 def _listed_failures(
