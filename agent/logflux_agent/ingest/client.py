@@ -5,7 +5,8 @@ take; only entries it can never accept are dead-lettered. The work is split by j
 
 - ``session_keeper.py``: HTTP pool, discovery, handshake, session rotation, effective limits;
 - ``encode_dispatch.py``: encoding in a worker process (``encode_pool.py``) or on a thread;
-- ``delivery.py``: the loop over outcomes (``outcome.py`` says what an answer means);
+- ``delivery.py``: the loop over outcomes (``post.py`` sends one request, ``outcome.py``
+  says what its answer means);
 - ``health.py``: readiness and the slow-probe intervals;
 - ``deadletter.py``: the dead-letter file.
 """

@@ -31,7 +31,7 @@ from logflux_agent.ingest.deadletter import DeadLetters
 from logflux_agent.ingest.encode import EncodedBatch
 from logflux_agent.ingest.encode_dispatch import EncodeDispatch
 from logflux_agent.ingest.health import Health
-from logflux_agent.ingest.http import INGEST_BODY_CAP, HttpResult, TransportError, request
+from logflux_agent.ingest.post import post_ingest
 from logflux_agent.ingest.retry import Backoff, PauseGate
 from logflux_agent.ingest.session import Session
 from logflux_agent.ingest.session_keeper import SessionKeeper
@@ -208,46 +208,16 @@ class Delivery:
 
     async def _attempt(self, encoded: _Encoded, parts: int) -> oc.Outcome:
         enc = encoded.batch
-        result = await self._post(
-            encoded.session, enc.sub_body(encoded.lo, encoded.hi), enc.content_type
-        )
-        if isinstance(result, TransportError):
-            return oc.transport_failure(result.kind, str(result))
-        return oc.classify(
-            result.status,
-            result.headers,
-            result.body,
+        return await post_ingest(
+            self.sessions.http(),
+            encoded.session.base_url,
+            api_key=self._config.api_key.value,
+            body=enc.sub_body(encoded.lo, encoded.hi),
+            content_type=enc.content_type,
             parts=parts,
-            now_wall=self._clock.wall(),
-            truncated=result.truncated,
+            timeout=self._config.sender.http_timeout,
+            clock=self._clock,
         )
-
-    async def _post(
-        self, session: Session, body: bytes, content_type: str
-    ) -> HttpResult | TransportError:
-        headers = {
-            "Content-Type": content_type,
-            "Authorization": f"Bearer {self._config.api_key.value}",
-        }
-        url = f"{session.base_url}/v1/ingest"
-        metrics.IN_FLIGHT.inc()
-        metrics.WIRE_BYTES.inc(len(body))
-        started = self._clock.monotonic()
-        try:
-            return await request(
-                self.sessions.http(),
-                "POST",
-                url,
-                headers=headers,
-                data=body,
-                timeout=self._config.sender.http_timeout,
-                body_cap=INGEST_BODY_CAP,
-            )
-        except TransportError as exc:
-            return exc
-        finally:
-            metrics.IN_FLIGHT.dec()
-            metrics.REQUEST_DURATION.observe(max(0.0, self._clock.monotonic() - started))
 
     # ---- acting on the outcome ----------------------------------------------------------
 

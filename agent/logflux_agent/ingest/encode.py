@@ -236,7 +236,7 @@ def _encode(
     job: EncodeJob,
     aead: AESGCM | None,
     nonces: list[bytes] | None,
-    capture: Callable[[bytes], Any] | None = None,
+    capture: Callable[[bytes], object] | None = None,
 ) -> EncodedBatch:
     # Column-wise: each step is one map() over the batch, so the per-entry work runs in C and
     # Python-level code runs only per batch or per distinct (timestamp, level, source) value.
