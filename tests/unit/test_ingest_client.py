@@ -502,3 +502,23 @@ async def test_rediscovers_after_repeated_connection_failures(tmp_path: Path) ->
     assert report.accepted == 2
     assert len([r for r in ing.requests if r.path == "/"]) == 2  # discovery ran again
     assert ing.handshakes == 2 and len(clock.sleeps) == 5
+
+
+async def test_a_batch_prepared_before_a_new_handshake_is_encoded_again_under_the_new_key(
+    tmp_path: Path,
+) -> None:
+    async with ScriptedIngestor() as ing:
+        client = IngestClient(config(tmp_path, ing), clock=FakeClock())
+        try:
+            prepared = await client.prepare(recs(3))
+            old = client.info().key_id
+            assert client.sessions.current is not None
+            client.sessions.refused(client.sessions.current)  # e.g. a 401 on another batch
+            await client.sessions.session_for(3)  # ... and its re-handshake
+            new = client.info().key_id
+            report = await prepared.send()
+        finally:
+            await client.close()
+    assert new != old and report.accepted == 3
+    assert {e["key_id"] for e in ing.entries()} == {new}
+    assert len(ing.ingest_requests()) == 1  # nothing was sent under the refused key
