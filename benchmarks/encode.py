@@ -3,7 +3,7 @@
 Prints entries/s and µs/entry for 200-byte and 1 KiB lines, in-process with each gzip mode
 (``stored``: every entry under ``sender.compress_min_bytes``, the default for short lines;
 ``zlib``/``isal``: every entry deflated, ``compress_min_bytes: 0``); then the default mode
-offloaded to encode worker processes (``ingest/workers.py``, as the agent does with
+offloaded to encode worker processes (``ingest/encode_pool.py``, as the agent does with
 ``sender.encode_workers``), with the CPU the *parent* spends per entry — what the event loop
 pays — next to the wall-clock rate.
 
@@ -38,7 +38,7 @@ from logflux_agent.ingest.encode import (
     encode_with_aead,
     new_boundary,
 )
-from logflux_agent.ingest.workers import EncodeWorkers
+from logflux_agent.ingest.encode_pool import EncodePool
 
 STATICS = PayloadStatics.build(
     node="web-01", environment="production", agent=USER_AGENT, labels={"team": "payments"}
@@ -119,7 +119,7 @@ def offloaded(
 async def _offloaded(
     work: list[list[EntryTuple]], compressor: str, key: bytes, workers: int, repeat: int
 ) -> dict[str, Any]:
-    pool = EncodeWorkers(workers)
+    pool = EncodePool(workers)
     n = sum(len(b) for b in work)
     try:
         await asyncio.gather(

@@ -99,7 +99,7 @@ def summarise(raw: str, top: int = 10, by: str = "function") -> dict[str, Any]:
 def _process_name(cmdline: str) -> str:
     """A short label for a child process from its command line."""
     for marker, label in (
-        ("ingest.worker", "encode-worker"),
+        ("ingest.encode_worker", "encode-worker"),
         ("resource_tracker", "tracker"),
         ("spawn", "spawn-child"),
         ("multiprocessing", "mp-child"),

@@ -1,14 +1,19 @@
 """Injectable time source, so timers, backoff and Retry-After can be tested without sleeping.
 
 Production code takes a ``Clock``; tests pass a ``FakeClock`` whose ``sleep`` advances virtual
-time instantly and records what was asked for.
+time instantly and records what was asked for. ``wait_for`` (a wait with a timeout) goes through
+the clock too, so a timeout under a ``FakeClock`` is virtual as well.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -19,6 +24,10 @@ class Clock(Protocol):
     def wall(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """``awaitable``'s result, or TimeoutError (it is cancelled) after ``timeout`` s."""
+        ...
 
 
 class SystemClock:
@@ -32,6 +41,9 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+        return await asyncio.wait_for(awaitable, max(0.0, timeout))
 
 
 class FakeClock:
@@ -56,6 +68,24 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+    async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """What is ready at once wins; otherwise the timeout passes as one ``sleep``.
+
+        ``awaitable`` runs until it blocks; if it is not done by then, ``sleep(timeout)``
+        advances virtual time (a subclass may make that sleep block), and whatever is still
+        not done then is cancelled and TimeoutError raised.
+        """
+        task = asyncio.ensure_future(awaitable)
+        await asyncio.sleep(0)
+        if not task.done():
+            await self.sleep(timeout)
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise TimeoutError
 
 
 SYSTEM_CLOCK = SystemClock()

@@ -99,13 +99,6 @@ class Supervisor:
 
     # ---- wiring -------------------------------------------------------------------------
 
-    def _limits(self) -> tuple[int, int]:
-        cfg = self.config.sender
-        limits = getattr(self._client, "limits", None)
-        entries = getattr(limits, "max_batch_entries", None) or cfg.batch_max_entries
-        request = getattr(limits, "max_request_bytes", None) or cfg.batch_max_bytes
-        return min(entries, cfg.batch_max_entries), min(request, cfg.batch_max_bytes)
-
     def _make_emit(self, cfg: InputConfig) -> Emit:
         owner = cfg.id
         queue = self.queue
@@ -331,7 +324,7 @@ class Supervisor:
             loop.add_signal_handler(sig, self._on_stop_signal, name)
         loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
 
-        self._client = IngestClient(self.config, clock=self.clock)
+        client = self._client = IngestClient(self.config, clock=self.clock)
         # Inputs first: building one imports its module, a pause /health must not see.
         for cfg in self.config.inputs:
             self._start_input(cfg)
@@ -341,16 +334,16 @@ class Supervisor:
             self._server = ObserveServer(self.config.metrics, self.readiness)
             await self._server.start()
             log.info("observe.listening", url=self._server.url)
+        sender = self.config.sender
         batcher = Batcher(
-            self.queue, self._limits, self.config.sender.flush_interval, clock=self.clock
+            self.queue,
+            sender.flush_interval,
+            max_entries=sender.batch_max_entries,
+            max_bytes=sender.batch_max_bytes,
+            server=client,
+            clock=self.clock,
         )
-        stage = SenderStage(
-            batcher,
-            self.tracker,
-            lambda: self._client,
-            self.config.sender.max_in_flight,
-            self.session_ready,
-        )
+        stage = SenderStage(batcher, self.tracker, client, sender.max_in_flight, self.session_ready)
         sender_task = asyncio.create_task(stage.run(), name="sender")
         session_task = self._spawn(self._session(), "session")
         self._spawn(self._flush_checkpoints_forever(), "checkpoints")

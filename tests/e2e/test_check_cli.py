@@ -1,4 +1,4 @@
-"""`logflux-agent check` as a real subprocess against a loopback ingestor.
+"""`logflux-agent check` as a real subprocess against the reference ingestor.
 
 The ingestor runs in the test's event loop, the CLI as a child process, so each case sees the
 exact output and exit code an operator would.
@@ -18,7 +18,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.unit.test_ingest_support import API_KEY, MiniIngestor, server_key
+from tests.support.scripted import API_KEY, ScriptedIngestor
 from tests.unit.test_ingest_transport import pki, server_ssl  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.timeout(120)
@@ -70,16 +70,16 @@ async def run_check(config: Path, *extra: str) -> tuple[int, str, str]:
 
 
 async def test_check_success_prints_the_session_and_masks_the_key(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         cfg = write_config(
             tmp_path,
             endpoint=ing.url + "/",
-            encryption={"public_key_fingerprint": fingerprint(server_key())},
+            encryption={"public_key_fingerprint": ing.fingerprint},
         )
         code, out, err = await run_check(cfg)
     assert code == 0, err
     assert ing.url in out and "endpoint" in out
-    assert fingerprint(server_key()) in out
+    assert ing.fingerprint in out
     assert "matches encryption.public_key_fingerprint" in out
     [key_id] = list(ing.keys)
     assert key_id in out
@@ -89,7 +89,7 @@ async def test_check_success_prints_the_session_and_masks_the_key(tmp_path: Path
 
 
 async def test_check_without_pin_says_so(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         code, out, err = await run_check(write_config(tmp_path, endpoint=ing.url))
     assert code == 0, err
     assert "not configured" in out
@@ -97,16 +97,16 @@ async def test_check_without_pin_says_so(tmp_path: Path) -> None:
 
 async def test_check_pin_mismatch_fails_with_both_fingerprints(tmp_path: Path) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         cfg = write_config(
             tmp_path, endpoint=ing.url, encryption={"public_key_fingerprint": fingerprint(other)}
         )
         code, out, err = await run_check(cfg)
     assert code == 1
     assert "PinMismatchError" in err
-    assert fingerprint(other) in err and fingerprint(server_key()) in err
+    assert fingerprint(other) in err and ing.fingerprint in err
     assert "check: OK" not in out
-    assert [r["path"] for r in ing.requests] == ["/v1/handshake/init"]
+    assert [r.path for r in ing.requests] == ["/v1/handshake/init"]
 
 
 async def test_check_connection_refused(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_check_connection_refused(tmp_path: Path) -> None:
 
 
 async def test_check_key_refused(tmp_path: Path) -> None:
-    async with MiniIngestor(api_key="eu-lf_adifferentkey0000") as ing:
+    async with ScriptedIngestor(api_key="eu-lf_adifferentkey0000") as ing:
         code, _, err = await run_check(write_config(tmp_path, endpoint=ing.url))
     assert code == 1
     assert "refused the API key eu-lf_****" in err and "HTTP 401" in err
@@ -124,7 +124,8 @@ async def test_check_key_refused(tmp_path: Path) -> None:
 
 
 async def test_check_non_pem_server_key(tmp_path: Path) -> None:
-    async with MiniIngestor(init_body=lambda pem: {"public_key": "ssh-rsa AAAAB3Nza"}) as ing:
+    async with ScriptedIngestor() as ing:
+        ing.rewrite["/v1/handshake/init"] = lambda doc: {"public_key": "ssh-rsa AAAAB3Nza"}
         code, _, err = await run_check(write_config(tmp_path, endpoint=ing.url))
     assert code == 1
     assert "not a PEM public key" in err
@@ -134,7 +135,7 @@ async def test_check_tls_untrusted_then_trusted_with_ca_file(
     tmp_path: Path,
     pki: dict[str, Path],  # noqa: F811 - fixture
 ) -> None:
-    async with MiniIngestor(ssl_context=server_ssl(pki)) as ing:
+    async with ScriptedIngestor(ssl_context=server_ssl(pki)) as ing:
         code, _, err = await run_check(write_config(tmp_path, endpoint=ing.url))
         assert code == 1
         assert "TLS certificate verification failed" in err

@@ -40,6 +40,8 @@ FORBIDDEN = {
         "logflux_agent.supervisor",
         "aiohttp",
     ),
+    # The status table is pure data: testable row by row without a network or an HTTP stack.
+    "logflux_agent.ingest.outcome": ("aiohttp", "logflux_agent.ingest.http"),
     "logflux_agent.config": (
         "logflux_agent.ingest",
         "logflux_agent.pipeline",
@@ -85,3 +87,15 @@ def test_module_imports_point_down_the_flow(path: Path) -> None:
 def test_every_module_says_what_it_owns(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     assert ast.get_docstring(tree), f"{module_name(path)} has no module docstring"
+
+
+def test_outcome_table_loads_without_an_http_stack() -> None:
+    # Transitively too: a fresh interpreter importing ingest/outcome.py never loads aiohttp.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, logflux_agent.ingest.outcome; "
+        "sys.exit(any(m == 'aiohttp' or m.startswith('aiohttp.') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,14 +1,14 @@
 """Every outcome class of ``IngestClient.deliver`` over loopback, with virtual time.
 
-The ingestor answers from a script (tests/unit/test_ingest_support.py): what was slept is read
-from the ``FakeClock``, never measured. Each test also checks that nothing was lost: every
-record is either in the ingestor's decrypted entries or in the dead-letter file.
+The reference ingestor (in-process) answers, steered per request by a script of its own faults
+(tests/support/scripted.py): what was slept is read from the ``FakeClock``, never measured.
+Each test also checks that nothing was lost: every record is either in the ingestor's
+decrypted entries or in the dead-letter file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import os
 import signal
@@ -16,16 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from logflux_agent.clock import FakeClock
 from logflux_agent.config.model import AgentConfig, EncryptionConfig, SenderConfig
+from logflux_agent.devserver.options import Limits
 from logflux_agent.ingest.client import IngestClient
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
+from tests.support.scripted import GatedClock, ScriptedIngestor, batch_failures
 from tests.support.wait import async_wait_until
 from tests.unit.test_ingest_protocol import make_config
-from tests.unit.test_ingest_support import DROP, Answer, GatedClock, MiniIngestor
+
+DROP = {"close": True}  # accept the body, then close without answering
 
 
 def recs(n: int, prefix: str = "m") -> list[Record]:
@@ -46,7 +48,7 @@ def counter(c: Any, **labels: str) -> float:
     return float(target._value.get())
 
 
-def config(tmp_path: Path, ing: MiniIngestor, **sender: Any) -> AgentConfig:
+def config(tmp_path: Path, ing: ScriptedIngestor, **sender: Any) -> AgentConfig:
     base = make_config(tmp_path, endpoint=ing.url)
     opts: dict[str, Any] = {
         "encode_workers": 0,
@@ -70,42 +72,13 @@ def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def ingest_requests(ing: MiniIngestor) -> list[dict[str, Any]]:
-    return [r for r in ing.requests if r["path"] == "/v1/ingest"]
-
-
-def nonces(ing: MiniIngestor, request: web.Request | None = None) -> list[tuple[str, bytes]]:
-    out = []
-    for req in ingest_requests(ing):
-        fake = _FakeReq(req["headers"])
-        out += [(p["key_id"], p["nonce"]) for p in ing.decode(fake, req["body"])]  # type: ignore[arg-type]
-    return out
-
-
-class _FakeReq:
-    def __init__(self, headers: dict[str, str]) -> None:
-        self.headers = headers
-
-
-def batch_ok(parts: int, failures: list[dict[str, Any]] | None = None) -> Answer:
-    failures = failures or []
-    return Answer(
-        200,
-        {
-            "status": "success",
-            "data": {
-                "success": not failures,
-                "total": parts,
-                "succeeded": parts - len(failures),
-                "failed": len(failures),
-                "failures": failures,
-            },
-        },
-    )
+def status(http_status: int, **fields: Any) -> dict[str, Any]:
+    """One error answer from the ingestor (its envelope; ``code``/``message`` optional)."""
+    return {"status": http_status, "retry_after": None, **fields}
 
 
 async def test_accept_all(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         sent_before = counter(metrics.ENTRIES_SENT)
         try:
@@ -121,33 +94,25 @@ async def test_accept_all(tmp_path: Path) -> None:
 async def test_partial_failure_resends_only_failed_entries_with_fresh_nonces(
     tmp_path: Path,
 ) -> None:
-    async with MiniIngestor() as ing:
-        ing.script = [
-            lambda req, parts: batch_ok(
-                len(parts),
-                [{"index": 1, "error": "decryption failed"}, {"index": 3, "error": "bad json"}],
-            )
-        ]
+    async with ScriptedIngestor() as ing:
+        ing.script = [batch_failures([1, 3], "decryption failed")]
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         try:
             report = await client.deliver(recs(5))
         finally:
             await client.close()
-        all_nonces = nonces(ing)
+        all_nonces = ing.nonces()
     assert report.accepted == 5 and report.dead_lettered == 0
     assert sorted(ing.messages()) == [f"m-{i}" for i in range(5)]
-    assert [
-        len(ing.decode(_FakeReq(r["headers"]), r["body"]))  # type: ignore[arg-type]
-        for r in ingest_requests(ing)
-    ] == [5, 2]
+    assert ing.parts_per_request() == [5, 2]
     assert len(set(all_nonces)) == len(all_nonces) == 7
 
 
 async def test_partial_failure_twice_dead_letters_the_entry(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor(switches={"success_status": 200}) as ing:
         ing.script = [
-            lambda req, parts: batch_ok(len(parts), [{"index": 2, "error": "invalid payload"}]),
-            lambda req, parts: batch_ok(len(parts), [{"index": 0, "error": "invalid payload"}]),
+            batch_failures([2], "invalid payload"),
+            batch_failures([0], "invalid payload"),
         ]
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         try:
@@ -162,9 +127,9 @@ async def test_partial_failure_twice_dead_letters_the_entry(tmp_path: Path) -> N
 
 
 async def test_partial_failure_transient_is_retried_not_dead_lettered(tmp_path: Path) -> None:
-    transient = [{"index": 0, "error": "storage temporarily unavailable"}]
-    async with MiniIngestor() as ing:
-        ing.script = [lambda req, parts: batch_ok(len(parts), transient)] * 3
+    transient = batch_failures([0], "storage temporarily unavailable")
+    async with ScriptedIngestor() as ing:
+        ing.script = [transient] * 3
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         try:
             report = await client.deliver(recs(2))
@@ -175,25 +140,20 @@ async def test_partial_failure_transient_is_retried_not_dead_lettered(tmp_path: 
 
 
 @pytest.mark.parametrize(
-    ("header", "body", "expected"),
+    ("answer", "expected"),
     [
-        ("7", None, 7.0),
-        ("date+30", None, 30.0),
-        (None, {"status": "error", "error": {"code": "rate_limited", "retry_after": 12}}, 12.0),
-        (None, None, 60.0),
+        ({"retry_after": 7}, 7.0),
+        ({"retry_after": 30, "retry_after_date": True}, 30.0),
+        ({"code": "rate_limited", "retry_after_body": 12}, 12.0),
+        ({}, 60.0),
     ],
 )
 async def test_429_waits_retry_after_and_is_not_a_retry(
-    tmp_path: Path, header: str | None, body: Any, expected: float
+    tmp_path: Path, answer: dict[str, Any], expected: float
 ) -> None:
     clock = FakeClock()
-    headers = {}
-    if header == "date+30":
-        headers["Retry-After"] = email.utils.formatdate(clock.wall() + 30, usegmt=True)
-    elif header is not None:
-        headers["Retry-After"] = header
-    async with MiniIngestor() as ing:
-        ing.script = [Answer(429, body or {"status": "error"}, headers)]
+    async with ScriptedIngestor(clock=clock) as ing:  # an HTTP-date is of the same wall clock
+        ing.script = [status(429, **answer)]
         client = IngestClient(config(tmp_path, ing), clock=clock)
         retries = counter(metrics.RETRIES)
         pauses = counter(metrics.RETRY_AFTER_PAUSES)
@@ -209,15 +169,15 @@ async def test_429_waits_retry_after_and_is_not_a_retry(
 
 async def test_429_pauses_all_senders(tmp_path: Path) -> None:
     clock = GatedClock(gate_at=5)
-    async with MiniIngestor() as ing:
-        ing.script = [Answer(429, {"status": "error"}, {"Retry-After": "7"})]
+    async with ScriptedIngestor() as ing:
+        ing.script = [status(429, retry_after=7)]
         client = IngestClient(config(tmp_path, ing), clock=clock)
         await client.start()
         first = asyncio.create_task(client.deliver(recs(2, "a")))
         await async_wait_until(lambda: clock.waiting == 1, 10, message="A paused")
         second = asyncio.create_task(client.deliver(recs(2, "b")))
         await async_wait_until(lambda: clock.waiting == 2, 10, message="B paused too")
-        assert len(ingest_requests(ing)) == 1, "B must not send while the gate is closed"
+        assert len(ing.ingest_requests()) == 1, "B must not send while the gate is closed"
         assert clock.sleeps[:2] == [7, pytest.approx(7)]
         clock.release()
         reports = await asyncio.gather(first, second)
@@ -228,8 +188,8 @@ async def test_429_pauses_all_senders(tmp_path: Path) -> None:
 
 async def test_5xx_backoff_with_jitter_then_success_fresh_nonce_per_retry(tmp_path: Path) -> None:
     clock = FakeClock()
-    async with MiniIngestor() as ing:
-        ing.script = [Answer(500, {}), Answer(503, {}), Answer(502, {}), Answer(504, {})]
+    async with ScriptedIngestor() as ing:
+        ing.script = [status(500), status(503), status(502), status(504)]
         client = IngestClient(
             config(
                 tmp_path,
@@ -245,7 +205,7 @@ async def test_5xx_backoff_with_jitter_then_success_fresh_nonce_per_retry(tmp_pa
             report = await client.deliver(recs(3))
         finally:
             await client.close()
-        used = nonces(ing)
+        used = ing.nonces()
     assert report.accepted == 3
     assert len(clock.sleeps) == 4
     for delay, cap in zip(clock.sleeps, [1.0, 2.0, 3.0, 3.0], strict=True):
@@ -256,7 +216,7 @@ async def test_5xx_backoff_with_jitter_then_success_fresh_nonce_per_retry(tmp_pa
 
 async def test_connection_dropped_is_retried(tmp_path: Path) -> None:
     clock = FakeClock()
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         ing.script = [DROP, DROP]
         client = IngestClient(config(tmp_path, ing), clock=clock)
         failures = counter(metrics.SEND_FAILURES, reason="connection")
@@ -271,23 +231,23 @@ async def test_connection_dropped_is_retried(tmp_path: Path) -> None:
 
 async def test_connection_refused_is_retried_until_the_ingestor_is_back(tmp_path: Path) -> None:
     clock = FakeClock()
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing), clock=clock)
         await client.start()
         session_base = client.info().base_url
-        client._session.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
+        client.sessions.current.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
         task = asyncio.create_task(client.deliver(recs(1)))
         await async_wait_until(lambda: len(clock.sleeps) >= 3, 10, message="retries")
         assert not task.done()
-        client._session.base_url = session_base  # type: ignore[union-attr]
+        client.sessions.current.base_url = session_base  # type: ignore[union-attr]
         report = await task
         await client.close()
     assert report.accepted == 1
 
 
 async def test_401_rehandshakes_once_and_resends(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
-        ing.script = [Answer(401, {"status": "error", "error": {"code": "invalid_key_id"}})]
+    async with ScriptedIngestor() as ing:
+        ing.script = [status(401, code="invalid_key_id")]
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         rotated = counter(metrics.SESSIONS_ROTATED, reason="refused")
         try:
@@ -297,14 +257,14 @@ async def test_401_rehandshakes_once_and_resends(tmp_path: Path) -> None:
         finally:
             await client.close()
     assert report.accepted == 2 and ing.handshakes == 2 and first != second
-    assert {e["key_id"] for e in ing.entries} == {second}
+    assert {e["key_id"] for e in ing.entries()} == {second}
     assert counter(metrics.SESSIONS_ROTATED, reason="refused") == rotated + 1
 
 
 async def test_401_twice_means_not_ready_and_data_is_kept(tmp_path: Path) -> None:
     clock = GatedClock(gate_at=30)
-    async with MiniIngestor() as ing:
-        ing.script = [Answer(403, {"status": "error"}), Answer(401, {"status": "error"})]
+    async with ScriptedIngestor() as ing:
+        ing.script = [status(403), status(401)]
         client = IngestClient(config(tmp_path, ing), clock=clock)
         await client.start()
         task = asyncio.create_task(client.deliver(recs(3)))
@@ -312,7 +272,7 @@ async def test_401_twice_means_not_ready_and_data_is_kept(tmp_path: Path) -> Non
         ready, reason = client.readiness()
         assert not ready and "refuses the API key" in reason and "eu-lf_****" in reason
         assert clock.sleeps[-1] == 60
-        assert ing.entries == [] and dead_letters(tmp_path) == []
+        assert ing.entries() == [] and dead_letters(tmp_path) == []
         clock.release()
         report = await task
         assert client.readiness()[0]
@@ -321,38 +281,33 @@ async def test_401_twice_means_not_ready_and_data_is_kept(tmp_path: Path) -> Non
 
 
 async def test_413_splits_in_halves_and_single_entry_is_dead_lettered(tmp_path: Path) -> None:
-    def too_big_if_contains_big(req: web.Request, parts: list[dict[str, Any]]) -> Answer | None:
-        if any(p["payload"]["message"] == "big" for p in parts):
-            return Answer(413, {"status": "error", "error": {"code": "payload_too_large"}})
-        return None
-
-    async with MiniIngestor() as ing:
-        ing.script = [too_big_if_contains_big] * 10
+    big = os.urandom(1500).hex()  # its part body stays over 1000 bytes after gzip
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         split = counter(metrics.BATCHES_SPLIT)
         batch = recs(8)
-        batch[5] = batch[5]._replace(message="big")
+        batch[5] = batch[5]._replace(message=big)
         try:
+            await client.start()
+            # The ingestor now enforces a smaller entry limit than it advertised at the
+            # handshake: every request holding the big entry gets 413 entry_too_large.
+            ing.config(limits={"max_payload_size": 1000})
             report = await client.deliver(batch)
         finally:
             await client.close()
     assert (report.accepted, report.dead_lettered) == (7, 1)
     assert sorted(ing.messages()) == sorted(f"m-{i}" for i in range(8) if i != 5)
     [dl] = dead_letters(tmp_path)
-    assert dl["message"] == "big" and dl["reason"] == "too_large" and dl["status"] == 413
+    assert dl["message"] == big and dl["reason"] == "too_large" and dl["status"] == 413
     assert counter(metrics.BATCHES_SPLIT) == split + 3  # 8 → 4 → 2 → 1
 
 
 async def test_other_4xx_isolates_the_bad_entry(tmp_path: Path) -> None:
-    def reject_bad(req: web.Request, parts: list[dict[str, Any]]) -> Answer | None:
-        if any(p["payload"]["message"] == "bad" for p in parts):
-            return Answer(
-                422, {"status": "error", "error": {"code": "unprocessable", "message": "nope"}}
-            )
-        return None
-
-    async with MiniIngestor() as ing:
-        ing.script = [reject_bad] * 10
+    reject = status(422, code="unprocessable", message="nope")
+    async with ScriptedIngestor() as ing:
+        # The ingestor refuses every request holding entry 0: halving 5 entries, those are
+        # the first three requests ([0-4], [0-1], [0]); the others are accepted.
+        ing.script = [reject, reject, reject]
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         batch = recs(5)
         batch[0] = batch[0]._replace(message="bad")
@@ -363,17 +318,12 @@ async def test_other_4xx_isolates_the_bad_entry(tmp_path: Path) -> None:
     assert (report.accepted, report.dead_lettered) == (4, 1)
     [dl] = dead_letters(tmp_path)
     assert dl["reason"] == "rejected" and dl["status"] == 422 and "unprocessable" in dl["error"]
+    assert dl["message"] == "bad" and len(ing.ingest_requests()) == 5
 
 
 async def test_server_limits_pre_split_and_oversized_entries_never_sent(tmp_path: Path) -> None:
-    def init(pem: str) -> dict[str, Any]:
-        return {
-            "public_key": pem,
-            "supports_multipart": True,
-            "limits": {"max_batch_size": 50, "max_payload_size": 600, "max_request_size": 2500},
-        }
-
-    async with MiniIngestor(init_body=init) as ing:
+    limits = {"max_batch_size": 50, "max_payload_size": 600, "max_request_size": 2500}
+    async with ScriptedIngestor(switches={"limits": Limits(**limits)}) as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         batch = recs(30)
         batch[7] = batch[7]._replace(message="x" * 2000)  # plaintext over max_payload_size
@@ -382,7 +332,7 @@ async def test_server_limits_pre_split_and_oversized_entries_never_sent(tmp_path
         finally:
             await client.close()
     assert (report.accepted, report.dead_lettered) == (29, 1)
-    sizes = [len(r["body"]) for r in ingest_requests(ing)]
+    sizes = [len(r.body) for r in ing.ingest_requests()]
     assert len(sizes) > 1 and max(sizes) <= 2500
     assert "x" * 2000 not in ing.messages()
     assert sorted(ing.messages()) == sorted(r.message for i, r in enumerate(batch) if i != 7)
@@ -392,11 +342,8 @@ async def test_server_limits_pre_split_and_oversized_entries_never_sent(tmp_path
 
 async def test_507_stops_probes_slowly_and_keeps_data(tmp_path: Path) -> None:
     clock = GatedClock(gate_at=30)
-    async with MiniIngestor() as ing:
-        ing.script = [
-            Answer(507, {"status": "error", "error": {"code": "quota_exceeded"}}),
-            Answer(507, {"status": "error"}),
-        ]
+    async with ScriptedIngestor() as ing:
+        ing.script = [status(507, code="quota_exceeded"), status(507)]
         client = IngestClient(config(tmp_path, ing), clock=clock)
         task = asyncio.create_task(client.deliver(recs(2)))
         await async_wait_until(lambda: clock.waiting == 1, 10, message="storage probe")
@@ -405,7 +352,7 @@ async def test_507_stops_probes_slowly_and_keeps_data(tmp_path: Path) -> None:
         assert not ready and "507" in reason
         other = asyncio.create_task(client.deliver(recs(1, "late")))
         await async_wait_until(lambda: clock.waiting == 2, 10, message="others paused too")
-        assert len(ingest_requests(ing)) == 1
+        assert len(ing.ingest_requests()) == 1
         clock.gate_at = 1e9
         clock.release()
         await async_wait_until(lambda: task.done() and other.done(), 10, message="done")
@@ -418,16 +365,15 @@ async def test_507_stops_probes_slowly_and_keeps_data(tmp_path: Path) -> None:
 async def test_sends_failing_longer_than_threshold_means_not_ready(tmp_path: Path) -> None:
     clock = FakeClock()
     seen: list[tuple[bool, str]] = []
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing), clock=clock)
 
-        def fail_then_look(req: web.Request, parts: list[dict[str, Any]]) -> Answer:
+        def fail_then_look() -> dict[str, Any]:
             clock.advance(100)
-            return Answer(503, {"status": "error", "error": {"code": "unavailable"}})
+            return status(503, code="unavailable")
 
-        def look(req: web.Request, parts: list[dict[str, Any]]) -> Answer | None:
+        def look() -> None:
             seen.append(client.readiness())
-            return None
 
         ing.script = [fail_then_look, fail_then_look, look]
         try:
@@ -442,12 +388,11 @@ async def test_session_rotates_by_entry_count_without_losing_in_flight(tmp_path:
     hold = asyncio.Event()
     held: list[int] = []
 
-    async def hold_first(req: web.Request, parts: list[dict[str, Any]]) -> Answer | None:
-        held.append(len(parts))
+    async def hold_first() -> None:
+        held.append(1)
         await hold.wait()
-        return None
 
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         ing.script = [hold_first]
         base = config(tmp_path, ing, max_in_flight=4)
         cfg = AgentConfig(
@@ -467,10 +412,10 @@ async def test_session_rotates_by_entry_count_without_losing_in_flight(tmp_path:
         first_report = await first
         third = await client.deliver(recs(3, "c"))
         await client.close()
-        used = nonces(ing)
+        used = ing.nonces()
     assert (first_report.accepted, second.accepted, third.accepted) == (3, 3, 3)
     assert sorted(ing.messages()) == sorted([f"{p}-{i}" for p in "abc" for i in range(3)])
-    keys = [e["key_id"] for e in ing.entries]
+    keys = [e["key_id"] for e in ing.entries()]
     assert old_key in keys and len(set(keys)) == 3
     assert counter(metrics.SESSIONS_ROTATED, reason="entries") == rotated + 2
     assert len(set(used)) == len(used)
@@ -478,7 +423,7 @@ async def test_session_rotates_by_entry_count_without_losing_in_flight(tmp_path:
 
 async def test_session_rotates_by_age(tmp_path: Path) -> None:
     clock = FakeClock()
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         base = config(tmp_path, ing)
         cfg = AgentConfig(
             **{
@@ -497,37 +442,37 @@ async def test_session_rotates_by_age(tmp_path: Path) -> None:
             assert ing.handshakes == 2
         finally:
             await client.close()
-    assert len({e["key_id"] for e in ing.entries}) == 2
+    assert len({e["key_id"] for e in ing.entries()}) == 2
 
 
 async def test_encoding_in_a_worker_process(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing, encode_workers=1), clock=FakeClock())
         try:
             reports = await asyncio.gather(*(client.deliver(recs(50, f"w{k}")) for k in range(3)))
         finally:
             await client.close()
-        used = nonces(ing)
+        used = ing.nonces()
     assert [r.accepted for r in reports] == [50, 50, 50]
-    assert len(ing.entries) == 150 and len(set(used)) == 150
+    assert len(ing.entries()) == 150 and len(set(used)) == 150
 
 
 async def test_delivery_survives_a_killed_encode_worker(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing, encode_workers=1), clock=FakeClock())
         try:
             assert (await client.deliver(recs(20, "before"))).accepted == 20
-            assert client._workers is not None
-            (pid,) = client._workers.pids
+            assert client.encoder.pool is not None
+            (pid,) = client.encoder.pool.pids
             os.kill(pid, signal.SIGKILL)
             assert (await client.deliver(recs(20, "after"))).accepted == 20
         finally:
             await client.close()
-    assert len(ing.entries) == 40
+    assert len(ing.entries()) == 40
 
 
 async def test_deliver_nothing_is_a_no_op(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         report = await client.deliver([])
         await client.close()
@@ -536,7 +481,7 @@ async def test_deliver_nothing_is_a_no_op(tmp_path: Path) -> None:
 
 async def test_rediscovers_after_repeated_connection_failures(tmp_path: Path) -> None:
     clock = FakeClock()
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         base = make_config(tmp_path, static_url=ing.url + "/?region={region}")
         cfg = AgentConfig(
             **{
@@ -550,10 +495,30 @@ async def test_rediscovers_after_repeated_connection_failures(tmp_path: Path) ->
         try:
             assert (await client.start()).discovered_via == "static"
             # the cached ingestor goes away (simulated: the session points at a dead port)
-            client._session.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
+            client.sessions.current.base_url = "http://127.0.0.1:1"  # type: ignore[union-attr]
             report = await client.deliver(recs(2))
         finally:
             await client.close()
     assert report.accepted == 2
-    assert len([r for r in ing.requests if r["path"] == "/"]) == 2  # discovery ran again
+    assert len([r for r in ing.requests if r.path == "/"]) == 2  # discovery ran again
     assert ing.handshakes == 2 and len(clock.sleeps) == 5
+
+
+async def test_a_batch_prepared_before_a_new_handshake_is_encoded_again_under_the_new_key(
+    tmp_path: Path,
+) -> None:
+    async with ScriptedIngestor() as ing:
+        client = IngestClient(config(tmp_path, ing), clock=FakeClock())
+        try:
+            prepared = await client.prepare(recs(3))
+            old = client.info().key_id
+            assert client.sessions.current is not None
+            client.sessions.refused(client.sessions.current)  # e.g. a 401 on another batch
+            await client.sessions.session_for(3)  # ... and its re-handshake
+            new = client.info().key_id
+            report = await prepared.send()
+        finally:
+            await client.close()
+    assert new != old and report.accepted == 3
+    assert {e["key_id"] for e in ing.entries()} == {new}
+    assert len(ing.ingest_requests()) == 1  # nothing was sent under the refused key

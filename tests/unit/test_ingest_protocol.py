@@ -1,4 +1,4 @@
-"""Discovery and handshake paths of the client, against a strict loopback ingestor."""
+"""Discovery and handshake paths of the client, against the in-process reference ingestor."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ from logflux_agent.config.model import (
     SenderConfig,
 )
 from logflux_agent.credentials import parse_api_key
+from logflux_agent.devserver.options import Limits
 from logflux_agent.errors import AuthError, DiscoveryError, HandshakeError, PinMismatchError
 from logflux_agent.ingest.client import IngestClient
 from logflux_agent.record import Record
-from tests.unit.test_ingest_support import API_KEY, MiniIngestor, public_pem, server_key
+from tests.support.scripted import API_KEY, ScriptedIngestor
 
 
 def make_config(
@@ -49,6 +50,14 @@ def make_config(
     )
 
 
+def public_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
 def fingerprint_of(key: rsa.RSAPrivateKey) -> str:
     der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -70,12 +79,12 @@ def records(n: int) -> list[Record]:
 
 
 async def test_endpoint_override_skips_discovery_and_strips_slash(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(make_config(tmp_path, endpoint=ing.url + "/"))
         try:
             info = await client.start()
             assert info.base_url == ing.url and info.discovered_via == "endpoint"
-            assert [r["path"] for r in ing.requests] == [
+            assert [r.path for r in ing.requests] == [
                 "/v1/handshake/init",
                 "/v1/handshake/complete",
             ]
@@ -93,13 +102,13 @@ async def test_endpoint_override_skips_discovery_and_strips_slash(tmp_path: Path
     assert json.loads(init["body"]) == {"api_key": API_KEY}
     assert init["headers"]["Content-Type"] == "application/json"
     assert ing.messages() == ["msg 0", "msg 1", "msg 2"]
-    payload = ing.entries[0]["payload"]
+    payload = ing.entries()[0]["payload"]
     assert payload["meta"] == {"node": "node-1", "agent": USER_AGENT}
     assert payload["attributes"] == {"a": "b"}
 
 
 async def test_static_discovery_by_region_then_handshake(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         cfg = make_config(tmp_path, static_url=ing.url + "/?region={region}")
         client = IngestClient(cfg)
         try:
@@ -113,7 +122,7 @@ async def test_static_discovery_by_region_then_handshake(tmp_path: Path) -> None
 
 
 async def test_region_config_overrides_the_key_region(tmp_path: Path) -> None:
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         cfg = make_config(tmp_path, static_url=ing.url + "/{region}", region="us")
         # the mini ingestor serves static discovery at "/" only: "/us" 404s → authenticated
         cfg = replace(cfg, discovery=replace(cfg.discovery, static_url=ing.url + "/?r={region}"))
@@ -126,7 +135,7 @@ async def test_region_config_overrides_the_key_region(tmp_path: Path) -> None:
 
 
 async def test_static_without_ingestor_url_falls_back_to_authenticated(tmp_path: Path) -> None:
-    async with MiniIngestor(discovery={"version": "1", "endpoints": {}}) as ing:
+    async with ScriptedIngestor(switches={"static_without_ingestor_url": True}) as ing:
         cfg = make_config(
             tmp_path, static_url=ing.url + "/", gateways=("http://127.0.0.1:1", ing.url + "/")
         )
@@ -136,16 +145,19 @@ async def test_static_without_ingestor_url_falls_back_to_authenticated(tmp_path:
         finally:
             await client.close()
     assert info.discovered_via == "authenticated" and info.base_url == ing.url
-    auth = [r for r in ing.requests if r["path"] == "/api/discovery"]
+    auth = [r for r in ing.requests if r.path == "/api/discovery"]
     assert len(auth) == 1 and auth[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"
 
 
 async def test_legacy_key_uses_authenticated_discovery_wrapped_form(tmp_path: Path) -> None:
     legacy = "lf_legacykey0123456789"
-    async with MiniIngestor(api_key=legacy) as ing:
-        ing.auth_discovery = {
-            "status": "success",
-            "data": {"base_url": ing.url + "/", "region": "ca"},
+    async with ScriptedIngestor(
+        api_key=legacy, region="ca", switches={"legacy_discovery": True}
+    ) as ing:
+        # the wrapped form's base_url with a trailing slash, which the client strips
+        ing.rewrite["/api/discovery"] = lambda doc: {
+            **doc,
+            "data": {**doc["data"], "base_url": doc["data"]["base_url"] + "/"},
         }
         cfg = make_config(tmp_path, key=legacy, gateways=(ing.url,))
         client = IngestClient(cfg)
@@ -156,7 +168,7 @@ async def test_legacy_key_uses_authenticated_discovery_wrapped_form(tmp_path: Pa
             await client.close()
     assert info.discovered_via == "authenticated" and info.base_url == ing.url
     assert info.region == "ca"
-    assert not any(r["path"] == "/" for r in ing.requests)
+    assert not any(r.path == "/" for r in ing.requests)
 
 
 async def test_discovery_failures_are_reported_precisely(tmp_path: Path) -> None:
@@ -166,7 +178,7 @@ async def test_discovery_failures_are_reported_precisely(tmp_path: Path) -> None
         await client.start()
     assert "endpoint:" in str(err.value)
     await client.close()
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         cfg = make_config(tmp_path, key="lf_wrongkey0123456789", gateways=(ing.url,))
         client = IngestClient(cfg)
         with pytest.raises(AuthError, match="HTTP 401"):
@@ -177,20 +189,19 @@ async def test_discovery_failures_are_reported_precisely(tmp_path: Path) -> None
 @pytest.mark.parametrize("form", ["flat", "data"])
 @pytest.mark.parametrize("id_field", ["key_id", "key_uuid", "data.key_id", "data.key_uuid"])
 async def test_handshake_answer_forms(tmp_path: Path, form: str, id_field: str) -> None:
-    def init(pem: str) -> dict[str, Any]:
-        inner = {
-            "public_key": pem,
-            "supports_multipart": True,
-            "limits": {"max_batch_size": 7, "max_payload_size": 5000, "max_request_size": 900_000},
-        }
-        return inner if form == "flat" else {"status": "success", "data": inner, "public_key": "  "}
+    def init(doc: dict[str, Any]) -> dict[str, Any]:
+        # a blank flat public_key beside the wrapped one: the wrapped one must win
+        return doc if form == "flat" else {"status": "success", "data": doc, "public_key": "  "}
 
-    def complete(kid: str) -> dict[str, Any]:
+    def complete(doc: dict[str, Any]) -> dict[str, Any]:
         name = id_field.split(".")[-1]
-        padded = f"  {kid}\n"
+        padded = f"  {doc['key_id']}\n"  # the client trims the key id
         return {"data": {name: padded}} if id_field.startswith("data.") else {name: padded}
 
-    async with MiniIngestor(init_body=init, complete_body=complete) as ing:
+    limits = Limits(max_batch_size=7, max_payload_size=5000, max_request_size=900_000)
+    async with ScriptedIngestor(switches={"limits": limits}) as ing:
+        ing.rewrite["/v1/handshake/init"] = init
+        ing.rewrite["/v1/handshake/complete"] = complete
         client = IngestClient(make_config(tmp_path, endpoint=ing.url))
         try:
             info = await client.start()
@@ -201,17 +212,18 @@ async def test_handshake_answer_forms(tmp_path: Path, form: str, id_field: str) 
             assert (await client.deliver(records(20))).accepted == 20
         finally:
             await client.close()
-    ingests = [r for r in ing.requests if r["path"] == "/v1/ingest"]
+    ingests = ing.ingest_requests()
     assert len(ingests) == 3  # 20 entries, max_batch_size 7 → 7 + 7 + 6
 
 
 async def test_non_pem_key_is_refused_before_complete(tmp_path: Path) -> None:
-    async with MiniIngestor(init_body=lambda pem: {"public_key": "not a key"}) as ing:
+    async with ScriptedIngestor() as ing:
+        ing.rewrite["/v1/handshake/init"] = lambda doc: {"public_key": "not a key"}
         client = IngestClient(make_config(tmp_path, endpoint=ing.url))
         with pytest.raises(HandshakeError, match="not a PEM public key"):
             await client.start()
         await client.close()
-        assert [r["path"] for r in ing.requests] == ["/v1/handshake/init"]
+        assert [r.path for r in ing.requests] == ["/v1/handshake/init"]
 
 
 async def test_non_rsa_server_key_is_refused(tmp_path: Path) -> None:
@@ -221,7 +233,8 @@ async def test_non_rsa_server_key_is_refused(tmp_path: Path) -> None:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    async with MiniIngestor(init_body=lambda pem: {"public_key": ec_pem}) as ing:
+    async with ScriptedIngestor() as ing:
+        ing.rewrite["/v1/handshake/init"] = lambda doc: {"public_key": ec_pem}
         client = IngestClient(make_config(tmp_path, endpoint=ing.url))
         with pytest.raises(HandshakeError, match="not RSA"):
             await client.start()
@@ -229,8 +242,8 @@ async def test_non_rsa_server_key_is_refused(tmp_path: Path) -> None:
 
 
 async def test_pin_match_and_mismatch(tmp_path: Path) -> None:
-    good = fingerprint_of(server_key())
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
+        good = ing.fingerprint
         cfg = make_config(
             tmp_path,
             endpoint=ing.url,
@@ -256,7 +269,7 @@ async def test_pin_match_and_mismatch(tmp_path: Path) -> None:
     text = str(err.value)
     assert good in text and fingerprint_of(other) in text and "public_key_file" in text
     # refused before the session key was sent: only init reached the ingestor
-    assert [r["path"] for r in ing.requests] == ["/v1/handshake/init"]
+    assert [r.path for r in ing.requests] == ["/v1/handshake/init"]
 
 
 async def test_handshake_status_other_than_200_fails(tmp_path: Path) -> None:
@@ -265,7 +278,8 @@ async def test_handshake_status_other_than_200_fails(tmp_path: Path) -> None:
     app = web.Application()
 
     async def init(request: web.Request) -> web.Response:
-        return web.json_response({"public_key": public_pem(server_key())}, status=201)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return web.json_response({"public_key": public_pem(key)}, status=201)
 
     app.router.add_post("/v1/handshake/init", init)
     runner = web.AppRunner(app)
@@ -283,7 +297,7 @@ async def test_handshake_status_other_than_200_fails(tmp_path: Path) -> None:
 
 
 async def test_key_revoked_at_handshake_is_auth_error_with_masked_key(tmp_path: Path) -> None:
-    async with MiniIngestor(api_key="eu-lf_someotherkey999") as ing:
+    async with ScriptedIngestor(api_key="eu-lf_someotherkey999") as ing:
         client = IngestClient(make_config(tmp_path, endpoint=ing.url))
         with pytest.raises(AuthError) as err:
             await client.start()

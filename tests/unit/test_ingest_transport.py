@@ -24,9 +24,9 @@ from logflux_agent.errors import AgentError, HandshakeError, PinMismatchError
 from logflux_agent.ingest.client import IngestClient
 from logflux_agent.observe.logging import configure_logging
 from logflux_agent.record import Record
-from tests.unit.test_ingest_client import config, recs
+from tests.support.scripted import API_KEY, ScriptedIngestor, batch_failures
+from tests.unit.test_ingest_client import config, recs, status
 from tests.unit.test_ingest_protocol import make_config
-from tests.unit.test_ingest_support import API_KEY, Answer, MiniIngestor
 
 
 def _name(cn: str) -> x509.Name:
@@ -108,7 +108,7 @@ def with_fields(cfg: AgentConfig, **fields: Any) -> AgentConfig:
 
 
 async def test_tls_with_private_ca_file(tmp_path: Path, pki: dict[str, Path]) -> None:
-    async with MiniIngestor(ssl_context=server_ssl(pki)) as ing:
+    async with ScriptedIngestor(ssl_context=server_ssl(pki)) as ing:
         assert ing.url.startswith("https://")
         client = IngestClient(
             with_fields(config(tmp_path, ing), ca_file=str(pki["ca"])), clock=FakeClock()
@@ -198,7 +198,7 @@ class ConnectProxy:
 async def test_https_proxy_from_environment(
     tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with MiniIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
+    async with ScriptedIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
         for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
@@ -225,7 +225,7 @@ async def test_https_proxy_from_environment(
 async def test_proxy_credentials_in_the_url_become_proxy_authentication(
     tmp_path: Path, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with MiniIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
+    async with ScriptedIngestor(ssl_context=server_ssl(pki)) as ing, ConnectProxy() as proxy:
         for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "https_proxy"):
             monkeypatch.delenv(name, raising=False)
         monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://ops:s%40cret@"))
@@ -249,7 +249,7 @@ async def test_a_netrc_entry_for_the_ingestor_is_ignored(
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
 
-    async with MiniIngestor() as ing:
+    async with ScriptedIngestor() as ing:
         client = IngestClient(config(tmp_path, ing), clock=FakeClock())
         try:
             assert (await client.deliver(recs(1))).accepted == 1
@@ -275,40 +275,22 @@ async def test_no_secret_in_logs_errors_requests_or_dead_letters(
     configure_logging("debug", "json")
     errors: list[str] = []
     try:
-        async with MiniIngestor() as ing:
-            echo = {"status": "error", "error": {"code": "bad", "message": f"key {API_KEY}"}}
+        async with ScriptedIngestor() as ing:
+            echo = {"code": "bad", "message": f"key {API_KEY}"}
             ing.script = [
-                Answer(401, echo),
-                Answer(500, echo),
-                Answer(429, echo, {"Retry-After": "1"}),
-                Answer(400, echo),
-                Answer(400, echo),
-                Answer(400, echo),
-                lambda req, parts: Answer(
-                    200,
-                    {
-                        "status": "success",
-                        "data": {
-                            "failed": 1,
-                            "failures": [{"index": 0, "error": f"bad {API_KEY}"}],
-                        },
-                    },
-                ),
-                lambda req, parts: Answer(
-                    200,
-                    {
-                        "status": "success",
-                        "data": {
-                            "failed": 1,
-                            "failures": [{"index": 0, "error": f"bad {API_KEY}"}],
-                        },
-                    },
-                ),
+                status(401, **echo),
+                status(500, **echo),
+                status(429, **echo, retry_after=1),
+                status(400, **echo),
+                status(400, **echo),
+                status(400, **echo),
+                batch_failures([0], f"bad {API_KEY}"),
+                batch_failures([0], f"bad {API_KEY}"),
             ]
             client = IngestClient(config(tmp_path, ing), clock=FakeClock())
             try:
                 await client.start()
-                assert "key" not in repr(client._session).lower().replace("key_id", "")
+                assert "key" not in repr(client.sessions.current).lower().replace("key_id", "")
                 await client.deliver(recs(2))
                 await client.deliver(
                     [

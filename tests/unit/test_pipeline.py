@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
+from logflux_agent.clock import FakeClock
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.batcher import Batcher, estimate_entry_bytes
 from logflux_agent.pipeline.queue import RecordQueue, records_size
@@ -81,7 +82,7 @@ async def test_closed_queue_drains_then_reports_end_and_refuses_puts() -> None:
 async def test_batcher_cuts_at_max_entries_and_carries_the_rest() -> None:
     q = RecordQueue(max_entries=10**6, max_bytes=10**9)
     await q.put("a", recs(25))
-    b = Batcher(q, lambda: (10, 10**9), flush_interval=60)
+    b = Batcher(q, 60, max_entries=10, max_bytes=10**9)
     sizes = []
     for _ in range(2):
         got = await b.next_batch()
@@ -101,7 +102,7 @@ async def test_batcher_cuts_at_max_bytes() -> None:
     await q.put("a", rs)
     q.close()
     limit = estimate_entry_bytes(rs[0]) * 3
-    b = Batcher(q, lambda: (1000, limit), flush_interval=60)
+    b = Batcher(q, 60, max_entries=1000, max_bytes=limit)
     got = await b.next_batch()
     assert got is not None and len(got[0]) == 3
 
@@ -109,7 +110,7 @@ async def test_batcher_cuts_at_max_bytes() -> None:
 async def test_batcher_flushes_a_partial_batch_after_the_interval() -> None:
     q = RecordQueue(max_entries=10**6, max_bytes=10**9)
     await q.put("a", recs(3))
-    b = Batcher(q, lambda: (1000, 10**9), flush_interval=0.05)
+    b = Batcher(q, 0.05, max_entries=1000, max_bytes=10**9)
     got = await asyncio.wait_for(b.next_batch(), 10)
     assert got is not None and len(got[0]) == 3
 
@@ -119,10 +120,45 @@ async def test_batcher_merges_lists_from_several_inputs_in_queue_order() -> None
     await q.put("a", recs(2))
     await q.put("b", recs(3))
     q.close()
-    b = Batcher(q, lambda: (1000, 10**9), flush_interval=60)
+    b = Batcher(q, 60, max_entries=1000, max_bytes=10**9)
     got = await b.next_batch()
     assert got is not None
     assert got[1] == {"a": 2, "b": 3}
+
+
+async def test_batcher_flush_interval_runs_on_the_injected_clock() -> None:
+    clock = FakeClock()
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    await q.put("a", recs(3))
+    b = Batcher(q, 3600, max_entries=1000, max_bytes=10**9, clock=clock)
+    got = await asyncio.wait_for(b.next_batch(), 10)  # an hour of virtual time, no real wait
+    assert got is not None and len(got[0]) == 3
+    assert clock.monotonic() == pytest.approx(3600)
+
+
+class _ServerLimits:
+    def __init__(self, entries: int, request_bytes: int) -> None:
+        self.max_batch_entries = entries
+        self.max_request_bytes = request_bytes
+
+
+class _Client:
+    def __init__(self) -> None:
+        self.limits = _ServerLimits(10**6, 10**9)
+
+
+async def test_batcher_reads_the_server_limits_for_every_batch() -> None:
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    await q.put("a", recs(20))
+    q.close()
+    client = _Client()
+    b = Batcher(q, 60, max_entries=8, max_bytes=10**9, server=client)
+    assert b.limits() == (8, 10**9)  # the configuration's cap is lower than the server's
+    first = await b.next_batch()
+    client.limits = _ServerLimits(5, 10**9)  # a re-handshake brought lower limits
+    second = await b.next_batch()
+    assert first is not None and second is not None
+    assert (len(first[0]), len(second[0])) == (8, 5)
 
 
 def test_acks_commit_only_the_completed_prefix_in_order() -> None:
@@ -151,6 +187,24 @@ def test_acks_use_the_last_token_of_a_stream_within_a_batch() -> None:
     assert s2.commits == [12]
 
 
+class Prepared:
+    """A fake client's prepared batch: ``send`` runs the client's send for its records."""
+
+    def __init__(
+        self, records: Sequence[Record], send: Callable[[Sequence[Record]], Awaitable[None]]
+    ) -> None:
+        self._records = records
+        self._send = send
+
+    async def send(self) -> object:
+        await self._send(self._records)
+        return None
+
+
+def batcher(q: RecordQueue, max_entries: int) -> Batcher:
+    return Batcher(q, 60, max_entries=max_entries, max_bytes=10**9)
+
+
 class ControlledClient:
     """Completes each delivery only when the test releases it, to force out-of-order replies."""
 
@@ -158,16 +212,16 @@ class ControlledClient:
         self.started: list[int] = []
         self.gates: dict[int, asyncio.Event] = {}
 
-    async def deliver(
-        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
-    ) -> object:
+    async def prepare(self, records: Sequence[Record]) -> Prepared:
+        return Prepared(records, self._send)
+
+    async def _send(self, records: Sequence[Record]) -> None:
         first = records[0].ack
         assert first is not None
         key = int(first.position)
         self.gates[key] = asyncio.Event()
         self.started.append(key)
         await self.gates[key].wait()
-        return None
 
 
 async def test_sender_stage_runs_requests_concurrently_and_commits_in_order() -> None:
@@ -177,9 +231,10 @@ async def test_sender_stage_runs_requests_concurrently_and_commits_in_order() ->
     client = ControlledClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), tracker, lambda: client, 3, ready)
+    stage = SenderStage(batcher(q, 2), tracker, client, 3, ready)
     for i in range(3):
-        await q.put("a", recs(2, s, 2 * i))
+        # one input per batch: batches of one input are never in flight together
+        await q.put(f"in{i}", recs(2, s, 2 * i))
     q.close()
     task = asyncio.create_task(stage.run())
     await async_wait_until(lambda: len(client.started) == 3, 5, message="3 requests in flight")
@@ -200,8 +255,9 @@ async def test_sender_stage_never_exceeds_max_in_flight() -> None:
     client = ControlledClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (1, 10**9), 60), AckTracker(), lambda: client, 2, ready)
-    await q.put("a", recs(5, s))
+    stage = SenderStage(batcher(q, 1), AckTracker(), client, 2, ready)
+    for i in range(5):  # one input per batch, as above
+        await q.put(f"in{i}", recs(1, s, i))
     q.close()
     task = asyncio.create_task(stage.run())
     await async_wait_until(lambda: len(client.started) == 2, 5, message="2 in flight")
@@ -216,23 +272,25 @@ async def test_sender_stage_never_exceeds_max_in_flight() -> None:
 
 
 class OrderedClient:
-    """Honours ``before_send`` like the real client: records the order requests are sent in."""
+    """Records the order requests are sent in; the stage alone keeps them in order."""
 
     def __init__(self) -> None:
         self.sent: list[int] = []
+        self.prepared: list[int] = []
         self.release_first = asyncio.Event()
 
-    async def deliver(
-        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
-    ) -> object:
+    async def prepare(self, records: Sequence[Record]) -> Prepared:
         first = records[0].ack
         assert first is not None
-        if before_send is not None:
-            await before_send()
+        self.prepared.append(int(first.position))
+        return Prepared(records, self._send)
+
+    async def _send(self, records: Sequence[Record]) -> None:
+        first = records[0].ack
+        assert first is not None
         if first.position == 1:
             await self.release_first.wait()
         self.sent.append(int(first.position))
-        return None
 
 
 async def test_batches_of_one_input_are_sent_in_order_even_when_the_first_is_slow() -> None:
@@ -241,7 +299,7 @@ async def test_batches_of_one_input_are_sent_in_order_even_when_the_first_is_slo
     client = OrderedClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4, ready)
+    stage = SenderStage(batcher(q, 2), AckTracker(), client, 4, ready)
     for i in range(3):
         await q.put("a", recs(2, s, 2 * i))
     q.close()
@@ -255,13 +313,31 @@ async def test_batches_of_one_input_are_sent_in_order_even_when_the_first_is_slo
     assert client.sent == [1, 3, 5]
 
 
+async def test_later_batches_of_one_input_are_prepared_while_the_first_is_held() -> None:
+    s = Stream("f")
+    q = RecordQueue(max_entries=10**6, max_bytes=10**9)
+    client = OrderedClient()
+    ready = asyncio.Event()
+    ready.set()
+    stage = SenderStage(batcher(q, 2), AckTracker(), client, 4, ready)
+    for i in range(3):
+        await q.put("a", recs(2, s, 2 * i))
+    q.close()
+    task = asyncio.create_task(stage.run())
+    await async_wait_until(lambda: client.prepared == [1, 3, 5], 5, message="all 3 encoded")
+    assert client.sent == []
+    client.release_first.set()
+    await asyncio.wait_for(task, 5)
+    assert client.sent == [1, 3, 5] and s.commits == [2, 4, 6]
+
+
 async def test_batches_of_different_inputs_do_not_wait_for_each_other() -> None:
     s1, s2 = Stream("1"), Stream("2")
     q = RecordQueue(max_entries=10**6, max_bytes=10**9)
     client = OrderedClient()
     ready = asyncio.Event()
     ready.set()
-    stage = SenderStage(Batcher(q, lambda: (2, 10**9), 60), AckTracker(), lambda: client, 4, ready)
+    stage = SenderStage(batcher(q, 2), AckTracker(), client, 4, ready)
     await q.put("a", recs(2, s1, 0))
     await q.put("b", recs(2, s2, 10))
     q.close()

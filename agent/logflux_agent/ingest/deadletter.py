@@ -84,6 +84,24 @@ class DeadLetters:
             error=error,
         )
 
+    def write_too_large(
+        self,
+        records: Sequence[Record],
+        too_large: Sequence[tuple[int, int]],
+        *,
+        max_payload: int,
+        max_request: int,
+    ) -> None:
+        """Entries the encoder found over the server limits (index, size); never sent."""
+        for index, size in too_large:
+            self.write(
+                [records[index]],
+                reason="too_large",
+                status=None,
+                error=f"entry is {size} bytes: over the server limit "
+                f"(max_payload_size {max_payload}, max_request_size {max_request}); not sent",
+            )
+
     def _append(self, lines: list[bytes]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -1,7 +1,7 @@
 """The hot path: records → v2 payload JSON → gzip → AES-256-GCM → one multipart/mixed body.
 
 ``encode_with_aead`` is a pure function of plain, picklable data (``EncodeJob``) and a cipher,
-so it runs the same in the agent or in a worker process (``worker.py``). Protocol §4 (part
+so it runs the same in the agent or in a worker process (``encode_worker.py``). Protocol §4 (part
 headers, RFC 2046 framing) and §5 (payload fields) are the contract.
 
 Per-entry cost: the batch is encoded column by column, each step one ``map`` over the entries,
@@ -236,7 +236,7 @@ def _encode(
     job: EncodeJob,
     aead: AESGCM | None,
     nonces: list[bytes] | None,
-    capture: Callable[[bytes], Any] | None = None,
+    capture: Callable[[bytes], object] | None = None,
 ) -> EncodedBatch:
     # Column-wise: each step is one map() over the batch, so the per-entry work runs in C and
     # Python-level code runs only per batch or per distinct (timestamp, level, source) value.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email.utils
 import random
-from typing import Any
 
 from logflux_agent.clock import Clock
 
@@ -50,7 +49,7 @@ class Backoff:
         self.attempt = 0
 
 
-def parse_retry_after(header: str | None, body: Any, now_wall: float) -> float:
+def parse_retry_after(header: str | None, body: object, now_wall: float) -> float:
     """Seconds to wait for a 429: header integer seconds, or HTTP-date, or ``error.retry_after``
     in the error envelope; 60 s when none is usable. Clamped to [0, 1 h]."""
     seconds: float | None = None

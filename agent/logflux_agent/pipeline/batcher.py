@@ -8,7 +8,7 @@ ingest client still checks the real encoded size against the server's limit and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.pipeline.queue import RecordQueue
@@ -31,82 +31,117 @@ def _list_cost(records: list[Record]) -> int:
     )
 
 
+class RequestLimits(Protocol):
+    """The server's bounds for one request, as the ingest client learnt them."""
+
+    @property
+    def max_batch_entries(self) -> int: ...
+
+    @property
+    def max_request_bytes(self) -> int: ...
+
+
+class LimitsSource(Protocol):
+    """Whatever knows the current server limits (the ingest client)."""
+
+    @property
+    def limits(self) -> RequestLimits: ...
+
+
 class Batcher:
     """Pulls record lists from ``queue`` and returns batches; ``None`` once the queue is done.
 
-    ``limits`` is called for every batch so that server limits learnt at a (re-)handshake apply
-    to the next batch without rebuilding the pipeline: it returns (max entries, max bytes).
+    A batch holds at most ``max_entries`` records and ``max_bytes`` estimated bytes, each
+    lowered further by ``server``'s current limits when given: they are read for every batch,
+    so limits learnt at a (re-)handshake apply to the next batch without a rebuild.
     """
 
     def __init__(
         self,
         queue: RecordQueue,
-        limits: Callable[[], tuple[int, int]],
         flush_interval: float,
         *,
+        max_entries: int,
+        max_bytes: int,
+        server: LimitsSource | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._queue = queue
-        self._limits = limits
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._server = server
         self._flush_interval = flush_interval
         self._clock = clock
         self._carry: tuple[str, list[Record]] | None = None
 
+    def limits(self) -> tuple[int, int]:
+        """(max entries, max estimated bytes) for the next batch."""
+        if self._server is None:
+            return self._max_entries, self._max_bytes
+        server = self._server.limits
+        return (
+            min(server.max_batch_entries, self._max_entries),
+            min(server.max_request_bytes, self._max_bytes),
+        )
+
     async def next_batch(self) -> tuple[list[Record], dict[str, int]] | None:
-        max_entries, max_bytes = self._limits()
+        max_entries, max_bytes = self.limits()
         batch: list[Record] = []
         owners: dict[str, int] = {}
         size = 0
         deadline = 0.0
         while len(batch) < max_entries and size < max_bytes:
-            item = self._carry
+            item = self._carry or self._queue.get_nowait()
             self._carry = None
             if item is None:
-                item = self._queue.get_nowait()
-            if item is None:
-                if not batch:
-                    item = await self._queue.get()
-                    if item is None:
-                        return None
-                else:
-                    remaining = deadline - self._clock.monotonic()
-                    if remaining <= 0 or (self._queue.closed and not len(self._queue)):
+                if batch:
+                    if not await self._linger(deadline):
                         break
-                    if not await self._queue.wait_readable(remaining):
-                        if self._queue.closed:
-                            break
-                        continue
                     continue
+                item = await self._queue.get()
+                if item is None:
+                    return None
             if not batch:
                 deadline = self._clock.monotonic() + self._flush_interval
             owner, records = item
-            room = max_entries - len(batch)
-            head = records if len(records) <= room else records[:room]
-            cost = _list_cost(head)
-            if size + cost <= max_bytes:
-                # The usual case: the chunk, or as much as the batch has room for, fits.
-                batch.extend(head)
-                size += cost
-                owners[owner] = owners.get(owner, 0) + len(head)
-                if len(head) < len(records):
-                    self._carry = (owner, records[len(head) :])
-                continue
-            taken = 0
-            for record in records:
-                if taken >= room:
-                    break
-                cost = estimate_entry_bytes(record)
-                if (batch or taken) and size + cost > max_bytes:
-                    break
-                size += cost
-                taken += 1
-            if taken == len(records):
-                batch.extend(records)
-            else:
-                batch.extend(records[:taken])
-                self._carry = (owner, records[taken:])
+            taken, cost = self._fit(records, max_entries - len(batch), max_bytes - size, batch)
             if taken:
+                batch.extend(records if taken == len(records) else records[:taken])
+                size += cost
                 owners[owner] = owners.get(owner, 0) + taken
-            else:
+            if taken < len(records):
+                self._carry = (owner, records[taken:])
+            if not taken:
                 break
         return batch, owners
+
+    async def _linger(self, deadline: float) -> bool:
+        """Wait for more records until the flush deadline; False when the batch should close."""
+        remaining = deadline - self._clock.monotonic()
+        if remaining <= 0 or (self._queue.closed and not len(self._queue)):
+            return False
+        try:
+            readable = await self._clock.wait_for(self._queue.wait_readable(remaining), remaining)
+        except TimeoutError:
+            readable = False
+        return readable or not self._queue.closed
+
+    @staticmethod
+    def _fit(records: list[Record], room: int, budget: int, batch: list[Record]) -> tuple[int, int]:
+        """How many of ``records`` fit in ``room`` entries and ``budget`` bytes, and their cost.
+
+        The first record of an empty batch is always taken, whatever its size.
+        """
+        head = records if len(records) <= room else records[:room]
+        cost = _list_cost(head)
+        if cost <= budget:
+            return len(head), cost  # the usual case: the chunk, or as much as fits, whole
+        taken = 0
+        cost = 0
+        for record in head:
+            one = estimate_entry_bytes(record)
+            if (batch or taken) and cost + one > budget:
+                break
+            cost += one
+            taken += 1
+        return taken, cost

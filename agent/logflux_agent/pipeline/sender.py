@@ -6,16 +6,17 @@ positions in order, whatever order the requests finished in. The client retries 
 batch that is not complete when the stage is cancelled simply stays uncommitted and is read
 again after a restart (at-least-once).
 
-Order: batches of one input are *sent* in order — a batch's first request waits until the
-previous batch holding records of the same input was accepted — while its encoding already
-runs. So lines of one source arrive in the order they were read, even across retries, and
-several inputs still use several requests at once.
+Order (this stage owns the rule): batches of one input are *sent* in order. A batch is first
+prepared (encoded) by the client, then held until the previous batch holding records of the
+same input was accepted, then sent. So lines of one source arrive in the order they were read,
+even across retries, the next batch's encoding overlaps the previous one's request, and several
+inputs still use several requests at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import structlog
@@ -27,12 +28,17 @@ from logflux_agent.record import Record
 log = structlog.get_logger(__name__)
 
 
+class Prepared(Protocol):
+    """A batch the client has encoded; ``send`` returns once every record is accepted or
+    dead-lettered (the client retries forever otherwise)."""
+
+    async def send(self) -> object: ...
+
+
 class Deliverer(Protocol):
     """What the stage needs of the ingest client."""
 
-    async def deliver(
-        self, records: Sequence[Record], *, before_send: Callable[[], Awaitable[None]] | None = None
-    ) -> object: ...
+    async def prepare(self, records: Sequence[Record]) -> Prepared: ...
 
 
 class SenderStage:
@@ -42,7 +48,7 @@ class SenderStage:
         self,
         batcher: Batcher,
         tracker: AckTracker,
-        client: Callable[[], Deliverer],
+        client: Deliverer,
         max_in_flight: int,
         session_ready: asyncio.Event,
     ) -> None:
@@ -90,14 +96,11 @@ class SenderStage:
     async def _deliver(
         self, batch: Batch, before: list[asyncio.Event], done: asyncio.Event
     ) -> None:
-        async def predecessors_accepted() -> None:
-            for event in before:
-                await event.wait()
-
         try:
-            await self._client().deliver(
-                batch.records, before_send=predecessors_accepted if before else None
-            )
+            prepared = await self._client.prepare(batch.records)
+            for event in before:  # the previous batches of the same inputs were accepted
+                await event.wait()
+            await prepared.send()
             self._tracker.complete(batch)
             done.set()
         except asyncio.CancelledError:

@@ -17,10 +17,10 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob, PayloadStatics, new_boundary
-from logflux_agent.ingest.workers import (
+from logflux_agent.ingest.encode_pool import (
     MAX_DEATHS,
     PIPE_BYTES,
-    EncodeWorkers,
+    EncodePool,
     WorkerDied,
     WorkerError,
 )
@@ -55,7 +55,7 @@ def messages_of(enc: EncodedBatch, key: bytes) -> list[str]:
 
 async def test_worker_encodes_batches_that_decrypt_with_the_session_key() -> None:
     key = os.urandom(32)
-    workers = EncodeWorkers(2)
+    workers = EncodePool(2)
     try:
         batches = await asyncio.gather(
             *(
@@ -76,7 +76,7 @@ async def test_worker_encodes_batches_that_decrypt_with_the_session_key() -> Non
 async def test_keys_are_resent_after_the_worker_forgot_them() -> None:
     # The worker keeps two keys; the parent must know when a key has to travel again.
     keys = {name: os.urandom(32) for name in "ABC"}
-    workers = EncodeWorkers(1)
+    workers = EncodePool(1)
     try:
         for name in "ABACBA":
             enc = await workers.encode(job([f"under {name}"], name), bytearray(keys[name]))
@@ -88,7 +88,7 @@ async def test_keys_are_resent_after_the_worker_forgot_them() -> None:
 
 async def test_a_killed_worker_fails_its_jobs_and_the_next_job_gets_a_new_one() -> None:
     key = os.urandom(32)
-    workers = EncodeWorkers(1)
+    workers = EncodePool(1)
     try:
         assert await workers.encode(job(["warm-up"], "k"), bytearray(key)) is not None
         (first,) = workers.pids
@@ -109,7 +109,7 @@ async def test_a_killed_worker_fails_its_jobs_and_the_next_job_gets_a_new_one() 
 
 async def test_workers_that_keep_dying_are_given_up_and_encode_returns_none() -> None:
     key = os.urandom(32)
-    workers = EncodeWorkers(1)
+    workers = EncodePool(1)
     try:
         for _ in range(MAX_DEATHS):
             assert await workers.encode(job(["x"], "k"), bytearray(key)) is not None
@@ -124,7 +124,7 @@ async def test_workers_that_keep_dying_are_given_up_and_encode_returns_none() ->
 
 async def test_workers_ignore_sigterm_and_exit_when_the_agent_closes_them() -> None:
     key = os.urandom(32)
-    workers = EncodeWorkers(1)
+    workers = EncodePool(1)
     assert await workers.encode(job(["a"], "k"), bytearray(key)) is not None
     (pid,) = workers.pids
     os.kill(pid, signal.SIGTERM)  # systemd signals the whole cgroup; the agent still drains
@@ -139,7 +139,7 @@ PIPE_MAX = int(Path("/proc/sys/fs/pipe-max-size").read_text())
 
 
 async def test_worker_pipes_are_widened_so_a_batch_crosses_in_few_system_calls() -> None:
-    workers = EncodeWorkers(1)
+    workers = EncodePool(1)
     try:
         assert await workers.encode(job(["a"], "k"), bytearray(os.urandom(32))) is not None
         proc = workers._workers[0].proc
@@ -154,7 +154,7 @@ async def test_worker_pipes_are_widened_so_a_batch_crosses_in_few_system_calls()
 
 async def test_a_job_the_worker_cannot_encode_fails_alone_and_the_worker_carries_on() -> None:
     key = os.urandom(32)
-    workers = EncodeWorkers(1)
+    workers = EncodePool(1)
     try:
         bad = job(["x"], "k")
         bad.compressor = "no-such-compressor"

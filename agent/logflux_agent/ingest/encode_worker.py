@@ -1,4 +1,4 @@
-"""The encode worker process: ``python -m logflux_agent.ingest.worker``.
+"""The encode worker process: ``python -m logflux_agent.ingest.encode_worker``.
 
 It reads encode requests from stdin and writes encoded batches to stdout, one at a time, in
 order, until stdin closes. Each frame is an 8-byte header (``!II``: meta length, raw length),

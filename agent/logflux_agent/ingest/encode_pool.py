@@ -1,6 +1,6 @@
 """Encode worker processes seen from the agent: start them, hand them jobs, collect bodies.
 
-Each worker is a plain child process (``ingest/worker.py``) spoken to over its stdin/stdout
+Each worker is a plain child process (``ingest/encode_worker.py``) spoken to over its stdin/stdout
 pipes by the event loop itself. This replaces ``concurrent.futures.ProcessPoolExecutor``, whose
 management and feeder threads competed with the event loop for the GIL (~2.6 µs per line at
 full speed) and whose forkserver and resource-tracker processes cost ~25 MiB of RSS. Bodies come
@@ -19,13 +19,13 @@ import contextlib
 import fcntl
 import pickle
 import sys
-import time
 from collections import deque
 
 import structlog
 
+from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob
-from logflux_agent.ingest.worker import FRAME_HEADER, KEYS_KEPT
+from logflux_agent.ingest.encode_worker import FRAME_HEADER, KEYS_KEPT
 
 log = structlog.get_logger(__name__)
 
@@ -93,11 +93,12 @@ class _Worker:
                     )
 
 
-class EncodeWorkers:
+class EncodePool:
     """``count`` encode worker processes, started on first use."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self._count = count
+        self._clock = clock
         self._workers: list[_Worker] = []
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
         self._starting = asyncio.Lock()
@@ -144,7 +145,7 @@ class EncodeWorkers:
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "logflux_agent.ingest.worker",
+                    "logflux_agent.ingest.encode_worker",
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     limit=_READ_LIMIT,
@@ -155,7 +156,7 @@ class EncodeWorkers:
         return min(self._workers, key=lambda w: len(w.waiting))
 
     def _note_death(self, worker: _Worker) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         self._deaths.append(now)
         log.error(
             "encode.worker_died",
@@ -184,7 +185,7 @@ class EncodeWorkers:
                 worker.proc.stdin.close()
         for worker in workers:
             try:
-                await asyncio.wait_for(worker.proc.wait(), STOP_TIMEOUT)
+                await self._clock.wait_for(worker.proc.wait(), STOP_TIMEOUT)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()

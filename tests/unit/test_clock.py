@@ -1,0 +1,45 @@
+"""The fake clocks: virtual sleeps and timeouts, and the gated clock the client tests use."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from logflux_agent.clock import SYSTEM_CLOCK, FakeClock
+from tests.support.scripted import GatedClock
+
+
+async def test_fake_wait_for_returns_what_is_ready_without_time_passing() -> None:
+    clock = FakeClock()
+    ready = asyncio.Event()
+    ready.set()
+    assert await clock.wait_for(ready.wait(), 30) is True
+    assert clock.monotonic() == 0 and clock.sleeps == []
+
+
+async def test_fake_wait_for_times_out_in_virtual_time_and_cancels() -> None:
+    clock = FakeClock()
+    never = asyncio.Event()
+    waiter = asyncio.ensure_future(never.wait())
+    with pytest.raises(TimeoutError):
+        await clock.wait_for(waiter, 3600)
+    assert clock.monotonic() == 3600 and clock.sleeps == [3600]
+    assert waiter.cancelled()
+
+
+async def test_system_wait_for_times_out() -> None:
+    with pytest.raises(TimeoutError):
+        await SYSTEM_CLOCK.wait_for(asyncio.Event().wait(), 0.01)
+
+
+async def test_gated_clock_blocks_only_long_sleeps() -> None:
+    clock = GatedClock(gate_at=5)
+    await clock.sleep(1)
+    task = asyncio.ensure_future(clock.sleep(10))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not task.done() and clock.waiting == 1
+    clock.release()
+    await task
+    assert clock.sleeps == [1, 10] and clock.monotonic() == 11
