@@ -62,7 +62,8 @@ class LineMapper:
                 self._release(out)
                 self._emit(map_object(obj, now), out)
             elif obj is None:
-                self._invalid(line, now, out)
+                if line.strip():  # an empty line carries nothing: not an entry
+                    self._invalid(line, now, out)
             else:
                 self._release(out)
                 self.counts["parse_error"] += 1
