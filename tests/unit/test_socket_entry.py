@@ -161,3 +161,34 @@ def test_any_line_becomes_at_most_one_record_and_never_raises(line: str) -> None
     recs = one(mapper(), line)
     assert len(recs) <= 1
     assert recover(line, NOW).message is not None
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "message": st.text(max_size=50),
+            "level": st.integers(-2, 9),
+            "timestamp": st.integers(-5, 2**34),
+        },
+        optional={
+            "id": st.text(max_size=40),
+            "source": st.text(max_size=10),
+            "entry_type": st.integers(0, 8),
+            "labels": st.one_of(
+                st.dictionaries(st.text(max_size=70), st.text(max_size=300), max_size=25),
+                st.lists(st.text(max_size=5), max_size=3),
+            ),
+        },
+    )
+)
+def test_the_fast_path_agrees_with_the_general_mapping(obj: dict[str, object]) -> None:
+    from logflux_agent.inputs.socket.entry import map_object
+    from logflux_agent.processing.attributes import fit_attributes
+
+    m = mapper(labels={"team": "web"})
+    (rec,) = one(m, json.dumps(obj))
+    entry = map_object(obj, NOW)
+    assert rec.message == entry.message and rec.level == entry.level
+    assert rec.timestamp == entry.timestamp
+    assert rec.source == (entry.source if entry.source is not None else "socket:app")
+    assert rec.attributes == fit_attributes(entry.fields, {"team": "web"}).attributes

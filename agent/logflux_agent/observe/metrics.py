@@ -187,7 +187,7 @@ UNACKED_ENTRIES = Gauge(
     ["input"],
     registry=REGISTRY,
 )
-SOCKET_CONNECTIONS = Gauge(
+SOCKET_OPEN_CONNECTIONS = Gauge(
     "logflux_agent_socket_open_connections",
     "Open client connections, per input and transport (unix, tcp).",
     ["input", "transport"],

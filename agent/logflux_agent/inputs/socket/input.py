@@ -11,10 +11,11 @@ it does not read, so the kernel buffers fill and the client's ``write`` blocks (
 the application then blocks too — docs/socket-syslog.md says so). Clients are never closed for
 being idle: the SDKs never reconnect.
 
-Memory per connection, at most: the stream buffer (2 x ``READ_BYTES``) plus one socket read
-(256 KiB), the partial line (``max_line_bytes``), one held C SDK head (``max_line_bytes``) and
-the records of one read being queued (about 2 x ``READ_BYTES`` + 200 B per entry); in total
-that times ``max_connections``, plus the queue's own bound.
+Memory per connection, at most: the received bytes held (``StreamConn.HIGH_WATER``, 128 KiB,
+plus one socket read of up to 256 KiB), the partial line (``max_line_bytes``), one held C SDK
+head (``max_line_bytes``) and the records made from one read while they wait for the queue
+(about the read's size + 200 B per entry). In total: that times ``max_connections`` — about
+1 MiB + 2 x ``max_line_bytes`` per connection in the worst case — plus the queue's own bound.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable, Mapping
-from functools import partial
 
 import structlog
 
@@ -33,7 +33,7 @@ from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import SocketInputConfig
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.framing import Frames, LineFramer
-from logflux_agent.inputs.socket.common import Connections, EntryCounter, Throttle
+from logflux_agent.inputs.socket.common import Connections, EntryCounter, StreamConn, Throttle
 from logflux_agent.inputs.socket.listen import (
     bind_inet,
     bind_unix,
@@ -47,24 +47,19 @@ from logflux_agent.observe import metrics
 
 log = structlog.get_logger(__name__)
 
-READ_BYTES = 65_536
 _WARN_REASONS = frozenset({"parse_error", "refused_wrong_secret", "refused_no_secret"})
 
 
 class _Listener:
     """One listening socket: its transport name, its secret policy and its connections."""
 
-    def __init__(self, input_id: str, transport: str, policy: Policy) -> None:
+    def __init__(
+        self, input_id: str, transport: str, policy: Policy, connections: Connections
+    ) -> None:
         self.transport = transport
         self.policy = policy
-        self.connections = Connections(input_id, transport)
+        self.connections = connections
         self.server: asyncio.Server | None = None
-        self._accepted = metrics.SOCKET_CONNECTIONS_TOTAL.labels(
-            input=input_id, transport=transport, result="accepted"
-        )
-        self._over = metrics.SOCKET_CONNECTIONS_TOTAL.labels(
-            input=input_id, transport=transport, result="over_limit"
-        )
 
 
 class SocketInput:
@@ -140,13 +135,19 @@ class SocketInput:
                 self.secret.remove_pid_files()
 
     async def _serve(self, sock: socket.socket, transport: str, policy: Policy, emit: Emit) -> None:
-        listener = _Listener(self.name, transport, policy)
+        loop = asyncio.get_running_loop()
+        listener: _Listener
+
+        async def serve(conn: StreamConn) -> None:
+            await self._read_loop(listener, emit, conn)
+
+        conns = Connections(self.name, transport, serve, self.config.max_connections)
+        listener = _Listener(self.name, transport, policy, conns)
         self.listeners.append(listener)
-        handler = partial(self._connection, listener, emit)
         if transport == "unix":
-            listener.server = await asyncio.start_unix_server(handler, sock=sock, limit=READ_BYTES)
+            listener.server = await loop.create_unix_server(conns.protocol, sock=sock)
         else:
-            listener.server = await asyncio.start_server(handler, sock=sock, limit=READ_BYTES)
+            listener.server = await loop.create_server(conns.protocol, sock=sock)
 
     async def _stop(self) -> None:
         for listener in self.listeners:
@@ -160,38 +161,7 @@ class SocketInput:
 
     # ---- one connection -----------------------------------------------------------------
 
-    async def _connection(
-        self,
-        listener: _Listener,
-        emit: Emit,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
-        conns = listener.connections
-        if conns.stopping or len(conns) >= self.config.max_connections:
-            listener._over.inc()
-            self._throttle.warn(
-                "socket.connection_refused",
-                "max_connections",
-                input=self.name,
-                max_connections=self.config.max_connections,
-            )
-            writer.close()
-            return
-        listener._accepted.inc()
-        conns.add(reader)
-        try:
-            await self._read_loop(listener, emit, reader)
-        except Exception as exc:  # one client's problem must not end the input
-            metrics.INPUT_ERRORS.labels(input=self.name, reason="connection").inc()
-            self._throttle.warn("socket.connection_failed", "connection", error=repr(exc))
-        finally:
-            conns.remove()
-            writer.close()
-
-    async def _read_loop(
-        self, listener: _Listener, emit: Emit, reader: asyncio.StreamReader
-    ) -> None:
+    async def _read_loop(self, listener: _Listener, emit: Emit, conn: StreamConn) -> None:
         cfg = self.config
         drop = cfg.long_lines == "drop"
         framer = LineFramer(
@@ -199,15 +169,9 @@ class SocketInput:
             long_lines="truncate" if drop else cfg.long_lines,  # type: ignore[arg-type]
         )
         mapper = LineMapper(self.source, self.labels, listener.policy)
-        stream = self.counter.stream(f"{listener.transport}-{id(reader):x}")
+        stream = self.counter.stream(f"{listener.transport}-{id(conn):x}")
         wall: Callable[[], float] = self.clock.wall
-        while True:
-            try:
-                data = await reader.read(READ_BYTES)
-            except ConnectionError:
-                data = b""
-            if not data:
-                break
+        while data := await conn.read():
             self._bytes.inc(len(data))
             records = mapper.map_lines(self._lines(framer.feed(data), drop), wall())
             self._count(mapper)

@@ -35,6 +35,7 @@ from logflux_agent.inputs.socket.common import (
     Connections,
     CountingStream,
     EntryCounter,
+    StreamConn,
     Throttle,
 )
 from logflux_agent.inputs.socket.listen import bind_inet, bind_unix, remove_unix, resolve_group
@@ -46,7 +47,6 @@ from logflux_agent.record import Record
 
 log = structlog.get_logger(__name__)
 
-READ_BYTES = 65_536
 _BATCH = 1000
 
 
@@ -90,7 +90,8 @@ class SyslogInput:
         self.source = f"syslog:{config.id}"
         self.labels = dict(config.labels)
         self.counter = EntryCounter(config.id)
-        self.connections = Connections(config.id, "tcp")
+        self.connections = Connections(config.id, "tcp", self._serve, config.max_connections)
+        self._emit: Emit | None = None
         self.udp_address: tuple[str, int] | None = None
         self.tcp_address: tuple[str, int] | None = None
         self.ready = asyncio.Event()
@@ -131,8 +132,8 @@ class SyslogInput:
             if cfg.tcp is not None:
                 sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
                 self.tcp_address = sock.getsockname()[:2]
-                handler = partial(self._connection, emit)
-                server = await asyncio.start_server(handler, sock=sock, limit=READ_BYTES)
+                self._emit = emit
+                server = await loop.create_server(self.connections.protocol, sock=sock)
             log.info(
                 "syslog.listening",
                 input=self.name,
@@ -186,39 +187,15 @@ class SyslogInput:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rest(), STOP_GRACE)
 
-    async def _connection(
-        self, emit: Emit, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        conns = self.connections
-        if conns.stopping or len(conns) >= self.config.max_connections:
-            metrics.SOCKET_CONNECTIONS_TOTAL.labels(
-                input=self.name, transport="tcp", result="over_limit"
-            ).inc()
-            writer.close()
-            return
-        metrics.SOCKET_CONNECTIONS_TOTAL.labels(
-            input=self.name, transport="tcp", result="accepted"
-        ).inc()
-        conns.add(reader)
+    async def _serve(self, conn: StreamConn) -> None:
+        emit = self._emit
+        assert emit is not None
         framer = StreamFramer(self.config.framing, self.config.max_message_bytes)
-        stream = self.counter.stream(f"tcp-{id(reader):x}")
-        try:
-            while True:
-                try:
-                    data = await reader.read(READ_BYTES)
-                except ConnectionError:
-                    data = b""
-                if not data:
-                    break
-                self._bytes.inc(len(data))
-                await self._frames(framer, framer.feed(data), stream, emit)
-            await self._frames(framer, framer.flush(), stream, emit)
-        except Exception as exc:  # one client's problem must not end the input
-            metrics.INPUT_ERRORS.labels(input=self.name, reason="connection").inc()
-            self._throttle.warn("syslog.connection_failed", "connection", error=repr(exc))
-        finally:
-            conns.remove()
-            writer.close()
+        stream = self.counter.stream(f"tcp-{id(conn):x}")
+        while data := await conn.read():
+            self._bytes.inc(len(data))
+            await self._frames(framer, framer.feed(data), stream, emit)
+        await self._frames(framer, framer.flush(), stream, emit)
 
     async def _frames(
         self, framer: StreamFramer, messages: list[bytes], stream: CountingStream, emit: Emit
