@@ -82,3 +82,19 @@ def test_a_path_that_is_not_a_socket_is_left_alone(tmp_path: Path) -> None:
     with pytest.raises(ListenError, match="not a socket"):
         bind_unix(str(path), socket.SOCK_DGRAM, 0o660, None)
     assert path.read_text() == "data"
+
+
+def test_every_socket_and_syslog_option_is_in_the_example_and_the_docs() -> None:
+    import dataclasses
+
+    from logflux_agent.config.model import SocketInputConfig, SyslogInputConfig
+
+    root = Path(__file__).resolve().parents[2]
+    example = (root / "config" / "agent.yaml.example").read_text()
+    docs = (root / "docs" / "socket-syslog.md").read_text()
+    for cls in (SocketInputConfig, SyslogInputConfig):
+        for f in dataclasses.fields(cls):
+            if f.name in ("type", "id"):
+                continue
+            assert f"{f.name}:" in example, f"{cls.__name__}.{f.name} not in the example"
+            assert f"`{f.name}`" in docs, f"{cls.__name__}.{f.name} not in the docs"
