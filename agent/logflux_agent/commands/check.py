@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from logflux_agent.config.model import AgentConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _row(out: TextIO, name: str, value: str) -> None:
     print(f"  {name:<18} {value}", file=out)
+
+
+def _listening(out: TextIO, config: AgentConfig) -> None:
+    """Where the socket and syslog inputs will listen (the same words as ``validate``)."""
+    from logflux_agent.commands.validate import listener_summary
+    from logflux_agent.config.model import SocketInputConfig, SyslogInputConfig
+
+    for cfg in config.inputs:
+        if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
+            _row(out, "listens", listener_summary(cfg))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -51,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
     region = config.region or config.api_key.region
     origin = "from the region: setting" if config.region else "from the key"
     _row(out, "region", f"{region} ({origin})" if region else "none (legacy key)")
+    _listening(out, config)
     out.flush()
 
     async def run() -> int:

@@ -81,11 +81,11 @@ def _input(cfg: InputConfig) -> str:
             parts.append(f"directory {cfg.directory}")
         return "; ".join(parts) + labels
     if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
-        return _listeners(cfg) + labels
+        return listener_summary(cfg) + labels
     return f"stdin {cfg.id!r}{_multiline(cfg.multiline)}{labels}"
 
 
-def _listeners(cfg: SocketInputConfig | SyslogInputConfig) -> str:
+def listener_summary(cfg: SocketInputConfig | SyslogInputConfig) -> str:
     """Socket and syslog inputs: where they listen."""
     from logflux_agent.config.model import SocketInputConfig
 
