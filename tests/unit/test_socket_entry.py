@@ -192,3 +192,12 @@ def test_the_fast_path_agrees_with_the_general_mapping(obj: dict[str, object]) -
     assert rec.timestamp == entry.timestamp
     assert rec.source == (entry.source if entry.source is not None else "socket:app")
     assert rec.attributes == fit_attributes(entry.fields, {"team": "web"}).attributes
+
+
+def test_pieces_of_a_split_long_line_are_not_joined_with_a_newline() -> None:
+    m = LineMapper("socket:app", {}, Policy(), max_line_bytes=100)
+    line = c_line("y" * 150)
+    pieces = [line[:100], line[100:]]
+    recs = one(m, *pieces)
+    assert all("\n" not in r.message for r in recs)
+    assert recs[0].attributes["parse_error"] == "truncated"

@@ -168,7 +168,7 @@ class SocketInput:
             max_line_bytes=cfg.max_line_bytes + 1 if drop else cfg.max_line_bytes,
             long_lines="truncate" if drop else cfg.long_lines,  # type: ignore[arg-type]
         )
-        mapper = LineMapper(self.source, self.labels, listener.policy)
+        mapper = LineMapper(self.source, self.labels, listener.policy, cfg.max_line_bytes)
         stream = self.counter.stream(f"{listener.transport}-{id(conn):x}")
         wall: Callable[[], float] = self.clock.wall
         while data := await conn.read():

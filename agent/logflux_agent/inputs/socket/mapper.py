@@ -43,9 +43,24 @@ class Policy(NamedTuple):
 class LineMapper:
     """One connection's decoder. ``counts`` accumulates problems until the caller takes them."""
 
-    __slots__ = ("_fitted", "_held", "counts", "default_source", "labels", "policy")
+    __slots__ = (
+        "_fitted",
+        "_held",
+        "counts",
+        "default_source",
+        "labels",
+        "max_line_bytes",
+        "policy",
+    )
 
-    def __init__(self, default_source: str, labels: dict[str, str], policy: Policy) -> None:
+    def __init__(
+        self,
+        default_source: str,
+        labels: dict[str, str],
+        policy: Policy,
+        max_line_bytes: int | None = None,
+    ) -> None:
+        self.max_line_bytes = max_line_bytes
         self.default_source = default_source
         self.labels = labels
         self.policy = policy
@@ -154,8 +169,15 @@ class LineMapper:
                 return
             self._release(out)
         entry = recover(line, now)
-        if is_head_only(entry):
+        # A head as long as the line limit is a piece of a split long line, not a message the
+        # C SDK cut at its newline: joining it to the next piece would insert a newline.
+        limit = self.max_line_bytes
+        if is_head_only(entry) and (limit is None or len(line.encode()) < limit):
             self._held = (line, entry)
+            return
+        if is_head_only(entry):
+            self.counts["truncated"] += 1
+            self._emit(entry, out)
             return
         self.counts[
             "recovered"
