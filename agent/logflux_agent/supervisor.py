@@ -24,7 +24,9 @@ from logflux_agent.config.model import (
     FileInputConfig,
     InputConfig,
     JournaldInputConfig,
+    SocketInputConfig,
     StdinInputConfig,
+    SyslogInputConfig,
 )
 from logflux_agent.errors import EXIT_OK, EXIT_RUNTIME, AgentError, ConfigError, PinMismatchError
 from logflux_agent.inputs.base import Emit, Input
@@ -56,6 +58,14 @@ def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input
         from logflux_agent.inputs.stdin import StdinInput
 
         return StdinInput(cfg, store, clock=clock)
+    if isinstance(cfg, SocketInputConfig):
+        from logflux_agent.inputs.socket.input import SocketInput
+
+        return SocketInput(cfg, store, clock=clock)
+    if isinstance(cfg, SyslogInputConfig):
+        from logflux_agent.inputs.syslog.input import SyslogInput
+
+        return SyslogInput(cfg, store, clock=clock)
     raise AgentError(f"unknown input type {type(cfg).__name__}")
 
 
@@ -395,6 +405,13 @@ class Supervisor:
             for c in self.config.inputs
             if isinstance(c, StdinInputConfig)
         }
+        unsent = {
+            c.id: self.tracker.unresolved(c.id)
+            for c in self.config.inputs
+            if isinstance(c, SocketInputConfig | SyslogInputConfig)
+        }
+        if sum(unsent.values()) > 0:
+            log.error("input.undelivered", entries=unsent, note="a socket cannot be read again")
         lost = sum(undelivered.values())
         if lost > 0:
             log.error("stdin.undelivered", entries=lost, note="standard input cannot be read again")
@@ -408,10 +425,11 @@ class Supervisor:
 
     @property
     def undelivered_stdin(self) -> int:
+        """Entries of inputs that cannot re-read (stdin, socket, syslog) not yet accepted."""
         return sum(
             self.tracker.unresolved(c.id)
             for c in self.config.inputs
-            if isinstance(c, StdinInputConfig)
+            if isinstance(c, StdinInputConfig | SocketInputConfig | SyslogInputConfig)
         )
 
 

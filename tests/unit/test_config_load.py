@@ -333,11 +333,11 @@ BAD: list[tuple[str, str, int, str, str, str | None]] = [
     ),
     (
         "input-bad-type",
-        "inputs:\n  - type: socket\n    id: s\n",
+        "inputs:\n  - type: kafka\n    id: s\n",
         3,
         "inputs[0].type",
         "one of file, stdin, journald",
-        "'socket'",
+        "'kafka'",
     ),
     (
         "input-scalar",

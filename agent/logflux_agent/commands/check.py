@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from logflux_agent.config.model import AgentConfig
     from logflux_agent.observe.logsink import Writer
 
 
@@ -28,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _row(out: Writer, name: str, value: str) -> None:
     print(f"  {name:<18} {value}", file=out)
+
+
+def _listening(out: Writer, config: AgentConfig) -> None:
+    """Where the socket and syslog inputs will listen (the same words as ``validate``)."""
+    from logflux_agent.commands.validate import listener_summary
+    from logflux_agent.config.model import SocketInputConfig, SyslogInputConfig
+
+    for cfg in config.inputs:
+        if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
+            _row(out, "listens", listener_summary(cfg))
 
 
 def main(args: argparse.Namespace) -> int:
@@ -56,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
     region = config.region or config.api_key.region
     origin = "from the region: setting" if config.region else "from the key"
     _row(out, "region", f"{region} ({origin})" if region else "none (legacy key)")
+    _listening(out, config)
     out.flush()
 
     async def run() -> int:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from logflux_agent.config.load import LoadResult
-    from logflux_agent.config.model import AgentConfig, InputConfig, MultilineConfig
+    from logflux_agent.config.model import (
+        AgentConfig,
+        InputConfig,
+        MultilineConfig,
+        SocketInputConfig,
+        SyslogInputConfig,
+    )
     from logflux_agent.observe.logsink import Writer
     from logflux_agent.preflight import Check
 
@@ -58,7 +64,12 @@ def _multiline(cfg: MultilineConfig | None) -> str:
 
 
 def _input(cfg: InputConfig) -> str:
-    from logflux_agent.config.model import FileInputConfig, JournaldInputConfig
+    from logflux_agent.config.model import (
+        FileInputConfig,
+        JournaldInputConfig,
+        SocketInputConfig,
+        SyslogInputConfig,
+    )
 
     labels = f"; labels {_labels(cfg.labels)}" if cfg.labels else ""
     if isinstance(cfg, FileInputConfig):
@@ -80,7 +91,34 @@ def _input(cfg: InputConfig) -> str:
         if cfg.directory:
             parts.append(f"directory {cfg.directory}")
         return "; ".join(parts) + labels
+    if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
+        return listener_summary(cfg) + labels
     return f"stdin {cfg.id!r}{_multiline(cfg.multiline)}{labels}"
+
+
+def listener_summary(cfg: SocketInputConfig | SyslogInputConfig) -> str:
+    """Socket and syslog inputs: where they listen."""
+    from logflux_agent.config.model import SocketInputConfig
+
+    if isinstance(cfg, SocketInputConfig):
+        parts = [f"socket {cfg.id!r}"]
+        if cfg.unix_path is not None:
+            group = f", group {cfg.group}" if cfg.group else ""
+            parts.append(f"unix {cfg.unix_path} (mode {cfg.mode}{group})")
+        if cfg.tcp is not None:
+            secret = "required" if cfg.require_secret else "optional (require_secret: false)"
+            where = cfg.shared_secret_file or "the protocol's default location"
+            remote = ", remote allowed" if cfg.allow_remote else ""
+            parts.append(f"tcp {cfg.tcp} (shared secret {secret}, file {where}{remote})")
+        return "; ".join(parts)
+    parts = [f"syslog {cfg.id!r}"]
+    if cfg.udp is not None:
+        parts.append(f"udp {cfg.udp}")
+    if cfg.tcp is not None:
+        parts.append(f"tcp {cfg.tcp} (framing {cfg.framing})")
+    if cfg.unix is not None:
+        parts.append(f"unix datagram {cfg.unix} (mode {cfg.mode})")
+    return "; ".join(parts)
 
 
 def endpoint_mode(config: AgentConfig) -> str:

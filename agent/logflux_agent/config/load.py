@@ -802,6 +802,7 @@ def _final_checks(w: Walker, kwargs: dict[str, Any], key: ApiKey | None) -> None
                 f"expected at most {MAX_LABELS} labels together with the top-level "
                 f"labels (the ingestor's limit), got {len(merged)}",
             )
+    _check_listeners(w, kwargs)
     if key is not None and kwargs.get("region") and key.region and kwargs["region"] != key.region:
         w.warnings.append(
             f"region: {kwargs['region']!r} overrides the key's own region {key.region!r}"
@@ -811,6 +812,46 @@ def _final_checks(w: Walker, kwargs: dict[str, Any], key: ApiKey | None) -> None
             "tls_verify is false: the ingestor's TLS certificate is not checked "
             "(use ca_file for a private CA instead)"
         )
+
+
+# ---- socket and syslog inputs: listener rules -----------------------------------------------
+
+
+def _check_listeners(w: Walker, kwargs: dict[str, Any]) -> None:
+    """Socket/syslog inputs: at least one listener; non-loopback needs ``allow_remote: true``."""
+    for i, cfg in enumerate(kwargs.get("inputs", ())):
+        if not isinstance(cfg, model.SocketInputConfig | model.SyslogInputConfig):
+            continue
+        path = f"inputs[{i}]"
+        keys = ("tcp",) if isinstance(cfg, model.SocketInputConfig) else ("udp", "tcp")
+        if isinstance(cfg, model.SyslogInputConfig) and not (cfg.udp or cfg.tcp or cfg.unix):
+            w.problem(
+                w.nodes.get(path),
+                path,
+                "a syslog input needs at least one of udp: HOST:PORT, tcp: HOST:PORT or unix: PATH",
+            )
+        for key in keys:
+            address = getattr(cfg, key)
+            if address is None or model.is_loopback(model.split_hostport(address)[0]):
+                continue
+            if not cfg.allow_remote:
+                w.problem(
+                    w.nodes.get(f"{path}.{key}"),
+                    f"{path}.{key}",
+                    f"expected a loopback address (127.0.0.1, [::1], localhost), got "
+                    f"{address!r}: to accept entries from other machines set "
+                    f"allow_remote: true on this input",
+                )
+            else:
+                w.warnings.append(
+                    f"{path}.{key}: {address} accepts connections from other machines "
+                    "(allow_remote: true)"
+                )
+        if isinstance(cfg, model.SocketInputConfig) and cfg.tcp and not cfg.require_secret:
+            w.warnings.append(
+                f"{path}: require_secret is false: entries without a shared secret are "
+                f"accepted on {cfg.tcp} from any local process"
+            )
 
 
 def _insecure(w: Walker, path: str, key_node: yaml.Node | None) -> None:

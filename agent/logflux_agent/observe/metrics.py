@@ -186,3 +186,52 @@ LOG_LINES_DROPPED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+
+# Socket (local-agent protocol) and syslog inputs: they cannot re-read, so what is not yet
+# acknowledged is visible; reasons come from fixed vocabularies (docs/socket-syslog.md).
+UNACKED_ENTRIES = Gauge(
+    "logflux_agent_unacked_entries",
+    "Entries read by an input that cannot re-read (socket, syslog) and not yet accepted by the "
+    "ingestor; they are lost if the agent is killed.",
+    ["input"],
+    registry=REGISTRY,
+)
+SOCKET_OPEN_CONNECTIONS = Gauge(
+    "logflux_agent_socket_open_connections",
+    "Open client connections, per input and transport (unix, tcp).",
+    ["input", "transport"],
+    registry=REGISTRY,
+)
+SOCKET_CONNECTIONS_TOTAL = Counter(
+    "logflux_agent_socket_connections_total",
+    "Client connections by result (accepted, over_limit: closed at once, max_connections).",
+    ["input", "transport", "result"],
+    registry=REGISTRY,
+)
+SOCKET_ENTRY_PROBLEMS = Counter(
+    "logflux_agent_socket_entry_problems_total",
+    "Entries shipped with a problem, by reason (parse_error, recovered, truncated, "
+    "continuation, level_clamped, bad_level, bad_timestamp, bad_entry_type, bad_labels, "
+    "attributes_dropped, attributes_truncated).",
+    ["input", "reason"],
+    registry=REGISTRY,
+)
+SOCKET_REFUSED_ENTRIES = Counter(
+    "logflux_agent_socket_refused_entries_total",
+    "Entries refused and not shipped, by reason (wrong_secret, no_secret, long_line).",
+    ["input", "reason"],
+    registry=REGISTRY,
+)
+SYSLOG_MALFORMED = Counter(
+    "logflux_agent_syslog_malformed_total",
+    "Syslog messages not well formed, shipped as text (invalid: no PRI; partial: a header "
+    "field or structured data did not parse; long: cut at max_message_bytes).",
+    ["input", "reason"],
+    registry=REGISTRY,
+)
+SYSLOG_DROPPED_DATAGRAMS = Counter(
+    "logflux_agent_syslog_dropped_datagrams_total",
+    "UDP/unix datagrams dropped because the input's buffer was full (the queue stayed full).",
+    ["input"],
+    registry=REGISTRY,
+)
