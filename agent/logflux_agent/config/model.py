@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from logflux_agent.config.processors import ProcessorConfig
 from logflux_agent.credentials import REGIONS, ApiKey
 
 DEFAULT_CONFIG_PATH = "/etc/logflux-agent/agent.yaml"
@@ -67,6 +68,7 @@ class FileInputConfig:
     read_chunk_bytes: int = 262_144
     detect_level: bool = False
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +83,7 @@ class StdinInputConfig:
     multiline: MultilineConfig | None = None
     detect_level: bool = False
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +103,7 @@ class JournaldInputConfig:
     include_fields: tuple[str, ...] = ()
     journalctl: str = "journalctl"
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 InputConfig = FileInputConfig | StdinInputConfig | JournaldInputConfig
