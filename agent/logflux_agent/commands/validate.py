@@ -72,6 +72,15 @@ def _input(cfg: InputConfig) -> str:
     return f"stdin {cfg.id!r}{_multiline(cfg.multiline)}{labels}"
 
 
+def _processors(cfg: InputConfig, out: TextIO) -> None:
+    """The input's processor chain, in the order it runs (docs/processing.md)."""
+    from logflux_agent.config.processors import describe
+
+    chain = getattr(cfg, "processors", ())
+    if chain:
+        print(f"      processors: {' → '.join(describe(p) for p in chain)}", file=out)
+
+
 def endpoint_mode(config: AgentConfig) -> str:
     """How the ingestor will be found (protocol.md §2), in words."""
     if config.endpoint:
@@ -117,6 +126,7 @@ def summary(result: LoadResult, out: TextIO) -> None:
     )
     for cfg in config.inputs:
         print(f"    - {_input(cfg)}", file=out)
+        _processors(cfg, out)
     row(
         "sender",
         f"batches ≤ {s.batch_max_entries} entries / {_size(s.batch_max_bytes)}, "

@@ -145,7 +145,7 @@ KINDS: dict[str, type] = {
 }
 NAMES: dict[type, str] = {cls: name for name, cls in KINDS.items()}
 UNWRAPPERS = ("cri", "docker")
-PARSERS = ("json", "logfmt", "regex", "docker")
+PARSERS = ("json", "logfmt", "regex")
 NEEDS_FIELDS = ("timestamp", "level")
 
 
@@ -243,7 +243,9 @@ def _options(w: Any, cls: type, node: Any, path: str, knode: Any) -> Any:
     if cls is DropFieldsProcessor:
         names = BAD if empty else w.sequence(node, str, path, "DropFieldsProcessor.fields")
         if names is BAD or not names:
-            return BAD if names is BAD else w.expected(node or knode, path, "a list of names")
+            if names is BAD:
+                return BAD
+            return w.expected(node or knode, path, "a list of at least one field name")
         return cls(fields=names)
     if empty:
         node = yaml.MappingNode("tag:yaml.org,2002:map", [], knode.start_mark)
