@@ -182,3 +182,44 @@ def test_cri_partials_rejoin_to_the_original_text(pieces: list[str]) -> None:
     lines = [f"{stamp} stdout P {p}" for p in pieces] + [f"{stamp} stdout F end"]
     [entry] = chain.process(records_for(lines, READ_TIME, 7, "s", {}), 0.0)
     assert entry.message == "".join(pieces) + "end"
+
+
+stamp_like = st.one_of(
+    timestamps.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"),
+    st.text(st.sampled_from("0123456789-T:.Z+ ٣"), min_size=18, max_size=32),
+)
+
+
+@SETTINGS
+@given(st.lists(stamp_like, min_size=1, max_size=10))
+def test_the_column_time_parser_agrees_with_the_per_item_one(stamps: list[str]) -> None:
+    from logflux_agent.processing.timefmt import parse_rfc3339_column
+
+    column = parse_rfc3339_column(stamps)
+    if column is not None:
+        assert column == [parse_rfc3339(s) for s in stamps]
+
+
+@SETTINGS
+@given(
+    st.one_of(st.text(max_size=60), json_values.map(json.dumps)), st.sampled_from(["", " ", "\n "])
+)
+def test_json_parses_exactly_what_json_loads_parses_as_an_object(text: str, pad: str) -> None:
+    line = pad + text + pad
+    try:
+        expected = json.loads(line)
+    except ValueError:
+        expected = None
+    chain = Chain("h", (JsonProcessor(),))
+    rows_fields: list[object] = []
+
+    def capture(rows: object) -> object:
+        rows_fields.extend(rows.fields or [None])  # type: ignore[attr-defined]
+        return rows
+
+    chain.steps.append(capture)  # type: ignore[arg-type]
+    chain.process(records_for([line], READ_TIME, 7, "s", {}), 0.0)
+    if isinstance(expected, dict):
+        assert rows_fields == [flatten(expected) if expected else None] or rows_fields == [expected]
+    else:
+        assert rows_fields == [None]

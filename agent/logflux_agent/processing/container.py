@@ -22,15 +22,19 @@ Memory: at most ``max_bytes`` (UTF-8) per (file, stream) held, plus one token pe
 from __future__ import annotations
 
 import json
+from itertools import repeat
+from operator import itemgetter
 
 from logflux_agent.config.processors import CriProcessor, DockerProcessor
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows
-from logflux_agent.processing.timefmt import parse_rfc3339
+from logflux_agent.processing.timefmt import parse_rfc3339, parse_rfc3339_column
 from logflux_agent.record import AckToken
 
 STREAMS = ("stdout", "stderr")
+_STREAMS = frozenset(STREAMS)
+_FIRST, _SECOND, _THIRD, _FOURTH = map(itemgetter, range(4))
 STREAM_ATTRIBUTE = "stream"
 _CACHE_MAX = 1024
 _loads = json.loads
@@ -146,7 +150,14 @@ class Unwrapper:
 
     # -- processing
 
+    def fast(self, rows: Rows) -> bool:
+        """Column-wise unwrapping of a list of complete, valid lines; False: not that case."""
+        del rows
+        return False
+
     def __call__(self, rows: Rows, now: float) -> Rows:
+        if not self._files and self.fast(rows):
+            return rows
         parse = self.parse
         parsed = list(map(parse, rows.text))
         bad: dict[str, int] = {}
@@ -268,6 +279,27 @@ class Unwrapper:
 class CriUnwrapper(Unwrapper):
     name = "cri"
     parse = staticmethod(parse_cri)
+
+    def fast(self, rows: Rows) -> bool:
+        # Each step one map() over the column: the per-line work runs in C but for the time.
+        splits = list(map(str.split, rows.text, repeat(" "), repeat(3)))
+        if min(map(len, splits)) < 4 or not {"F"}.issuperset(map(_THIRD, splits)):
+            return False
+        streams = list(map(_SECOND, splits))
+        if not _STREAMS.issuperset(streams):
+            return False
+        stamps = list(map(_FIRST, splits))
+        times = parse_rfc3339_column(stamps)
+        if times is None:
+            return False
+        rows.text = list(map(_FOURTH, splits))
+        rows.ts = times
+        attrs = rows.attrs
+        if len(set(streams)) == 1 and len(set(map(id, attrs))) == 1:
+            rows.attrs = [self._with_stream(attrs[0], streams[0])] * len(attrs)
+        else:
+            rows.attrs = list(map(self._with_stream, attrs, streams))
+        return True
 
 
 class DockerUnwrapper(Unwrapper):

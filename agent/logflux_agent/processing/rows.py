@@ -20,13 +20,29 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import cast
 
-from logflux_agent.config.model import RESERVED_LABELS
-from logflux_agent.processing.attributes import fit_attributes
+from logflux_agent.config.model import MAX_LABELS, RESERVED_LABELS
+from logflux_agent.processing.attributes import (
+    MAX_NAME_CHARS,
+    MAX_VALUE_CHARS,
+    as_text,
+    fit_attributes,
+)
 from logflux_agent.record import AckToken, Record
 
 Fields = dict[str, object]
 _new_tuple = tuple.__new__
 _RESERVED = frozenset(RESERVED_LABELS)
+_NAMES_CACHE_MAX = 4096
+_STR = {str}
+_PLAIN_TYPES = frozenset((str, int, float))
+
+
+def _plain_names(names: tuple[str, ...]) -> bool:
+    """Every name travels as it is: a str of 1 to 64 characters, not reserved."""
+    return all(
+        type(n) is str and 1 <= len(n) <= MAX_NAME_CHARS and n.lower() not in _RESERVED
+        for n in names
+    )
 
 
 class Rows:
@@ -109,6 +125,9 @@ class Fitter:
     def __init__(self, on_cut: Callable[[int, int, int], None]) -> None:
         # on_cut(dropped names, truncated values, reserved names renamed): counted and logged.
         self._on_cut = on_cut
+        # Lines of one app repeat the same field names: whether a name tuple can travel as it
+        # is, cached, so the common line skips the per-name checks of fit_attributes.
+        self._plain: dict[tuple[str, ...], bool] = {}
 
     def to_records(self, rows: Rows) -> list[Record]:
         if rows.fields is None and rows.message is None:
@@ -127,10 +146,35 @@ class Fitter:
         if rows.message is not None:
             out_msgs = list(text)
         dropped = truncated = reserved = 0
+        plain = self._plain
         for i, f in enumerate(per_row):
             m = msgs[i]
             lossy = False
             if f:
+                base = attrs[i]
+                names = tuple(f)
+                ok = plain.get(names)
+                if ok is None:
+                    if len(plain) >= _NAMES_CACHE_MAX:
+                        plain.clear()
+                    ok = plain[names] = _plain_names(names)
+                if ok and len(base) + len(names) <= MAX_LABELS:
+                    raw = list(f.values())
+                    kinds = set(map(type, raw))
+                    values: list[str] = (
+                        cast("list[str]", raw)
+                        if kinds == _STR
+                        else list(map(str, raw))  # str() of str/int/float is as_text's text
+                        if kinds <= _PLAIN_TYPES
+                        else list(map(as_text, raw))
+                    )
+                    if max(map(len, values)) <= MAX_VALUE_CHARS:
+                        fast = base.copy()
+                        fast.update(zip(names, values, strict=True))
+                        out_attrs[i] = fast
+                        if m is not None:
+                            out_msgs[i] = m
+                        continue
                 if not _RESERVED.isdisjoint(map(str.lower, f)):
                     reserved += sum(1 for name in f if name.lower() in _RESERVED)
                 fitted = fit_attributes(f, attrs[i])

@@ -11,11 +11,17 @@ from __future__ import annotations
 import calendar
 import math
 from datetime import UTC, datetime
+from operator import add, itemgetter
 
 _CACHE_MAX = 4096
 _seconds: dict[str, int] = {}
 _DIGITS = frozenset("0123456789")
 _UNIX_SCALE = {"unix": 1.0, "unix_ms": 1e3, "unix_us": 1e6, "unix_ns": 1e9}
+_PREFIX = itemgetter(slice(0, 19))
+_DOT = itemgetter(19)
+_FRACTION = itemgetter(slice(19, -1))  # ".123456789"
+_DIGITS_ONLY = itemgetter(slice(20, -1))
+_LAST = itemgetter(-1)
 
 
 def _prefix_seconds(prefix: str) -> int | None:
@@ -51,10 +57,17 @@ def _prefix_seconds(prefix: str) -> int | None:
 
 def parse_rfc3339(text: str) -> float | None:
     """``2026-12-01T06:00:00.123456789Z`` (or ``+02:00``, ``-0500``) → epoch seconds, or None."""
-    base = _prefix_seconds(text[:19])
+    base = _seconds.get(text[:19])
     if base is None:
-        return None
+        base = _prefix_seconds(text[:19])
+        if base is None:
+            return None
     rest = text[19:]
+    # The common form first (what runtimes write): ".<digits>Z".
+    if rest[-1:] == "Z" and rest[:1] == ".":
+        digits = rest[1:-1]
+        if digits.isdigit() and digits.isascii():
+            return base + float(rest[:-1])
     frac = 0.0
     if rest[:1] in (".", ","):
         end = 1
@@ -75,6 +88,27 @@ def parse_rfc3339(text: str) -> float | None:
             return None
         return base + frac - offset if rest[0] == "+" else base + frac + offset
     return None
+
+
+def parse_rfc3339_column(stamps: list[str]) -> list[float] | None:
+    """``parse_rfc3339`` of every stamp when all have the runtimes' form (``…SS.<digits>Z``),
+    computed column-wise (one C-level map per step); None when one does not: use the per-item
+    function then."""
+    if not stamps or min(map(len, stamps)) < 22:
+        return None
+    if set(map(_DOT, stamps)) != {"."} or set(map(_LAST, stamps)) != {"Z"}:
+        return None
+    digits = list(map(_DIGITS_ONLY, stamps))
+    if not all(map(str.isdigit, digits)) or not all(map(str.isascii, digits)):
+        return None
+    prefixes = list(map(_PREFIX, stamps))
+    bases = list(map(_seconds.get, prefixes))
+    if None in bases:
+        for prefix in set(prefixes).difference(_seconds):
+            if _prefix_seconds(prefix) is None:
+                return None
+        bases = list(map(_seconds.__getitem__, prefixes))
+    return list(map(add, bases, map(float, map(_FRACTION, stamps))))
 
 
 def parse_unix(value: object, scale: float) -> float | None:
