@@ -35,6 +35,7 @@ class ProcessingEmit:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
+        self._parent: asyncio.Task[object] | None = None
 
     async def __call__(self, records: list[Record]) -> None:
         async with self._lock:
@@ -48,10 +49,17 @@ class ProcessingEmit:
         if self._timer is not None or self.chain.deadline() is None:
             return
         loop = asyncio.get_running_loop()
-        timer = self._timer = loop.create_task(self._flush_when_due(), name="processing-timer")
+        self._timer = loop.create_task(self._flush_when_due(), name="processing-timer")
         parent = asyncio.current_task()
-        if parent is not None:
-            parent.add_done_callback(lambda _: timer.cancel())
+        if parent is not None and parent is not self._parent:
+            # Once per input task (not per timer): the timer ends when the input does.
+            self._parent = parent
+            parent.add_done_callback(self._cancel_timer)
+
+    def _cancel_timer(self, _: object = None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def _flush_when_due(self) -> None:
         try:
@@ -80,9 +88,7 @@ class ProcessingEmit:
     def reset(self) -> None:
         """The input is rebuilt and re-reads from its committed positions: forget held pieces."""
         self.chain.reset()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
 
 
 def wrap(
