@@ -127,7 +127,7 @@ class Fitter:
         self._on_cut = on_cut
         # Lines of one app repeat the same field names: whether a name tuple can travel as it
         # is, cached, so the common line skips the per-name checks of fit_attributes.
-        self._plain: dict[tuple[str, ...], bool] = {}
+        self._plain: dict[tuple[str, ...], tuple[bool, tuple[str, ...]]] = {}
 
     def to_records(self, rows: Rows) -> list[Record]:
         if rows.fields is None and rows.message is None:
@@ -153,11 +153,14 @@ class Fitter:
             if f:
                 base = attrs[i]
                 names = tuple(f)
-                ok = plain.get(names)
-                if ok is None:
+                known = plain.get(names)
+                if known is None:
                     if len(plain) >= _NAMES_CACHE_MAX:
                         plain.clear()
-                    ok = plain[names] = _plain_names(names)
+                    known = plain[names] = (_plain_names(names), names)
+                # The first-seen tuple's str objects: equal names are then the same objects
+                # in every entry, which the pickling of batches to the encode worker shares.
+                ok, names = known
                 if ok and len(base) + len(names) <= MAX_LABELS:
                     raw = list(f.values())
                     kinds = set(map(type, raw))
