@@ -98,7 +98,8 @@ def wrap(
     clock: Clock = SYSTEM_CLOCK,
 ) -> EmitFn:
     """``emit`` itself when the input has no processors, else a ``ProcessingEmit`` around it."""
-    chain = build_chain(cfg.id, cfg.processors, global_labels)
+    # getattr: an input type without a processors option (yet) simply has none.
+    chain = build_chain(cfg.id, getattr(cfg, "processors", ()), global_labels)
     if chain is None:
         return emit
     log.info("processing.chain", input=cfg.id, processors=chain.describe())
