@@ -5,6 +5,7 @@ between a partial line and its end."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,28 @@ def test_kill_between_p_and_f_delivers_the_joined_line_whole_exactly_once(
     assert joined["ts"] == "2026-12-01T06:00:01.500000Z"
     assert joined["attributes"]["k8s.pod"] == "web-7d9f"
     assert joined["attributes"]["stream"] == "stdout"
+
+
+def test_stdin_at_eof_ships_a_held_partial_and_exits_0(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    agent = AgentProcess(
+        tmp_path / "agent",
+        endpoint=ref_ingestor.url,
+        api_key=ref_ingestor.api_key,
+        inputs=[{"type": "stdin", "processors": [{"cri": {}}, {"json": {}}]}],
+    )
+    data = f'{T.format(0)} stdout F {{"k":"v"}}\n{T.format(1)} stdout P never ended\n'
+    agent.start(stdin=subprocess.PIPE)
+    assert agent.proc is not None and agent.proc.stdin is not None
+    agent.proc.stdin.write(data.encode())
+    agent.proc.stdin.close()
+    try:
+        assert agent.wait(timeout=60) == 0, agent.logs()[-2000:]
+    finally:
+        agent.stop()
+    got = payloads(ref_ingestor)
+    assert [p["message"] for p in got] == ['{"k":"v"}', "never ended"]
+    assert got[0]["attributes"] == {"stream": "stdout", "k": "v"}
+    problems = {e["reason"] for e in agent.events() if e.get("event") == "processing.problem"}
+    assert problems == {"partial_timeout", "invalid_json"}  # the piece is not JSON either
