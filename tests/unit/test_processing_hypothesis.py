@@ -223,3 +223,20 @@ def test_json_parses_exactly_what_json_loads_parses_as_an_object(text: str, pad:
         assert rows_fields == [flatten(expected) if expected else None] or rows_fields == [expected]
     else:
         assert rows_fields == [None]
+
+
+@SETTINGS
+@given(
+    st.from_regex(r"[a-z]{1,10}", fullmatch=True),
+    st.integers(0, 10**9),
+    st.text(max_size=30),
+)
+def test_regex_round_trips_its_named_groups(word: str, number: int, noise: str) -> None:
+    chain = Chain("h", (RegexProcessor(pattern=r"(?P<word>[a-z]+)=(?P<number>\d+)$"),))
+    line = f"{noise}\n{word}={number}"
+    fields: list[object] = []
+    chain.steps.append(lambda rows: fields.extend(rows.fields or [None]) or rows)
+    [entry] = chain.process(records_for([line], READ_TIME, 7, "s", {}), 0.0)
+    [found] = fields
+    assert isinstance(found, dict) and found["number"] == str(number)
+    assert found["word"].endswith(word) and entry.message == line
