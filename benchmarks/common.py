@@ -31,6 +31,10 @@ class Options:
     flush_interval: float
     profile: bool
     repeat: int = 1
+    # throughput: "plain" access-log lines, or "cri-json" (container lines: CRI-wrapped JSON)
+    line_format: str = "plain"
+    # throughput: the file input's processors (a YAML list), or None for none
+    processors: list[Any] | None = None
 
     def scaled(self, full: float, quick: float) -> float:
         return quick if self.quick else full

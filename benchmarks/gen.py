@@ -43,6 +43,28 @@ def cached_file(lines: int, seed: int = DEFAULT_SEED, cache_dir: Path = DEFAULT_
     return path
 
 
+def container_file(lines: int, seed: int = DEFAULT_SEED, cache_dir: Path = DEFAULT_CACHE) -> Path:
+    """The same access lines as a containerised app writes them: a JSON object per line
+    (level, ts, msg, two fields) in a CRI record, under a kubelet-style pods path."""
+    import json
+
+    path = cache_dir / "pods" / f"bench_web-{seed}_0f1e2d3c" / "app" / f"{lines}.log"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plain = cached_file(lines, seed, cache_dir)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(plain, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as out:
+        for n, line in enumerate(src):
+            ms = 1_796_104_800_000 + n
+            sec, frac = divmod(ms, 1000)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:03d}456789Z"
+            app = {"level": "info", "ts": ms, "msg": line.rstrip("\n"), "req": n, "svc": "web"}
+            out.write(f"{stamp} stdout F {json.dumps(app, separators=(',', ':'))}\n")
+    os.replace(tmp, path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", "-n", type=int, default=1_000_000)

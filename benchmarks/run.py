@@ -109,10 +109,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="throughput: py-spy record the agent (py-spy must be in the venv)",
     )
+    p.add_argument(
+        "--line-format",
+        choices=("plain", "cri-json"),
+        default="plain",
+        help="throughput: plain access-log lines, or container lines (JSON app lines in CRI "
+        "records, in a /var/log/pods-style path)",
+    )
+    p.add_argument(
+        "--processors",
+        type=Path,
+        metavar="FILE",
+        help="throughput: a YAML file holding the file input's processors list",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="per-phase timeout, seconds")
     p.add_argument("--agent-bin", default=default_agent_bin())
     p.add_argument("--workdir", type=Path, help="keep work files here (default: temp, removed)")
     return p.parse_args(argv)
+
+
+def _processors(path: Path | None) -> list[Any] | None:
+    if path is None:
+        return None
+    import yaml
+
+    doc = yaml.safe_load(path.read_text())
+    return list(doc["processors"] if isinstance(doc, dict) else doc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         flush_interval=args.flush_interval,
         profile=args.profile,
         repeat=max(1, args.repeat),
+        line_format=args.line_format,
+        processors=_processors(args.processors),
     )
     if args.syslog_ng != "only" and not Path(opts.agent_bin).exists():
         print(f"run.py: agent not found at {opts.agent_bin} (use --agent-bin)", file=sys.stderr)

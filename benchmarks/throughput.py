@@ -20,7 +20,7 @@ import report
 import syslogng
 from agentrun import Agent, HealthProber, bench_config
 from common import Options
-from gen import cached_file
+from gen import cached_file, container_file
 from ingestor import Ingestor
 from procs import Child, HarnessError, Http, python_env
 
@@ -101,6 +101,8 @@ def run_agent(opts: Options, log_file: Path, n: int, size: int, tag: str = "") -
     prober: HealthProber | None = None
     try:
         cfg = bench_config(opts, ing.api_key, ing.url, work, [str(log_file)])
+        if opts.processors:
+            cfg["inputs"][0]["processors"] = opts.processors
         base = ing.accepted()
         launched = time.monotonic()
         agent = Agent(opts.agent_bin, work, cfg)
@@ -189,13 +191,15 @@ def run_syslog_ng(
 
 def run(opts: Options) -> dict[str, Any]:
     n = opts.lines
-    source = cached_file(n)
+    source = cached_file(n) if opts.line_format == "plain" else container_file(n)
     size = source.stat().st_size
     res: dict[str, Any] = {
         "lines": n,
         "bytes": size,
         "avg_line_bytes": round(size / n, 1),
         "file": str(source),
+        "line_format": opts.line_format,
+        "processors": opts.processors or [],
     }
     binary = syslogng.find_syslog_ng() if opts.syslog_ng != "no" else None
     agent_runs: list[dict[str, Any]] = []

@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("run", "run", "run the agent in the foreground (the default when no command is given)"),
     ("validate", "validate", "check the configuration and print a summary, or every error"),
     ("check", "check", "validate, then discover the ingestor and perform the key handshake"),
+    ("tap", "tap", "run the inputs and processors and print the entries; sends nothing"),
     ("version", "version", "print the version"),
     ("dev-ingestor", "dev_ingestor", "run the local reference ingestor (tests, demo, benchmarks)"),
     ("demo", "demo", "first run without an account: dev ingestor + agent + a sample log"),

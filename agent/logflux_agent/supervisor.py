@@ -184,15 +184,20 @@ class Supervisor:
             return
 
     async def _run_input(self, running: _RunningInput, inp: Input) -> None:
+        from logflux_agent.processing import stage
+
         cfg = running.cfg
-        emit = self._make_emit(cfg)
+        # The input's processor chain between it and the queue; no chain: the plain emit.
+        emit = stage.wrap(cfg, self._make_emit(cfg), self.config.labels, self.clock)
         delay = _RESTART_MIN
         while True:
             try:
                 await inp.run(emit)
+                await stage.drain(emit)  # ended by itself (stdin EOF): held pieces go out
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                stage.reset(emit)
                 metrics.INPUT_RESTARTS.labels(input=cfg.id).inc()
                 log.exception(
                     "input.crashed",

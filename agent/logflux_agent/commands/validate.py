@@ -121,6 +121,15 @@ def listener_summary(cfg: SocketInputConfig | SyslogInputConfig) -> str:
     return "; ".join(parts)
 
 
+def _processors(cfg: InputConfig, out: Writer) -> None:
+    """The input's processor chain, in the order it runs (docs/processing.md)."""
+    from logflux_agent.config.processors import describe
+
+    chain = getattr(cfg, "processors", ())
+    if chain:
+        print(f"      processors: {' → '.join(describe(p) for p in chain)}", file=out)
+
+
 def endpoint_mode(config: AgentConfig) -> str:
     """How the ingestor will be found (protocol.md §2), in words."""
     if config.endpoint:
@@ -219,6 +228,7 @@ def summary(result: LoadResult, out: Writer, args: argparse.Namespace, checks: l
         if name == "inputs":
             for cfg in result.config.inputs:
                 print(f"    - {_input(cfg)}", file=out)
+                _processors(cfg, out)
     if result.warnings:
         print("warnings:", file=out)
         for message in result.warnings:

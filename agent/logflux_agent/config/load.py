@@ -597,6 +597,10 @@ class Walker:
         self.nodes[path] = node
         if qual == "JournaldInputConfig.priority":
             return self.priority(node, path)
+        if qual.endswith("InputConfig.processors"):
+            from logflux_agent.config.processors import read_processors
+
+            return read_processors(self, node, path)
         value = self.convert(node, hint, path, qual)
         if value is BAD or value is None:
             return value

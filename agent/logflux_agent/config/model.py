@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from logflux_agent.config.processors import ProcessorConfig
 from logflux_agent.credentials import REGIONS, ApiKey
 
 DEFAULT_CONFIG_PATH = "/etc/logflux-agent/agent.yaml"
@@ -68,6 +69,7 @@ class FileInputConfig:
     read_chunk_bytes: int = 262_144
     detect_level: bool = False
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +84,7 @@ class StdinInputConfig:
     multiline: MultilineConfig | None = None
     detect_level: bool = False
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,6 +104,7 @@ class JournaldInputConfig:
     include_fields: tuple[str, ...] = ()
     journalctl: str = "journalctl"
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 DEFAULT_SOCKET_PATH = "/run/logflux-agent/agent.sock"

@@ -235,3 +235,26 @@ SYSLOG_DROPPED_DATAGRAMS = Counter(
     ["input"],
     registry=REGISTRY,
 )
+
+# Processing (per-input processor chains, docs/processing.md). ``processor`` is a processor
+# name and ``reason`` comes from a fixed vocabulary in processing/report.py: both bounded.
+PARSE_ERRORS = Counter(
+    "logflux_agent_parse_errors_total",
+    "Lines a processor could not handle (left as they were and shipped), per input, "
+    "processor and reason.",
+    ["input", "processor", "reason"],
+    registry=REGISTRY,
+)
+ATTRIBUTES_TRUNCATED = Counter(
+    "logflux_agent_attributes_truncated_total",
+    "Fields that did not fit the attribute limits (name dropped or value cut; the entry then "
+    "keeps the whole line as its message), per input and reason.",
+    ["input", "reason"],
+    registry=REGISTRY,
+)
+PARTIALS_JOINED = Counter(
+    "logflux_agent_partials_joined_total",
+    "Container runtime partial lines (CRI P, docker pieces) joined into entries, per input.",
+    ["input"],
+    registry=REGISTRY,
+)

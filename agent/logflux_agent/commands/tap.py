@@ -1,0 +1,186 @@
+"""`logflux-agent tap --config FILE [--input ID] [--limit N] [--from-beginning]`: show what
+the agent would ship.
+
+Runs the configured inputs and their processor chains exactly as the agent does and prints each
+entry as the v2 JSON it would encrypt (one per line; a readable table when stdout is a
+terminal). Nothing is sent and no position is committed: the inputs read their start positions
+from an empty, temporary checkpoint store, never the agent's ``state_dir``. By default files
+are followed from their end (new lines only, like ``tail -f``); ``--from-beginning`` reads them
+whole. It stops at ``--limit`` entries, at Ctrl-C / SIGTERM, or when every input ended (stdin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Literal, TextIO
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", metavar="ID", help="only this input (default: all)")
+    parser.add_argument(
+        "--limit", metavar="N", type=int, default=0, help="stop after N entries (default: none)"
+    )
+    parser.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="read files and the journal from their beginning, not only new lines",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("auto", "json", "table"),
+        default="auto",
+        help="json lines, or a table (auto: a table on a terminal)",
+    )
+
+
+def _table_row(payload: dict[str, Any], out: TextIO) -> None:
+    attrs = payload.get("attributes") or {}
+    shown = " ".join(f"{k}={v}" for k, v in attrs.items())
+    message = str(payload.get("message", "")).replace("\n", "⏎")
+    print(
+        f"{payload.get('ts', '')[:23]:<23} {payload.get('level', ''):>1} "
+        f"{message[:100]:<40} {shown[:200]}",
+        file=out,
+    )
+
+
+class Printer:
+    """The emit of every tapped input: entries → v2 JSON on ``out``, up to ``limit``."""
+
+    def __init__(self, out: TextIO, statics: Any, *, table: bool, limit: int) -> None:
+        import asyncio
+
+        self.out = out
+        self.statics = statics
+        self.table = table
+        self.limit = limit
+        self.count = 0
+        self.done = asyncio.Event()
+
+    async def __call__(self, records: list[Any]) -> None:
+        import json
+
+        from logflux_agent.ingest.encode import build_payload, entry_tuple
+
+        for record in records:
+            if self.limit and self.count >= self.limit:
+                break
+            payload = build_payload(entry_tuple(*record[:5]), self.statics)
+            if self.table:
+                _table_row(json.loads(payload), self.out)
+            else:
+                self.out.write(payload.decode("utf-8", "replace") + "\n")
+            self.count += 1
+        self.out.flush()
+        if self.limit and self.count >= self.limit:
+            self.done.set()
+
+
+def _tapped_inputs(config: Any, args: argparse.Namespace) -> tuple[Any, ...] | str:
+    from dataclasses import replace
+
+    from logflux_agent.config.model import FileInputConfig, JournaldInputConfig
+
+    inputs = config.inputs
+    if args.input is not None:
+        inputs = tuple(c for c in inputs if c.id == args.input)
+        if not inputs:
+            known = ", ".join(c.id for c in config.inputs) or "none"
+            return f"no input with id {args.input!r} (inputs: {known})"
+    if not inputs:
+        return f"{config.source} defines no inputs"
+    start: Literal["beginning", "end"] = "beginning" if args.from_beginning else "end"
+    out = []
+    for cfg in inputs:
+        if isinstance(cfg, FileInputConfig):
+            cfg = replace(cfg, start_at=start, on_full="block")
+        elif isinstance(cfg, JournaldInputConfig):
+            cfg = replace(cfg, start_at=start)
+        out.append(cfg)
+    return tuple(out)
+
+
+async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
+    import asyncio
+    import contextlib
+    import signal
+    import tempfile
+
+    from logflux_agent.checkpoints import CheckpointStore
+    from logflux_agent.processing import stage
+    from logflux_agent.supervisor import build_input
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, printer.done.set)
+    with tempfile.TemporaryDirectory(prefix="logflux-tap-") as scratch:
+        # An empty store of its own: the agent's checkpoints are neither read nor written.
+        store = CheckpointStore(scratch)
+        store.load()
+
+        async def one(cfg: Any) -> None:
+            emit = stage.wrap(cfg, printer, config.labels)
+            await build_input(cfg, store, _clock()).run(emit)
+            await stage.drain(emit)
+
+        tasks = [asyncio.create_task(one(cfg)) for cfg in inputs]
+        waiter: asyncio.Task[Any] = asyncio.create_task(printer.done.wait())
+        pending: set[asyncio.Task[Any]] = set(tasks)
+        while pending and not printer.done.is_set():
+            done, pending = await asyncio.wait(
+                pending | {waiter}, return_when=asyncio.FIRST_COMPLETED
+            )
+            pending.discard(waiter)
+            for task in done - {waiter}:
+                error = task.exception()
+                if error is not None:
+                    raise error
+        for task in [*tasks, waiter]:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, waiter, return_exceptions=True)
+
+
+def _clock() -> Any:
+    from logflux_agent.clock import SYSTEM_CLOCK
+
+    return SYSTEM_CLOCK
+
+
+def main(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from logflux_agent import USER_AGENT
+    from logflux_agent.config.load import load_config
+    from logflux_agent.errors import AgentError, ConfigError
+    from logflux_agent.ingest.encode import PayloadStatics
+    from logflux_agent.observe.logging import configure_logging
+
+    # The entries go to stdout; the agent's own log (warnings, parse problems) to stderr.
+    configure_logging(args.log_level or "warning", args.log_format or "console")
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc.report("logflux-agent tap", args.config), file=sys.stderr)
+        return exc.exit_code
+    if args.limit < 0:
+        print("logflux-agent tap: --limit must be ≥ 0", file=sys.stderr)
+        return ConfigError.exit_code
+    inputs = _tapped_inputs(config, args)
+    if isinstance(inputs, str):
+        print(f"logflux-agent tap: {inputs}", file=sys.stderr)
+        return ConfigError.exit_code
+    statics = PayloadStatics.build(
+        node=config.node, environment=config.environment, agent=USER_AGENT, labels=config.labels
+    )
+    table = args.format == "table" or (args.format == "auto" and sys.stdout.isatty())
+    printer = Printer(sys.stdout, statics, table=table, limit=args.limit)
+    try:
+        asyncio.run(_run(config, inputs, printer))
+    except AgentError as exc:
+        print(f"logflux-agent tap: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:  # `tap | head`: the reader is gone, which is fine
+        return 0
+    return 0

@@ -1,0 +1,138 @@
+"""An input's ``processors:`` list → one ordered ``Chain`` over emitted record lists.
+
+A processor is a plain function over ``Rows`` (one emitted list, column-wise), built once from
+its config with the input's ``Reporter``. Only the container unwrappers (``cri``, ``docker``)
+hold state, and the config guarantees one of them at most, in first place; the chain exposes
+that state (``deadline``, ``flush``, ``reset``) to the stage that calls it (stage.py). After the
+last processor the rows become records again (rows.Fitter: the mapping to the entry).
+
+No I/O and no event loop here: the same chain runs in the agent, in ``tap`` and in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from logflux_agent.config.processors import ProcessorConfig, describe, processor_name
+from logflux_agent.observe import metrics
+from logflux_agent.processing.container import CriUnwrapper, DockerUnwrapper, Unwrapper
+from logflux_agent.processing.fields import (
+    DropFieldsStep,
+    LevelStep,
+    RenameStep,
+    SetStep,
+    SharedCache,
+    TimestampStep,
+)
+from logflux_agent.processing.kubernetes import KubernetesStep
+from logflux_agent.processing.parsers import JsonParser, LogfmtParser, RegexParser
+from logflux_agent.processing.report import Reporter
+from logflux_agent.processing.rows import Fitter, Rows, map_shared
+from logflux_agent.record import Record
+
+Step = Callable[[Rows], Rows]
+STEPS: dict[str, Callable[[Any, Reporter], Step]] = {
+    "json": JsonParser,
+    "logfmt": LogfmtParser,
+    "regex": RegexParser,
+    "kubernetes": KubernetesStep,
+    "timestamp": TimestampStep,
+    "level": LevelStep,
+    "set": SetStep,
+    "rename": RenameStep,
+    "drop_fields": DropFieldsStep,
+}
+UNWRAPPERS: dict[str, Callable[[Any, Reporter], Unwrapper]] = {
+    "cri": CriUnwrapper,
+    "docker": DockerUnwrapper,
+}
+
+
+class Chain:
+    """The processors of one input, in order; ``process`` maps an emitted list to another."""
+
+    def __init__(
+        self,
+        input_id: str,
+        processors: tuple[ProcessorConfig, ...],
+        *,
+        global_labels: dict[str, str] | None = None,
+    ) -> None:
+        self.input_id = input_id
+        self.configs = processors
+        self.reporter = Reporter(input_id)
+        self.unwrapper: Unwrapper | None = None
+        self.steps: list[Step] = []
+        for cfg in processors:
+            name = processor_name(cfg)
+            if name in UNWRAPPERS:
+                self.unwrapper = UNWRAPPERS[name](cfg, self.reporter)
+            else:
+                self.steps.append(STEPS[name](cfg, self.reporter))
+        self._fitter = Fitter(self.reporter.cut)
+        # The top-level labels are merged into every entry by the encoder; they are merged
+        # here too so the attribute limit counts them (same names, same values: no change).
+        labels = dict(global_labels or {})
+        self._globals = SharedCache(lambda a: {**labels, **a}) if labels else None
+        self._joined = metrics.PARTIALS_JOINED.labels(input=input_id)
+
+    def describe(self) -> list[str]:
+        return [describe(cfg) for cfg in self.configs]
+
+    # -- processing
+
+    def process(self, records: list[Record], now: float) -> list[Record]:
+        """The entries for ``records`` (fewer while pieces of a line are held; never more
+        than ``len(records)`` plus the pieces a size cap split off)."""
+        if not records:
+            return []
+        rows = Rows.from_records(records)
+        if self._globals is not None:
+            rows.attrs = map_shared(rows.attrs, self._globals)
+        unwrapper = self.unwrapper
+        if unwrapper is not None:
+            before = unwrapper.joined
+            rows = unwrapper(rows, now)
+            if unwrapper.joined != before:
+                self._joined.inc(unwrapper.joined - before)
+        return self._rest(rows)
+
+    def _rest(self, rows: Rows) -> list[Record]:
+        if not len(rows):
+            return []
+        for step in self.steps:
+            rows = step(rows)
+        return self._fitter.to_records(rows)
+
+    # -- state (the unwrapper's held pieces)
+
+    @property
+    def stateful(self) -> bool:
+        return self.unwrapper is not None
+
+    def deadline(self) -> float | None:
+        """When held pieces are due (monotonic seconds), or None when nothing is held."""
+        return self.unwrapper.deadline() if self.unwrapper is not None else None
+
+    def flush(self, now: float, *, force: bool = False) -> list[Record]:
+        """Entries for pieces held past their timeout (all of them when ``force``)."""
+        if self.unwrapper is None:
+            return []
+        return self._rest(self.unwrapper.flush(now, force=force))
+
+    def reset(self) -> None:
+        """Forget held pieces (the input restarts from its committed positions)."""
+        if self.unwrapper is not None:
+            self.unwrapper.reset()
+
+
+def build_chain(
+    input_id: str,
+    processors: tuple[ProcessorConfig, ...],
+    global_labels: dict[str, str] | None = None,
+) -> Chain | None:
+    """The chain for an input's config, or None when it has no processors (nothing to do)."""
+    if not processors:
+        return None
+    return Chain(input_id, processors, global_labels=global_labels)

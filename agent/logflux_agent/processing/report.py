@@ -1,0 +1,86 @@
+"""Counting and logging what processors could not do, without flooding the log.
+
+Every processor of one input reports through one ``Reporter``: a problem is counted in
+``logflux_agent_parse_errors_total{input,processor,reason}`` (or, for fields that did not fit,
+``logflux_agent_attributes_truncated_total{input,reason}``) and logged at most once per
+``LOG_INTERVAL`` seconds per (processor, reason), with how many happened since the last line.
+The line itself is never logged (it may hold what the operator redacts; ``tap`` shows it).
+Reasons come from the fixed vocabulary below, so labels stay bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+from logflux_agent.observe import metrics
+
+log = structlog.get_logger(__name__)
+
+LOG_INTERVAL = 60.0
+REASONS = frozenset(
+    {
+        "invalid_json",  # json/docker: not JSON at all
+        "not_object",  # json: valid JSON, but not an object
+        "not_logfmt",  # logfmt: no key=value pair
+        "no_match",  # regex: the pattern did not match
+        "not_cri",  # cri: not "<time> <stream> <P|F> <text>"
+        "not_docker",  # docker: JSON without a string "log"
+        "bad_timestamp",  # cri/docker/timestamp: the time did not parse
+        "timestamp_out_of_range",  # timestamp: more than a year old or in the future
+        "unknown_level",  # level: a value no mapping knows
+        "partial_timeout",  # cri/docker: a partial line whose end never came in time
+        "partial_split",  # cri/docker: a joined line reached max_bytes and was cut
+        "not_kubernetes_path",  # kubernetes: the file path has neither known layout
+    }
+)
+CUT_REASONS = ("dropped", "value_too_long", "reserved_name")
+
+
+class Reporter:
+    """Counts and rate-limited logs for one input's chain."""
+
+    def __init__(self, input_id: str, *, now: Callable[[], float] = time.monotonic) -> None:
+        self.input_id = input_id
+        self._now = now
+        self._last: dict[tuple[str, str], float] = {}
+        self._since: dict[tuple[str, str], int] = {}
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def problem(self, processor: str, reason: str, count: int = 1) -> None:
+        """``count`` lines of ``processor`` hit ``reason``; they are shipped as they were."""
+        if count <= 0:
+            return
+        assert reason in REASONS, reason
+        key = (processor, reason)
+        self.counts[key] = self.counts.get(key, 0) + count
+        metrics.PARSE_ERRORS.labels(input=self.input_id, processor=processor, reason=reason).inc(
+            count
+        )
+        self._maybe_log("processing.problem", key, count)
+
+    def cut(self, dropped: int, truncated: int, reserved: int = 0) -> None:
+        """Fields that did not fit the attribute limits (or were renamed off a reserved name)."""
+        for reason, n in zip(CUT_REASONS, (dropped, truncated, reserved), strict=True):
+            if n:
+                key = ("attributes", reason)
+                self.counts[key] = self.counts.get(key, 0) + n
+                metrics.ATTRIBUTES_TRUNCATED.labels(input=self.input_id, reason=reason).inc(n)
+                self._maybe_log("processing.attributes_cut", key, n)
+
+    def _maybe_log(self, event: str, key: tuple[str, str], count: int) -> None:
+        self._since[key] = self._since.get(key, 0) + count
+        now = self._now()
+        last = self._last.get(key)
+        if last is not None and now - last < LOG_INTERVAL:
+            return
+        self._last[key] = now
+        fields: dict[str, object] = {
+            "input": self.input_id,
+            "processor": key[0],
+            "reason": key[1],
+            "count": self._since.pop(key),
+        }
+        log.warning(event, **fields)

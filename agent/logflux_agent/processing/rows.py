@@ -1,0 +1,194 @@
+"""Rows: one emitted list of records, column-wise, while it goes through a processor chain.
+
+A processor works on columns (one Python list per entry field), so the per-line work of a step
+is one loop or one ``map`` over a list and everything shared by many lines (a file's Kubernetes
+metadata, the stream attribute, the static labels) is computed once per distinct value:
+``attrs`` holds the *shared* attribute dicts (one object for many rows), ``fields`` the
+per-line fields a parser extracted (created only when a parser runs).
+
+``to_records`` is the mapping to the entry (protocol.md §5): ``message`` is the row's
+``message`` (set by a parser's ``message_key``) or else its text; ``level`` and ``ts`` are the
+columns (set by the ``level`` and ``timestamp`` processors, else what the input gave); fields
+become ``attributes`` through ``fit_attributes``, on top of the shared ones. When fields did not
+fit (too many, a name too long, a value cut), the entry keeps the whole line as ``message`` (so
+nothing extracted is lost, only not indexed) and the cut is counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import repeat
+from typing import cast
+
+from logflux_agent.config.model import MAX_LABELS, RESERVED_LABELS
+from logflux_agent.processing.attributes import (
+    MAX_NAME_CHARS,
+    MAX_VALUE_CHARS,
+    as_text,
+    fit_attributes,
+)
+from logflux_agent.record import AckToken, Record
+
+Fields = dict[str, object]
+_new_tuple = tuple.__new__
+_RESERVED = frozenset(RESERVED_LABELS)
+_NAMES_CACHE_MAX = 4096
+_STR = {str}
+_PLAIN_TYPES = frozenset((str, int, float))
+
+
+def _plain_names(names: tuple[str, ...]) -> bool:
+    """Every name travels as it is: a str of 1 to 64 characters, not reserved."""
+    return all(
+        type(n) is str and 1 <= len(n) <= MAX_NAME_CHARS and n.lower() not in _RESERVED
+        for n in names
+    )
+
+
+class Rows:
+    """Columns of equal length; ``fields``/``message`` are None until a parser fills them."""
+
+    __slots__ = ("ack", "attrs", "fields", "level", "message", "source", "text", "ts")
+
+    def __init__(
+        self,
+        text: list[str],
+        ts: list[float],
+        level: list[int],
+        source: list[str],
+        attrs: list[dict[str, str]],
+        ack: list[AckToken | None],
+    ) -> None:
+        self.text = text
+        self.ts = ts
+        self.level = level
+        self.source = source
+        self.attrs = attrs
+        self.ack = ack
+        self.fields: list[Fields | None] | None = None
+        self.message: list[str | None] | None = None
+
+    @classmethod
+    def empty(cls) -> Rows:
+        return cls([], [], [], [], [], [])
+
+    @classmethod
+    def from_records(cls, records: list[Record]) -> Rows:
+        # One C-level transpose of the tuples into columns.
+        text, ts, level, source, attrs, ack = map(list, zip(*records, strict=True))
+        return cls(text, ts, level, source, attrs, ack)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def field_column(self) -> list[Fields | None]:
+        if self.fields is None:
+            self.fields = [None] * len(self.text)
+        return self.fields
+
+    def message_column(self) -> list[str | None]:
+        if self.message is None:
+            self.message = [None] * len(self.text)
+        return self.message
+
+    def append(self, other: Rows, i: int) -> None:
+        """Copy row ``i`` of ``other`` (the joiners build their output row by row)."""
+        self.text.append(other.text[i])
+        self.ts.append(other.ts[i])
+        self.level.append(other.level[i])
+        self.source.append(other.source[i])
+        self.attrs.append(other.attrs[i])
+        self.ack.append(other.ack[i])
+
+
+def map_shared(
+    attrs: list[dict[str, str]], change: Callable[[dict[str, str]], dict[str, str]]
+) -> list[dict[str, str]]:
+    """``change`` applied once per distinct shared dict (by identity), the column rebuilt."""
+    if not attrs:
+        return attrs
+    if len(set(map(id, attrs))) == 1:  # the usual case: one file, one labels dict
+        return [change(attrs[0])] * len(attrs)
+    done: dict[int, dict[str, str]] = {}
+    out = []
+    for a in attrs:
+        new = done.get(id(a))
+        if new is None:
+            new = done[id(a)] = change(a)
+        out.append(new)
+    return out
+
+
+class Fitter:
+    """Fields → attributes for one input; counts what was cut (see ``to_records``)."""
+
+    def __init__(self, on_cut: Callable[[int, int, int], None]) -> None:
+        # on_cut(dropped names, truncated values, reserved names renamed): counted and logged.
+        self._on_cut = on_cut
+        # Lines of one app repeat the same field names: whether a name tuple can travel as it
+        # is, cached, so the common line skips the per-name checks of fit_attributes.
+        self._plain: dict[tuple[str, ...], tuple[bool, tuple[str, ...]]] = {}
+
+    def to_records(self, rows: Rows) -> list[Record]:
+        if rows.fields is None and rows.message is None:
+            fields = zip(
+                rows.text, rows.ts, rows.level, rows.source, rows.attrs, rows.ack, strict=True
+            )
+            return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
+        text = rows.text
+        msgs = rows.message or [None] * len(text)
+        per_row = rows.fields or [None] * len(text)
+        attrs = rows.attrs
+        out_attrs: list[dict[str, str]] = attrs
+        out_msgs: list[str] = text
+        if rows.fields is not None:
+            out_attrs = list(attrs)
+        if rows.message is not None:
+            out_msgs = list(text)
+        dropped = truncated = reserved = 0
+        plain = self._plain
+        for i, f in enumerate(per_row):
+            m = msgs[i]
+            lossy = False
+            if f:
+                base = attrs[i]
+                names = tuple(f)
+                known = plain.get(names)
+                if known is None:
+                    if len(plain) >= _NAMES_CACHE_MAX:
+                        plain.clear()
+                    known = plain[names] = (_plain_names(names), names)
+                # The first-seen tuple's str objects: equal names are then the same objects
+                # in every entry, which the pickling of batches to the encode worker shares.
+                ok, names = known
+                if ok and len(base) + len(names) <= MAX_LABELS:
+                    raw = list(f.values())
+                    kinds = set(map(type, raw))
+                    values: list[str] = (
+                        cast("list[str]", raw)
+                        if kinds == _STR
+                        else list(map(str, raw))  # str() of str/int/float is as_text's text
+                        if kinds <= _PLAIN_TYPES
+                        else list(map(as_text, raw))
+                    )
+                    if max(map(len, values)) <= MAX_VALUE_CHARS:
+                        fast = base.copy()
+                        fast.update(zip(names, values, strict=True))
+                        out_attrs[i] = fast
+                        if m is not None:
+                            out_msgs[i] = m
+                        continue
+                if not _RESERVED.isdisjoint(map(str.lower, f)):
+                    reserved += sum(1 for name in f if name.lower() in _RESERVED)
+                fitted = fit_attributes(f, attrs[i])
+                out_attrs[i] = fitted.attributes
+                if fitted.dropped or fitted.truncated:
+                    dropped += fitted.dropped
+                    truncated += fitted.truncated
+                    lossy = True
+            if m is not None and not lossy:
+                out_msgs[i] = m
+        if dropped or truncated or reserved:
+            self._on_cut(dropped, truncated, reserved)
+        fields = zip(out_msgs, rows.ts, rows.level, rows.source, out_attrs, rows.ack, strict=True)
+        return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
