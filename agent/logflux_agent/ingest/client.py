@@ -137,6 +137,9 @@ class IngestClient:
         self._storage_full = False
         self._storage_probe = STORAGE_PROBE_MIN
         self._slow_delay = SLOW_RETRY_MIN
+        # Entries sent again after a request whose outcome is unknown (timeout, connection
+        # lost): the ingestor may hold them twice. The one-shot summary reports it.
+        self.resent_entries = 0
 
     # ---- public interface ---------------------------------------------------------------
 
@@ -204,6 +207,38 @@ class IngestClient:
             if failing > self.config.metrics.ready_failure_threshold:
                 return False, f"sends failing for {failing:.0f} s: {self._last_error}"
         return True, "ready"
+
+    def status(self) -> dict[str, Any]:
+        """The sender's state for ``logflux-agent status``: retry state and why, session age."""
+        now = self._clock.monotonic()
+        session = self._session
+        paused = self._gate.remaining()
+        retry = "ok"
+        if self._pin_error:
+            retry = self._pin_error
+        elif self._auth_refused:
+            retry = "401: the ingestor refuses the API key; retrying slowly"
+        elif self._storage_full:
+            retry = f"507: storage or quota exhausted; next probe in {paused:.0f} s"
+        elif paused > 0:
+            retry = f"{self._gate.reason}: paused for {paused:.0f} s more"
+        elif self._failing_since is not None:
+            retry = f"retrying for {now - self._failing_since:.0f} s: {self._last_error}"
+        return {
+            "retry": retry,
+            "failing_for_seconds": (
+                None if self._failing_since is None else round(now - self._failing_since, 1)
+            ),
+            "last_error": self._last_error or None,
+            "paused_seconds": round(paused, 1),
+            "session_age_seconds": (
+                None if session is None else round(max(0.0, now - session.created), 1)
+            ),
+            "key_id": None if session is None else session.key_id,
+            "base_url": None if session is None else session.base_url,
+            "region": None if self._discovered is None else self._discovered.region,
+            "resent_entries": self.resent_entries,
+        }
 
     async def close(self) -> None:
         self._closed = True
@@ -427,6 +462,8 @@ class IngestClient:
             outcome = await self._post(session, body, enc.content_type)
             if isinstance(outcome, TransportError):
                 self._note_transport_failure(outcome)
+                if outcome.kind in ("timeout", "connection"):
+                    self.resent_entries += hi - lo
                 metrics.RETRIES.inc()
                 await self._clock.sleep(backoff.next_delay())
                 continue
