@@ -5,7 +5,9 @@ file with --endpoint / --api-key-file / LOGFLUX_API_KEY)."""
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -211,6 +213,47 @@ def test_progress_flag_shows_progress_on_a_pipe(tmp_path: Path, ref_ingestor: Re
         finally:
             proc.kill()
     assert "delivered 10 entries" in err.read_text()
+
+
+def test_progress_is_redrawn_in_place_on_a_terminal(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    agent = stdin_agent(tmp_path, ref_ingestor, logging={"level": "warning", "format": "json"})
+    master, slave = pty.openpty()
+    seen = bytearray()
+
+    def drain() -> str:
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            seen.extend(chunk)
+        return seen.decode(errors="replace")
+
+    proc = subprocess.Popen(
+        [*AGENT, "-c", str(agent.config_path), "--stdin"],
+        stdin=subprocess.PIPE,
+        stderr=slave,
+        stdout=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(lines(6).encode())
+        proc.stdin.flush()
+        wait_until(lambda: "read 6, accepted 6" in drain(), message="progress on the terminal")
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+        wait_until(lambda: "delivered 6 entries" in drain(), message="the final line")
+    finally:
+        proc.kill()
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert "\r\x1b[Kread 6, accepted 6" in text
+    assert "progress:" not in text
 
 
 def test_stdin_without_a_config_file_with_endpoint_and_api_key_file(

@@ -97,7 +97,7 @@ def started_fields(
     region = config.region or config.api_key.region
     enc = config.encryption
     if enc.public_key_fingerprint:
-        pin = f"pinned {enc.public_key_fingerprint[:16]}…"
+        pin = f"pinned {enc.public_key_fingerprint}"
     elif enc.public_key_file:
         pin = f"pinned by {enc.public_key_file}"
     else:
