@@ -179,7 +179,7 @@ class Supervisor:
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, _RESTART_MAX)
                 continue
-            log.info("session.ready", **_session_fields(info))
+            log.info("session.ready", **banner.session_fields(info))
             self.session_ready.set()
             if self._notifier is not None:
                 self._notifier.ready()
@@ -427,16 +427,6 @@ class Supervisor:
             for c in self.config.inputs
             if isinstance(c, StdinInputConfig)
         )
-
-
-def _session_fields(info: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name in ("base_url", "region", "key_id", "fingerprint"):
-        value = getattr(info, name, None)
-        if value is not None:
-            fields[name] = value
-    fields["pinned"] = getattr(info, "pin", None) is not None
-    return fields
 
 
 def _sections_needing_restart(old: AgentConfig, new: AgentConfig) -> list[str]:

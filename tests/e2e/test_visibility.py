@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tests.support.agentproc import AgentProcess, free_port
 from tests.support.refingestor import RefIngestor
@@ -204,6 +207,21 @@ def test_reload_watch_picks_up_a_new_fragment_and_rejects_a_broken_one(
         (conf_d / "20-bad.yaml").write_text("queue:\n  max_entries: lots\n")
         rejected = agent.wait_for_event("reload.rejected")
         assert agent.alive()
+        (conf_d / "20-bad.yaml").unlink()
+        # The main file replaced the way editors and config management do: rename over it.
+        doc = dict(agent.doc)
+        doc["inputs"] = [{**doc["inputs"][0], "labels": {"edited": "yes"}}]
+        fresh = agent.config_path.with_name("agent.yaml.new")
+        fresh.write_text(yaml.safe_dump(doc))
+        os.chmod(fresh, 0o600)
+        os.replace(fresh, agent.config_path)
+        wait_until(
+            lambda: any(
+                e.get("event") == "reload.applied" and e.get("restarted") == ["app"]
+                for e in agent.events()
+            ),
+            message="a reload restarting the edited input",
+        )
     finally:
         agent.stop()
     assert any("20-bad.yaml:2:16: queue.max_entries" in p for p in rejected["problems"])

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=5,
         metavar="N",
-        help="files listed per input, largest lag first (default 5)",
+        help="files listed per input, largest lag first (default 5; the agent keeps 10)",
     )
 
 

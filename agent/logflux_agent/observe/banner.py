@@ -121,6 +121,17 @@ def started_fields(
     return fields
 
 
+def session_fields(info: Any) -> dict[str, Any]:
+    """The fields of ``session.ready``: where, the session key id and the server key."""
+    fields: dict[str, Any] = {}
+    for name in ("base_url", "region", "key_id", "fingerprint"):
+        value = getattr(info, name, None)
+        if value is not None:
+            fields[name] = value
+    fields["pinned"] = getattr(info, "pin", None) is not None
+    return fields
+
+
 def stopped_fields(sup: Any, duration: float, exit_code: int) -> dict[str, Any]:
     """The fields of ``agent.stopped``: entries read/sent/dropped per input and the duration.
 
