@@ -40,7 +40,7 @@ def get(url: str) -> tuple[int, str]:
 
 def file_agent(tmp_path: Path, endpoint: str, api_key: str, **extra: Any) -> AgentProcess:
     log_dir = tmp_path / "logs"
-    log_dir.mkdir()
+    log_dir.mkdir(parents=True)
     return AgentProcess(
         tmp_path / "agent",
         endpoint=endpoint,
@@ -229,3 +229,38 @@ def test_reload_watch_picks_up_a_new_fragment_and_rejects_a_broken_one(
         "from b 1",
         "from b 2",
     ]
+
+
+def test_status_and_ready_say_why_sending_stopped_429_then_401(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    ref_ingestor.faults(status=429, retry_after=600, count=1)
+    agent = file_agent(tmp_path, ref_ingestor.url, ref_ingestor.api_key)
+    (tmp_path / "logs" / "a.log").write_text("one\ntwo\n")
+    agent.start()
+    try:
+        agent.wait_for_event("ingest.rate_limited")
+        human = cli("status", "--config", str(agent.config_path))
+        assert human.returncode == 0, human.stderr
+        assert "state: rate limited (429): paused for" in human.stdout
+        assert "s more (until " in human.stdout and " UTC)" in human.stdout
+    finally:
+        agent.stop()
+
+    ref_ingestor.reset()
+    ref_ingestor.faults(status=401, count=10**6)
+    agent = file_agent(tmp_path / "second", ref_ingestor.url, ref_ingestor.api_key)
+    (tmp_path / "second" / "logs" / "a.log").write_text("three\n")
+    agent.start()
+    try:
+        agent.wait_for_event("ingest.key_refused")
+        status, body = get(metrics_url(agent) + "/ready")
+        human = cli("status", "--config", str(agent.config_path))
+    finally:
+        agent.stop()
+    assert status == 503
+    doc = json.loads(body)
+    assert doc["stage"] == "sender" and "refuses the API key" in doc["reason"]
+    assert "state: 401: the ingestor refuses the API key" in human.stdout
+    assert "ready: NO, blocked at sender" in human.stdout
+    assert ref_ingestor.api_key not in human.stdout + body

@@ -1,8 +1,8 @@
 """The one-shot upload (``producer | logflux-agent --stdin``): config from the command line,
 progress on a terminal, and the final line.
 
-Without ``--config``, ``--endpoint`` / ``--api-key-file`` (or no file at the default path and
-``LOGFLUX_API_KEY`` set) make a configuration from the command line alone: the key (the
+Without ``--config``, ``--endpoint`` / ``--api-key-file`` (or no readable file at the default
+path and ``LOGFLUX_API_KEY`` set) make a configuration from the command line alone: the key (the
 environment beats nothing, ``--api-key-file`` beats the environment), the endpoint or
 discovery from the key's region, metrics off (a daemon on the same host owns the port) and a
 private temporary state directory, removed at exit unless it holds dead-lettered entries.
@@ -40,7 +40,8 @@ def command_line_only(args: argparse.Namespace) -> bool:
         return False
     if getattr(args, "endpoint", None) or getattr(args, "api_key_file", None):
         return True
-    return not os.path.exists(args.config) and bool(os.environ.get(API_KEY_VAR))
+    # The default file absent, or root's 0600 file read by a user: the environment's key.
+    return not os.access(args.config, os.R_OK) and bool(os.environ.get(API_KEY_VAR))
 
 
 def config_from_command_line(args: argparse.Namespace) -> tuple[AgentConfig, str]:

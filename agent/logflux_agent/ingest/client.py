@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -221,7 +222,8 @@ class IngestClient:
         elif self._storage_full:
             retry = f"507: storage or quota exhausted; next probe in {paused:.0f} s"
         elif paused > 0:
-            retry = f"{self._gate.reason}: paused for {paused:.0f} s more"
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(self._clock.wall() + paused))
+            retry = f"{self._gate.reason}: paused for {paused:.0f} s more (until {until})"
         elif self._failing_since is not None:
             retry = f"retrying for {now - self._failing_since:.0f} s: {self._last_error}"
         return {
