@@ -2,8 +2,10 @@
 
 It owns the lifetimes: start (session with retry, inputs, sender, checkpoint flusher, the
 observe server, systemd notify), signals (SIGTERM/SIGINT drain, a second one exits at once;
-SIGHUP reloads), input restarts with backoff, and the final drain. Only positions the ingestor
-accepted are ever written to the checkpoint store, so every exit path leaves a consistent one.
+SIGHUP or, with ``reload: watch``, a config edit reloads), input restarts with backoff, the
+final drain, and the start-up banner / stopped summary (observe/banner.py). Only positions the
+ingestor accepted are ever written to the checkpoint store, so every exit path leaves a
+consistent one.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from logflux_agent.config.model import (
 )
 from logflux_agent.errors import EXIT_OK, EXIT_RUNTIME, AgentError, ConfigError, PinMismatchError
 from logflux_agent.inputs.base import Emit, Input
-from logflux_agent.observe import metrics
+from logflux_agent.observe import banner, metrics
+from logflux_agent.observe.freshness import InputView, readiness_of, status_of
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.batcher import Batcher
 from logflux_agent.pipeline.queue import RecordQueue
@@ -72,10 +75,11 @@ def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input
 class _RunningInput:
     """An input's task plus what is needed to stop it and know its records are settled."""
 
-    def __init__(self, cfg: InputConfig, task: asyncio.Task[None]) -> None:
+    def __init__(self, cfg: InputConfig, task: asyncio.Task[None], inp: Input) -> None:
         self.cfg = cfg
         self.task = task
         self.finished = False
+        self.view = InputView(cfg.id, cfg.type, inp)
 
 
 class Supervisor:
@@ -95,7 +99,7 @@ class Supervisor:
         self._reload_loader = reload_loader
         self.store = CheckpointStore(config.state_dir)
         self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes)
-        self.tracker = AckTracker()
+        self.tracker = AckTracker(clock)
         self.session_ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
@@ -106,6 +110,9 @@ class Supervisor:
         self._background: set[asyncio.Task[Any]] = set()
         self._notifier: Any = None
         self._server: Any = None
+        self._stage: SenderStage | None = None
+        self._started = (clock.monotonic(), clock.wall())
+        self._dropped: dict[str, int] = {}
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -115,6 +122,7 @@ class Supervisor:
         tracker = self.tracker
         if cfg.on_full == "drop_newest":
             dropped = metrics.DROPPED.labels(reason="queue_full")
+            counts = self._dropped
 
             async def emit_or_drop(records: list[Record]) -> None:
                 if not records:
@@ -123,6 +131,7 @@ class Supervisor:
                 if not queue.offer(owner, records):
                     tracker.discarded(owner, len(records))
                     dropped.inc(len(records))
+                    counts[owner] = counts.get(owner, 0) + len(records)
                 await asyncio.sleep(0)
 
             return emit_or_drop
@@ -139,14 +148,11 @@ class Supervisor:
 
         return emit
 
-    def readiness(self) -> tuple[bool, str]:
-        if not self.session_ready.is_set():
-            return False, "no session with the ingestor yet (discovery/handshake pending)"
-        client_ready = getattr(self._client, "readiness", None)
-        if client_ready is not None:
-            ok, reason = client_ready()
-            return bool(ok), str(reason)
-        return True, "ready"
+    def readiness(self) -> tuple[bool, str, str]:
+        return readiness_of(self)
+
+    def status(self) -> dict[str, Any]:
+        return status_of(self)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
@@ -176,7 +182,7 @@ class Supervisor:
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, _RESTART_MAX)
                 continue
-            log.info("session.ready", **_session_fields(info))
+            log.info("session.ready", **banner.session_fields(info))
             self.session_ready.set()
             if self._notifier is not None:
                 self._notifier.ready()
@@ -199,6 +205,8 @@ class Supervisor:
             except Exception as exc:
                 stage.reset(emit)
                 metrics.INPUT_RESTARTS.labels(input=cfg.id).inc()
+                running.view.restarts += 1
+                running.view.last_error = f"crashed: {exc}"[:300]
                 log.exception(
                     "input.crashed",
                     input=cfg.id,
@@ -208,7 +216,7 @@ class Supervisor:
                 )
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, _RESTART_MAX)
-                inp = build_input(cfg, self.store, self.clock)
+                inp = running.view.instance = build_input(cfg, self.store, self.clock)
                 continue
             running.finished = True
             log.info("input.finished", input=cfg.id, type=cfg.type)
@@ -222,7 +230,7 @@ class Supervisor:
 
     def _start_input(self, cfg: InputConfig) -> None:
         inp = build_input(cfg, self.store, self.clock)
-        running = _RunningInput(cfg, asyncio.create_task(asyncio.sleep(0)))
+        running = _RunningInput(cfg, asyncio.create_task(asyncio.sleep(0)), inp)
         running.task = asyncio.create_task(self._run_input(running, inp), name=f"input-{cfg.id}")
         self._inputs[cfg.id] = running
         log.info("input.started", input=cfg.id, type=cfg.type)
@@ -346,7 +354,7 @@ class Supervisor:
         if self.config.metrics.enabled:
             from logflux_agent.observe.server import ObserveServer
 
-            self._server = ObserveServer(self.config.metrics, self.readiness)
+            self._server = ObserveServer(self.config.metrics, self.readiness, self.status)
             await self._server.start()
             log.info("observe.listening", url=self._server.url)
         sender = self.config.sender
@@ -358,17 +366,20 @@ class Supervisor:
             server=client,
             clock=self.clock,
         )
-        stage = SenderStage(batcher, self.tracker, client, sender.max_in_flight, self.session_ready)
+        stage = self._stage = SenderStage(
+            batcher, self.tracker, client, sender.max_in_flight, self.session_ready
+        )
         sender_task = asyncio.create_task(stage.run(), name="sender")
         session_task = self._spawn(self._session(), "session")
         self._spawn(self._flush_checkpoints_forever(), "checkpoints")
         if self._notifier.watchdog_interval() is not None:
             self._spawn(self._notifier.watchdog_loop(), "watchdog")
-        log.info(
-            "agent.started",
-            inputs=[c.id for c in self.config.inputs],
-            state_dir=self.config.state_dir,
-        )
+        if self.config.reload == "watch" and self.config_path is not None:
+            from logflux_agent.config.watch import watch_config
+
+            self._spawn(watch_config(self.config_path, self.reload), "reload-watch")
+        url = self._server.url if self._server is not None else None
+        log.info("agent.started", **banner.started_fields(self.config, self.config_path, url))
 
         stop_wait = asyncio.create_task(self._stop.wait(), name="stop-wait")
         await asyncio.wait({stop_wait, sender_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -425,7 +436,8 @@ class Supervisor:
             await self._client.close()
         if self._server is not None:
             await self._server.stop()
-        log.info("agent.stopped", exit_code=self._exit_code, checkpoint_writes=self.store.writes)
+        duration = self.clock.monotonic() - self._started[0]
+        log.info("agent.stopped", **banner.stopped_fields(self, duration, self._exit_code))
         return self._exit_code
 
     @property
@@ -436,15 +448,6 @@ class Supervisor:
             for c in self.config.inputs
             if isinstance(c, StdinInputConfig | SocketInputConfig | SyslogInputConfig)
         )
-
-
-def _session_fields(info: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name in ("base_url", "region", "key_id", "fingerprint"):
-        value = getattr(info, name, None)
-        if value is not None:
-            fields[name] = value
-    return fields
 
 
 def _sections_needing_restart(old: AgentConfig, new: AgentConfig) -> list[str]:

@@ -590,6 +590,12 @@ def test_deb_metadata(deb: Path) -> None:
     listing = _run(["dpkg-deb", "--contents", str(deb)]).stdout
     assert "./lib/systemd/system/logflux-agent.service" in listing
     assert "./usr/bin/logflux-agent -> /opt/logflux-agent/bin/logflux-agent" in listing
+    for shipped in (
+        "./usr/share/man/man1/logflux-agent.1.gz",
+        "./usr/share/bash-completion/completions/logflux-agent",
+        "./usr/share/zsh/vendor-completions/_logflux-agent",
+    ):
+        assert shipped in listing, shipped
     assert re.search(
         r"^l\S+ .* \./opt/logflux-agent/bin/python3\.11 -> /usr/bin/python3\.11$", listing, re.M
     ), "the venv uses Debian's interpreter"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import socket
@@ -158,17 +159,64 @@ async def test_ready_follows_the_readiness_callable(
     server: tuple[ObserveServer, Readiness],
 ) -> None:
     srv, readiness = server
-    status, _, body = await fetch(srv.url + "/ready")
+    status, ctype, body = await fetch(srv.url + "/ready")
     assert status == 503
-    assert "no session with the ingestor yet" in body
+    assert ctype.startswith("application/json")
+    assert json.loads(body) == {
+        "ready": False,
+        "stage": "sender",
+        "reason": "no session with the ingestor yet",
+    }
     readiness.state = (True, "shipping")
     status, _, body = await fetch(srv.url + "/ready")
     assert status == 200
-    assert body.strip() == "shipping"
+    assert json.loads(body) == {"ready": True, "stage": "", "reason": "shipping"}
     readiness.state = (False, "no send succeeded for 61s (last: 503)")
     status, _, body = await fetch(srv.url + "/ready")
     assert status == 503
-    assert "no send succeeded for 61s" in body
+    assert "no send succeeded for 61s" in json.loads(body)["reason"]
+
+
+async def test_ready_names_the_blocking_stage_the_readiness_gives() -> None:
+    def session_pending() -> tuple[bool, str, str]:
+        return False, "no session with the ingestor yet: connection refused", "session"
+
+    srv = ObserveServer(MetricsConfig(listen="127.0.0.1:0"), session_pending)
+    await srv.start()
+    try:
+        status, _, body = await fetch(srv.url + "/ready")
+    finally:
+        await srv.stop()
+    assert status == 503
+    doc = json.loads(body)
+    assert doc["stage"] == "session" and "connection refused" in doc["reason"]
+
+
+async def test_status_is_json_from_the_source_and_503_without_one() -> None:
+    srv = ObserveServer(MetricsConfig(listen="127.0.0.1:0"), lambda: (True, "ready"))
+    await srv.start()
+    try:
+        status, _, _ = await fetch(srv.url + "/status")
+    finally:
+        await srv.stop()
+    assert status == 503
+    srv = ObserveServer(
+        MetricsConfig(listen="127.0.0.1:0"), lambda: (True, "ready"), lambda: {"inputs": []}
+    )
+    await srv.start()
+    try:
+        status, _, body = await fetch(srv.url + "/status")
+    finally:
+        await srv.stop()
+    assert status == 200 and json.loads(body) == {"inputs": []}
+
+
+async def test_metrics_have_no_created_series(server: tuple[ObserveServer, Readiness]) -> None:
+    srv, _ = server
+    status, _, body = await fetch(srv.url + "/metrics")
+    assert status == 200
+    assert "logflux_agent_entries_sent_total" in body
+    assert "_created" not in body
 
 
 async def test_ready_is_503_when_readiness_raises() -> None:

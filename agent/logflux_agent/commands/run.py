@@ -1,4 +1,8 @@
-"""`logflux-agent [run] [--config FILE] [--stdin]`: run the agent in the foreground."""
+"""`logflux-agent [run] [--config FILE] [--stdin]`: run the agent in the foreground.
+
+The one-shot upload's extras (config from the command line, progress, final line) are in
+``oneshot.py``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also read standard input (a one-shot upload when it is the only "
         "input: the agent exits once every line was accepted)",
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="with --stdin: show progress on stderr even when it is not a terminal",
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="the ingestor base URL (skips discovery); overrides the file's endpoint",
+    )
+    parser.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="read the API key from FILE; overrides the file and LOGFLUX_API_KEY. With "
+        "--stdin and no --config, no configuration file is needed",
+    )
 
 
 def logging_settings(args: argparse.Namespace, config: AgentConfig) -> tuple[str, str]:
@@ -34,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
 
     import structlog
 
+    from logflux_agent.commands import oneshot
     from logflux_agent.config.load import load_config
     from logflux_agent.config.model import StdinInputConfig
     from logflux_agent.errors import AgentError, ConfigError
@@ -41,30 +65,41 @@ def main(args: argparse.Namespace) -> int:
     from logflux_agent.observe.logsink import TolerantStream
     from logflux_agent.supervisor import Supervisor
 
+    for name in ("endpoint", "api_key_file"):
+        setattr(args, name, getattr(args, name, None))
     # Logging first, so warnings the loader emits (file permissions, env) are rendered like
     # every other line; the config's own logging section applies right after.
     configure_logging(args.log_level or "info", args.log_format or "auto")
     err = TolerantStream(sys.stderr)  # a closed stderr must not turn an error into a traceback
+    temp_state: str | None = None
+    config_path: str | None = args.config
     try:
-        config = load_config(args.config)
+        if oneshot.command_line_only(args):
+            config, temp_state = oneshot.config_from_command_line(args)
+            config_path = None
+        else:
+            config = oneshot.apply_overrides(load_config(args.config), args)
     except ConfigError as exc:
         print(exc.report("logflux-agent", args.config), file=err)
         return exc.exit_code
-    if getattr(args, "stdin", False) and not any(
-        isinstance(c, StdinInputConfig) for c in config.inputs
-    ):
-        config = replace(config, inputs=(*config.inputs, StdinInputConfig()))
-    if not config.inputs:
-        print(
-            f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
-            "or pass --stdin)",
-            file=err,
-        )
-        return ConfigError.exit_code
-    configure_logging(*logging_settings(args, config))
-    supervisor = Supervisor(config, config_path=args.config, reload_loader=load_config)
     try:
-        return asyncio.run(supervisor.run())
-    except AgentError as exc:
-        structlog.get_logger(__name__).error("agent.failed", error=str(exc))
-        return exc.exit_code
+        if getattr(args, "stdin", False) and not any(
+            isinstance(c, StdinInputConfig) for c in config.inputs
+        ):
+            config = replace(config, inputs=(*config.inputs, StdinInputConfig()))
+        if not config.inputs:
+            print(
+                f"logflux-agent: {args.config} defines no inputs (add an `inputs:` list, "
+                "or pass --stdin)",
+                file=err,
+            )
+            return ConfigError.exit_code
+        configure_logging(*logging_settings(args, config))
+        supervisor = Supervisor(config, config_path=config_path, reload_loader=load_config)
+        try:
+            return asyncio.run(oneshot.run_one_shot(supervisor, config, args))
+        except AgentError as exc:
+            structlog.get_logger(__name__).error("agent.failed", error=str(exc))
+            return exc.exit_code
+    finally:
+        oneshot.remove_state_dir(temp_state)

@@ -1,7 +1,8 @@
 """What the environment contributes to the config: ``${VAR}`` interpolation and ``LOGFLUX_*``.
 
-``interpolate`` expands ``${VAR}`` / ``${VAR:-default}`` inside YAML values. The ``LOGFLUX_*``
-variables (protocol.md §6) override settings of the file.
+``interpolate`` expands ``${VAR}`` / ``${VAR:-default}`` / ``${VAR:?message}`` (an error
+naming the variable with the operator's message when unset or empty) inside YAML values. The
+``LOGFLUX_*`` variables (protocol.md §6) override settings of the file.
 
 The SDKs share these names, so an application's environment can configure the agent too. The
 environment beats the file. Unlike the SDKs, which silently keep the default when a number does
@@ -36,8 +37,16 @@ _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+def _split_reference(inner: str) -> tuple[str, str, str]:
+    """``NAME``, ``NAME:-default`` or ``NAME:?message`` → (name, "" / "-" / "?", rest)."""
+    for i in range(len(inner) - 1):
+        if inner[i] == ":" and inner[i + 1] in "-?":
+            return inner[:i], inner[i + 1], inner[i + 2 :]
+    return inner, "", ""
+
+
 def interpolate(text: str, environ: Mapping[str, str]) -> tuple[str, list[str], set[str]]:
-    """Expand ``${VAR}`` and ``${VAR:-default}``; ``$${`` is a literal ``${``.
+    """Expand ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?message}``; ``$${`` is a literal.
 
     Returns the text, the problems (unset variables, malformed references) and the names used.
     """
@@ -55,11 +64,11 @@ def interpolate(text: str, environ: Mapping[str, str]) -> tuple[str, list[str], 
                 "(write $${ for a literal ${)"
             )
             return whole
-        name, sep, default = inner.partition(":-")
+        name, op, default = _split_reference(inner)
         if not _NAME_RE.fullmatch(name):
             problems.append(
-                f"invalid reference ${{{inner}}}: expected ${{NAME}} or "
-                f"${{NAME:-default}} with NAME made of letters, digits and _"
+                f"invalid reference ${{{inner}}}: expected ${{NAME}}, ${{NAME:-default}} or "
+                f"${{NAME:?message}} with NAME made of letters, digits and _"
             )
             return whole
         if "${" in default:
@@ -67,7 +76,14 @@ def interpolate(text: str, environ: Mapping[str, str]) -> tuple[str, list[str], 
             return whole
         names.add(name)
         value = environ.get(name)
-        if sep:
+        if op == "?":
+            # Like the shell: unset or empty is an error, and the message is the operator's.
+            if not value:
+                why = mask_secrets(default) if default else "required"
+                problems.append(f"environment variable {name} is not set or empty: {why}")
+                return whole
+            return value
+        if op == "-":
             return value if value else default
         if value is None:
             problems.append(

@@ -28,6 +28,7 @@ import yaml
 
 from logflux_agent.config import env as envvars
 from logflux_agent.config import model
+from logflux_agent.config.fragments import fragment_paths, merge_fragments
 from logflux_agent.config.model import (
     CHECKS,
     JOURNAL_PRIORITIES,
@@ -199,6 +200,7 @@ class Walker:
         self.nodes: dict[str, yaml.Node] = {}
         # (path, id, type) of every input whose type is known, valid or not
         self.seen_inputs: list[tuple[str, str | None, str]] = []
+        self.fragments: set[str] = set()
         self._scalars: dict[int, _Scalar | None] = {}
         self._ctor = yaml.constructor.SafeConstructor()
         self._resolver = yaml.resolver.Resolver()
@@ -209,7 +211,9 @@ class Walker:
         if node is None:
             return self.source
         mark = node.start_mark
-        return f"{self.source}:{mark.line + 1}:{mark.column + 1}"
+        # A node from a conf.d fragment names its own file (see fragments.py).
+        source = mark.name if mark.name in self.fragments else self.source
+        return f"{source}:{mark.line + 1}:{mark.column + 1}"
 
     def problem(self, node: yaml.Node | None, path: str, message: str) -> None:
         # Masked as a whole: a key pasted as a mapping key or an id is still a key.
@@ -897,6 +901,9 @@ def _load(
         )
     if root is not None and not isinstance(root, yaml.MappingNode):
         w.expected(root, "", "a mapping of settings (key: value) at the top level")
+    elif root is not None and file_path is not None:
+        w.fragments.update(fragment_paths(file_path))
+        merge_fragments(root, file_path, read_config_text, w.where, w.problems)
     if w.problems or root is None:
         raise ConfigError(w.problems)
     kwargs, _ = w.fields(

@@ -271,6 +271,8 @@ class AgentConfig:
     queue: QueueConfig = field(default_factory=QueueConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    # "watch": reload (as on SIGHUP) when the config file or a conf.d fragment changes.
+    reload: Literal["signal", "watch"] = "signal"
 
 
 # ---- constraints ---------------------------------------------------------------------------

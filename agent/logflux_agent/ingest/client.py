@@ -13,7 +13,9 @@ take; only entries it can never accept are dead-lettered. The work is split by j
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from logflux_agent import USER_AGENT
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
@@ -52,6 +54,7 @@ class IngestClient:
             threads=sender.max_in_flight,
             compress_min_bytes=sender.compress_min_bytes,
         )
+        self._clock = clock
         self._delivery = Delivery(
             config,
             clock,
@@ -87,6 +90,47 @@ class IngestClient:
 
     def readiness(self) -> tuple[bool, str]:
         return self.health.readiness(self.sessions.current is not None)
+
+    @property
+    def resent_entries(self) -> int:
+        """Entries sent again after a request with no answer: duplicates are possible."""
+        return self._delivery.resent_entries
+
+    def status(self) -> dict[str, Any]:
+        """The sender's state for ``logflux-agent status``: retry state and why, session age."""
+        health = self.health
+        now = self._clock.monotonic()
+        session = self.sessions.current
+        gate = self._delivery.gate
+        paused = gate.remaining()
+        retry = "ok"
+        if health.pin_error:
+            retry = health.pin_error
+        elif health.auth_refused:
+            retry = "401: the ingestor refuses the API key; retrying slowly"
+        elif health.storage_full:
+            retry = f"507: storage or quota exhausted; next probe in {paused:.0f} s"
+        elif paused > 0:
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(self._clock.wall() + paused))
+            retry = f"{gate.reason}: paused for {paused:.0f} s more (until {until})"
+        elif health.failing_since is not None:
+            retry = f"retrying for {now - health.failing_since:.0f} s: {health.last_error}"
+        discovered = self.sessions.discovered
+        return {
+            "retry": retry,
+            "failing_for_seconds": (
+                None if health.failing_since is None else round(now - health.failing_since, 1)
+            ),
+            "last_error": health.last_error or None,
+            "paused_seconds": round(paused, 1),
+            "session_age_seconds": (
+                None if session is None else round(max(0.0, now - session.created), 1)
+            ),
+            "key_id": None if session is None else session.key_id,
+            "base_url": None if session is None else session.base_url,
+            "region": None if discovered is None else discovered.region,
+            "resent_entries": self.resent_entries,
+        }
 
     async def close(self) -> None:
         await self.sessions.close()

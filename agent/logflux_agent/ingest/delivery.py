@@ -126,6 +126,14 @@ class Delivery:
         self._health = health
         self._dead = dead
         self._gate = PauseGate(clock)
+        # Entries sent again after a request whose outcome is unknown (timeout, connection
+        # lost): the ingestor may hold them twice. The one-shot summary reports it.
+        self.resent_entries = 0
+
+    @property
+    def gate(self) -> PauseGate:
+        """The pause every sender honours (429, 507): ``status`` shows why and until when."""
+        return self._gate
 
     async def prepare(self, records: Sequence[Record]) -> PreparedBatch:
         """Encode the first request's worth of ``records`` (entries over the limits are
@@ -295,6 +303,9 @@ class Delivery:
 
     async def _back_off(self, outcome: oc.Backoff, group: _Group) -> None:
         metrics.SEND_FAILURES.labels(reason=outcome.reason).inc()
+        if outcome.reason in ("timeout", "connection"):
+            # No answer: the ingestor may already hold these entries, and gets them again.
+            self.resent_entries += len(group.records)
         if outcome.transport:
             if self._health.note_transport_failure(outcome.kind, outcome.error):
                 self.sessions.request_rediscovery()

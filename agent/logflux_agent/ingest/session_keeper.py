@@ -57,6 +57,11 @@ class SessionKeeper:
             if self.current is None or self.current.destroyed:
                 await self._establish(reason=None)
 
+    @property
+    def discovered(self) -> Discovered | None:
+        """Where discovery found the ingestor (None before the first session)."""
+        return self._discovered
+
     def info(self) -> SessionInfo:
         session = self.current
         discovered = self._discovered

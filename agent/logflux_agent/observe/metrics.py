@@ -3,16 +3,26 @@
 Label sets are bounded: ``input`` is a configured input id, ``reason`` and ``result`` come from
 small fixed vocabularies. No file path is ever a label. Metrics live in a private registry so
 an embedding process (the tests) never collides with the default one.
+
+The ``*_created`` series prometheus_client adds to every counter and histogram are turned off:
+they double the exposition and nobody graphs them (``rate()`` handles restarts without them).
 """
 
 from __future__ import annotations
 
 import platform
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 from logflux_agent import __version__
 
+disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 _LATENCY_BUCKETS = (
@@ -256,5 +266,33 @@ PARTIALS_JOINED = Counter(
     "logflux_agent_partials_joined_total",
     "Container runtime partial lines (CRI P, docker pieces) joined into entries, per input.",
     ["input"],
+    registry=REGISTRY,
+)
+
+# Freshness: is logging keeping up? (observe/freshness.py updates the gauges on every scrape)
+READ_TO_ACCEPTED = Histogram(
+    "logflux_agent_read_to_accepted_seconds",
+    "Time from a chunk of entries being read by an input to the ingestor accepting it, "
+    "per input (one observation per read chunk).",
+    ["input"],
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+OLDEST_UNACKED_AGE = Gauge(
+    "logflux_agent_oldest_unacked_age_seconds",
+    "Age of the oldest entry read but not yet accepted by the ingestor, per input (0: none).",
+    ["input"],
+    registry=REGISTRY,
+)
+FILE_LAG_BYTES = Gauge(
+    "logflux_agent_file_lag_bytes",
+    "Bytes between the committed (accepted) offset and the size of each tracked file, "
+    "summed per file input.",
+    ["input"],
+    registry=REGISTRY,
+)
+LAST_ACCEPTED = Gauge(
+    "logflux_agent_last_accepted_timestamp_seconds",
+    "Unix time the ingestor last accepted entries (0: not yet).",
     registry=REGISTRY,
 )

@@ -1,9 +1,12 @@
-"""The agent's own HTTP endpoint: ``/metrics`` (Prometheus), ``/health`` (liveness), ``/ready``.
+"""The agent's own HTTP endpoint: ``/metrics``, ``/health`` (liveness), ``/ready``, ``/status``.
 
 ``/health`` answers 200 whenever the event loop runs: an answer at all proves the loop is not
 stuck, and the body reports how late a small periodic task woke up (loop lag), so a loop that is
 alive but starved shows up before it stops answering. ``/ready`` asks the supervisor's
-``readiness()`` callable and answers 503 with its reason when not ready.
+``readiness()`` callable and answers JSON ``{"ready", "stage", "reason"}``, 503 when not ready,
+naming the stage that blocks (``session``: discovery/handshake pending; ``sender``: the ingestor
+refuses the key, reports 507, or sends keep failing). ``/status`` is the document
+``logflux-agent status`` prints (observe/freshness.py); it binds to the same loopback address.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import errno
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -27,7 +31,9 @@ log = structlog.get_logger(__name__)
 # to cost nothing.
 LAG_PROBE_INTERVAL = 0.5
 
-Readiness = Callable[[], tuple[bool, str]]
+# (ready, reason) or (ready, reason, stage).
+Readiness = Callable[[], tuple[bool, str] | tuple[bool, str, str]]
+StatusSource = Callable[[], dict[str, Any]]
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -73,9 +79,15 @@ class LoopLagProbe:
 class ObserveServer:
     """Serves /metrics, /health and /ready on ``config.listen`` until ``stop``."""
 
-    def __init__(self, config: MetricsConfig, readiness: Readiness) -> None:
+    def __init__(
+        self,
+        config: MetricsConfig,
+        readiness: Readiness,
+        status: StatusSource | None = None,
+    ) -> None:
         self._config = config
         self._readiness = readiness
+        self._status = status
         self._runner: web.AppRunner | None = None
         self._probe = LoopLagProbe()
         self._probe_task: asyncio.Task[None] | None = None
@@ -96,6 +108,7 @@ class ObserveServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
+        app.router.add_get("/status", self._status_handler)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -124,9 +137,19 @@ class ObserveServer:
 
     async def _index(self, request: web.Request) -> web.Response:
         del request
-        return web.Response(text="logflux-agent: /metrics /health /ready\n")
+        return web.Response(text="logflux-agent: /metrics /health /ready /status\n")
+
+    def _collect_status(self) -> dict[str, Any] | None:
+        if self._status is None:
+            return None
+        try:
+            return self._status()
+        except Exception as exc:  # a broken status must not take /metrics down
+            log.exception("observe.status_failed", error=str(exc))
+            return None
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        self._collect_status()  # refreshes the freshness gauges
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         body: bytes = encoder(REGISTRY)
         return web.Response(body=body, headers={"Content-Type": content_type})
@@ -144,13 +167,28 @@ class ObserveServer:
 
     async def _ready(self, request: web.Request) -> web.Response:
         del request
+        stage = ""
         try:
-            ready, reason = self._readiness()
+            answer = self._readiness()
+            ready, reason = answer[0], answer[1]
+            if len(answer) > 2:
+                stage = str(answer[2])
         except Exception as exc:  # a broken readiness check must not take the endpoint down
             log.exception("observe.readiness_failed", error=str(exc))
-            ready, reason = False, f"readiness check failed: {exc}"
-        status = 200 if ready else 503
-        return web.Response(status=status, text=f"{reason}\n")
+            ready, reason, stage = False, f"readiness check failed: {exc}", "agent"
+        body = {
+            "ready": bool(ready),
+            "stage": stage or ("" if ready else "sender"),
+            "reason": reason,
+        }
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def _status_handler(self, request: web.Request) -> web.Response:
+        del request
+        doc = self._collect_status()
+        if doc is None:
+            return web.json_response({"error": "status unavailable"}, status=503)
+        return web.json_response(doc)
 
 
 def _bind_error(listen: str, exc: OSError) -> str:

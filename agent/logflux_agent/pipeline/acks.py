@@ -9,6 +9,13 @@ cheap, and it makes the guarantee easy to state: a checkpoint never runs ahead o
 The tracker also counts, per input, the records emitted but not yet resolved; the supervisor
 uses that to know when a stopped input's records are all settled (reload) and how many stdin
 entries were never delivered (exit status).
+
+Freshness: per input, the tracker keeps when each emitted chunk was handed over (a deque of
+[time, entries left], in emit order). Records of one input are resolved in the order they were
+emitted (the queue is FIFO and the sender keeps each input's batches in order), so resolving
+consumes from the front: that gives the read→accepted latency of each chunk and the age of the
+oldest unresolved entry. Memory: one small list per unresolved chunk, so bounded by the queue's
+``max_entries`` plus the batches in flight.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
+from logflux_agent.clock import SYSTEM_CLOCK, Clock
+from logflux_agent.observe import metrics
 from logflux_agent.record import ACK, AckStream, Record
 
 
@@ -34,7 +43,11 @@ class Batch:
 class AckTracker:
     """Commits stream positions for the completed prefix of batches; counts unresolved records."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
+        self._chunks: dict[str, deque[list[float]]] = {}
+        self.emitted_total: dict[str, int] = {}
+        self.last_accepted_wall = 0.0
         self._next_seq = 0
         self._pending: deque[Batch] = deque()
         self.outstanding: dict[str, int] = {}
@@ -45,10 +58,21 @@ class AckTracker:
     def emitted(self, owner: str, count: int) -> None:
         """An input handed ``count`` records to the queue."""
         self.outstanding[owner] = self.outstanding.get(owner, 0) + count
+        self.emitted_total[owner] = self.emitted_total.get(owner, 0) + count
+        self._chunks.setdefault(owner, deque()).append([self._clock.monotonic(), float(count)])
 
     def discarded(self, owner: str, count: int) -> None:
         """Records that never entered the queue after ``emitted`` (drop_newest, shutdown)."""
         self.outstanding[owner] = self.outstanding.get(owner, 0) - count
+        self.emitted_total[owner] = self.emitted_total.get(owner, 0) - count
+        chunks = self._chunks.get(owner)
+        # The records just emitted are the newest: take them back from the end.
+        while chunks and count > 0:
+            take = min(count, int(chunks[-1][1]))
+            chunks[-1][1] -= take
+            count -= take
+            if chunks[-1][1] <= 0:
+                chunks.pop()
 
     def open(self, records: list[Record], owners: dict[str, int]) -> Batch:
         """Register a new batch, in queue order. Positions are gathered here, once per batch."""
@@ -63,9 +87,13 @@ class AckTracker:
     def complete(self, batch: Batch) -> int:
         """Mark ``batch`` resolved; commit positions of the completed prefix. Returns commits."""
         batch.done = True
+        now = self._clock.monotonic()
         for owner, count in batch.owners.items():
             self.outstanding[owner] = self.outstanding.get(owner, 0) - count
             self.resolved[owner] = self.resolved.get(owner, 0) + count
+            self._consume(owner, count, now)
+        self.last_accepted_wall = self._clock.wall()
+        metrics.LAST_ACCEPTED.set(self.last_accepted_wall)
         self.progress.set()
         commits = 0
         pending = self._pending
@@ -75,6 +103,25 @@ class AckTracker:
                 stream.commit(position)
                 commits += 1
         return commits
+
+    def _consume(self, owner: str, count: int, now: float) -> None:
+        chunks = self._chunks.get(owner)
+        observe = metrics.READ_TO_ACCEPTED.labels(input=owner).observe
+        while chunks and count > 0:
+            head = chunks[0]
+            take = min(count, int(head[1]))
+            head[1] -= take
+            count -= take
+            if head[1] <= 0:
+                chunks.popleft()
+                observe(max(0.0, now - head[0]))
+
+    def oldest_unresolved_age(self, owner: str) -> float:
+        """Seconds since the oldest unresolved entry of ``owner`` was emitted (0: none)."""
+        chunks = self._chunks.get(owner)
+        if not chunks:
+            return 0.0
+        return max(0.0, self._clock.monotonic() - chunks[0][0])
 
     @property
     def pending_batches(self) -> int:

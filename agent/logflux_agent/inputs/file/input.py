@@ -796,6 +796,14 @@ class FileInput:
 
     # ---- introspection (tests, debugging) -------------------------------------------------
 
+    def committed_offsets(self) -> list[tuple[str, int, int, int]]:
+        """(path, dev, ino, committed offset) of every file followed: ``status`` computes lag."""
+        return [
+            (s.path, s.dev, s.ino, s.committed or 0)
+            for s in self._streams.values()
+            if not s.retired
+        ]
+
     def snapshot(self) -> dict[str, Any]:
         """A small view of the input's state for tests and debugging."""
         return {

@@ -1,0 +1,183 @@
+"""The one-shot upload (``producer | logflux-agent --stdin``): config from the command line,
+progress on a terminal, and the final line.
+
+Without ``--config``, ``--endpoint`` / ``--api-key-file`` (or no readable file at the default
+path and ``LOGFLUX_API_KEY`` set) make a configuration from the command line alone: the key (the
+environment beats nothing, ``--api-key-file`` beats the environment), the endpoint or
+discovery from the key's region, metrics off (a daemon on the same host owns the port) and a
+private temporary state directory, removed at exit unless it holds dead-lettered entries.
+
+Progress (entries read, accepted, rate) is redrawn on stderr about twice a second when stderr
+is a terminal, or always with ``--progress``. The final line is printed whatever happens:
+``delivered N entries, M duplicates possible, K undelivered``. "Duplicates possible" counts
+entries sent again after a request whose outcome is unknown (timeout, connection lost after
+sending): the ingestor may have stored them twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from typing import IO, Any
+
+from logflux_agent.config.env import API_KEY_VAR
+from logflux_agent.config.model import AgentConfig, StdinInputConfig
+from logflux_agent.errors import ConfigError
+
+PROGRESS_INTERVAL = 0.5
+
+
+def command_line_only(args: argparse.Namespace) -> bool:
+    """True when no file is to be read: the one-shot case without ``--config``."""
+    if getattr(args, "config_given", True) or not getattr(args, "stdin", False):
+        return False
+    if getattr(args, "endpoint", None) or getattr(args, "api_key_file", None):
+        return True
+    # The default file absent, or root's 0600 file read by a user: the environment's key.
+    return not os.access(args.config, os.R_OK) and bool(os.environ.get(API_KEY_VAR))
+
+
+def config_from_command_line(args: argparse.Namespace) -> tuple[AgentConfig, str]:
+    """The configuration, and the temporary state directory it uses (the caller removes it)."""
+    import yaml
+
+    from logflux_agent.config.load import load_config_text
+
+    if not getattr(args, "api_key_file", None) and not os.environ.get(API_KEY_VAR):
+        raise ConfigError(
+            f"no configuration file ({args.config} is not used) and no API key: pass "
+            f"--api-key-file FILE, set {API_KEY_VAR}, or use --config FILE"
+        )
+    state_dir = tempfile.mkdtemp(prefix="logflux-agent-oneshot-")
+    doc: dict[str, Any] = {
+        "state_dir": state_dir,
+        "metrics": {"enabled": False},
+        "inputs": [{"type": "stdin"}],
+    }
+    if args.endpoint:
+        doc["endpoint"] = args.endpoint
+    if args.api_key_file:
+        doc["api_key_file"] = args.api_key_file
+    # Values are literal: no ${...} interpolation of what the command line said.
+    text = yaml.safe_dump(doc).replace("${", "$${")
+    environ = dict(os.environ)
+    if args.api_key_file:
+        environ.pop(API_KEY_VAR, None)  # the command line beats the environment
+    try:
+        return load_config_text(text, "(command line)", environ), state_dir
+    except BaseException:
+        shutil.rmtree(state_dir, ignore_errors=True)
+        raise
+
+
+def apply_overrides(config: AgentConfig, args: argparse.Namespace) -> AgentConfig:
+    """``--endpoint`` and ``--api-key-file`` over a loaded file (the command line wins)."""
+    from logflux_agent.config.model import Invalid, check_endpoint
+    from logflux_agent.credentials import parse_api_key
+    from logflux_agent.errors import CredentialError
+
+    if getattr(args, "endpoint", None):
+        try:
+            config = replace(config, endpoint=check_endpoint(args.endpoint))
+        except Invalid as exc:
+            raise ConfigError(f"--endpoint: {exc}") from None
+    if getattr(args, "api_key_file", None):
+        try:
+            with open(args.api_key_file, encoding="utf-8") as fh:
+                raw = fh.read(65_537).removesuffix("\n").removesuffix("\r")
+            config = replace(config, api_key=parse_api_key(raw))
+        except OSError as exc:
+            raise ConfigError(
+                f"--api-key-file: cannot read {args.api_key_file!r}: {exc.strerror}"
+            ) from None
+        except (CredentialError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--api-key-file {args.api_key_file}: {exc}") from None
+    return config
+
+
+def stdin_id(config: AgentConfig) -> str | None:
+    return next((c.id for c in config.inputs if isinstance(c, StdinInputConfig)), None)
+
+
+def _counts(sup: Any, input_id: str) -> tuple[int, int, int]:
+    tracker = sup.tracker
+    read = tracker.emitted_total.get(input_id, 0)
+    resolved = tracker.resolved.get(input_id, 0)
+    return read, resolved, tracker.unresolved(input_id)
+
+
+def _dead_lettered() -> int:
+    from logflux_agent.observe import metrics
+
+    total = 0
+    for family in metrics.DEAD_LETTERED.collect():
+        total += int(sum(s.value for s in family.samples if s.name.endswith("_total")))
+    return total
+
+
+async def _show_progress(sup: Any, input_id: str, out: IO[str]) -> None:
+    # A terminal gets one line redrawn in place; a file or pipe (--progress) a line per tick,
+    # less often.
+    tty = out.isatty()
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(PROGRESS_INTERVAL if tty else PROGRESS_INTERVAL * 4)
+        read, accepted, _ = _counts(sup, input_id)
+        rate = accepted / max(1e-6, time.monotonic() - started)
+        text = f"read {read}, accepted {accepted}, {rate:,.0f} entries/s"
+        out.write(f"\r\033[K{text}" if tty else f"progress: {text}\n")
+        out.flush()
+
+
+async def run_one_shot(sup: Any, config: AgentConfig, args: argparse.Namespace) -> int:
+    """Run the supervisor; progress while it runs, the final line after."""
+    input_id = stdin_id(config)
+    out = sys.stderr
+    show = input_id is not None and (getattr(args, "progress", False) or out.isatty())
+    progress = (
+        asyncio.create_task(_show_progress(sup, input_id, out))
+        if show and input_id is not None
+        else None
+    )
+    try:
+        return int(await sup.run())
+    finally:
+        if progress is not None:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+            if out.isatty():
+                out.write("\r\033[K")
+        if input_id is not None:
+            out.write(final_line(sup, input_id) + "\n")
+            out.flush()
+
+
+def final_line(sup: Any, input_id: str) -> str:
+    _, resolved, unresolved = _counts(sup, input_id)
+    dead = min(resolved, _dead_lettered())
+    resent = int(getattr(sup._client, "resent_entries", 0) or 0)
+    line = (
+        f"delivered {resolved - dead} entries, {resent} duplicates possible, "
+        f"{unresolved + dead} undelivered"
+    )
+    if dead:
+        line += f" ({dead} in the dead-letter file of {sup.config.state_dir})"
+    return line
+
+
+def remove_state_dir(path: str | None) -> None:
+    """Remove the one-shot state directory, unless it keeps dead-lettered entries."""
+    if path is None:
+        return
+    if any(name.startswith("dead-letter") for name in os.listdir(path)):
+        print(f"logflux-agent: dead-lettered entries kept in {path}", file=sys.stderr)
+        return
+    shutil.rmtree(path, ignore_errors=True)
