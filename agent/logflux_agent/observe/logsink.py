@@ -36,6 +36,7 @@ from logflux_agent.credentials import mask_secrets
 from logflux_agent.observe import metrics
 
 DEFAULT_MAX_PENDING_BYTES = 1 << 20
+_ATOMIC_BYTES = select.PIPE_BUF  # a pipe write up to this size is never interleaved
 # errnos after which the stream can never take another byte.
 _GONE = {errno.EPIPE, errno.EBADF, errno.EINVAL, errno.EIO, errno.ENOSPC, errno.EDQUOT}
 
@@ -94,22 +95,37 @@ class FdSink:
                     self._cond.wait()
                 if not self._lines:
                     return
-                chunk = b"".join(self._lines)
-                taken = len(self._lines)
+                taken = list(self._lines)
                 self._lines.clear()
                 self._pending = 0
                 self._busy = True
-            ok = self._write_all(chunk)
+            unwritten = self._write_lines(taken)
+            ok = unwritten == 0
             with self._cond:
                 self._busy = False
                 if not ok:
                     self.closed = True
-                    self._dropped_closed.inc(taken + len(self._lines))
+                    self._dropped_closed.inc(unwritten + len(self._lines))
                     self._lines.clear()
                     self._pending = 0
                 self._cond.notify_all()
             if not ok:
                 return
+
+    def _write_lines(self, lines: list[bytes]) -> int:
+        """Write whole lines in writes of at most PIPE_BUF bytes where they fit, so another
+        process on the same pipe (an encode worker) cannot land inside one of ours; the
+        number of lines not written when the stream failed."""
+        start = 0
+        while start < len(lines):
+            end, size = start + 1, len(lines[start])
+            while end < len(lines) and size + len(lines[end]) <= _ATOMIC_BYTES:
+                size += len(lines[end])
+                end += 1
+            if not self._write_all(b"".join(lines[start:end])):
+                return len(lines) - start
+            start = end
+        return 0
 
     def _write_all(self, data: bytes) -> bool:
         view = memoryview(data)
