@@ -25,11 +25,12 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from typing import IO, Any
+from typing import Any
 
 from logflux_agent.config.env import API_KEY_VAR
 from logflux_agent.config.model import AgentConfig, StdinInputConfig
 from logflux_agent.errors import ConfigError
+from logflux_agent.observe.logsink import TolerantStream
 
 PROGRESS_INTERVAL = 0.5
 
@@ -122,7 +123,7 @@ def _dead_lettered() -> int:
     return total
 
 
-async def _show_progress(sup: Any, input_id: str, out: IO[str]) -> None:
+async def _show_progress(sup: Any, input_id: str, out: TolerantStream) -> None:
     # A terminal gets one line redrawn in place; a file or pipe (--progress) a line per tick,
     # less often.
     tty = out.isatty()
@@ -139,7 +140,8 @@ async def _show_progress(sup: Any, input_id: str, out: IO[str]) -> None:
 async def run_one_shot(sup: Any, config: AgentConfig, args: argparse.Namespace) -> int:
     """Run the supervisor; progress while it runs, the final line after."""
     input_id = stdin_id(config)
-    out = sys.stderr
+    # The final line must not turn a delivered upload into a traceback when stderr is gone.
+    out = TolerantStream(sys.stderr)
     show = input_id is not None and (getattr(args, "progress", False) or out.isatty())
     progress = (
         asyncio.create_task(_show_progress(sup, input_id, out))
@@ -178,6 +180,8 @@ def remove_state_dir(path: str | None) -> None:
     if path is None:
         return
     if any(name.startswith("dead-letter") for name in os.listdir(path)):
-        print(f"logflux-agent: dead-lettered entries kept in {path}", file=sys.stderr)
+        print(
+            f"logflux-agent: dead-lettered entries kept in {path}", file=TolerantStream(sys.stderr)
+        )
         return
     shutil.rmtree(path, ignore_errors=True)

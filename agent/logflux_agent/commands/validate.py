@@ -221,9 +221,15 @@ def _user() -> str:
         return f"uid {os.geteuid()}"
 
 
-def summary(result: LoadResult, out: Writer, args: argparse.Namespace, checks: list[Check]) -> None:
+def summary(
+    result: LoadResult,
+    out: Writer,
+    args: argparse.Namespace | None = None,
+    checks: list[Check] | None = None,
+) -> None:
+    """The one-screen summary; without ``args`` as the file says, without ``checks`` none."""
     print(f"configuration {result.config.source}: OK", file=out)
-    for name, value in rows(result, args):
+    for name, value in rows(result, args or argparse.Namespace()):
         print(f"  {name:<14} {value}", file=out)
         if name == "inputs":
             for cfg in result.config.inputs:
@@ -233,6 +239,8 @@ def summary(result: LoadResult, out: Writer, args: argparse.Namespace, checks: l
         print("warnings:", file=out)
         for message in result.warnings:
             print(f"  - {message}", file=out)
+    if checks is None:
+        return
     print(f"checks (as {_user()}):", file=out)
     for check in checks:
         print(f"  {check.status:<8} {check.subject}: {check.message}", file=out)
