@@ -264,3 +264,26 @@ def test_status_and_ready_say_why_sending_stopped_429_then_401(
     assert "state: 401: the ingestor refuses the API key" in human.stdout
     assert "ready: NO, blocked at sender" in human.stdout
     assert ref_ingestor.api_key not in human.stdout + body
+
+
+def test_status_lists_an_input_problem_that_is_not_resolved(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    missing = tmp_path / "not-created-yet"
+    agent = AgentProcess(
+        tmp_path / "agent",
+        endpoint=ref_ingestor.url,
+        api_key=ref_ingestor.api_key,
+        inputs=[{"type": "file", "id": "late", "paths": [f"{missing}/*.log"]}],
+    )
+    agent.start()
+    try:
+        agent.wait_for_event("file.problem")
+        doc = json.loads(get(metrics_url(agent) + "/status")[1])
+        human = cli("status", "--config", str(agent.config_path))
+    finally:
+        agent.stop()
+    (inp,) = doc["inputs"]
+    assert inp["problems"] and str(missing) in inp["problems"][0]
+    assert inp["last_error"] == inp["problems"][-1]
+    assert f"    problem: {inp['problems'][0]}" in human.stdout

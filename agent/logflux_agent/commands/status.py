@@ -165,7 +165,9 @@ def render(doc: dict[str, Any], *, top: int = 5) -> str:
             add(f"    errors: {shown}")
         if inp.get("restarts"):
             add(f"    restarts: {inp['restarts']}")
-        if inp.get("last_error"):
+        for problem in inp.get("problems", []):
+            add(f"    problem: {problem}")
+        if inp.get("last_error") and inp["last_error"] not in inp.get("problems", []):
             add(f"    last error: {inp['last_error']}")
     sender = doc.get("sender", {})
     add(

@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 import watchfiles
 
-from logflux_agent.config.fragments import is_fragment
+from logflux_agent.config.fragments import fragment_paths, is_fragment
 
 log = structlog.get_logger(__name__)
 
 DEBOUNCE_MS = 300
+CHECK_MS = 2000
 
 
 def relevant(config_path: str, changed: str) -> bool:
@@ -35,9 +36,26 @@ def _base_dir(config_path: str) -> str:
     return os.path.dirname(os.path.abspath(config_path))
 
 
+def snapshot(config_path: str) -> tuple[tuple[str, int, int, int], ...]:
+    """(path, inode, size, mtime) of the main file and every fragment: what a reload reads."""
+    out = []
+    for path in [config_path, *fragment_paths(config_path)]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
 async def watch_config(config_path: str, on_change: Callable[[], Awaitable[object]]) -> None:
-    """Run until cancelled; calls ``on_change`` once per debounced burst of relevant changes."""
+    """Run until cancelled; calls ``on_change`` once per debounced burst of relevant changes.
+
+    Every ``CHECK_MS`` without events the files are also compared with what was last seen: an
+    edit made while the watch was being set up (or one inotify missed) still reloads.
+    """
     base = _base_dir(config_path)
+    seen = snapshot(config_path)
 
     def wanted(_change: watchfiles.Change, path: str) -> bool:
         return relevant(config_path, path)
@@ -46,9 +64,19 @@ async def watch_config(config_path: str, on_change: Callable[[], Awaitable[objec
         try:
             # Recursive, so a conf.d/ created later is seen with its first fragment.
             async for changes in watchfiles.awatch(
-                base, debounce=DEBOUNCE_MS, watch_filter=wanted, recursive=True
+                base,
+                debounce=DEBOUNCE_MS,
+                watch_filter=wanted,
+                recursive=True,
+                rust_timeout=CHECK_MS,
+                yield_on_timeout=True,
             ):
-                log.info("reload.file_changed", paths=sorted(p for _, p in changes)[:5])
+                now = snapshot(config_path)
+                if not changes and now == seen:
+                    continue
+                seen = now
+                paths = sorted(p for _, p in changes) or [p for p, *_ in now]
+                log.info("reload.file_changed", paths=paths[:5])
                 await on_change()
         except (OSError, RuntimeError) as exc:
             # The directory vanished or inotify limits: say so, and try again later.

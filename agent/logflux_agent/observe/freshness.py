@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from logflux_agent import __version__
+from logflux_agent.credentials import mask_secrets
 from logflux_agent.observe import metrics
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.queue import RecordQueue
 
 TOP_FILES = 10
+MAX_PROBLEMS = 5
 
 
 class _LagSource(Protocol):
@@ -84,6 +86,12 @@ def input_status(view: InputView, tracker: AckTracker) -> dict[str, Any]:
         "last_error": view.last_error,
     }
     metrics.OLDEST_UNACKED_AGE.labels(input=view.id).set(age)
+    problems = getattr(view.instance, "open_problems", None)
+    if problems is not None:
+        current = [mask_secrets(p) for p in problems()]
+        doc["problems"] = current[-MAX_PROBLEMS:]
+        if current and not view.last_error:
+            doc["last_error"] = current[-1]
     if hasattr(view.instance, "committed_offsets"):
         total, files = file_lag(view.instance)
         doc["lag_bytes"] = total

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
@@ -46,6 +47,7 @@ class AckTracker:
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._chunks: dict[str, deque[list[float]]] = {}
+        self._observers: dict[str, Callable[[float], None]] = {}
         self.emitted_total: dict[str, int] = {}
         self.last_accepted_wall = 0.0
         self._next_seq = 0
@@ -106,7 +108,9 @@ class AckTracker:
 
     def _consume(self, owner: str, count: int, now: float) -> None:
         chunks = self._chunks.get(owner)
-        observe = metrics.READ_TO_ACCEPTED.labels(input=owner).observe
+        observe = self._observers.get(owner)
+        if observe is None:
+            observe = self._observers[owner] = metrics.READ_TO_ACCEPTED.labels(input=owner).observe
         while chunks and count > 0:
             head = chunks[0]
             take = min(count, int(head[1]))

@@ -804,6 +804,10 @@ class FileInput:
             if not s.retired
         ]
 
+    def open_problems(self) -> list[str]:
+        """Problems reported and not resolved yet (newest last): ``status`` shows them."""
+        return [f"{reason} {path}: {detail}" for (reason, path), detail in self._reported.items()]
+
     def snapshot(self) -> dict[str, Any]:
         """A small view of the input's state for tests and debugging."""
         return {
