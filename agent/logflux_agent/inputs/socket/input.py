@@ -11,12 +11,12 @@ it does not read, so the kernel buffers fill and the client's ``write`` blocks (
 the application then blocks too — docs/socket-syslog.md says so). Clients are never closed for
 being idle: the SDKs never reconnect.
 
-Memory per connection, at most: the received bytes held (``StreamConn.HIGH_WATER`` plus one
-receive, 128 KiB), the partial line (``max_line_bytes``) and one held C SDK head
-(``max_line_bytes``). Mapped records waiting for the queue exist for at most ``EMIT_SLOTS``
-(16) connections per listener at a time, each about the 128 KiB read plus 200 B per entry.
-In total about ``max_connections`` x (128 KiB + 2 x ``max_line_bytes``) in the worst case
-(every client mid-way through a maximal line), 16 x ~0.5 MiB, plus the queue's own bound.
+Memory per connection, at most: a 64 KiB receive buffer, the received bytes held
+(``StreamConn.HIGH_WATER`` plus one receive, 128 KiB), the partial line (``max_line_bytes``)
+and one held C SDK head (``max_line_bytes``). Mapped records waiting for the queue exist for
+at most ``EMIT_SLOTS`` (16) connections per listener at a time, each about the 128 KiB read
+plus 200 B per entry. In total ``max_connections`` x (192 KiB + 2 x ``max_line_bytes``) in
+the worst case, + 16 x ~0.5 MiB, plus the queue's own bound (docs/socket-syslog.md).
 """
 
 from __future__ import annotations
