@@ -190,15 +190,17 @@ class SocketInput:
     def _lines(self, frames: Frames, drop: bool) -> list[str]:
         if frames.invalid_utf8:
             self._invalid.inc(frames.invalid_utf8)
-        lines = frames.lines
         if frames.long_lines:
             self._long.inc(frames.long_lines)
-            if drop:
-                limit = self.config.max_line_bytes
-                kept = [x for x in lines if len(x) * 4 <= limit or len(x.encode()) <= limit]
-                refused = len(lines) - len(kept)
+        lines = frames.lines
+        if drop:
+            # The framer cuts a long line to max_line_bytes + 1 (possibly a read later than
+            # the one that counted it): anything over max_line_bytes is such a head.
+            limit = self.config.max_line_bytes
+            kept = [x for x in lines if len(x) * 4 <= limit or len(x.encode()) <= limit]
+            if len(kept) != len(lines):
                 metrics.SOCKET_REFUSED_ENTRIES.labels(input=self.name, reason="long_line").inc(
-                    refused
+                    len(lines) - len(kept)
                 )
                 lines = kept
         return lines
