@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             {"type": "socket", "id": "bench", "tcp": f"127.0.0.1:{port}", "require_secret": False}
         ],
         "sender": {"batch_max_entries": 1000, "encode_workers": args.encode_workers},
-        "queue": {"max_entries": 20000, "max_bytes": 33554432},
+        "queue": {"max_entries": args.queue_entries, "max_bytes": 33554432},
         "metrics": {"enabled": True, "listen": f"127.0.0.1:{free_port()}"},
         "logging": {"level": "warning"},
     }
@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             [sys.executable, __file__, "--client", str(port), str(args.clients), str(total)],
             stdout=subprocess.PIPE,
         )
+        idle = sample_tree(agent.pid)
         sampler = TreeSampler(agent.pid, interval=0.2).start()
         time.sleep(args.warmup)
         start_acc, start = ingestor.accepted(), sample_tree(agent.pid)
@@ -121,7 +122,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "entries_per_second": round(entries / window),
             "agent_cpu_us_per_entry": round((end.cpu - start.cpu) / max(entries, 1) * 1e6, 2),
             "agent_cpu_share": round((end.cpu - start.cpu) / window, 2),
+            "idle_rss_mib": round(idle.rss_total / 2**20, 1),
             "peak_rss_mib": round(peak_rss / 2**20, 1),
+            "peak_rss_main_mib": round(max(s.rss_main for s in sampler.samples) / 2**20, 1),
+            "processes": idle.processes,
             "client_lines_written": json.loads(out.decode().strip().splitlines()[-1])["sent"],
         }
     finally:
@@ -139,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--encode-workers", type=int, default=1)
+    parser.add_argument("--queue-entries", type=int, default=20000)
     parser.add_argument("--workdir", default="/tmp/logflux-socket-bench")
     parser.add_argument("--agent-bin", default=None)
     parser.add_argument("--json", action="store_true")

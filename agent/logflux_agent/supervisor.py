@@ -43,6 +43,7 @@ from logflux_agent.record import Record
 log = structlog.get_logger(__name__)
 
 EXIT_FORCED = 130
+_NO_REREAD = (StdinInputConfig, SocketInputConfig, SyslogInputConfig)  # get the drain time
 _RESTART_MIN, _RESTART_MAX = 1.0, 60.0
 
 
@@ -61,13 +62,12 @@ def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input
         from logflux_agent.inputs.stdin import StdinInput
 
         return StdinInput(cfg, store, clock=clock)
-    if isinstance(cfg, SocketInputConfig):
+    if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
         from logflux_agent.inputs.socket.input import SocketInput
-
-        return SocketInput(cfg, store, clock=clock)
-    if isinstance(cfg, SyslogInputConfig):
         from logflux_agent.inputs.syslog.input import SyslogInput
 
+        if isinstance(cfg, SocketInputConfig):
+            return SocketInput(cfg, store, clock=clock)
         return SyslogInput(cfg, store, clock=clock)
     raise AgentError(f"unknown input type {type(cfg).__name__}")
 
@@ -421,12 +421,8 @@ class Supervisor:
             for c in self.config.inputs
             if isinstance(c, StdinInputConfig)
         }
-        unsent = {
-            c.id: self.tracker.unresolved(c.id)
-            for c in self.config.inputs
-            if isinstance(c, SocketInputConfig | SyslogInputConfig)
-        }
-        if sum(unsent.values()) > 0:
+        listeners = [c.id for c in self.config.inputs if isinstance(c, _NO_REREAD[1:])]
+        if unsent := {i: n for i in listeners if (n := self.tracker.unresolved(i)) > 0}:
             log.error("input.undelivered", entries=unsent, note="a socket cannot be read again")
         lost = sum(undelivered.values())
         if lost > 0:
@@ -442,11 +438,8 @@ class Supervisor:
 
     @property
     def undelivered_stdin(self) -> int:
-        """Entries of inputs that cannot re-read (stdin, socket, syslog) not yet accepted."""
         return sum(
-            self.tracker.unresolved(c.id)
-            for c in self.config.inputs
-            if isinstance(c, StdinInputConfig | SocketInputConfig | SyslogInputConfig)
+            self.tracker.unresolved(c.id) for c in self.config.inputs if isinstance(c, _NO_REREAD)
         )
 
 

@@ -145,3 +145,26 @@ async def test_udp_datagrams_that_do_not_fit_the_buffer_are_dropped_and_counted(
     assert gate.records[0].attributes["app_name"] == "app"
     sender.close()
     await stop(task)
+
+
+async def test_a_flooding_client_without_newlines_is_bounded_and_its_line_dropped(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f.sock"
+    cfg = SocketInputConfig(id="fl", unix=str(path), max_line_bytes=4096, long_lines="drop")
+    inp = SocketInput(cfg, STORE)
+    gate = Gate()
+    task = await start(inp, gate)
+    refused = metrics.SOCKET_REFUSED_ENTRIES.labels(input="fl", reason="long_line")
+    before = refused._value.get()
+    _, writer = await asyncio.open_unix_connection(str(path))
+    for _ in range(80):  # 5 MiB of one line, never more than a few buffers held by the agent
+        writer.write(b"x" * 65_536)
+        await writer.drain()
+    writer.write(b"\n" + line(1))
+    await writer.drain()
+    await async_wait_until(lambda: gate.records, 10, message="the line after the flood")
+    assert [r.message for r in gate.records] == ["entry 000001"]
+    assert refused._value.get() == before + 1
+    writer.close()
+    await stop(task)

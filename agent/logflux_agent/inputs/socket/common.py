@@ -29,6 +29,7 @@ from logflux_agent.record import AckToken, Record
 log = structlog.get_logger(__name__)
 
 STOP_GRACE = 10.0
+EMIT_SLOTS = 16
 LOG_INTERVAL = 60.0
 
 
@@ -102,19 +103,22 @@ class Throttle:
         log.warning(event, reason=reason, not_logged_since_last=skipped, **fields)
 
 
-class StreamConn(asyncio.Protocol):
+class StreamConn(asyncio.BufferedProtocol):
     """One client connection: received bytes wait here (bounded) until its task reads them.
 
-    Over ``HIGH_WATER`` held bytes the transport stops reading, so the kernel buffers fill and
-    the client's writes block; ``read`` resumes it. ``read`` returns everything held at once
-    (bigger chunks, fewer queue operations), b"" at end of connection or once stopped.
+    The transport receives into a buffer of ``RECV_BYTES`` (so one receive is never larger);
+    at ``HIGH_WATER`` held bytes it stops reading, so the kernel buffers fill and the client's
+    writes block; ``read`` resumes it. ``read`` returns everything held at once (bigger chunks,
+    fewer queue operations), b"" at end of connection or once stopped.
     """
 
-    HIGH_WATER = 131_072
+    RECV_BYTES = 65_536
+    HIGH_WATER = 65_536
 
     def __init__(self, serve: Callable[[StreamConn], Awaitable[None]], owner: Connections) -> None:
         self._serve = serve
         self._owner = owner
+        self._buffer = bytearray(self.RECV_BYTES)
         self._chunks: list[bytes] = []
         self._held = 0
         self._eof = False
@@ -128,11 +132,15 @@ class StreamConn(asyncio.Protocol):
         self.transport = transport
         self.task = self._owner.start(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        del sizehint
+        return memoryview(self._buffer)
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self._eof:
             return
-        self._chunks.append(data)
-        self._held += len(data)
+        self._chunks.append(bytes(self._buffer[:nbytes]))
+        self._held += nbytes
         if self._held >= self.HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
@@ -206,6 +214,9 @@ class Connections:
         )
         self._throttle = Throttle()
         self.stopping = False
+        # Connections that may hold mapped records at once (waiting for the queue): the rest
+        # keep at most their raw bytes, so memory does not grow with the connection count.
+        self.slots = asyncio.Semaphore(EMIT_SLOTS)
 
     def __len__(self) -> int:
         return len(self._live)

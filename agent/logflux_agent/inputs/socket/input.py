@@ -11,11 +11,12 @@ it does not read, so the kernel buffers fill and the client's ``write`` blocks (
 the application then blocks too — docs/socket-syslog.md says so). Clients are never closed for
 being idle: the SDKs never reconnect.
 
-Memory per connection, at most: the received bytes held (``StreamConn.HIGH_WATER``, 128 KiB,
-plus one socket read of up to 256 KiB), the partial line (``max_line_bytes``), one held C SDK
-head (``max_line_bytes``) and the records made from one read while they wait for the queue
-(about the read's size + 200 B per entry). In total: that times ``max_connections`` — about
-1 MiB + 2 x ``max_line_bytes`` per connection in the worst case — plus the queue's own bound.
+Memory per connection, at most: a 64 KiB receive buffer, the received bytes held
+(``StreamConn.HIGH_WATER`` plus one receive, 128 KiB), the partial line (``max_line_bytes``)
+and one held C SDK head (``max_line_bytes``). Mapped records waiting for the queue exist for
+at most ``EMIT_SLOTS`` (16) connections per listener at a time, each about the 128 KiB read
+plus 200 B per entry. In total ``max_connections`` x (192 KiB + 2 x ``max_line_bytes``) in
+the worst case, + 16 x ~0.5 MiB, plus the queue's own bound (docs/socket-syslog.md).
 """
 
 from __future__ import annotations
@@ -171,11 +172,13 @@ class SocketInput:
         mapper = LineMapper(self.source, self.labels, listener.policy, cfg.max_line_bytes)
         stream = self.counter.stream(f"{listener.transport}-{id(conn):x}")
         wall: Callable[[], float] = self.clock.wall
+        slots = listener.connections.slots
         while data := await conn.read():
             self._bytes.inc(len(data))
-            records = mapper.map_lines(self._lines(framer.feed(data), drop), wall())
-            self._count(mapper)
-            await self.counter.emit(records, stream, emit)
+            async with slots:
+                records = mapper.map_lines(self._lines(framer.feed(data), drop), wall())
+                self._count(mapper)
+                await self.counter.emit(records, stream, emit)
         # End of the connection (the client left, perhaps mid-line, or the input stops): what
         # was read is shipped, a cut line with parse_error rather than not at all.
         now = wall()
@@ -187,15 +190,17 @@ class SocketInput:
     def _lines(self, frames: Frames, drop: bool) -> list[str]:
         if frames.invalid_utf8:
             self._invalid.inc(frames.invalid_utf8)
-        lines = frames.lines
         if frames.long_lines:
             self._long.inc(frames.long_lines)
-            if drop:
-                limit = self.config.max_line_bytes
-                kept = [x for x in lines if len(x) * 4 <= limit or len(x.encode()) <= limit]
-                refused = len(lines) - len(kept)
+        lines = frames.lines
+        if drop:
+            # The framer cuts a long line to max_line_bytes + 1 (possibly a read later than
+            # the one that counted it): anything over max_line_bytes is such a head.
+            limit = self.config.max_line_bytes
+            kept = [x for x in lines if len(x) * 4 <= limit or len(x.encode()) <= limit]
+            if len(kept) != len(lines):
                 metrics.SOCKET_REFUSED_ENTRIES.labels(input=self.name, reason="long_line").inc(
-                    refused
+                    len(lines) - len(kept)
                 )
                 lines = kept
         return lines

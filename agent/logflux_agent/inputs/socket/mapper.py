@@ -116,7 +116,10 @@ class LineMapper:
         policy = self.policy
         if policy.secret is not None:
             given = obj.get("shared_secret")
-            if type(given) is not str or not secret_matches(given, policy.secret):
+            if given is None:
+                if policy.require:
+                    return None
+            elif type(given) is not str or not secret_matches(given, policy.secret):
                 return None
         labels = obj.get("labels")
         if labels:

@@ -194,7 +194,8 @@ class SyslogInput:
         stream = self.counter.stream(f"tcp-{id(conn):x}")
         while data := await conn.read():
             self._bytes.inc(len(data))
-            await self._frames(framer, framer.feed(data), stream, emit)
+            async with self.connections.slots:
+                await self._frames(framer, framer.feed(data), stream, emit)
         await self._frames(framer, framer.flush(), stream, emit)
 
     async def _frames(

@@ -1,0 +1,112 @@
+"""The shape of the socket and syslog inputs' configuration, and the checks of their values.
+
+Kept apart from ``model.py`` (which re-exports everything here, so the loader and every other
+module see one model) only to keep modules small. ``model.Invalid`` is looked up when a check
+runs: ``model`` imports this module first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from logflux_agent.config import model
+
+OnFull = Literal["block", "drop_newest"]  # the same choices as model.OnFull
+
+DEFAULT_SOCKET_PATH = "/run/logflux-agent/agent.sock"
+SocketLongLines = Literal["split", "truncate", "drop"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SocketInputConfig:
+    """``type: socket`` — the LogFlux local-agent protocol (protocol.md §10): NDJSON entries
+    from the Ruby, PHP and C SDKs over a Unix socket and/or TCP.
+
+    With neither ``unix`` nor ``tcp`` set it listens on ``DEFAULT_SOCKET_PATH``.
+    """
+
+    type: Literal["socket"] = "socket"
+    id: str = "socket"
+    unix: str | None = None
+    mode: str = "0660"
+    group: str | None = None
+    tcp: str | None = None
+    allow_remote: bool = False
+    require_secret: bool = True
+    shared_secret_file: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    max_line_bytes: int = 262_144
+    long_lines: SocketLongLines = "split"
+    max_connections: int = 1024
+    on_full: OnFull = "block"
+
+    @property
+    def unix_path(self) -> str | None:
+        """The Unix socket to serve: ``unix``, or the default when no listener is configured."""
+        if self.unix is not None:
+            return self.unix
+        return None if self.tcp is not None else DEFAULT_SOCKET_PATH
+
+
+SyslogFraming = Literal["auto", "lf", "octet_counting"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyslogInputConfig:
+    """``type: syslog`` — RFC 5424 / RFC 3164 over UDP, TCP (LF or RFC 6587 octet counting)
+    and a Unix datagram socket, in any combination (at least one)."""
+
+    type: Literal["syslog"] = "syslog"
+    id: str = "syslog"
+    udp: str | None = None
+    tcp: str | None = None
+    unix: str | None = None
+    mode: str = "0660"
+    group: str | None = None
+    allow_remote: bool = False
+    framing: SyslogFraming = "auto"
+    labels: dict[str, str] = field(default_factory=dict)
+    max_message_bytes: int = 65_536
+    max_connections: int = 1024
+    # Datagrams received and waiting for the queue; beyond this, new ones are dropped (counted).
+    datagram_buffer_bytes: int = 8_388_608
+    on_full: OnFull = "block"
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``) as checked by ``check_listen`` → (host, port)."""
+    host, _, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` stays on this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_socket_mode(value: str) -> str:
+    """A Unix socket's permission bits as octal text, like "0660"."""
+    try:
+        mode = int(value.removeprefix("0o"), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise model.Invalid('an octal file mode in quotes, like "0660"')
+    return value
+
+
+def check_socket_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise model.Invalid("an absolute path, like /run/logflux-agent/agent.sock")
+    if len(value.encode()) > 107:
+        raise model.Invalid("a path of at most 107 bytes (the Unix socket limit)")
+    return value
