@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from logflux_agent.config import model
+from logflux_agent.config.processors import ProcessorConfig
 
 OnFull = Literal["block", "drop_newest"]  # the same choices as model.OnFull
 
@@ -41,6 +42,7 @@ class SocketInputConfig:
     long_lines: SocketLongLines = "split"
     max_connections: int = 1024
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
     @property
     def unix_path(self) -> str | None:
@@ -73,6 +75,7 @@ class SyslogInputConfig:
     # Datagrams received and waiting for the queue; beyond this, new ones are dropped (counted).
     datagram_buffer_bytes: int = 8_388_608
     on_full: OnFull = "block"
+    processors: tuple[ProcessorConfig, ...] = ()
 
 
 def split_hostport(text: str) -> tuple[str, int]:
