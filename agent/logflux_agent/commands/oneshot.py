@@ -30,6 +30,7 @@ from typing import Any
 from logflux_agent.config.env import API_KEY_VAR
 from logflux_agent.config.model import AgentConfig, StdinInputConfig
 from logflux_agent.errors import ConfigError
+from logflux_agent.observe.logging import flush as flush_logs
 from logflux_agent.observe.logsink import TolerantStream
 
 PROGRESS_INTERVAL = 0.5
@@ -158,6 +159,9 @@ async def run_one_shot(sup: Any, config: AgentConfig, args: argparse.Namespace) 
             if out.isatty():
                 out.write("\r\033[K")
         if input_id is not None:
+            # The agent's own log lines go through a buffered sink: let them out first, so the
+            # final line is the last thing on stderr (bounded: a stalled reader costs 2 s).
+            flush_logs()
             out.write(final_line(sup, input_id) + "\n")
             out.flush()
 
