@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -71,6 +72,25 @@ def _run(
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{cmd} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def _dpkg(
+    args: list[str], *, check: bool = True, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """``dpkg ARGS``, waiting (up to 5 min) while another apt/dpkg holds the lock: dpkg 1.21 has
+    no lock timeout of its own, and unattended upgrades or a parallel job must not fail the test."""
+    deadline = time.monotonic() + 300
+    while True:
+        proc = _run(["dpkg", *args], check=False, **kwargs)
+        locked = proc.returncode != 0 and "lock" in proc.stderr and "dpkg" in proc.stderr
+        if not locked or time.monotonic() > deadline:
+            break
+        time.sleep(1)  # the lock is another process's: poll it, there is no event to wait on
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"dpkg {args} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
 
@@ -684,10 +704,10 @@ def installed(deb: Path) -> Iterator[Path]:
     if _installed(PKG):
         pytest.skip("a logflux-agent package is already installed here; not touching it")
     try:
-        _run(["dpkg", "-i", str(deb)], timeout=300)
+        _dpkg(["-i", str(deb)], timeout=300)
         yield deb
     finally:
-        _run(["dpkg", "--purge", PKG], check=False, timeout=300)
+        _dpkg(["--purge", PKG], check=False, timeout=300)
 
 
 def test_deb_install_run_remove_purge(
@@ -741,8 +761,8 @@ def test_deb_install_run_remove_purge(
 
     # Re-installing (an upgrade to the same version) keeps an edited conffile and its owner.
     Path("/etc/logflux-agent/agent.yaml").write_text(EXAMPLE_CONFIG.read_text() + "# edited\n")
-    _run(
-        ["dpkg", "-i", str(installed)],
+    _dpkg(
+        ["-i", str(installed)],
         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
         timeout=300,
     )
@@ -761,7 +781,7 @@ def test_deb_install_run_remove_purge(
     assert _user_exists(SERVICE_USER)
 
     # purge: everything gone.
-    _run(["dpkg", "--purge", PKG], timeout=300)
+    _dpkg(["--purge", PKG], timeout=300)
     for path in (
         "/etc/logflux-agent",
         "/var/lib/logflux-agent",

@@ -9,18 +9,16 @@ directory that is removed afterwards (``--keep`` keeps it).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from logflux_agent.commands import localstack
 
 if TYPE_CHECKING:
     from logflux_agent.observe.logsink import Writer
@@ -61,19 +59,6 @@ def _sample_line(rng: random.Random, n: int) -> str:
     )
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())
-
-
-def _wait_file(path: Path, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists() or path.stat().st_size == 0:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the reference ingestor did not start")
-        time.sleep(0.05)
-
-
 def main(args: argparse.Namespace) -> int:
     from logflux_agent.observe.logsink import TolerantStream
 
@@ -90,13 +75,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"demo: {exc}; {where}", file=out)
         return 1
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        localstack.stop(procs[::-1])
         if args.keep:
             print(f"kept {workdir}", file=out)
         else:
@@ -108,40 +87,20 @@ def main(args: argparse.Namespace) -> int:
 def _demo(
     args: argparse.Namespace, workdir: Path, procs: list[subprocess.Popen[bytes]], out: Writer
 ) -> int:
-    ready = workdir / "ingestor.json"
     received = workdir / "received.jsonl"
-    ingestor_log = open(workdir / "ingestor.log", "wb")  # noqa: SIM115 - closed with the dir
-    procs.append(
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "logflux_agent",
-                "dev-ingestor",
-                "--port",
-                "0",
-                "--ready-file",
-                str(ready),
-                "--output",
-                str(received),
-            ],
-            stdout=ingestor_log,
-            stderr=subprocess.STDOUT,
-        )
-    )
-    _wait_file(ready, procs[0], 30)
-    info = json.loads(ready.read_text())
-    url, api_key = info["url"], info["api_keys"][0]
+    ing = localstack.start_ingestor(workdir, "--output", str(received))
+    procs.append(ing.proc)
+    url, api_key = ing.url, ing.api_key
     print(
-        f"reference ingestor: {url}  (throwaway RSA-2048 key {info['fingerprint'][:23]}…)",
+        f"reference ingestor: {url}  (throwaway RSA-2048 key {ing.fingerprint[:23]}…)",
         file=out,
     )
 
     log_file = Path(args.file) if args.file else workdir / "app.log"
     if not args.file:
         log_file.touch()
-    config = workdir / "agent.yaml"
-    config.write_text(
+    config = localstack.write_config(
+        workdir,
         f"api_key: {api_key}\n"
         f"endpoint: {url}\n"
         f"state_dir: {workdir / 'state'}\n"
@@ -151,16 +110,9 @@ def _demo(
         "sender: {flush_interval: 0.5}\n"
         "metrics: {enabled: false}\n"
         "logging: {level: warning, format: console}\n",
-        encoding="utf-8",
     )
-    os.chmod(config, 0o600)
-    procs.append(
-        subprocess.Popen(
-            [sys.executable, "-m", "logflux_agent", "--config", str(config)],
-            stdout=open(workdir / "agent.log", "wb"),  # noqa: SIM115 - lives as long as the child
-            stderr=subprocess.STDOUT,
-        )
-    )
+    agent = localstack.start_agent(config, workdir / "agent.log")
+    procs.append(agent)
     print(f"agent: tailing {log_file}", file=out)
 
     started = time.monotonic()
@@ -177,7 +129,7 @@ def _demo(
                     sample.write(_sample_line(rng, written) + "\n")
                     written += 1
                 sample.flush()
-            stats = _get_json(f"{url}/_ref/stats")
+            stats = ing.stats()
             accepted = int(stats.get("entries_accepted", stats.get("parts_accepted", 0)))
             shown = _show_new(received, shown, out)
             target = f"/{written}" if total_target is not None else ""
@@ -187,11 +139,11 @@ def _demo(
                 end="",
                 file=out,
             )
-            if procs[1].poll() is not None:
+            if agent.poll() is not None:
                 where = (
                     f"see {workdir}/agent.log" if args.keep else "run with --keep to see its log"
                 )
-                print(f"\nthe agent exited with {procs[1].returncode}; {where}", file=out)
+                print(f"\nthe agent exited with {agent.returncode}; {where}", file=out)
                 return 1
             if total_target is not None and accepted >= total_target:
                 break
@@ -199,7 +151,7 @@ def _demo(
                 break
             time.sleep(0.2)
     elapsed = time.monotonic() - started
-    stats = _get_json(f"{url}/_ref/stats")
+    stats = ing.stats()
     print("\n\nsummary", file=out)
     for key in ("entries_accepted", "requests", "bytes_in", "decrypt_failures", "duplicates"):
         if key in stats:
@@ -208,9 +160,6 @@ def _demo(
     # Without --keep the folder is deleted on the way out: do not point into it.
     kept = str(received) if args.keep else "removed with the demo's folder (--keep keeps them)"
     print(f"  received entries   {kept}", file=out)
-    with contextlib.suppress(Exception):
-        procs[1].send_signal(signal.SIGTERM)
-        procs[1].wait(timeout=15)
     return 0
 
 

@@ -63,7 +63,7 @@ def start_ingestor(workdir: Path, *extra: str, timeout: float = 30.0) -> LocalIn
     while not ready.exists() or ready.stat().st_size == 0:
         if proc.poll() is not None or time.monotonic() > deadline:
             stop([proc])
-            raise RuntimeError(f"the reference ingestor did not start (see {workdir}/ingestor.log)")
+            raise RuntimeError("the reference ingestor did not start (its log: ingestor.log)")
         time.sleep(0.05)
     info = json.loads(ready.read_text())
     return LocalIngestor(proc, info["url"], info["api_keys"][0], info["fingerprint"])
