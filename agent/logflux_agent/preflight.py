@@ -26,6 +26,7 @@ from logflux_agent.config.model import (
     InputConfig,
     JournaldInputConfig,
 )
+from logflux_agent.config.sockets import SocketInputConfig, SyslogInputConfig
 from logflux_agent.statedir import inspect
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -72,7 +73,45 @@ def _input(cfg: InputConfig) -> list[Check]:
         if cfg.directory:
             out.append(_readable_dir(subject, Path(cfg.directory)))
         return out or [Check(subject, OK, f"{cfg.journalctl} found")]
+    if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
+        return _listeners(subject, cfg)
     return []
+
+
+def _listeners(subject: str, cfg: SocketInputConfig | SyslogInputConfig) -> list[Check]:
+    """Where a socket or syslog input listens: can each address be bound, each path served?"""
+    later = "the input will not start"
+    out: list[Check] = []
+    if cfg.tcp is not None:
+        out.append(_bind(subject, f"tcp {cfg.tcp}", cfg.tcp, socket.SOCK_STREAM, later))
+    unix = cfg.unix_path if isinstance(cfg, SocketInputConfig) else cfg.unix
+    if isinstance(cfg, SyslogInputConfig) and cfg.udp is not None:
+        out.append(_bind(subject, f"udp {cfg.udp}", cfg.udp, socket.SOCK_DGRAM, later))
+    if unix is not None:
+        out.append(_unix_path(subject, Path(unix)))
+    return out
+
+
+def _unix_path(subject: str, path: Path) -> Check:
+    parent = path.parent
+    if path.is_socket():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex(str(path)) == 0:
+                return Check(subject, WARNING, f"{path} is served by a running program already")
+        return Check(subject, OK, f"{path} is a stale socket: it will be replaced")
+    if path.exists():
+        return Check(subject, WARNING, f"{path} exists and is not a socket: the input refuses it")
+    if not parent.is_dir():
+        # Under systemd, RuntimeDirectory= creates /run/logflux-agent before the agent starts.
+        return Check(
+            subject,
+            WARNING,
+            f"directory {parent} does not exist (the packaged unit's RuntimeDirectory= "
+            "creates /run/logflux-agent; elsewhere create it)",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return Check(subject, WARNING, f"directory {parent} is not writable by this user")
+    return Check(subject, OK, f"{path} can be created")
 
 
 def _base_dir(pattern: str) -> Path:
@@ -126,15 +165,21 @@ def _readable_dir(subject: str, path: Path) -> Check:
 
 
 def _metrics(listen: str) -> Check:
+    return _bind(
+        "metrics", listen, listen, socket.SOCK_STREAM, "`run` exits 1 if it cannot bind it at start"
+    )
+
+
+def _bind(subject: str, shown: str, listen: str, kind: int, consequence: str) -> Check:
+    """Bind ``HOST:PORT`` for an instant, as the agent will (SO_REUSEADDR for streams)."""
     host, _, port_text = listen.rpartition(":")
     host = host.strip("[]")
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, int(port_text), type=socket.SOCK_STREAM
-        )[0]
+        family, kind, proto, _, address = socket.getaddrinfo(host, int(port_text), type=kind)[0]
         with socket.socket(family, kind, proto) as sock:
-            # As the observe server binds: SO_REUSEADDR, so a TIME_WAIT socket is no conflict.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if kind == socket.SOCK_STREAM:
+                # As the agent binds: a TIME_WAIT socket is no conflict.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(address)
     except OSError as exc:
         why = {
@@ -142,7 +187,5 @@ def _metrics(listen: str) -> Check:
             errno.EACCES: "needs privileges (a port below 1024)",
             errno.EADDRNOTAVAIL: "is not an address of this machine",
         }.get(exc.errno or 0, f"cannot be bound ({exc.strerror or exc})")
-        return Check(
-            "metrics", WARNING, f"{listen} {why}: `run` exits 1 if it cannot bind it at start"
-        )
-    return Check("metrics", OK, f"{listen} is free")
+        return Check(subject, WARNING, f"{shown} {why}: {consequence}")
+    return Check(subject, OK, f"{shown} is free")
