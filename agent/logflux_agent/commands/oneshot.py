@@ -159,8 +159,11 @@ async def run_one_shot(sup: Supervisor, config: AgentConfig, args: argparse.Name
             if out.isatty():
                 out.write("\r\033[K")
         if input_id is not None:
-            out.write(final_line(sup, input_id) + "\n")
-            out.flush()
+            # A closed stderr (`... 2>&1 | head` gone) must not turn a delivered upload into
+            # exit 1: the line is for a reader, and there is none.
+            with contextlib.suppress(OSError):
+                out.write(final_line(sup, input_id) + "\n")
+                out.flush()
 
 
 def final_line(sup: Supervisor, input_id: str) -> str:
