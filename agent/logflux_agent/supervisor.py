@@ -22,7 +22,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+from typing import Any
 
 import structlog
 
@@ -70,6 +70,9 @@ EXIT_FORCED = 130
 _STOP_SIGNALS = ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT"))
 
 
+InputFactory = Callable[[InputConfig, CheckpointStore, Clock], Input]
+
+
 def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input:
     """Instantiate the input for one config entry (imports kept local: each kind is optional)."""
     if isinstance(cfg, FileInputConfig):
@@ -99,8 +102,8 @@ def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input
 class Supervisor:
     """Runs the agent until stopped; ``run`` returns the process exit code.
 
-    ``client_factory``, ``notifier_factory`` and ``hard_exit`` are the real ones by default;
-    the unit tests pass the real client pointed elsewhere and a ``hard_exit`` that records.
+    ``client_factory``, ``notifier_factory``, ``input_factory`` and ``hard_exit`` are the real
+    ones by default; the unit tests wrap the real inputs and pass a ``hard_exit`` that records.
     """
 
     def __init__(
@@ -112,7 +115,8 @@ class Supervisor:
         reload_loader: Callable[[str], AgentConfig] | None = None,
         client_factory: ClientFactory = ingest_client,
         notifier_factory: NotifierFactory = system_notifier,
-        hard_exit: Callable[[int], NoReturn] = os._exit,
+        input_factory: InputFactory = build_input,
+        hard_exit: Callable[[int], None] = os._exit,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -120,6 +124,7 @@ class Supervisor:
         self._reload_loader = reload_loader
         self._client_factory = client_factory
         self._notifier_factory = notifier_factory
+        self._build_input = input_factory
         self._hard_exit = hard_exit
         self.store = CheckpointStore(config.state_dir)
         self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes, clock=clock)
@@ -148,7 +153,7 @@ class Supervisor:
     def status(self) -> dict[str, Any]:
         return status_of(self)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str, *, fatal: bool) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str, *, fatal: bool) -> None:
         """Start ``coro`` in the run's task group; an error is logged and, if ``fatal``,
         stops the agent (exit 1) rather than tearing the group down mid-drain."""
         if self._group is None:
@@ -158,7 +163,7 @@ class Supervisor:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _guarded(self, coro: Coroutine[Any, Any, None], name: str, *, fatal: bool) -> None:
+    async def _guarded(self, coro: Coroutine[Any, Any, object], name: str, *, fatal: bool) -> None:
         try:
             await coro
         except Exception as exc:
@@ -219,7 +224,7 @@ class Supervisor:
             running,
             inp,
             emit,
-            rebuild=lambda: build_input(cfg, self.store, self.clock),
+            rebuild=lambda: self._build_input(cfg, self.store, self.clock),
             clock=self.clock,
             on_finished=self._maybe_finish,
         )
@@ -232,7 +237,7 @@ class Supervisor:
     def _start_input(self, cfg: InputConfig) -> None:
         if self._group is None:
             return
-        inp = build_input(cfg, self.store, self.clock)
+        inp = self._build_input(cfg, self.store, self.clock)
         running = RunningInput(cfg, inp)
         name = f"input-{cfg.id}"
         guarded = self._guarded(self._run_input(running, inp), name, fatal=False)
@@ -286,10 +291,7 @@ class Supervisor:
 
     def _on_reload_signal(self) -> None:
         if not self._stop.is_set():  # stopping: inputs started now would outlive the drain
-            self._spawn(self._reload_task(), "reload", fatal=False)
-
-    async def _reload_task(self) -> None:
-        await self.reload()
+            self._spawn(self.reload(), "reload", fatal=False)
 
     async def reload(self) -> bool:
         """Re-read the config; apply input changes; keep everything else running."""
@@ -423,27 +425,20 @@ class Supervisor:
 
     def _report_unsent(self) -> None:
         """Log what inputs that cannot re-read still hold; stdin's makes the exit code 1."""
-        unsent = {
-            c.id: self.tracker.unresolved(c.id)
-            for c in self.config.inputs
-            if isinstance(c, SocketInputConfig | SyslogInputConfig)
-        }
+        unsent = self._unresolved(SocketInputConfig, SyslogInputConfig)
         if sum(unsent.values()) > 0:
             log.error("input.undelivered", entries=unsent, note="a socket cannot be read again")
-        lost = sum(
-            self.tracker.unresolved(c.id)
-            for c in self.config.inputs
-            if isinstance(c, StdinInputConfig)
-        )
+        lost = sum(self._unresolved(StdinInputConfig).values())
         if lost > 0:
             log.error("stdin.undelivered", entries=lost, note="standard input cannot be read again")
             self._exit_code = EXIT_RUNTIME
 
+    def _unresolved(self, *kinds: type[InputConfig]) -> dict[str, int]:
+        inputs = self.config.inputs
+        return {c.id: self.tracker.unresolved(c.id) for c in inputs if isinstance(c, kinds)}
+
     @property
     def undelivered_stdin(self) -> int:
         """Entries of inputs that cannot re-read (stdin, socket, syslog) not yet accepted."""
-        return sum(
-            self.tracker.unresolved(c.id)
-            for c in self.config.inputs
-            if isinstance(c, StdinInputConfig | SocketInputConfig | SyslogInputConfig)
-        )
+        kinds = (StdinInputConfig, SocketInputConfig, SyslogInputConfig)
+        return sum(self._unresolved(*kinds).values())

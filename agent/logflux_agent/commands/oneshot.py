@@ -159,6 +159,11 @@ async def run_one_shot(sup: Supervisor, config: AgentConfig, args: argparse.Name
             if out.isatty():
                 out.write("\r\033[K")
         if input_id is not None:
+            from logflux_agent.observe.logging import flush as flush_log
+
+            # The log lines go out through a writer thread: let ``agent.stopped`` reach stderr
+            # first, so the final line really is the last one (bounded: a stalled pipe).
+            flush_log(1.0)
             # A closed stderr (`... 2>&1 | head` gone) must not turn a delivered upload into
             # exit 1: the line is for a reader, and there is none.
             with contextlib.suppress(OSError):
