@@ -175,8 +175,8 @@ def read_processors(w: Any, node: Any, path: str) -> Any:
     """The processors of one input, or ``BAD`` with every problem reported on ``w``."""
     import yaml
 
-    from logflux_agent.config.load import BAD
     from logflux_agent.config.model import suggest
+    from logflux_agent.config.nodes import BAD
 
     if w.is_null(node, path):
         return ()
@@ -225,7 +225,7 @@ def read_processors(w: Any, node: Any, path: str) -> Any:
 def _options(w: Any, cls: type, node: Any, path: str, knode: Any) -> Any:
     import yaml
 
-    from logflux_agent.config.load import BAD
+    from logflux_agent.config.nodes import BAD
 
     empty = node is None or w.means_default(node, path)
     if cls in (SetProcessor, RenameProcessor):
@@ -270,7 +270,7 @@ def _options(w: Any, cls: type, node: Any, path: str, knode: Any) -> Any:
 def _level_map(w: Any, node: Any, path: str) -> Any:
     import yaml
 
-    from logflux_agent.config.load import BAD
+    from logflux_agent.config.nodes import BAD
 
     expectation = "a LogFlux level: 1 to 8 or a name (" + ", ".join(LEVEL_NAMES) + ")"
     if not isinstance(node, yaml.MappingNode):
