@@ -169,23 +169,10 @@ class Walker(NodeReader):
     def convert(self, node: yaml.Node, hint: Any, path: str, qual: str) -> Any:
         """Read ``node`` as a value of type ``hint``; BAD (reported) when it is not one."""
         if _is_union(hint):
-            options = [a for a in get_args(hint) if a is not type(None)]
-            if len(options) < len(get_args(hint)) and self.is_null(node, path):
-                return None
-            if len(options) == 1:
-                return self.convert(node, options[0], path, qual)
-            return self.tagged(node, options, path)
+            return self.union(node, hint, path, qual)
         origin = get_origin(hint)
         if origin is Literal:
-            choices = [str(a) for a in get_args(hint)]
-            text = self.string(node, path, allow_empty=True)
-            if text is BAD:
-                return BAD
-            if text not in choices:
-                return self.expected(
-                    node, path, "one of " + ", ".join(choices), suggest(text, choices)
-                )
-            return text
+            return self.literal(node, hint, path)
         if origin is tuple:
             return self.sequence(node, get_args(hint)[0], path, qual)
         if origin is dict:
@@ -199,6 +186,24 @@ class Walker(NodeReader):
         if hint is str:
             return self.string(node, path)
         raise TypeError(f"config loader: no rule for type {hint!r} at {qual}")
+
+    def union(self, node: yaml.Node, hint: Any, path: str, qual: str) -> Any:
+        """An optional value (null allowed), or one of several inputs chosen by ``type:``."""
+        options = [a for a in get_args(hint) if a is not type(None)]
+        if len(options) < len(get_args(hint)) and self.is_null(node, path):
+            return None
+        if len(options) == 1:
+            return self.convert(node, options[0], path, qual)
+        return self.tagged(node, options, path)
+
+    def literal(self, node: yaml.Node, hint: Any, path: str) -> Any:
+        choices = [str(a) for a in get_args(hint)]
+        text = self.string(node, path, allow_empty=True)
+        if text is BAD:
+            return BAD
+        if text not in choices:
+            return self.expected(node, path, "one of " + ", ".join(choices), suggest(text, choices))
+        return text
 
     def sequence(self, node: yaml.Node, item: Any, path: str, qual: str) -> Any:
         if not isinstance(node, yaml.SequenceNode):
