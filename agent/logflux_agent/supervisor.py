@@ -155,7 +155,8 @@ class Supervisor:
 
     def _spawn(self, coro: Coroutine[Any, Any, object], name: str, *, fatal: bool) -> None:
         """Start ``coro`` in the run's task group; an error is logged and, if ``fatal``,
-        stops the agent (exit 1) rather than tearing the group down mid-drain."""
+        stops the agent (exit 1) rather than tearing the group down mid-drain. Non-fatal
+        ones end alone, as before the task group (a failed reload keeps the old config)."""
         if self._group is None:
             coro.close()
             return
@@ -376,7 +377,7 @@ class Supervisor:
         )
         assert self._group is not None
         sender_task = self._group.create_task(self._send(stage), name="sender")
-        self._spawn(self._session(client), "session", fatal=True)
+        self._spawn(self._session(client), "session", fatal=False)
         self._spawn(self._flush_checkpoints_forever(), "checkpoints", fatal=True)
         if self._notifier is not None and self._notifier.watchdog_interval() is not None:
             self._spawn(self._notifier.watchdog_loop(), "watchdog", fatal=False)
