@@ -73,13 +73,24 @@ class FakeClock:
         """What is ready at once wins; otherwise the timeout passes as one ``sleep``.
 
         ``awaitable`` runs until it blocks; if it is not done by then, ``sleep(timeout)``
-        advances virtual time (a subclass may make that sleep block), and whatever is still
-        not done then is cancelled and TimeoutError raised.
+        advances virtual time. A subclass may make that sleep block (``GatedClock``): then
+        ``awaitable`` finishing first ends the wait at once, without time passing. Whatever
+        is still not done when the sleep ends is cancelled and TimeoutError raised.
         """
         task = asyncio.ensure_future(awaitable)
         await asyncio.sleep(0)
         if not task.done():
-            await self.sleep(timeout)
+            sleeper = asyncio.ensure_future(self.sleep(timeout))
+            try:
+                await asyncio.wait({task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:  # like asyncio.wait_for: the awaitable goes too
+                task.cancel()
+                sleeper.cancel()
+                raise
+            if not sleeper.done():
+                sleeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sleeper
         if task.done():
             return task.result()
         task.cancel()

@@ -27,6 +27,7 @@ from logflux_agent.config.model import (
     JournaldInputConfig,
 )
 from logflux_agent.config.sockets import SocketInputConfig, SyslogInputConfig
+from logflux_agent.config.values import parse_hostport
 from logflux_agent.statedir import inspect
 
 OK, WARNING, ERROR = "ok", "warning", "error"
@@ -172,10 +173,9 @@ def _metrics(listen: str) -> Check:
 
 def _bind(subject: str, shown: str, listen: str, kind: int, consequence: str) -> Check:
     """Bind ``HOST:PORT`` for an instant, as the agent will (SO_REUSEADDR for streams)."""
-    host, _, port_text = listen.rpartition(":")
-    host = host.strip("[]")
+    host, port = parse_hostport(listen)
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, int(port_text), type=kind)[0]
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=kind)[0]
         with socket.socket(family, kind, proto) as sock:
             if kind == socket.SOCK_STREAM:
                 # As the agent binds: a TIME_WAIT socket is no conflict.

@@ -6,6 +6,13 @@ SIGHUP or, with ``reload: watch``, a config edit reloads), input restarts with b
 final drain, and the start-up banner / stopped summary (observe/banner.py). Only positions the
 ingestor accepted are ever written to the checkpoint store, so every exit path leaves a
 consistent one.
+
+Structure: one ``asyncio.TaskGroup`` for the agent's run holds every task it starts, each
+named (``sender``, ``session``, ``checkpoints``, ``watchdog``, ``reload-watch``, ``reload``,
+``input-<id>``); each input runs its reads inside a task group of its own, one per attempt, so
+a crash ends that attempt only. A task that fails unexpectedly is logged (``task.failed``),
+never lost. Every wait and timer goes through the ``Clock``, so the drain and backoff logic
+runs under a fake clock in the unit tests.
 """
 
 from __future__ import annotations
@@ -14,13 +21,24 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
 
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
+from logflux_agent.collaborators import (
+    Client,
+    ClientFactory,
+    Notifier,
+    NotifierFactory,
+    ObserveEndpoint,
+    ingest_client,
+    make_emit,
+    system_notifier,
+)
+from logflux_agent.config.diff import plan_reload
 from logflux_agent.config.model import (
     AgentConfig,
     FileInputConfig,
@@ -31,20 +49,28 @@ from logflux_agent.config.model import (
     SyslogInputConfig,
 )
 from logflux_agent.errors import EXIT_OK, EXIT_RUNTIME, AgentError, ConfigError, PinMismatchError
-from logflux_agent.inputs.base import Emit, Input
+from logflux_agent.input_runner import (
+    RESTART_MAX,
+    RESTART_MIN,
+    RunningInput,
+    run_input,
+    wait_settled,
+)
+from logflux_agent.inputs.base import Input
 from logflux_agent.observe import banner, metrics
-from logflux_agent.observe.freshness import InputView, readiness_of, status_of
+from logflux_agent.observe.freshness import readiness_of, status_of
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.batcher import Batcher
 from logflux_agent.pipeline.queue import RecordQueue
 from logflux_agent.pipeline.sender import SenderStage
-from logflux_agent.record import Record
 
 log = structlog.get_logger(__name__)
 
 EXIT_FORCED = 130
-_NO_REREAD = (StdinInputConfig, SocketInputConfig, SyslogInputConfig)  # get the drain time
-_RESTART_MIN, _RESTART_MAX = 1.0, 60.0
+_STOP_SIGNALS = ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT"))
+
+
+InputFactory = Callable[[InputConfig, CheckpointStore, Clock], Input]
 
 
 def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input:
@@ -62,28 +88,23 @@ def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input
         from logflux_agent.inputs.stdin import StdinInput
 
         return StdinInput(cfg, store, clock=clock)
-    if isinstance(cfg, SocketInputConfig | SyslogInputConfig):
+    if isinstance(cfg, SocketInputConfig):
         from logflux_agent.inputs.socket.input import SocketInput
+
+        return SocketInput(cfg, store, clock=clock)
+    if isinstance(cfg, SyslogInputConfig):
         from logflux_agent.inputs.syslog.input import SyslogInput
 
-        if isinstance(cfg, SocketInputConfig):
-            return SocketInput(cfg, store, clock=clock)
         return SyslogInput(cfg, store, clock=clock)
     raise AgentError(f"unknown input type {type(cfg).__name__}")
 
 
-class _RunningInput:
-    """An input's task plus what is needed to stop it and know its records are settled."""
-
-    def __init__(self, cfg: InputConfig, task: asyncio.Task[None], inp: Input) -> None:
-        self.cfg = cfg
-        self.task = task
-        self.finished = False
-        self.view = InputView(cfg.id, cfg.type, inp)
-
-
 class Supervisor:
-    """Runs the agent until stopped; ``run`` returns the process exit code."""
+    """Runs the agent until stopped; ``run`` returns the process exit code.
+
+    ``client_factory``, ``notifier_factory``, ``input_factory`` and ``hard_exit`` are the real
+    ones by default; the unit tests wrap the real inputs and pass a ``hard_exit`` that records.
+    """
 
     def __init__(
         self,
@@ -92,61 +113,39 @@ class Supervisor:
         config_path: str | None = None,
         clock: Clock = SYSTEM_CLOCK,
         reload_loader: Callable[[str], AgentConfig] | None = None,
+        client_factory: ClientFactory = ingest_client,
+        notifier_factory: NotifierFactory = system_notifier,
+        input_factory: InputFactory = build_input,
+        hard_exit: Callable[[int], None] = os._exit,
     ) -> None:
         self.config = config
         self.config_path = config_path
         self.clock = clock
         self._reload_loader = reload_loader
+        self._client_factory = client_factory
+        self._notifier_factory = notifier_factory
+        self._build_input = input_factory
+        self._hard_exit = hard_exit
         self.store = CheckpointStore(config.state_dir)
-        self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes)
+        self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes, clock=clock)
         self.tracker = AckTracker(clock)
         self.session_ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
-        self._inputs: dict[str, _RunningInput] = {}
-        self._client: Any = None
+        self.inputs: dict[str, RunningInput] = {}
+        self.client: Client | None = None
         self._exit_code = EXIT_OK
         self._reload_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[Any]] = set()
-        self._notifier: Any = None
-        self._server: Any = None
-        self._stage: SenderStage | None = None
-        self._started = (clock.monotonic(), clock.wall())
-        self._dropped: dict[str, int] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._notifier: Notifier | None = None
+        self.server: ObserveEndpoint | None = None
+        self.stage: SenderStage | None = None
+        self.started_wall = clock.wall()
+        self._started = clock.monotonic()
+        self.dropped: dict[str, int] = {}
 
     # ---- wiring -------------------------------------------------------------------------
-
-    def _make_emit(self, cfg: InputConfig) -> Emit:
-        owner = cfg.id
-        queue = self.queue
-        tracker = self.tracker
-        if cfg.on_full == "drop_newest":
-            dropped = metrics.DROPPED.labels(reason="queue_full")
-            counts = self._dropped
-
-            async def emit_or_drop(records: list[Record]) -> None:
-                if not records:
-                    return
-                tracker.emitted(owner, len(records))
-                if not queue.offer(owner, records):
-                    tracker.discarded(owner, len(records))
-                    dropped.inc(len(records))
-                    counts[owner] = counts.get(owner, 0) + len(records)
-                await asyncio.sleep(0)
-
-            return emit_or_drop
-
-        async def emit(records: list[Record]) -> None:
-            if not records:
-                return
-            tracker.emitted(owner, len(records))
-            try:
-                await queue.put(owner, records)
-            except BaseException:
-                tracker.discarded(owner, len(records))
-                raise
-
-        return emit
 
     def readiness(self) -> tuple[bool, str, str]:
         return readiness_of(self)
@@ -154,20 +153,34 @@ class Supervisor:
     def status(self) -> dict[str, Any]:
         return status_of(self)
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        task: asyncio.Task[Any] = asyncio.create_task(coro, name=name)
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str, *, fatal: bool) -> None:
+        """Start ``coro`` in the run's task group; an error is logged and, if ``fatal``,
+        stops the agent (exit 1) rather than tearing the group down mid-drain. Non-fatal
+        ones end alone, as before the task group (a failed reload keeps the old config)."""
+        if self._group is None:
+            coro.close()
+            return
+        task = self._group.create_task(self._guarded(coro, name, fatal=fatal), name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-        return task
+
+    async def _guarded(self, coro: Coroutine[Any, Any, object], name: str, *, fatal: bool) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            log.exception("task.failed", task=name, error=str(exc))
+            if fatal:
+                self._exit_code = EXIT_RUNTIME
+                self._stop.set()
 
     # ---- tasks --------------------------------------------------------------------------
 
-    async def _session(self) -> None:
-        delay = _RESTART_MIN
+    async def _session(self, client: Client) -> None:
+        delay = RESTART_MIN
         notified = False
         while True:
             try:
-                info = await self._client.start()
+                info = await client.start()
             except PinMismatchError as exc:
                 log.error("session.pin_mismatch", error=str(exc))
                 self._exit_code = EXIT_RUNTIME
@@ -180,7 +193,7 @@ class Supervisor:
                     self._notifier.status(f"retrying session: {exc}")
                     notified = True
                 await self.clock.sleep(delay)
-                delay = min(delay * 2, _RESTART_MAX)
+                delay = min(delay * 2, RESTART_MAX)
                 continue
             log.info("session.ready", **banner.session_fields(info))
             self.session_ready.set()
@@ -189,56 +202,55 @@ class Supervisor:
                 self._notifier.status("shipping")
             return
 
-    async def _run_input(self, running: _RunningInput, inp: Input) -> None:
+    async def _send(self, stage: SenderStage) -> None:
+        """The sender stage; it ending before a stop was asked for is fatal (exit 1)."""
+        error: BaseException | None = None
+        try:
+            await stage.run()
+        except Exception as exc:
+            error = exc
+        if not self._stop.is_set():
+            self._exit_code = EXIT_RUNTIME
+            log.error("agent.sender_failed", error=repr(error))
+            self._stop.set()
+
+    async def _run_input(self, running: RunningInput, inp: Input) -> None:
         from logflux_agent.processing import stage
 
         cfg = running.cfg
         # The input's processor chain between it and the queue; no chain: the plain emit.
-        emit = stage.wrap(cfg, self._make_emit(cfg), self.config.labels, self.clock)
-        delay = _RESTART_MIN
-        while True:
-            try:
-                await inp.run(emit)
-                await stage.drain(emit)  # ended by itself (stdin EOF): held pieces go out
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                stage.reset(emit)
-                metrics.INPUT_RESTARTS.labels(input=cfg.id).inc()
-                running.view.restarts += 1
-                running.view.last_error = f"crashed: {exc}"[:300]
-                log.exception(
-                    "input.crashed",
-                    input=cfg.id,
-                    type=cfg.type,
-                    error=str(exc),
-                    restart_in=round(delay, 1),
-                )
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, _RESTART_MAX)
-                inp = running.view.instance = build_input(cfg, self.store, self.clock)
-                continue
-            running.finished = True
-            log.info("input.finished", input=cfg.id, type=cfg.type)
-            self._maybe_finish()
-            return
+        plain = make_emit(cfg, self.queue, self.tracker, self.dropped)
+        emit = stage.wrap(cfg, plain, self.config.labels, self.clock)
+        await run_input(
+            running,
+            inp,
+            emit,
+            rebuild=lambda: self._build_input(cfg, self.store, self.clock),
+            clock=self.clock,
+            on_finished=self._maybe_finish,
+        )
 
     def _maybe_finish(self) -> None:
         """When every input has ended by itself (stdin at EOF), drain and exit."""
-        if self._inputs and all(r.finished for r in self._inputs.values()):
+        if self.inputs and all(r.finished for r in self.inputs.values()):
             self._stop.set()
 
     def _start_input(self, cfg: InputConfig) -> None:
-        inp = build_input(cfg, self.store, self.clock)
-        running = _RunningInput(cfg, asyncio.create_task(asyncio.sleep(0)), inp)
-        running.task = asyncio.create_task(self._run_input(running, inp), name=f"input-{cfg.id}")
-        self._inputs[cfg.id] = running
+        if self._group is None:
+            return
+        inp = self._build_input(cfg, self.store, self.clock)
+        running = RunningInput(cfg, inp)
+        name = f"input-{cfg.id}"
+        guarded = self._guarded(self._run_input(running, inp), name, fatal=False)
+        running.task = self._group.create_task(guarded, name=name)
+        self.inputs[cfg.id] = running
         log.info("input.started", input=cfg.id, type=cfg.type)
 
     async def _stop_input(self, input_id: str) -> None:
-        running = self._inputs.pop(input_id)
-        running.task.cancel()
-        await asyncio.gather(running.task, return_exceptions=True)
+        running = self.inputs.pop(input_id)
+        if running.task is not None:
+            running.task.cancel()
+            await asyncio.gather(running.task, return_exceptions=True)
 
     async def _flush_checkpoints_forever(self) -> None:
         while True:
@@ -255,6 +267,16 @@ class Supervisor:
 
     # ---- signals and reload ------------------------------------------------------------
 
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig, name in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_stop_signal, name)
+        loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
+
+    @staticmethod
+    def _remove_signals(loop: asyncio.AbstractEventLoop) -> None:
+        for sig, _ in (*_STOP_SIGNALS, (signal.SIGHUP, "SIGHUP")):
+            loop.remove_signal_handler(sig)
+
     def _on_stop_signal(self, signame: str) -> None:
         self._signals += 1
         if self._signals == 1:
@@ -266,10 +288,11 @@ class Supervisor:
         from logflux_agent.observe.logging import flush as flush_log
 
         flush_log(0.5)  # os._exit skips atexit: give the last lines a moment, bounded
-        os._exit(EXIT_FORCED)
+        self._hard_exit(EXIT_FORCED)
 
     def _on_reload_signal(self) -> None:
-        self._spawn(self.reload(), "reload")
+        if not self._stop.is_set():  # stopping: inputs started now would outlive the drain
+            self._spawn(self.reload(), "reload", fatal=False)
 
     async def reload(self) -> bool:
         """Re-read the config; apply input changes; keep everything else running."""
@@ -292,71 +315,54 @@ class Supervisor:
             return True
 
     async def _apply(self, new: AgentConfig) -> None:
-        old_inputs = {c.id: c for c in self.config.inputs}
-        new_inputs = {c.id: c for c in new.inputs}
-        changed = [i for i in old_inputs if i in new_inputs and old_inputs[i] != new_inputs[i]]
-        removed = [i for i in old_inputs if i not in new_inputs]
-        added = [i for i in new_inputs if i not in old_inputs]
-        for input_id in removed + changed:
-            if input_id in self._inputs:
+        plan = plan_reload(self.config, new)
+        for input_id in plan.removed + plan.changed:
+            if input_id in self.inputs:
                 await self._stop_input(input_id)
         # A restarted input starts from the checkpoint store, which holds only accepted
         # positions: let the old instance's records settle first, or they would be read twice.
-        for input_id in changed:
-            await self._wait_settled(input_id, self.config.sender.shutdown_timeout)
+        for input_id in plan.changed:
+            await wait_settled(
+                self.tracker, self.clock, input_id, self.config.sender.shutdown_timeout
+            )
         self._flush_checkpoints()
-        restart_needed = _sections_needing_restart(self.config, new)
-        self.config = _replace_inputs(self.config, new)
-        for input_id in changed + added:
-            self._start_input(new_inputs[input_id])
+        self.config = plan.applied(self.config, new)
+        for input_id in plan.changed + plan.added:
+            self._start_input(plan.new_inputs[input_id])
         log.info(
             "reload.applied",
-            added=added,
-            removed=removed,
-            restarted=changed,
-            restart_required_for=restart_needed,
+            added=plan.added,
+            removed=plan.removed,
+            restarted=plan.changed,
+            restart_required_for=plan.restart_required_for,
         )
-
-    async def _wait_settled(self, input_id: str, timeout: float) -> None:
-        deadline = self.clock.monotonic() + timeout
-        while self.tracker.unresolved(input_id) > 0:
-            remaining = deadline - self.clock.monotonic()
-            if remaining <= 0:
-                break
-            self.tracker.progress.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.tracker.progress.wait(), remaining)
-        if self.tracker.unresolved(input_id) > 0:
-            log.warning(
-                "reload.unsettled",
-                input=input_id,
-                entries=self.tracker.unresolved(input_id),
-                note="they may be delivered twice (at-least-once)",
-            )
 
     # ---- main ---------------------------------------------------------------------------
 
     async def run(self) -> int:
-        from logflux_agent.ingest.client import IngestClient
-        from logflux_agent.observe.sdnotify import Notifier
-
         self.store.load()
-        self._notifier = Notifier()
+        self._notifier = self._notifier_factory()
         loop = asyncio.get_running_loop()
-        for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
-            loop.add_signal_handler(sig, self._on_stop_signal, name)
-        loop.add_signal_handler(signal.SIGHUP, self._on_reload_signal)
+        self._install_signals(loop)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                return await self._lifetime()
+        finally:
+            self._group = None
+            self._remove_signals(loop)
 
-        client = self._client = IngestClient(self.config, clock=self.clock)
+    async def _lifetime(self) -> int:
+        client = self.client = self._client_factory(self.config, self.clock)
         # Inputs first: building one imports its module, a pause /health must not see.
         for cfg in self.config.inputs:
             self._start_input(cfg)
         if self.config.metrics.enabled:
             from logflux_agent.observe.server import ObserveServer
 
-            self._server = ObserveServer(self.config.metrics, self.readiness, self.status)
-            await self._server.start()
-            log.info("observe.listening", url=self._server.url)
+            server = self.server = ObserveServer(self.config.metrics, self.readiness, self.status)
+            await server.start()
+            log.info("observe.listening", url=server.url)
         sender = self.config.sender
         batcher = Batcher(
             self.queue,
@@ -366,43 +372,38 @@ class Supervisor:
             server=client,
             clock=self.clock,
         )
-        stage = self._stage = SenderStage(
+        stage = self.stage = SenderStage(
             batcher, self.tracker, client, sender.max_in_flight, self.session_ready
         )
-        sender_task = asyncio.create_task(stage.run(), name="sender")
-        session_task = self._spawn(self._session(), "session")
-        self._spawn(self._flush_checkpoints_forever(), "checkpoints")
-        if self._notifier.watchdog_interval() is not None:
-            self._spawn(self._notifier.watchdog_loop(), "watchdog")
+        assert self._group is not None
+        sender_task = self._group.create_task(self._send(stage), name="sender")
+        self._spawn(self._session(client), "session", fatal=False)
+        self._spawn(self._flush_checkpoints_forever(), "checkpoints", fatal=True)
+        if self._notifier is not None and self._notifier.watchdog_interval() is not None:
+            self._spawn(self._notifier.watchdog_loop(), "watchdog", fatal=False)
         if self.config.reload == "watch" and self.config_path is not None:
             from logflux_agent.config.watch import watch_config
 
-            self._spawn(watch_config(self.config_path, self.reload), "reload-watch")
-        url = self._server.url if self._server is not None else None
+            self._spawn(watch_config(self.config_path, self.reload), "reload-watch", fatal=False)
+        url = self.server.url if self.server is not None else None
         log.info("agent.started", **banner.started_fields(self.config, self.config_path, url))
+        await self._stop.wait()
+        return await self._shutdown(sender_task)
 
-        stop_wait = asyncio.create_task(self._stop.wait(), name="stop-wait")
-        await asyncio.wait({stop_wait, sender_task}, return_when=asyncio.FIRST_COMPLETED)
-        if sender_task.done() and not stop_wait.done():
-            stop_wait.cancel()
-            self._exit_code = EXIT_RUNTIME
-            log.error("agent.sender_failed", error=repr(sender_task.exception()))
-        return await self._shutdown(sender_task, session_task)
-
-    async def _shutdown(
-        self, sender_task: asyncio.Task[None], session_task: asyncio.Task[None]
-    ) -> int:
+    async def _shutdown(self, sender_task: asyncio.Task[None]) -> int:
         if self._notifier is not None:
             self._notifier.stopping()
-        for input_id in list(self._inputs):
+        for input_id in list(self.inputs):
             await self._stop_input(input_id)
         self.queue.close()
         timeout = self.config.sender.shutdown_timeout
         # Without a session, file and journal data can simply be read again after the restart;
         # stdin cannot, so its entries get the drain time even while the session is pending.
         if not sender_task.done() and (self.session_ready.is_set() or self.undelivered_stdin > 0):
-            done, _ = await asyncio.wait({sender_task}, timeout=timeout)
-            if not done:
+            # Shielded: a timeout ends the wait, not the sender (it is cancelled just below).
+            with contextlib.suppress(TimeoutError):
+                await self.clock.wait_for(asyncio.shield(sender_task), timeout)
+            if not sender_task.done():
                 log.warning(
                     "agent.drain_timeout",
                     timeout=timeout,
@@ -410,45 +411,35 @@ class Supervisor:
                     pending_batches=self.tracker.pending_batches,
                 )
         sender_task.cancel()
-        session_task.cancel()
-        await asyncio.gather(sender_task, session_task, return_exceptions=True)
         for task in list(self._background):
             task.cancel()
-        await asyncio.gather(*list(self._background), return_exceptions=True)
+        await asyncio.gather(sender_task, *list(self._background), return_exceptions=True)
         self._flush_checkpoints()
-        undelivered = {
-            c.id: self.tracker.unresolved(c.id)
-            for c in self.config.inputs
-            if isinstance(c, StdinInputConfig)
-        }
-        listeners = [c.id for c in self.config.inputs if isinstance(c, _NO_REREAD[1:])]
-        if unsent := {i: n for i in listeners if (n := self.tracker.unresolved(i)) > 0}:
-            log.error("input.undelivered", entries=unsent, note="a socket cannot be read again")
-        lost = sum(undelivered.values())
-        if lost > 0:
-            log.error("stdin.undelivered", entries=lost, note="standard input cannot be read again")
-            self._exit_code = EXIT_RUNTIME
-        if self._client is not None:
-            await self._client.close()
-        if self._server is not None:
-            await self._server.stop()
-        duration = self.clock.monotonic() - self._started[0]
+        self._report_unsent()
+        if self.client is not None:
+            await self.client.close()
+        if self.server is not None:
+            await self.server.stop()
+        duration = self.clock.monotonic() - self._started
         log.info("agent.stopped", **banner.stopped_fields(self, duration, self._exit_code))
         return self._exit_code
 
+    def _report_unsent(self) -> None:
+        """Log what inputs that cannot re-read still hold; stdin's makes the exit code 1."""
+        unsent = self._unresolved(SocketInputConfig, SyslogInputConfig)
+        if sum(unsent.values()) > 0:
+            log.error("input.undelivered", entries=unsent, note="a socket cannot be read again")
+        lost = sum(self._unresolved(StdinInputConfig).values())
+        if lost > 0:
+            log.error("stdin.undelivered", entries=lost, note="standard input cannot be read again")
+            self._exit_code = EXIT_RUNTIME
+
+    def _unresolved(self, *kinds: type[InputConfig]) -> dict[str, int]:
+        inputs = self.config.inputs
+        return {c.id: self.tracker.unresolved(c.id) for c in inputs if isinstance(c, kinds)}
+
     @property
     def undelivered_stdin(self) -> int:
-        return sum(
-            self.tracker.unresolved(c.id) for c in self.config.inputs if isinstance(c, _NO_REREAD)
-        )
-
-
-def _sections_needing_restart(old: AgentConfig, new: AgentConfig) -> list[str]:
-    names = [n for n in AgentConfig.__dataclass_fields__ if n not in ("inputs", "source")]
-    return [n for n in names if getattr(old, n) != getattr(new, n)]
-
-
-def _replace_inputs(old: AgentConfig, new: AgentConfig) -> AgentConfig:
-    from dataclasses import replace
-
-    return replace(old, inputs=new.inputs)
+        """Entries of inputs that cannot re-read (stdin, socket, syslog) not yet accepted."""
+        kinds = (StdinInputConfig, SocketInputConfig, SyslogInputConfig)
+        return sum(self._unresolved(*kinds).values())

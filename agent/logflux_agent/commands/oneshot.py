@@ -25,13 +25,16 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logflux_agent.config.env import API_KEY_VAR
 from logflux_agent.config.model import AgentConfig, StdinInputConfig
 from logflux_agent.errors import ConfigError
 from logflux_agent.observe.logging import flush as flush_logs
 from logflux_agent.observe.logsink import TolerantStream
+
+if TYPE_CHECKING:
+    from logflux_agent.supervisor import Supervisor
 
 PROGRESS_INTERVAL = 0.5
 
@@ -108,7 +111,7 @@ def stdin_id(config: AgentConfig) -> str | None:
     return next((c.id for c in config.inputs if isinstance(c, StdinInputConfig)), None)
 
 
-def _counts(sup: Any, input_id: str) -> tuple[int, int, int]:
+def _counts(sup: Supervisor, input_id: str) -> tuple[int, int, int]:
     tracker = sup.tracker
     read = tracker.emitted_total.get(input_id, 0)
     resolved = tracker.resolved.get(input_id, 0)
@@ -124,7 +127,7 @@ def _dead_lettered() -> int:
     return total
 
 
-async def _show_progress(sup: Any, input_id: str, out: TolerantStream) -> None:
+async def _show_progress(sup: Supervisor, input_id: str, out: TolerantStream) -> None:
     # A terminal gets one line redrawn in place; a file or pipe (--progress) a line per tick,
     # less often.
     tty = out.isatty()
@@ -138,14 +141,14 @@ async def _show_progress(sup: Any, input_id: str, out: TolerantStream) -> None:
         out.flush()
 
 
-async def run_one_shot(sup: Any, config: AgentConfig, args: argparse.Namespace) -> int:
+async def run_one_shot(sup: Supervisor, config: AgentConfig, args: argparse.Namespace) -> int:
     """Run the supervisor; progress while it runs, the final line after."""
     input_id = stdin_id(config)
     # The final line must not turn a delivered upload into a traceback when stderr is gone.
     out = TolerantStream(sys.stderr)
     show = input_id is not None and (getattr(args, "progress", False) or out.isatty())
     progress = (
-        asyncio.create_task(_show_progress(sup, input_id, out))
+        asyncio.create_task(_show_progress(sup, input_id, out), name="progress")
         if show and input_id is not None
         else None
     )
@@ -166,10 +169,10 @@ async def run_one_shot(sup: Any, config: AgentConfig, args: argparse.Namespace) 
             out.flush()
 
 
-def final_line(sup: Any, input_id: str) -> str:
+def final_line(sup: Supervisor, input_id: str) -> str:
     _, resolved, unresolved = _counts(sup, input_id)
     dead = min(resolved, _dead_lettered())
-    resent = int(getattr(sup._client, "resent_entries", 0) or 0)
+    resent = sup.client.resent_entries if sup.client is not None else 0
     line = (
         f"delivered {resolved - dead} entries, {resent} duplicates possible, "
         f"{unresolved + dead} undelivered"

@@ -1,21 +1,18 @@
 """The configuration model: frozen dataclasses with the documented defaults.
 
-This module owns the *shape*, the defaults and the constraints (what a valid value is, beyond
-its type: bounds, URLs, label rules...); ``load.py`` owns turning YAML into it (with
+This module owns the *shape*, the defaults and the bounds of numbers (``BOUNDS``); what a
+valid value is beyond that (URLs, addresses, patterns...) is ``values.py``, and the rules
+across settings ``checks.py``; ``load.py`` owns turning YAML into it (with
 file:line:col errors) and ``env.py`` owns interpolation and the ``LOGFLUX_*`` overrides. Every
 default here is repeated, commented, in ``config/agent.yaml.example``.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
-import re
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 from logflux_agent.config.processors import ProcessorConfig
 from logflux_agent.config.sockets import (
@@ -24,12 +21,18 @@ from logflux_agent.config.sockets import (
     SocketLongLines,
     SyslogFraming,
     SyslogInputConfig,
-    check_socket_mode,
-    check_socket_path,
-    is_loopback,
-    split_hostport,
 )
-from logflux_agent.credentials import REGIONS, ApiKey
+
+# The value checks live in values.py; these names are imported from here as well.
+from logflux_agent.config.values import CHECKS as CHECKS
+from logflux_agent.config.values import Invalid as Invalid
+from logflux_agent.config.values import check_endpoint as check_endpoint
+from logflux_agent.config.values import is_loopback as is_loopback
+from logflux_agent.config.values import parse_hostport as parse_hostport
+from logflux_agent.config.values import parse_listen
+from logflux_agent.config.values import split_hostport as split_hostport
+from logflux_agent.config.values import suggest as suggest
+from logflux_agent.credentials import ApiKey
 
 __all__ = [
     "DEFAULT_SOCKET_PATH",
@@ -37,8 +40,6 @@ __all__ = [
     "SocketLongLines",
     "SyslogFraming",
     "SyslogInputConfig",
-    "is_loopback",
-    "split_hostport",
 ]
 
 DEFAULT_CONFIG_PATH = "/etc/logflux-agent/agent.yaml"
@@ -200,6 +201,11 @@ class MetricsConfig:
     # /ready turns false when no send succeeded for this long while sends are failing.
     ready_failure_threshold: float = 60.0
 
+    @property
+    def address(self) -> tuple[str, int]:
+        """``listen`` as (host, port); ConfigError when it is not one (a config not loaded)."""
+        return parse_listen(self.listen)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggingConfig:
@@ -273,26 +279,6 @@ BOUNDS: dict[str, tuple[float, bool, float]] = {
     "SyslogInputConfig.max_connections": (1, True, 1_000_000),
     "SyslogInputConfig.datagram_buffer_bytes": (65_536, True, 1 << 32),
 }
-_ID_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_FINGERPRINT_HEX_RE = re.compile(r"[0-9a-f]{64}")
-
-
-class Invalid(ValueError):
-    """A value check failed: ``expected`` says what would be valid, ``hint`` how to get there."""
-
-    def __init__(self, expected: str, hint: str = "") -> None:
-        super().__init__(expected + hint)
-        self.expected = expected
-        self.hint = hint
-
-
-def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """'; did you mean X?' for the closest choice (case-insensitive first), or ''."""
-    lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return f"; did you mean {lowered[word.lower()]!r}?"
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def bound_problem(qual: str, kind: type, value: float) -> str | None:
@@ -310,114 +296,3 @@ def bound_problem(qual: str, kind: type, value: float) -> str | None:
 
 def _number(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _url(text: str, *, allow_query: bool = False) -> str:
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise Invalid("an http(s) URL", f" ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid("an http:// or https:// URL with a host")
-    if any(ch.isspace() for ch in text):
-        raise Invalid("a URL without spaces")
-    if not allow_query and (parts.query or parts.fragment):
-        raise Invalid("a base URL without ?query or #fragment")
-    return text
-
-
-def check_endpoint(value: str) -> str:
-    """A custom ingestor base URL; one trailing ``/`` is dropped (paths are appended to it)."""
-    return _url(value).removesuffix("/")
-
-
-def check_region(value: str) -> str:
-    if value not in REGIONS:
-        raise Invalid(f"one of {', '.join(REGIONS)}", suggest(value, REGIONS))
-    return value
-
-
-def check_readable_file(value: str) -> str:
-    try:
-        with open(value, "rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        raise Invalid("a readable file", f" ({exc.strerror or exc})") from None
-    return value
-
-
-def check_fingerprint(value: str) -> str:
-    """``SHA256:`` + 64 lower-case hex digits; upper case, ``:`` between bytes and a missing
-    prefix (as other tools print fingerprints) are accepted and normalised to that form."""
-    compact = value.strip().lower().removeprefix("sha256:").replace(":", "")
-    if not _FINGERPRINT_HEX_RE.fullmatch(compact):
-        raise Invalid("'SHA256:' followed by 64 hex digits, as `logflux-agent check` prints it")
-    return "SHA256:" + compact
-
-
-def check_listen(value: str) -> str:
-    host, sep, port_text = value.rpartition(":")
-    example = "host:port, like 127.0.0.1:9102 or [::1]:9102"
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise Invalid(example, " (an IPv6 address goes in brackets)")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise Invalid(f"{example} (port 0 to 65535)")
-    return value
-
-
-def check_static_url(value: str) -> str:
-    _url(value.replace("{region}", "eu"), allow_query=True)
-    return value
-
-
-def check_gateways(value: tuple[str, ...]) -> tuple[str, ...]:
-    for url in value:
-        _url(url)
-    return value
-
-
-def check_regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except (re.error, OverflowError, RecursionError, ValueError) as exc:
-        raise Invalid("a regular expression", f" ({exc})") from None
-    return value
-
-
-def check_input_id(value: str) -> str:
-    if not _ID_RE.fullmatch(value):
-        raise Invalid("1 to 64 letters, digits, '_', '-' or '.'")
-    return value
-
-
-def check_paths(value: tuple[str, ...]) -> tuple[str, ...]:
-    if not value:
-        raise Invalid("at least one path or glob, like ['/var/log/app/*.log']")
-    return value
-
-
-# "Class.field" (or "*.field") -> check; a check returns the value to keep or raises Invalid.
-CHECKS: dict[str, Callable[[Any], Any]] = {
-    "AgentConfig.endpoint": check_endpoint,
-    "AgentConfig.region": check_region,
-    "AgentConfig.ca_file": check_readable_file,
-    "EncryptionConfig.public_key_file": check_readable_file,
-    "EncryptionConfig.public_key_fingerprint": check_fingerprint,
-    "MetricsConfig.listen": check_listen,
-    "DiscoveryConfig.static_url": check_static_url,
-    "DiscoveryConfig.gateways": check_gateways,
-    "MultilineConfig.start_pattern": check_regex,
-    "MultilineConfig.continue_pattern": check_regex,
-    "FileInputConfig.paths": check_paths,
-    "SocketInputConfig.tcp": check_listen,
-    "SocketInputConfig.unix": check_socket_path,
-    "SocketInputConfig.mode": check_socket_mode,
-    "SyslogInputConfig.tcp": check_listen,
-    "SyslogInputConfig.udp": check_listen,
-    "SyslogInputConfig.unix": check_socket_path,
-    "SyslogInputConfig.mode": check_socket_mode,
-    "*.id": check_input_id,
-}

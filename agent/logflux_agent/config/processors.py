@@ -175,8 +175,8 @@ def read_processors(w: Any, node: Any, path: str) -> Any:
     """The processors of one input, or ``BAD`` with every problem reported on ``w``."""
     import yaml
 
-    from logflux_agent.config.load import BAD
     from logflux_agent.config.model import suggest
+    from logflux_agent.config.nodes import BAD
 
     if w.is_null(node, path):
         return ()
@@ -223,30 +223,49 @@ def read_processors(w: Any, node: Any, path: str) -> Any:
 
 
 def _options(w: Any, cls: type, node: Any, path: str, knode: Any) -> Any:
-    import yaml
-
-    from logflux_agent.config.load import BAD
-
     empty = node is None or w.means_default(node, path)
     if cls in (SetProcessor, RenameProcessor):
-        if empty:
-            return w.expected(node or knode, path, "a mapping of names, like {env: prod}")
-        fields = w.str_mapping(node, path)
-        if fields is BAD:
-            return BAD
-        if cls is RenameProcessor:
-            for old, new in fields.items():
-                if not new:
-                    w.problem(node, f"{path}.{old}", "expected a non-empty new name")
-                    return BAD
-        return cls(fields=fields)
+        return _field_map(w, cls, node, path, knode, empty)
     if cls is DropFieldsProcessor:
-        names = BAD if empty else w.sequence(node, str, path, "DropFieldsProcessor.fields")
-        if names is BAD or not names:
-            if names is BAD:
+        return _drop_fields(w, node, path, knode, empty)
+    return _structured(w, cls, node, path, knode, empty)
+
+
+def _field_map(w: Any, cls: type, node: Any, path: str, knode: Any, empty: bool) -> Any:
+    """``set:`` / ``rename:``: a mapping of names (a rename's new names non-empty)."""
+    from logflux_agent.config.nodes import BAD
+
+    if empty:
+        return w.expected(node or knode, path, "a mapping of names, like {env: prod}")
+    fields = w.str_mapping(node, path)
+    if fields is BAD:
+        return BAD
+    if cls is RenameProcessor:
+        for old, new in fields.items():
+            if not new:
+                w.problem(node, f"{path}.{old}", "expected a non-empty new name")
                 return BAD
-            return w.expected(node or knode, path, "a list of at least one field name")
-        return cls(fields=names)
+    return cls(fields=fields)
+
+
+def _drop_fields(w: Any, node: Any, path: str, knode: Any, empty: bool) -> Any:
+    """``drop_fields:``: a list of at least one field name."""
+    from logflux_agent.config.nodes import BAD
+
+    names = BAD if empty else w.sequence(node, str, path, "DropFieldsProcessor.fields")
+    if names is BAD or not names:
+        if names is BAD:
+            return BAD
+        return w.expected(node or knode, path, "a list of at least one field name")
+    return DropFieldsProcessor(fields=names)
+
+
+def _structured(w: Any, cls: type, node: Any, path: str, knode: Any, empty: bool) -> Any:
+    """A processor with its own settings mapping (``level:`` also takes a ``map:``)."""
+    import yaml
+
+    from logflux_agent.config.nodes import BAD
+
     if empty:
         node = yaml.MappingNode("tag:yaml.org,2002:map", [], knode.start_mark)
     pairs = None
@@ -270,7 +289,7 @@ def _options(w: Any, cls: type, node: Any, path: str, knode: Any) -> Any:
 def _level_map(w: Any, node: Any, path: str) -> Any:
     import yaml
 
-    from logflux_agent.config.load import BAD
+    from logflux_agent.config.nodes import BAD
 
     expectation = "a LogFlux level: 1 to 8 or a name (" + ", ".join(LEVEL_NAMES) + ")"
     if not isinstance(node, yaml.MappingNode):

@@ -1,17 +1,15 @@
-"""The shape of the socket and syslog inputs' configuration, and the checks of their values.
+"""The shape of the socket and syslog inputs' configuration.
 
-Kept apart from ``model.py`` (which re-exports everything here, so the loader and every other
-module see one model) only to keep modules small. ``model.Invalid`` is looked up when a check
-runs: ``model`` imports this module first.
+Kept apart from ``model.py`` (which re-exports it, so the loader and every other module see one
+model) only to keep modules small; the checks of their values are in ``values.py`` with all
+the others.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from logflux_agent.config import model
 from logflux_agent.config.processors import ProcessorConfig
 
 OnFull = Literal["block", "drop_newest"]  # the same choices as model.OnFull
@@ -76,40 +74,3 @@ class SyslogInputConfig:
     datagram_buffer_bytes: int = 8_388_608
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
-
-
-def split_hostport(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT``) as checked by ``check_listen`` → (host, port)."""
-    host, _, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` stays on this machine: ``localhost``, 127.0.0.0/8 or ``::1``."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_socket_mode(value: str) -> str:
-    """A Unix socket's permission bits as octal text, like "0660"."""
-    try:
-        mode = int(value.removeprefix("0o"), 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o777:
-        raise model.Invalid('an octal file mode in quotes, like "0660"')
-    return value
-
-
-def check_socket_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise model.Invalid("an absolute path, like /run/logflux-agent/agent.sock")
-    if len(value.encode()) > 107:
-        raise model.Invalid("a path of at most 107 bytes (the Unix socket limit)")
-    return value

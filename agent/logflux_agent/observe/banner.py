@@ -10,7 +10,7 @@ short readable strings; in JSON they stay structured. The key is only ever shown
 from __future__ import annotations
 
 import glob
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -22,6 +22,10 @@ from logflux_agent.config.model import (
     InputConfig,
     JournaldInputConfig,
 )
+
+if TYPE_CHECKING:
+    from logflux_agent.ingest.session import SessionInfo
+    from logflux_agent.supervisor import Supervisor
 
 # Files counted per glob in the banner; a glob matching more says "1000+".
 MATCH_CAP = 1000
@@ -121,18 +125,21 @@ def started_fields(
     return fields
 
 
-def session_fields(info: Any) -> dict[str, Any]:
+def session_fields(info: SessionInfo) -> dict[str, Any]:
     """The fields of ``session.ready``: where, the session key id and the server key."""
-    fields: dict[str, Any] = {}
-    for name in ("base_url", "region", "key_id", "fingerprint"):
-        value = getattr(info, name, None)
-        if value is not None:
-            fields[name] = value
-    fields["pinned"] = getattr(info, "pin", None) is not None
+    fields: dict[str, Any] = {
+        "base_url": info.base_url,
+        "region": info.region,
+        "key_id": info.key_id,
+        "fingerprint": info.fingerprint,
+    }
+    # The same as before the fields were typed: a missing value is left out, not null.
+    fields = {name: value for name, value in fields.items() if value is not None}
+    fields["pinned"] = info.pin is not None
     return fields
 
 
-def stopped_fields(sup: Any, duration: float, exit_code: int) -> dict[str, Any]:
+def stopped_fields(sup: Supervisor, duration: float, exit_code: int) -> dict[str, Any]:
     """The fields of ``agent.stopped``: entries read/sent/dropped per input and the duration.
 
     ``sup`` is the Supervisor (its config, tracker, drop counts and checkpoint store).
@@ -142,7 +149,7 @@ def stopped_fields(sup: Any, duration: float, exit_code: int) -> dict[str, Any]:
         c.id: {
             "read": tracker.emitted_total.get(c.id, 0),
             "sent": tracker.resolved.get(c.id, 0),
-            "dropped": sup._dropped.get(c.id, 0),
+            "dropped": sup.dropped.get(c.id, 0),
         }
         for c in sup.config.inputs
     }

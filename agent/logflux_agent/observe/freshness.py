@@ -14,13 +14,16 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from logflux_agent import __version__
 from logflux_agent.credentials import mask_secrets
 from logflux_agent.observe import metrics
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.queue import RecordQueue
+
+if TYPE_CHECKING:
+    from logflux_agent.supervisor import Supervisor
 
 TOP_FILES = 10
 MAX_PROBLEMS = 5
@@ -100,40 +103,39 @@ def input_status(view: InputView, tracker: AckTracker) -> dict[str, Any]:
     return doc
 
 
-def readiness_of(sup: Any) -> tuple[bool, str, str]:
+def readiness_of(sup: Supervisor) -> tuple[bool, str, str]:
     """The Supervisor's (ready, reason, blocking stage): ``session`` before the first
     handshake, else ``sender`` (refused key, 507, sends failing)."""
-    client = sup._client
+    client = sup.client
     if not sup.session_ready.is_set():
         reason = "no session with the ingestor yet (discovery/handshake pending)"
-        last = client.status().get("last_error") if hasattr(client, "status") else None
+        last = client.status().get("last_error") if client is not None else None
         return False, f"{reason}: {last}" if last else reason, "session"
-    client_ready = getattr(client, "readiness", None)
-    if client_ready is not None:
-        ok, reason = client_ready()
+    if client is not None:
+        ok, reason = client.readiness()
         return bool(ok), str(reason), "" if ok else "sender"
     return True, "ready", ""
 
 
-def status_of(sup: Any) -> dict[str, Any]:
+def status_of(sup: Supervisor) -> dict[str, Any]:
     """The whole ``/status`` body of the Supervisor ``sup`` (JSON-able); also refreshes the
     freshness gauges."""
-    views: list[InputView] = [r.view for r in sup._inputs.values()]
+    views: list[InputView] = [r.view for r in sup.inputs.values()]
     for view in views:
-        view.dropped = sup._dropped.get(view.id, 0)
+        view.dropped = sup.dropped.get(view.id, 0)
     tracker: AckTracker = sup.tracker
     queue: RecordQueue = sup.queue
     ready, reason, stage = sup.readiness()
-    in_flight = sup._stage.in_flight if sup._stage is not None else 0
+    in_flight = sup.stage.in_flight if sup.stage is not None else 0
     sender: dict[str, Any] = {"in_flight": in_flight, "pending_batches": tracker.pending_batches}
-    if hasattr(sup._client, "status"):
-        sender.update(sup._client.status())
+    if sup.client is not None:
+        sender.update(sup.client.status())
     last = tracker.last_accepted_wall
     return {
         "version": __version__,
         "pid": os.getpid(),
         "config": sup.config_path,
-        "uptime_seconds": round(max(0.0, time.time() - sup._started[1]), 1),
+        "uptime_seconds": round(max(0.0, time.time() - sup.started_wall), 1),
         "ready": ready,
         "ready_stage": stage,
         "ready_reason": reason,

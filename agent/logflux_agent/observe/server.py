@@ -22,7 +22,8 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
 from logflux_agent.config.model import MetricsConfig
-from logflux_agent.errors import AgentError, ConfigError
+from logflux_agent.config.values import parse_listen as parse_listen  # for status, the tests
+from logflux_agent.errors import AgentError
 from logflux_agent.observe.metrics import REGISTRY
 
 log = structlog.get_logger(__name__)
@@ -34,28 +35,6 @@ LAG_PROBE_INTERVAL = 0.5
 # (ready, reason) or (ready, reason, stage).
 Readiness = Callable[[], tuple[bool, str] | tuple[bool, str, str]]
 StatusSource = Callable[[], dict[str, Any]]
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    """Split ``host:port`` (``[v6]:port`` for IPv6); ConfigError naming the value otherwise."""
-    host, sep, port_text = listen.rpartition(":")
-    if not sep or not host:
-        raise ConfigError(
-            f"metrics.listen: expected host:port (like 127.0.0.1:9102), got {listen!r}"
-        )
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ConfigError(
-            f"metrics.listen: write an IPv6 address in brackets, like [::1]:9102, got {listen!r}"
-        )
-    try:
-        port = int(port_text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"metrics.listen: port must be a number from 0 to 65535, got {listen!r}")
-    return host, port
 
 
 class LoopLagProbe:
@@ -102,7 +81,7 @@ class ObserveServer:
         return self._url
 
     async def start(self) -> None:
-        host, port = parse_listen(self._config.listen)
+        host, port = self._config.address  # parsed by config/values.py, the one parser
         app = web.Application()
         app.router.add_get("/", self._index)
         app.router.add_get("/metrics", self._metrics)

@@ -4,6 +4,7 @@ Inputs ``await put(records)``; it blocks while the queue is over either bound (a
 ``on_full: drop_newest`` uses ``offer`` and drops instead). A single list larger than the whole
 bound is still admitted when the queue is empty, so an oversized chunk can never deadlock.
 The consumer takes lists with ``get`` and sees ``None`` once the queue is closed and drained.
+A timed wait (``wait_readable``) goes through the ``Clock``, so flush timing is testable.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 from collections import deque
 
+from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.observe import metrics
 from logflux_agent.record import MESSAGE, Record
 
@@ -27,13 +29,14 @@ def records_size(records: list[Record]) -> int:
 class RecordQueue:
     """Bounded by ``max_entries`` and ``max_bytes``, whichever is reached first."""
 
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._items: deque[tuple[str, list[Record], int]] = deque()
         self.entries = 0
         self.bytes = 0
         self._closed = False
+        self._clock = clock
         self._space = asyncio.Event()
         self._not_empty = asyncio.Event()
         metrics.QUEUE_CAPACITY_ENTRIES.set(max_entries)
@@ -92,7 +95,7 @@ class RecordQueue:
         if not self._items and not self._closed:
             self._not_empty.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._not_empty.wait(), timeout)
+                await self._clock.wait_for(self._not_empty.wait(), timeout)
         return bool(self._items)
 
     def get_nowait(self) -> tuple[str, list[Record]] | None:
