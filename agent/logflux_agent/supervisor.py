@@ -36,6 +36,7 @@ from logflux_agent.observe import banner, metrics
 from logflux_agent.observe.freshness import InputView, readiness_of, status_of
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.batcher import Batcher
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from logflux_agent.pipeline.queue import RecordQueue
 from logflux_agent.pipeline.sender import SenderStage
 from logflux_agent.record import Record
@@ -46,29 +47,36 @@ EXIT_FORCED = 130
 _RESTART_MIN, _RESTART_MAX = 1.0, 60.0
 
 
-def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input:
-    """Instantiate the input for one config entry (imports kept local: each kind is optional)."""
+def build_input(cfg: InputConfig, checkpointer: Checkpointer, clock: Clock) -> Input:
+    """Instantiate the input for one config entry (imports kept local: each kind is optional).
+
+    Inputs get the checkpointer as ``Positions``: they read their start positions once, here,
+    and never write the store.
+    """
     if isinstance(cfg, FileInputConfig):
         from logflux_agent.inputs.file.input import FileInput
 
-        file_input: Input = FileInput(cfg, store, clock=clock)
+        # A rebuilt input (restart, reload) declares its streams afresh.
+        checkpointer.detach(f"file:{cfg.id}:")
+        file_input: Input = FileInput(cfg, checkpointer, clock=clock)
         return file_input
     if isinstance(cfg, JournaldInputConfig):
         from logflux_agent.inputs.journald import JournaldInput
 
-        return JournaldInput(cfg, store, clock=clock)
+        return JournaldInput(cfg, checkpointer, clock=clock)
     if isinstance(cfg, StdinInputConfig):
         from logflux_agent.inputs.stdin import StdinInput
 
-        return StdinInput(cfg, store, clock=clock)
+        return StdinInput(cfg, checkpointer, clock=clock)
+    # Socket and syslog resume nothing; they take (and drop) the store itself.
     if isinstance(cfg, SocketInputConfig):
         from logflux_agent.inputs.socket.input import SocketInput
 
-        return SocketInput(cfg, store, clock=clock)
+        return SocketInput(cfg, checkpointer.store, clock=clock)
     if isinstance(cfg, SyslogInputConfig):
         from logflux_agent.inputs.syslog.input import SyslogInput
 
-        return SyslogInput(cfg, store, clock=clock)
+        return SyslogInput(cfg, checkpointer.store, clock=clock)
     raise AgentError(f"unknown input type {type(cfg).__name__}")
 
 
@@ -98,8 +106,9 @@ class Supervisor:
         self.clock = clock
         self._reload_loader = reload_loader
         self.store = CheckpointStore(config.state_dir)
+        self.checkpointer = Checkpointer(self.store)
         self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes)
-        self.tracker = AckTracker(clock)
+        self.tracker = AckTracker(clock, self.checkpointer.commit)
         self.session_ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
@@ -216,7 +225,7 @@ class Supervisor:
                 )
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, _RESTART_MAX)
-                inp = running.view.instance = build_input(cfg, self.store, self.clock)
+                inp = running.view.instance = build_input(cfg, self.checkpointer, self.clock)
                 continue
             running.finished = True
             log.info("input.finished", input=cfg.id, type=cfg.type)
@@ -229,7 +238,7 @@ class Supervisor:
             self._stop.set()
 
     def _start_input(self, cfg: InputConfig) -> None:
-        inp = build_input(cfg, self.store, self.clock)
+        inp = build_input(cfg, self.checkpointer, self.clock)
         running = _RunningInput(cfg, asyncio.create_task(asyncio.sleep(0)), inp)
         running.task = asyncio.create_task(self._run_input(running, inp), name=f"input-{cfg.id}")
         self._inputs[cfg.id] = running

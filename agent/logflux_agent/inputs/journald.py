@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 
-from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import JournaldInputConfig
 from logflux_agent.inputs.base import Emit
@@ -48,7 +48,7 @@ from logflux_agent.inputs.journal.process import (
     run_query,
 )
 from logflux_agent.observe import metrics
-from logflux_agent.record import AckToken, Record
+from logflux_agent.record import AckToken, Record, Resumable
 
 log = structlog.get_logger(__name__)
 
@@ -64,19 +64,13 @@ def checkpoint_key(input_id: str) -> str:
     return f"journald:{input_id}"
 
 
-class JournalAckStream:
-    """The journal's position stream: ``commit(cursor)`` records the cursor in the store."""
+class JournalAckStream(Resumable):
+    """The journal's position stream: a committed cursor is stored as ``{"cursor": C}``."""
 
-    def __init__(self, store: CheckpointStore, key: str) -> None:
-        self._store = store
-        self._key = key
+    __slots__ = ()
 
-    @property
-    def key(self) -> str:
-        return self._key
-
-    def commit(self, position: int | str) -> None:
-        self._store.put(self._key, {"cursor": str(position)})
+    def state(self, position: int | str) -> dict[str, Any]:
+        return {"cursor": str(position)}
 
 
 class _Failed(Exception):
@@ -87,13 +81,15 @@ class JournaldInput:
     """``type: journald``. Runs until cancelled."""
 
     def __init__(
-        self, config: JournaldInputConfig, store: CheckpointStore, *, clock: Clock = SYSTEM_CLOCK
+        self, config: JournaldInputConfig, positions: Positions, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.config = config
         self.name = config.id
         self.clock = clock
-        self.stream = JournalAckStream(store, checkpoint_key(config.id))
-        saved = store.get(self.stream.key) or {}
+        self.stream = JournalAckStream(checkpoint_key(config.id))
+        positions.track(self.stream)
+        # Read once, here: the committed cursor of the last run.
+        saved = positions.get(self.stream.key) or {}
         cursor = saved.get("cursor")
         self.saved_cursor: str | None = cursor if isinstance(cursor, str) and cursor else None
         self.selection = JournalSelection.from_config(config)

@@ -4,11 +4,11 @@ Owns the schedule: discovery (initial scan, inotify events through ``DirWatcher`
 rescan), identities and rotation (rename → the old file is read to its end, then the new one
 from its beginning; copytruncate → back to offset 0; deleted → read to the end, then closed),
 the bound on open descriptors (LRU eviction), fair reading (round-robin, one chunk per turn),
-partial-line and multiline timeouts, emitting records with ack tokens, and the only two
-checkpoint writes an input makes itself: the "started before" marker and garbage collection of
-entries for files that are gone (plus the start position of a file started at its end, so a
-restart does not re-read what was skipped on purpose). Every other checkpoint write happens in
-``FileStream.commit``, called by the pipeline once the ingestor accepted the lines.
+partial-line and multiline timeouts, and emitting records with ack tokens. It never writes the
+checkpoint store: its saved states are read once, when it is built; it declares its streams,
+their start positions known without a record (a file started at its end, the "started before"
+marker), released files and which files are still present to the checkpointer
+(pipeline/checkpointer.py), which owns every write and the garbage collection.
 
 Everything runs in one task on the event loop: reads are positional ``pread`` calls of at most
 ``read_chunk_bytes`` from the page cache, and ``await emit(...)`` is where backpressure stops
@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.base import Emit
@@ -35,12 +35,13 @@ from logflux_agent.inputs.file.identity import (
     FileStream,
     Match,
     Saved,
+    StartedMarker,
     compare,
     marker_key,
     position,
     stream_key,
 )
-from logflux_agent.inputs.file.rotation import Rotation
+from logflux_agent.inputs.file.rotation import GC_MIN_SECONDS, GC_RESCANS, Rotation
 from logflux_agent.inputs.file.settings import validate
 from logflux_agent.inputs.file.tailer import IdentityChanged, Tailer
 from logflux_agent.inputs.file.watcher import DirWatcher
@@ -75,12 +76,14 @@ class FileInput:
     """``type: file``. Build it, then ``await run(emit)`` until cancelled."""
 
     def __init__(
-        self, config: FileInputConfig, store: CheckpointStore, *, clock: Clock = SYSTEM_CLOCK
+        self, config: FileInputConfig, positions: Positions, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.config = config
-        self._store = store
+        self._positions = positions
         self._clock = clock
         validate(config)
+        # Read once, here: the saved states of this input (consumed as files are found).
+        self._saved: dict[str, dict[str, Any]] = dict(positions.items(f"file:{config.id}:"))
         self._finder = Finder(config.paths, config.exclude)
         # Tests may turn inotify off to prove the rescan alone finds everything.
         self.watch_events = True
@@ -97,8 +100,7 @@ class FileInput:
         self._wake = asyncio.Event()
         self._reported: dict[tuple[str, str], str] = {}
         self._dirs_seen: set[str] = set()
-        self._absent: dict[str, float] = {}
-        self._first_start = False
+        self._first_start = marker_key(config.id) not in self._saved
         self._rescan_due = 0.0
         self._last_rescan = -_INF
         self._timer_due = _INF
@@ -133,14 +135,13 @@ class FileInput:
 
     def _startup(self) -> None:
         cfg = self.config
-        marker = marker_key(cfg.id)
-        self._first_start = self._store.get(marker) is None
         now = self._clock.monotonic()
         if not self._first_start:
             self._rotation.recover_moved()
         self._rescan(now, initial=True)
         if self._first_start:
-            self._store.put(marker, {"input": cfg.id, "started": self._clock.wall()})
+            marker = StartedMarker(cfg.id, self._clock.wall())
+            self._positions.track(marker, start=0)
         log.info(
             "file.input_started",
             input=cfg.id,
@@ -223,7 +224,7 @@ class FileInput:
             ) and self._by_path.get(path) is tailer:
                 self._lose_path(tailer, now)
         self._close_inactive(now)
-        self._rotation.collect_garbage(now, seen)
+        self._report_present(now, seen)
         self._refresh_watch()
         self._m_watched.set(len(self._by_ident))
 
@@ -300,7 +301,7 @@ class FileInput:
         else:
             start = "end" if initial and self._first_start else "beginning"
         key = stream_key(cfg.id, st.st_dev, st.st_ino)
-        state = self._store.get(key)
+        state = self._saved.pop(key, None)
         saved = Saved.decode(cfg.id, key, state) if state is not None else None
         offset = saved.offset if saved is not None else 0
         stream = self._new_stream(
@@ -329,7 +330,6 @@ class FileInput:
         real = os.path.realpath(path)
         if real != path:
             self._aliases[real] = path
-        self._absent.pop(key, None)
         self._queue(tailer)
         # Pin the inode now: if the file is renamed before its first read, it is still ours.
         self._open(tailer)
@@ -355,25 +355,22 @@ class FileInput:
     def _new_stream(
         self, path: str, dev: int, ino: int, *, committed: int | None, fingerprint: bytes = b""
     ) -> FileStream:
-        stream = FileStream(
-            self._store,
-            self.config.id,
-            path,
-            dev,
-            ino,
-            fingerprint,
-            committed=committed,
-            on_done=self._stream_done,
-        )
-        old = self._streams.get(stream.key)
-        if old is not None:
-            old.retire()
+        """A new stream generation for an identity; the checkpointer retires the older one."""
+        stream = FileStream(self.config.id, path, dev, ino, fingerprint, committed=committed)
+        self._positions.track(stream)
+        if len(self._streams) >= len(self._by_ident) + 64:
+            # Retired streams are only dropped from this view lazily, in batches.
+            self._streams = {k: s for k, s in self._streams.items() if not s.retired}
         self._streams[stream.key] = stream
         return stream
 
-    def _stream_done(self, stream: FileStream) -> None:
-        if self._streams.get(stream.key) is stream:
-            del self._streams[stream.key]
+    def _report_present(self, now: float, seen: set[tuple[int, int]]) -> None:
+        """Tell the checkpointer which identities exist; it drops entries long absent."""
+        cfg = self.config
+        keys = {stream_key(cfg.id, dev, ino) for dev, ino in seen}
+        keys.add(marker_key(cfg.id))
+        grace = max(GC_RESCANS * cfg.rescan_interval, GC_MIN_SECONDS)
+        self._positions.present(f"file:{cfg.id}:", keys, grace, now)
 
     def _poke(self, tailer: Tailer, size: int, *, event: bool = False) -> None:
         """The file was seen with ``size`` bytes: read it if there may be something new.
@@ -657,7 +654,7 @@ class FileInput:
         )
         if offset > 0:
             # Skipped on purpose: remember it, or a restart would read it as a new file.
-            tailer.stream.commit(offset)
+            self._positions.track(tailer.stream, start=offset)
 
     def _evict(self) -> bool:
         """Close the least recently read file that can be reopened by its path."""
@@ -765,7 +762,7 @@ class FileInput:
         if successor is not None:
             self._queue(successor)
         self._rotation.release_parked(tailer)
-        tailer.stream.release(tailer.emitted_end)
+        self._positions.release(tailer.stream, tailer.emitted_end)
         self._m_watched.set(len(self._by_ident))
         log.info(
             "file.released",
@@ -799,9 +796,7 @@ class FileInput:
     def committed_offsets(self) -> list[tuple[str, int, int, int]]:
         """(path, dev, ino, committed offset) of every file followed: ``status`` computes lag."""
         return [
-            (s.path, s.dev, s.ino, s.committed or 0)
-            for s in self._streams.values()
-            if not s.retired
+            (s.path, s.dev, s.ino, s.offset or 0) for s in self._streams.values() if not s.retired
         ]
 
     def snapshot(self) -> dict[str, Any]:
@@ -814,7 +809,7 @@ class FileInput:
             "ready": len(self._ready),
             "holding": len(self._holding),
             "rotated": len(self._rotated),
-            "streams": len(self._streams),
+            "streams": sum(not s.retired for s in self._streams.values()),
             "watching": self._watcher.directories if self._watcher else [],
         }
 
