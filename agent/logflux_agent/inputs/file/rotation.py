@@ -255,7 +255,7 @@ class Rotation:
         """Follow the file at ``path`` from ``at`` (entries keep ``source``); None if unusable."""
         inp = self._in
         now = inp._clock.monotonic()
-        if len(inp._opened) >= inp.config.max_open_files:
+        if len(inp._files.opened) >= inp.config.max_open_files:
             log.warning(
                 "file.recovery_skipped", input=inp.config.id, path=path, reason="max_open_files"
             )
@@ -276,14 +276,14 @@ class Rotation:
         tailer.path = path
         tailer.first_open = False
         tailer.copy_check = False
-        if not inp._open(tailer):
+        if not inp._files.open(tailer):
             return None
         try:
             if tailer.refresh_head(inp.config.fingerprint_bytes):
-                inp._skip_binary(tailer)
+                inp._files.skip_binary(tailer)
                 return None
         except OSError:
-            inp._close(tailer)
+            inp._files.close(tailer)
             return None
         inp._by_ident[(st.st_dev, st.st_ino)] = tailer
         inp._positions.track(tailer.stream, start=committed)
