@@ -148,7 +148,6 @@ OVERSIZED_ALLOWED = {
     "logflux_agent.config.load",  # node walker + key resolution + checks: to be split
     "logflux_agent.config.model",  # the typed config model: to be split with config/load.py
     "logflux_agent.supervisor",  # being restructured (task group, typed collaborators)
-    "logflux_agent.inputs.framing",  # split next: level detection
 }
 
 

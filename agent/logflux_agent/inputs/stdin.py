@@ -34,7 +34,9 @@ from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import StdinInputConfig
 from logflux_agent.inputs.base import Emit
-from logflux_agent.inputs.framing import Frames, LineFramer, Multiline, make_records
+from logflux_agent.inputs.framing import Frames, LineFramer
+from logflux_agent.inputs.levels import make_records
+from logflux_agent.inputs.multiline import Multiline
 from logflux_agent.observe import metrics
 from logflux_agent.record import AckToken, Resumable
 

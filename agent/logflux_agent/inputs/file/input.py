@@ -44,7 +44,8 @@ from logflux_agent.inputs.file.rotation import GC_MIN_SECONDS, GC_RESCANS, Rotat
 from logflux_agent.inputs.file.settings import validate
 from logflux_agent.inputs.file.tailer import Tailer
 from logflux_agent.inputs.file.watcher import DirWatcher
-from logflux_agent.inputs.framing import LineFramer, Multiline
+from logflux_agent.inputs.framing import LineFramer
+from logflux_agent.inputs.multiline import Multiline
 from logflux_agent.observe import metrics
 
 log = structlog.get_logger(__name__)

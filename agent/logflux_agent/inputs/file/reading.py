@@ -19,7 +19,8 @@ import structlog
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.file.identity import Match, compare, position
 from logflux_agent.inputs.file.tailer import Tailer
-from logflux_agent.inputs.framing import Frames, make_records, newline_slices
+from logflux_agent.inputs.framing import Frames, newline_slices
+from logflux_agent.inputs.levels import make_records
 from logflux_agent.observe import metrics
 from logflux_agent.record import AckToken
 
