@@ -61,7 +61,7 @@ def build_input(cfg: InputConfig, checkpointer: Checkpointer, clock: Clock) -> I
         file_input: Input = FileInput(cfg, checkpointer, clock=clock)
         return file_input
     if isinstance(cfg, JournaldInputConfig):
-        from logflux_agent.inputs.journald import JournaldInput
+        from logflux_agent.inputs.journald.input import JournaldInput
 
         return JournaldInput(cfg, checkpointer, clock=clock)
     if isinstance(cfg, StdinInputConfig):

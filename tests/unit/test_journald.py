@@ -18,8 +18,8 @@ from structlog.testing import capture_logs
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import FakeClock
 from logflux_agent.config.model import JournaldInputConfig
-from logflux_agent.inputs import journald
-from logflux_agent.inputs.journald import JournaldInput, checkpoint_key
+from logflux_agent.inputs.journald import input as journald
+from logflux_agent.inputs.journald.input import JournaldInput, checkpoint_key
 from logflux_agent.observe.metrics import REGISTRY
 from logflux_agent.pipeline.checkpointer import Checkpointer
 from tests.support.collector import Collector

@@ -1,8 +1,7 @@
 """The journald input: follow the systemd journal through a managed ``journalctl -o json``.
 
-It owns the reading loop and the start position; the command lines live in
-``inputs/journal/command.py``, the child process in ``process.py``, the field mapping in
-``mapping.py``.
+It owns the reading loop and the start position; the command lines live in ``command.py`` (this
+package), the child process in ``process.py``, the field mapping in ``mapping.py``.
 
 Start position, in order: the committed cursor from the checkpoint store (resumed with
 ``--after-cursor``), else ``start_at`` (``beginning`` = the oldest entry; ``end`` = after the
@@ -34,14 +33,14 @@ from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import JournaldInputConfig
 from logflux_agent.inputs.base import Emit
-from logflux_agent.inputs.journal.command import (
+from logflux_agent.inputs.journald.command import (
     JournalSelection,
     cursor_probe_command,
     follow_command,
     tail_probe_command,
 )
-from logflux_agent.inputs.journal.mapping import BadEntry, EntryMapper
-from logflux_agent.inputs.journal.process import (
+from logflux_agent.inputs.journald.mapping import BadEntry, EntryMapper
+from logflux_agent.inputs.journald.process import (
     JournalctlMissing,
     JournalctlProcess,
     QueryResult,
