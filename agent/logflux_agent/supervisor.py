@@ -56,13 +56,15 @@ def build_input(cfg: InputConfig, checkpointer: Checkpointer, clock: Clock) -> I
     if isinstance(cfg, FileInputConfig):
         from logflux_agent.inputs.file.input import FileInput
 
-        # A rebuilt input (restart, reload) declares its streams afresh.
+        # A rebuilt input (restart, reload) declares its streams afresh; the old instance's
+        # streams are not retired, so its records still in flight commit as before.
         checkpointer.detach(f"file:{cfg.id}:")
         file_input: Input = FileInput(cfg, checkpointer, clock=clock)
         return file_input
     if isinstance(cfg, JournaldInputConfig):
-        from logflux_agent.inputs.journald.input import JournaldInput
+        from logflux_agent.inputs.journald.input import JournaldInput, checkpoint_key
 
+        checkpointer.detach(checkpoint_key(cfg.id))
         return JournaldInput(cfg, checkpointer, clock=clock)
     if isinstance(cfg, StdinInputConfig):
         from logflux_agent.inputs.stdin import StdinInput

@@ -115,7 +115,10 @@ class Checkpointer:
                 )
 
     def detach(self, prefix: str) -> None:
-        """Forget the live streams under ``prefix`` (their input is rebuilt and declares anew)."""
+        """Forget the live streams under ``prefix``: their input is rebuilt and declares anew.
+
+        They are not retired: records of the old instance still in flight commit as before.
+        """
         for key in [k for k in self._live if k.startswith(prefix)]:
             del self._live[key]
 
