@@ -16,6 +16,7 @@ import structlog
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file import FileInput
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from logflux_agent.record import Record
 
 N = 1_000_000
@@ -33,7 +34,8 @@ async def main() -> None:
         fh.write("".join(f"{LINE}{i:08d}\n" for i in range(N)))
     store = CheckpointStore(os.path.join(workdir, "state"))
     store.load()
-    inp = FileInput(FileInputConfig(id="bench", paths=(path,), start_at="beginning"), store)
+    config = FileInputConfig(id="bench", paths=(path,), start_at="beginning")
+    inp = FileInput(config, Checkpointer(store))
     seen = 0
     done = asyncio.Event()
 

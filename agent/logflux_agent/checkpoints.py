@@ -1,9 +1,11 @@
 """Durable positions (file offsets, journal cursors): one JSON document in the state directory.
 
-The store is written only by the pipeline's ack path (through ``AckStream.commit`` →
-``put``) and persisted by ``flush``: tmp file + fsync + rename + fsync of the directory, so a
-crash at any instant leaves either the old or the new document, never a torn one. Inputs only
-read from it when they start.
+The store has one writer, the checkpointer (pipeline/checkpointer.py): it applies the commits
+of the ack path, the start positions inputs declare, and garbage collection. ``flush`` persists:
+tmp file + fsync + rename + fsync of the directory, so a crash at any instant leaves either the
+old or the new document, never a torn one. Inputs see only ``Positions`` (below): they read
+their saved states when they are built and declare facts about their streams; what is written
+is decided by the checkpointer.
 """
 
 from __future__ import annotations
@@ -11,16 +13,39 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
 from logflux_agent.errors import StateError
 
+if TYPE_CHECKING:
+    from logflux_agent.record import Resumable
+
 log = structlog.get_logger(__name__)
 
 CHECKPOINT_FILE = "checkpoints.json"
 _FORMAT_VERSION = 1
+
+
+class Positions(Protocol):
+    """What an input sees of the checkpointer: saved states, and facts about its streams.
+
+    Nothing here writes by itself: ``track`` (a stream now exists, optionally at a position
+    known without any record, e.g. a file started at its end), ``release`` (its source is gone)
+    and ``present`` (which keys the input still sees) are facts; the checkpointer decides what
+    to persist or drop.
+    """
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def items(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]: ...
+
+    def track(self, stream: Resumable, *, start: int | str | None = None) -> None: ...
+
+    def release(self, stream: Resumable, final: int) -> None: ...
+
+    def present(self, prefix: str, keys: set[str], grace: float, now: float) -> None: ...
 
 
 class CheckpointStore:

@@ -1,4 +1,5 @@
-"""One input's lifetime under the supervisor: run it, restart it with backoff when it crashes.
+"""One input's lifetime under the supervisor: build it, run it, restart it with backoff when it
+crashes.
 
 Each attempt runs the input's reads in a task group of its own (a crash ends that attempt
 only, and no task it starts can outlive it); the next attempt waits ``1 s`` doubling up to
@@ -17,15 +18,59 @@ from collections.abc import Callable
 import structlog
 
 from logflux_agent.clock import Clock
-from logflux_agent.config.model import InputConfig
+from logflux_agent.config.model import (
+    FileInputConfig,
+    InputConfig,
+    JournaldInputConfig,
+    SocketInputConfig,
+    StdinInputConfig,
+    SyslogInputConfig,
+)
+from logflux_agent.errors import AgentError
 from logflux_agent.inputs.base import Emit, Input
 from logflux_agent.observe import metrics
 from logflux_agent.observe.freshness import InputView
 from logflux_agent.pipeline.acks import AckTracker
+from logflux_agent.pipeline.checkpointer import Checkpointer
 
 log = structlog.get_logger(__name__)
 
 RESTART_MIN, RESTART_MAX = 1.0, 60.0
+
+
+def build_input(cfg: InputConfig, checkpointer: Checkpointer, clock: Clock) -> Input:
+    """Instantiate the input for one config entry (imports kept local: each kind is optional).
+
+    Inputs get the checkpointer as ``Positions``: they read their start positions once, here,
+    and never write the store.
+    """
+    if isinstance(cfg, FileInputConfig):
+        from logflux_agent.inputs.file.input import FileInput
+
+        # A rebuilt input (restart, reload) declares its streams afresh; the old instance's
+        # streams are not retired, so its records still in flight commit as before.
+        checkpointer.detach(f"file:{cfg.id}:")
+        file_input: Input = FileInput(cfg, checkpointer, clock=clock)
+        return file_input
+    if isinstance(cfg, JournaldInputConfig):
+        from logflux_agent.inputs.journald.input import JournaldInput, checkpoint_key
+
+        checkpointer.detach(checkpoint_key(cfg.id))
+        return JournaldInput(cfg, checkpointer, clock=clock)
+    if isinstance(cfg, StdinInputConfig):
+        from logflux_agent.inputs.stdin import StdinInput
+
+        return StdinInput(cfg, checkpointer, clock=clock)
+    # Socket and syslog resume nothing; they take (and drop) the store itself.
+    if isinstance(cfg, SocketInputConfig):
+        from logflux_agent.inputs.socket.input import SocketInput
+
+        return SocketInput(cfg, checkpointer.store, clock=clock)
+    if isinstance(cfg, SyslogInputConfig):
+        from logflux_agent.inputs.syslog.input import SyslogInput
+
+        return SyslogInput(cfg, checkpointer.store, clock=clock)
+    raise AgentError(f"unknown input type {type(cfg).__name__}")
 
 
 class RunningInput:

@@ -12,20 +12,57 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
 from operator import attrgetter
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
 
 
+@runtime_checkable
 class AckStream(Protocol):
-    """One ordered stream of positions (a file identity, a journal, stdin) that can be committed.
+    """One ordered stream of positions (a file identity, a journal, stdin, a socket).
 
-    The pipeline calls ``commit`` with the highest position whose predecessors were all accepted
-    by the ingestor (or dead-lettered). Positions only ever grow along a stream.
+    The pipeline hands the checkpointer (pipeline/checkpointer.py) the highest position of each
+    stream whose predecessors were all accepted by the ingestor (or dead-lettered). Positions
+    only ever grow along a stream.
     """
 
     @property
     def key(self) -> str: ...
 
+
+@runtime_checkable
+class CountingStream(AckStream, Protocol):
+    """A stream with nothing to resume whose owner only counts what was accepted (sockets)."""
+
     def commit(self, position: int | str) -> None: ...
+
+
+class Resumable:
+    """A stream whose positions the checkpointer persists: its store key and resume state.
+
+    Pure data for the ack path: ``state(position)`` is the document to persist for a position
+    (identity + position), computed without side effects. ``committed``, ``final`` and
+    ``retired`` are kept by the checkpointer; the input that made the stream only reads them
+    (a rotated file is closed once its stream is retired). ``durable = False`` streams (stdin)
+    are counted the same way and never written.
+    """
+
+    __slots__ = ("committed", "final", "key", "retired")
+    durable = True
+
+    def __init__(self, key: str, committed: int | str | None = None) -> None:
+        self.key = key
+        # The highest position known committed (the resumed or starting one at first).
+        self.committed = committed
+        # Set when the stream's source is gone: the position after the last record emitted.
+        self.final: int | None = None
+        self.retired = False
+
+    def progress(self, position: int | str) -> int | str:
+        """What ``committed`` becomes when ``position`` is committed (file: the byte offset)."""
+        return position
+
+    def state(self, position: int | str) -> dict[str, Any]:
+        """The JSON-able document that resumes the stream after ``position``."""
+        return {"position": position}
 
 
 @dataclass(slots=True)

@@ -41,9 +41,7 @@ from logflux_agent.collaborators import (
 from logflux_agent.config.diff import plan_reload
 from logflux_agent.config.model import (
     AgentConfig,
-    FileInputConfig,
     InputConfig,
-    JournaldInputConfig,
     SocketInputConfig,
     StdinInputConfig,
     SyslogInputConfig,
@@ -53,6 +51,7 @@ from logflux_agent.input_runner import (
     RESTART_MAX,
     RESTART_MIN,
     RunningInput,
+    build_input,
     run_input,
     wait_settled,
 )
@@ -61,6 +60,7 @@ from logflux_agent.observe import banner, metrics
 from logflux_agent.observe.freshness import readiness_of, status_of
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.batcher import Batcher
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from logflux_agent.pipeline.queue import RecordQueue
 from logflux_agent.pipeline.sender import SenderStage
 
@@ -70,33 +70,7 @@ EXIT_FORCED = 130
 _STOP_SIGNALS = ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT"))
 
 
-InputFactory = Callable[[InputConfig, CheckpointStore, Clock], Input]
-
-
-def build_input(cfg: InputConfig, store: CheckpointStore, clock: Clock) -> Input:
-    """Instantiate the input for one config entry (imports kept local: each kind is optional)."""
-    if isinstance(cfg, FileInputConfig):
-        from logflux_agent.inputs.file.input import FileInput
-
-        file_input: Input = FileInput(cfg, store, clock=clock)
-        return file_input
-    if isinstance(cfg, JournaldInputConfig):
-        from logflux_agent.inputs.journald import JournaldInput
-
-        return JournaldInput(cfg, store, clock=clock)
-    if isinstance(cfg, StdinInputConfig):
-        from logflux_agent.inputs.stdin import StdinInput
-
-        return StdinInput(cfg, store, clock=clock)
-    if isinstance(cfg, SocketInputConfig):
-        from logflux_agent.inputs.socket.input import SocketInput
-
-        return SocketInput(cfg, store, clock=clock)
-    if isinstance(cfg, SyslogInputConfig):
-        from logflux_agent.inputs.syslog.input import SyslogInput
-
-        return SyslogInput(cfg, store, clock=clock)
-    raise AgentError(f"unknown input type {type(cfg).__name__}")
+InputFactory = Callable[[InputConfig, Checkpointer, Clock], Input]
 
 
 class Supervisor:
@@ -127,8 +101,9 @@ class Supervisor:
         self._build_input = input_factory
         self._hard_exit = hard_exit
         self.store = CheckpointStore(config.state_dir)
+        self.checkpointer = Checkpointer(self.store)
         self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes, clock=clock)
-        self.tracker = AckTracker(clock)
+        self.tracker = AckTracker(clock, self.checkpointer.commit)
         self.session_ready = asyncio.Event()
         self._stop = asyncio.Event()
         self._signals = 0
@@ -225,7 +200,7 @@ class Supervisor:
             running,
             inp,
             emit,
-            rebuild=lambda: self._build_input(cfg, self.store, self.clock),
+            rebuild=lambda: self._build_input(cfg, self.checkpointer, self.clock),
             clock=self.clock,
             on_finished=self._maybe_finish,
         )
@@ -238,7 +213,7 @@ class Supervisor:
     def _start_input(self, cfg: InputConfig) -> None:
         if self._group is None:
             return
-        inp = self._build_input(cfg, self.store, self.clock)
+        inp = self._build_input(cfg, self.checkpointer, self.clock)
         running = RunningInput(cfg, inp)
         name = f"input-{cfg.id}"
         guarded = self._guarded(self._run_input(running, inp), name, fatal=False)

@@ -17,6 +17,7 @@ from logflux_agent.inputs.file.identity import (
     split_position,
     stream_key,
 )
+from logflux_agent.pipeline.checkpointer import Checkpointer
 
 
 def test_fingerprint_prefix_rules() -> None:
@@ -40,9 +41,10 @@ def store_at(tmp_path: Path) -> CheckpointStore:
 
 def test_commit_writes_a_resumable_state(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, b"head")
+    checkpointer = Checkpointer(store)
+    stream = FileStream("in", "/var/log/a.log", 7, 42, b"head")
     assert stream.key == stream_key("in", 7, 42) == "file:in:7:42"
-    stream.commit(100)
+    checkpointer.commit(stream, 100)
     state = store.get(stream.key)
     assert state == {
         "input": "in",
@@ -62,52 +64,56 @@ def test_commit_writes_a_resumable_state(tmp_path: Path) -> None:
 
 def test_a_released_stream_drops_its_entry_once_everything_is_committed(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    done: list[FileStream] = []
-    stream = FileStream(store, "in", "/a", 1, 2, b"", committed=0, on_done=done.append)
-    stream.commit(50)
-    stream.release(120)
+    checkpointer = Checkpointer(store)
+    stream = FileStream("in", "/a", 1, 2, b"", committed=0)
+    checkpointer.commit(stream, 50)
+    checkpointer.release(stream, 120)
     assert store.get(stream.key) is not None
-    stream.commit(80)
+    checkpointer.commit(stream, 80)
     assert store.get(stream.key)["offset"] == 80  # type: ignore[index]
-    stream.commit(120)
+    checkpointer.commit(stream, 120)
     assert store.get(stream.key) is None
-    assert done == [stream]
-    stream.commit(130)  # late commits of a retired stream are ignored
+    assert stream.retired
+    checkpointer.commit(stream, 130)  # late commits of a retired stream are ignored
     assert store.get(stream.key) is None
 
 
 def test_releasing_a_fully_committed_stream_drops_it_at_once(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    stream = FileStream(store, "in", "/a", 1, 2, b"")
-    stream.commit(10)
-    stream.release(10)
+    checkpointer = Checkpointer(store)
+    stream = FileStream("in", "/a", 1, 2, b"")
+    checkpointer.commit(stream, 10)
+    checkpointer.release(stream, 10)
     assert stream.retired
     assert store.get(stream.key) is None
-    never_opened = FileStream(store, "in", "/b", 1, 3, b"")
-    never_opened.release(0)
+    never_opened = FileStream("in", "/b", 1, 3, b"")
+    checkpointer.release(never_opened, 0)
     assert never_opened.retired
 
 
 def test_a_retired_stream_never_overwrites_its_successor(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    old = FileStream(store, "in", "/a", 1, 2, b"old")
-    new = FileStream(store, "in", "/a", 1, 2, b"new")
-    old.retire()
-    new.commit(5)
-    old.commit(5000)
+    checkpointer = Checkpointer(store)
+    old = FileStream("in", "/a", 1, 2, b"old")
+    new = FileStream("in", "/a", 1, 2, b"new")
+    checkpointer.track(old)
+    checkpointer.track(new)  # the newer generation of the key retires the older
+    checkpointer.commit(new, 5)
+    checkpointer.commit(old, 5000)
     assert store.get(new.key)["offset"] == 5  # type: ignore[index]
 
 
 def test_a_mid_line_position_is_stored_and_read_back(tmp_path: Path) -> None:
     store = store_at(tmp_path)
-    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, b"head")
-    stream.commit(position(3000, "skip"))
+    checkpointer = Checkpointer(store)
+    stream = FileStream("in", "/var/log/a.log", 7, 42, b"head")
+    checkpointer.commit(stream, position(3000, "skip"))
     state = store.get(stream.key)
     assert state is not None and state["offset"] == 3000 and state["mid_line"] == "skip"
     saved = Saved.decode("in", stream.key, state)
     assert saved is not None and (saved.offset, saved.mid_line) == (3000, "skip")
     # The next line boundary clears it.
-    stream.commit(position(4100, None))
+    checkpointer.commit(stream, position(4100, None))
     state = store.get(stream.key)
     assert state is not None and "mid_line" not in state
     assert position(10, None) == 10
@@ -119,9 +125,10 @@ def test_the_checkpoint_holds_no_log_content_and_old_raw_fingerprints_still_load
     tmp_path: Path,
 ) -> None:
     store = store_at(tmp_path)
+    checkpointer = Checkpointer(store)
     secret = b"user=alice password=hunter2 logged in\n"
-    stream = FileStream(store, "in", "/var/log/a.log", 7, 42, secret)
-    stream.commit(10)
+    stream = FileStream("in", "/var/log/a.log", 7, 42, secret)
+    checkpointer.commit(stream, 10)
     assert store.flush()
     text = store.path.read_text()
     assert "hunter2" not in text and secret.hex() not in text

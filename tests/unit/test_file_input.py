@@ -21,6 +21,7 @@ from tests.support.wait import async_wait_until
 from tests.unit.test_file_support import (
     Collector,
     append_bytes,
+    checkpointer_for,
     counter,
     gauge,
     make_config,
@@ -203,7 +204,7 @@ async def test_restart_continues_exactly_after_the_committed_offset(tmp_path: Pa
         token = got.records[-1].ack
         assert token is not None
         # The pipeline acknowledged the first 60 lines only.
-        token.stream.commit(sum(len(line) + 1 for line in lines[:60]))
+        checkpointer_for(store).commit(token.stream, sum(len(line) + 1 for line in lines[:60]))
     assert store.flush()
 
     reloaded = CheckpointStore(state_dir)
@@ -596,7 +597,7 @@ def test_unusable_settings_are_config_errors_listing_every_problem(tmp_path: Pat
         multiline=MultilineConfig(start_pattern="(unclosed"),
     )
     with pytest.raises(ConfigError) as caught:
-        FileInput(config, make_store(tmp_path))
+        FileInput(config, checkpointer_for(make_store(tmp_path)))
     text = str(caught.value)
     for word in (
         "paths",

@@ -26,6 +26,7 @@ CHILD = r"""
 import asyncio, json, os, pwd, sys
 import structlog, structlog.testing
 from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file import FileInput
 from logflux_agent.observe import metrics
@@ -62,7 +63,7 @@ async def wait(cond, seconds):
 async def main(logs):
     config = FileInputConfig(id="perm", paths=(directory + "/*.log", directory + "/locked/*.log"),
                              start_at="beginning", rescan_interval=0.05)
-    inp = FileInput(config, store)
+    inp = FileInput(config, Checkpointer(store))
     inp.watch_events = False
     got = []
 

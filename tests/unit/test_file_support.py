@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file import FileInput
 from logflux_agent.observe import metrics
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from logflux_agent.record import Record
 from tests.support.wait import async_wait_until
 
@@ -46,6 +48,19 @@ def make_store(tmp_path: Path) -> CheckpointStore:
     return store
 
 
+_checkpointers: weakref.WeakKeyDictionary[CheckpointStore, Checkpointer] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def checkpointer_for(store: CheckpointStore) -> Checkpointer:
+    """The one checkpointer (the store's only writer) of ``store``, as in the agent."""
+    found = _checkpointers.get(store)
+    if found is None:
+        found = _checkpointers[store] = Checkpointer(store)
+    return found
+
+
 @dataclass
 class Collector:
     """An Emit that keeps every record; commits each token at once when ``commit`` is set."""
@@ -54,16 +69,18 @@ class Collector:
     records: list[Record] = field(default_factory=list)
     lists: int = 0
     on_emit: Callable[[list[Record]], None] | None = None
+    # Set by ``running``: where accepted positions go (the pipeline's ack path in the agent).
+    checkpointer: Checkpointer | None = None
 
     async def __call__(self, records: list[Record]) -> None:
         self.lists += 1
         self.records.extend(records)
         if self.on_emit is not None:
             self.on_emit(records)
-        if self.commit:
+        if self.commit and self.checkpointer is not None:
             for record in records:
                 if record.ack is not None:
-                    record.ack.stream.commit(record.ack.position)
+                    self.checkpointer.commit(record.ack.stream, record.ack.position)
         await asyncio.sleep(0)
 
     def messages(self, source: str | Path | None = None) -> list[str]:
@@ -105,9 +122,12 @@ async def running(
     watch: bool = True,
 ) -> AsyncIterator[tuple[FileInput, Collector]]:
     """Run a FileInput in a task; on exit cancel it and check it closed every descriptor."""
-    inp = FileInput(config, store, clock=clock)
+    checkpointer = checkpointer_for(store)
+    checkpointer.detach(f"file:{config.id}:")  # a new input declares its streams anew
+    inp = FileInput(config, checkpointer, clock=clock)
     inp.watch_events = watch
     collector = collector if collector is not None else Collector()
+    collector.checkpointer = checkpointer
     task = asyncio.create_task(inp.run(collector), name="file-input-under-test")
     try:
         yield inp, collector

@@ -10,15 +10,9 @@ from hypothesis import strategies as st
 
 from logflux_agent.config.model import MultilineConfig
 from logflux_agent.errors import ConfigError
-from logflux_agent.inputs.framing import (
-    LEVEL_INFO,
-    Frames,
-    LineFramer,
-    Multiline,
-    detect_level,
-    make_records,
-    newline_slices,
-)
+from logflux_agent.inputs.framing import Frames, LineFramer, newline_slices
+from logflux_agent.inputs.levels import LEVEL_INFO, detect_level, make_records
+from logflux_agent.inputs.multiline import Multiline
 
 
 def feed_all(framer: LineFramer, chunks: list[bytes]) -> Frames:

@@ -18,9 +18,10 @@ from structlog.testing import capture_logs
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import FakeClock
 from logflux_agent.config.model import JournaldInputConfig
-from logflux_agent.inputs import journald
-from logflux_agent.inputs.journald import JournaldInput, checkpoint_key
+from logflux_agent.inputs.journald import input as journald
+from logflux_agent.inputs.journald.input import JournaldInput, checkpoint_key
 from logflux_agent.observe.metrics import REGISTRY
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from tests.support.collector import Collector
 from tests.support.journal import BASE_REALTIME_US, JournalWriter, journal_cursors
 from tests.support.wait import async_wait_until
@@ -106,7 +107,7 @@ async def test_field_mapping_and_ack_token(journal: JournalWriter, store: Checkp
         ]
     )
     c = cfg(journal, labels={"env": "test"}, include_fields=("_UID",))
-    inp = JournaldInput(c, store)
+    inp = JournaldInput(c, Checkpointer(store))
     got = Collector()
     async with running(inp, got):
         await async_wait_until(lambda: len(got.records) >= 4, 20, message="4 entries")
@@ -164,7 +165,7 @@ async def test_filters(
         ]
     )
     got = Collector()
-    async with running(JournaldInput(cfg(journal, **options), store), got):
+    async with running(JournaldInput(cfg(journal, **options), Checkpointer(store)), got):
         # Every filter above lets the last entry through, so its arrival means "all read".
         await async_wait_until(lambda: "marker-end" in got.messages, 20, message="marker")
     assert got.messages == [*expected, "marker-end"]
@@ -174,7 +175,7 @@ async def test_follow_start_at_end_and_appends(
     journal: JournalWriter, store: CheckpointStore
 ) -> None:
     journal.messages("old-1", "old-2")
-    inp = JournaldInput(cfg(journal, start_at="end"), store)
+    inp = JournaldInput(cfg(journal, start_at="end"), Checkpointer(store))
     got = Collector()
     async with running(inp, got):
         await async_wait_until(lambda: inp.starts == 1, 20, message="journalctl started")
@@ -193,7 +194,7 @@ async def test_entries_of_earlier_boots_are_not_skipped(
     next_boot = JournalWriter(journal.path, start_realtime_us=BASE_REALTIME_US + 60_000_000)
     next_boot.messages("boot-2 a")
     got = Collector()
-    async with running(JournaldInput(cfg(journal), store), got):
+    async with running(JournaldInput(cfg(journal), Checkpointer(store)), got):
         await async_wait_until(lambda: len(got.records) >= 3, 20, message="3 entries")
     assert got.messages == ["boot-1 a", "boot-1 b", "boot-2 a"]
 
@@ -205,7 +206,7 @@ async def test_directory_follow_picks_up_a_new_journal_file(
     directory.mkdir()
     first = JournalWriter(directory / "one.journal")
     first.messages("from-one")
-    inp = JournaldInput(cfg(first, directory=str(directory)), store)
+    inp = JournaldInput(cfg(first, directory=str(directory)), Checkpointer(store))
     got = Collector()
     async with running(inp, got):
         await async_wait_until(lambda: got.messages == ["from-one"], 20, message="first file")
@@ -225,19 +226,20 @@ async def test_restart_resumes_after_the_committed_cursor(
     c = cfg(journal)
     store = CheckpointStore(tmp_path / "state")
     store.load()
-    first = JournaldInput(c, store)
+    checkpointer = Checkpointer(store)
+    first = JournaldInput(c, checkpointer)
     got = Collector()
     async with running(first, got):
         await async_wait_until(lambda: len(got.records) == 5, 20, message="5 entries")
     # The pipeline accepted up to m2: it commits that cursor through the input's stream.
     token = next(r.ack for r in got.records if r.ack is not None)
-    token.stream.commit(cursors[2])
+    checkpointer.commit(token.stream, cursors[2])
     assert store.flush()
 
     reloaded = CheckpointStore(tmp_path / "state")
     reloaded.load()
     assert reloaded.get(checkpoint_key(c.id)) == {"cursor": cursors[2]}
-    second = JournaldInput(c, reloaded)
+    second = JournaldInput(c, Checkpointer(reloaded))
     again = Collector()
     async with running(second, again):
         await async_wait_until(lambda: len(again.records) >= 2, 20, message="resumed entries")
@@ -252,7 +254,7 @@ async def test_killed_journalctl_is_restarted_without_loss_or_repeat(
     journal.messages("a", "b", "c")
     c = cfg(journal)
     clock = FakeClock()
-    inp = JournaldInput(c, store, clock=clock)
+    inp = JournaldInput(c, Checkpointer(store), clock=clock)
     got = Collector()
     async with running(inp, got):
         await async_wait_until(lambda: len(got.records) == 3, 20, message="first entries")
@@ -292,7 +294,7 @@ async def test_unknown_cursor_falls_back_to_the_oldest_entry_with_a_warning(
     store.put(checkpoint_key(c.id), {"cursor": cursor})
     got = Collector()
     with capture_logs() as logs:
-        async with running(JournaldInput(c, store), got):
+        async with running(JournaldInput(c, Checkpointer(store)), got):
             await async_wait_until(lambda: len(got.records) == 3, 20, message="all entries")
     assert got.messages == ["first", "second", "third"]
     warnings = [e for e in logs if e["event"] == "journald.cursor_unknown"]
@@ -313,7 +315,7 @@ async def test_a_replaced_journal_file_falls_back_too(
     fresh = JournalWriter(journal.path, boot_id=journal.boot_id)
     fresh.messages("new-a", "new-b")
     got = Collector()
-    async with running(JournaldInput(c, store), got):
+    async with running(JournaldInput(c, Checkpointer(store)), got):
         await async_wait_until(lambda: len(got.records) == 2, 20, message="entries")
     assert got.messages == ["new-a", "new-b"]
     assert errors(c.id, "cursor_unknown") == 1
@@ -325,7 +327,7 @@ async def test_missing_journalctl_is_logged_counted_and_retried(
     journal.messages("never read")
     c = cfg(journal, journalctl=str(tmp_path / "no" / "journalctl"))
     clock = FakeClock()
-    inp = JournaldInput(c, store, clock=clock)
+    inp = JournaldInput(c, Checkpointer(store), clock=clock)
     got = Collector()
     with capture_logs() as logs:
         async with running(inp, got) as task:
@@ -347,7 +349,7 @@ async def test_missing_directory_is_counted_then_followed_once_it_appears(
 ) -> None:
     directory = tmp_path / "later"
     c = JournaldInputConfig(id=uid("dir"), directory=str(directory), start_at="beginning")
-    inp = JournaldInput(c, store, clock=FakeClock())
+    inp = JournaldInput(c, Checkpointer(store), clock=FakeClock())
     got = Collector()
     async with running(inp, got):
         await async_wait_until(
@@ -364,7 +366,7 @@ async def test_missing_file_is_counted_and_the_others_followed(
     journal.messages("present")
     c = cfg(journal, files=(str(journal.path), str(tmp_path / "absent.journal")))
     got = Collector()
-    async with running(JournaldInput(c, store), got):
+    async with running(JournaldInput(c, Checkpointer(store)), got):
         await async_wait_until(lambda: got.messages == ["present"], 20, message="entry")
     assert errors(c.id, "file_missing") >= 1
 
@@ -377,7 +379,7 @@ async def test_an_entry_over_the_size_bound_is_skipped_and_counted(
     journal.messages("small-1", "x" * 20_000, "small-2")
     c = cfg(journal)
     got = Collector()
-    async with running(JournaldInput(c, store), got):
+    async with running(JournaldInput(c, Checkpointer(store)), got):
         await async_wait_until(lambda: "small-2" in got.messages, 20, message="entries")
     assert got.messages == ["small-1", "small-2"]
     assert errors(c.id, "entry_too_large") == 1
@@ -395,7 +397,7 @@ async def test_blocked_emit_stops_reading_and_journalctl_blocks_on_the_pipe(
     body = "p" * 400
     journal.append({"MESSAGE": f"{i:05d} {body}"} for i in range(n))
     c = cfg(journal)
-    inp = JournaldInput(c, store)
+    inp = JournaldInput(c, Checkpointer(store))
     got = Collector()
     gate = got.gate = asyncio.Event()
     async with running(inp, got):
@@ -419,7 +421,7 @@ async def test_cancel_while_emit_is_blocked_kills_journalctl(
     journal: JournalWriter, store: CheckpointStore
 ) -> None:
     journal.messages("x")
-    inp = JournaldInput(cfg(journal), store)
+    inp = JournaldInput(cfg(journal), Checkpointer(store))
     got = Collector()
     got.gate = asyncio.Event()
     # ``running`` asserts the child is gone after the cancellation.

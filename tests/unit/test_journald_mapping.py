@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 
 from logflux_agent.clock import FakeClock
 from logflux_agent.config.model import JournaldInputConfig
-from logflux_agent.inputs.journal.command import (
+from logflux_agent.inputs.journald.command import (
     JournalSelection,
     cursor_probe_command,
     follow_command,
 )
-from logflux_agent.inputs.journal.mapping import BadEntry, EntryMapper, field_text
+from logflux_agent.inputs.journald.mapping import BadEntry, EntryMapper, field_text
 
 
 def mapper(labels: dict[str, str] | None = None, include: tuple[str, ...] = ()) -> EntryMapper:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import pytest
 
+from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import FakeClock
 from logflux_agent.pipeline.acks import AckTracker
 from logflux_agent.pipeline.batcher import Batcher, estimate_entry_bytes
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from logflux_agent.pipeline.queue import RecordQueue, records_size
 from logflux_agent.pipeline.sender import SenderStage
-from logflux_agent.record import AckToken, Record
+from logflux_agent.record import AckToken, Record, Resumable
 from tests.support.wait import async_wait_until
 
 
@@ -346,3 +349,36 @@ async def test_batches_of_different_inputs_do_not_wait_for_each_other() -> None:
     client.release_first.set()
     await asyncio.wait_for(task, 5)
     assert client.sent == [11, 1]
+
+
+def test_the_checkpointer_drops_only_entries_absent_for_the_grace_period(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    store.load()
+    for name in ("gone", "seen", "live"):
+        store.put(f"file:in:{name}", {"input": "in", "offset": 1})
+    store.put("file:other:gone", {"input": "other", "offset": 1})
+    checkpointer = Checkpointer(store)
+    live = Resumable("file:in:live")
+    checkpointer.track(live)
+    checkpointer.present("file:in:", {"file:in:seen"}, grace=30.0, now=100.0)
+    checkpointer.present("file:in:", {"file:in:seen"}, grace=30.0, now=129.0)
+    assert store.get("file:in:gone") is not None  # absent, but not for 30 s yet
+    checkpointer.present("file:in:", {"file:in:seen"}, grace=30.0, now=130.0)
+    assert store.get("file:in:gone") is None
+    assert [k for k, _ in store.items()] == ["file:in:seen", "file:in:live", "file:other:gone"]
+
+
+def test_the_checkpointer_persists_resumable_streams_and_only_tells_counting_ones(
+    tmp_path: Path,
+) -> None:
+    store = CheckpointStore(tmp_path)
+    store.load()
+    checkpointer = Checkpointer(store)
+    tracker = AckTracker(commit=checkpointer.commit)
+    durable, counting = Resumable("journald:j"), Stream("socket:s")
+    batch = tracker.open(
+        [*recs(1, counting), Record("m", 0.0, 7, "s", {}, AckToken(durable, 3))], {}
+    )
+    tracker.complete(batch)
+    assert store.get("journald:j") == {"position": 3} and durable.committed == 3
+    assert counting.commits == [1] and store.get("socket:s") is None

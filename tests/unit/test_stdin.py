@@ -19,6 +19,7 @@ from logflux_agent.config.model import MultilineConfig, StdinInputConfig
 from logflux_agent.inputs import stdin as stdin_module
 from logflux_agent.inputs.stdin import StdinInput
 from logflux_agent.observe.metrics import REGISTRY
+from logflux_agent.pipeline.checkpointer import Checkpointer
 from tests.support.collector import Collector
 from tests.support.wait import async_wait_until
 
@@ -173,10 +174,11 @@ async def test_ack_positions_count_entries_and_nothing_is_persisted() -> None:
     stream_ = tokens[0].stream
     assert stream_.key == f"stdin:{inp.name}"
     assert inp.undelivered == 1000
-    stream_.commit(tokens[0].position)
+    checkpointer = Checkpointer(store)  # the ack path's end, as in the agent
+    checkpointer.commit(stream_, tokens[0].position)
     assert inp.stream.committed == tokens[0].position
-    stream_.commit(1000)
-    stream_.commit(5)  # never goes back
+    checkpointer.commit(stream_, 1000)
+    checkpointer.commit(stream_, 5)  # never goes back
     assert inp.stream.committed == 1000 and inp.undelivered == 0
     assert not store.dirty and store.items() == []
 

@@ -25,9 +25,10 @@ from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.load import load_config
 from logflux_agent.config.model import AgentConfig, InputConfig
+from logflux_agent.input_runner import build_input
 from logflux_agent.inputs.base import Emit, Input
 from logflux_agent.observe import metrics
-from logflux_agent.supervisor import EXIT_FORCED, Supervisor, build_input
+from logflux_agent.supervisor import EXIT_FORCED, Supervisor
 from tests.support.scripted import API_KEY, GatedClock, ScriptedIngestor
 from tests.support.wait import async_wait_until
 

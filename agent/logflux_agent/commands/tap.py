@@ -108,8 +108,9 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
     import tempfile
 
     from logflux_agent.checkpoints import CheckpointStore
+    from logflux_agent.input_runner import build_input
+    from logflux_agent.pipeline.checkpointer import Checkpointer
     from logflux_agent.processing import stage
-    from logflux_agent.supervisor import build_input
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,10 +119,11 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
         # An empty store of its own: the agent's checkpoints are neither read nor written.
         store = CheckpointStore(scratch)
         store.load()
+        checkpointer = Checkpointer(store)
 
         async def one(cfg: Any) -> None:
             emit = stage.wrap(cfg, printer, config.labels)
-            await build_input(cfg, store, _clock()).run(emit)
+            await build_input(cfg, checkpointer, _clock()).run(emit)
             await stage.drain(emit)
 
         tasks = [asyncio.create_task(one(cfg)) for cfg in inputs]

@@ -1,8 +1,10 @@
 """The Input protocol every source implements, and the Emit callback it feeds.
 
-An input reads its start positions from the checkpoint store when it is built and never writes
-them: positions are committed by the pipeline's ack tracker only after the ingestor accepted the
-records (Filebeat's harvester/registrar split).
+An input reads its start positions (``checkpoints.Positions``) when it is built and never writes
+them: the ack tracker hands accepted positions to the checkpointer (pipeline/checkpointer.py),
+the one writer of the store, only after the ingestor accepted the records (Filebeat's
+harvester/registrar split). Tokens carry the stream and its resume state as data; nothing under
+inputs/ is called back from the ack path.
 
 Inputs emit *lists* of records (typically one list per read chunk) rather than one record at a
 time: a queue operation per line would dominate the hot path. ``await emit(records)`` blocks

@@ -1,11 +1,12 @@
-"""Line framing shared by the file and stdin inputs: bytes → lines → records.
+"""Line framing shared by the file, stdin and socket inputs: bytes → lines.
 
-This module owns turning a byte stream into log entries: splitting on ``\\n`` (a ``\\r`` before
-it is dropped), the ``max_line_bytes`` limit (split or truncate, never holding more than about
-``max_line_bytes`` of one line in memory), UTF-8 decoding with replacement, flushing a partial
-last line, joining multiline entries, guessing a level, and building Records. It knows nothing
-about files, offsets on disk, metrics or the event loop: callers feed bytes and get lines with
-the stream position each one ends at.
+This module owns turning a byte stream into lines: splitting on ``\\n`` (a ``\\r`` before it
+is dropped), the ``max_line_bytes`` limit (split or truncate, never holding more than about
+``max_line_bytes`` of one line in memory), UTF-8 decoding with replacement, and flushing a
+partial last line. Joining multiline entries is ``inputs/multiline.py``; guessing a level and
+building Records is ``inputs/levels.py``. It knows nothing about files, offsets on disk,
+metrics or the event loop: callers feed bytes and get lines with the stream position each one
+ends at.
 
 Public API (used by ``inputs/file`` and ``inputs/stdin``)::
 
@@ -20,11 +21,13 @@ Public API (used by ``inputs/file`` and ``inputs/stdin``)::
     framer.mid_line(position)        # "skip"/"rest" when position is inside a shipped line
     framer.resume(mid_line)          # … and continue there after a restart
 
+    # inputs/multiline.py
     joiner = Multiline(config.multiline, max_bytes=config.max_line_bytes)
     lines, ends = joiner.push(frames.lines, frames.ends, now)   # completed entries
     lines, ends = joiner.flush()     # the held entry (timeout, EOF)
     joiner.deadline                  # monotonic time the held entry is due, or None
 
+    # inputs/levels.py
     records = make_records(lines, timestamp, source, attributes, detect=config.detect_level)
 
 ``Frames`` carries the lines, the position after them (``end``), the position before them
@@ -39,15 +42,11 @@ raw byte lengths.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from itertools import accumulate
 
-from logflux_agent.config.model import LongLines, MultilineConfig
-from logflux_agent.errors import ConfigError
-from logflux_agent.record import Record, records_for
+from logflux_agent.config.model import LongLines
 
-LEVEL_INFO = 7
 # The smallest max_line_bytes that can always hold one UTF-8 character.
 MIN_LINE_BYTES = 4
 # Where a stream position can sit inside a line (see ``LineFramer.mid_line``).
@@ -388,203 +387,3 @@ def newline_slices(data: bytes, most: int) -> list[bytes]:
         start = pos
         if start == len(data):
             return out
-
-
-class Multiline:
-    """Joins physical lines into entries (stack traces, tracebacks) with ``\\n``.
-
-    ``start_pattern``: a line where it matches (``re.search``) begins a new entry; other lines
-    join the current one. ``continue_pattern``: a line where it matches joins the current entry;
-    other lines begin a new one. An entry is complete when the next one begins, when it reaches
-    ``max_lines`` lines or ``max_bytes`` bytes (the next line then begins a new entry: nothing
-    is dropped), or when no line arrived for ``timeout`` seconds (see ``deadline``).
-    """
-
-    __slots__ = (
-        "_bytes",
-        "_continue",
-        "_end",
-        "_last",
-        "_lines",
-        "_max_bytes",
-        "_max_lines",
-        "_start",
-        "_timeout",
-    )
-
-    def __init__(self, config: MultilineConfig, *, max_bytes: int) -> None:
-        if (config.start_pattern is None) == (config.continue_pattern is None):
-            raise ConfigError("multiline: set exactly one of start_pattern or continue_pattern")
-        try:
-            self._start = (
-                re.compile(config.start_pattern) if config.start_pattern is not None else None
-            )
-            self._continue = (
-                re.compile(config.continue_pattern) if config.continue_pattern is not None else None
-            )
-        except re.error as exc:
-            raise ConfigError(f"multiline: invalid regular expression: {exc}") from exc
-        if config.max_lines < 1:
-            raise ConfigError("multiline.max_lines must be at least 1")
-        self._max_lines = config.max_lines
-        self._max_bytes = max_bytes
-        self._timeout = config.timeout
-        self._lines: list[str] = []
-        self._bytes = -1
-        self._end = 0
-        self._last = 0.0
-
-    @property
-    def held(self) -> int:
-        """Lines held for the current entry."""
-        return len(self._lines)
-
-    @property
-    def deadline(self) -> float | None:
-        """When the held entry is due for flushing (monotonic seconds), or None."""
-        return self._last + self._timeout if self._lines else None
-
-    def reset(self) -> None:
-        self._lines = []
-        self._bytes = -1
-
-    def push(
-        self, lines: list[str], ends: list[int] | None, now: float
-    ) -> tuple[list[str], list[int]]:
-        """Add lines (and their end positions); return completed entries and their ends."""
-        out: list[str] = []
-        out_ends: list[int] = []
-        if not lines:
-            return out, out_ends
-        start, cont = self._start, self._continue
-        held = self._lines
-        for idx, line in enumerate(lines):
-            if start is not None:
-                begins = start.search(line) is not None
-            else:
-                assert cont is not None
-                begins = cont.search(line) is None
-            if held and (
-                begins
-                or len(held) >= self._max_lines
-                or self._bytes + 1 + len(line) > self._max_bytes
-            ):
-                out.append("\n".join(held))
-                out_ends.append(self._end)
-                held = self._lines = []
-                self._bytes = -1
-            held.append(line)
-            # The joined entry's length: the lines plus one "\n" between each two.
-            self._bytes += 1 + len(line)
-            self._end = ends[idx] if ends is not None else 0
-        self._last = now
-        return out, out_ends
-
-    def flush(self) -> tuple[list[str], list[int]]:
-        """Complete the held entry (timeout or end of input)."""
-        if not self._lines:
-            return [], []
-        text = "\n".join(self._lines)
-        self._lines = []
-        self._bytes = -1
-        return [text], [self._end]
-
-
-# ---- levels ---------------------------------------------------------------------------------
-
-_LEVELS = {
-    "EMERG": 1,
-    "EMERGENCY": 1,
-    "PANIC": 1,
-    "ALERT": 2,
-    "CRIT": 3,
-    "CRITICAL": 3,
-    "FATAL": 3,
-    "ERR": 4,
-    "ERROR": 4,
-    "SEVERE": 4,
-    "WARN": 5,
-    "WARNING": 5,
-    "NOTICE": 6,
-    "INFO": 7,
-    "DEBUG": 8,
-    "TRACE": 8,
-}
-
-
-def _level_tokens() -> dict[str, int]:
-    """Whitespace-separated tokens that name a level: ``ERROR``, ``[WARN]``, ``error:``, ….
-
-    Upper case counts bare or decorated; lower/title case only decorated (``[error]`` as nginx
-    writes it, ``error:`` / ``Warning:`` as compilers and Go programs do), because a bare
-    lower-case "error" is as likely to be part of the message.
-    """
-    tokens: dict[str, int] = {}
-    for word, level in _LEVELS.items():
-        for form in (word, word.lower(), word.title()):
-            decorated = [
-                f"[{form}]",
-                f"{form}:",
-                f"[{form}]:",
-                f"<{form}>",
-                f"({form})",
-                f"{form}|",
-                f"|{form}|",
-                f"{form},",
-            ]
-            if form == word:
-                decorated.append(form)
-            for token in decorated:
-                tokens.setdefault(token, level)
-    return tokens
-
-
-_LEVEL_TOKENS = _level_tokens()
-# level=error, "level":"warn", severity: info, lvl=dbg … (any case; only tried when present).
-_LEVEL_FIELD_RE = re.compile(
-    r"""(?i)\b(?:level|lvl|severity|loglevel)["']?\s*[=:]\s*["']?([a-z]+)"""
-)
-_LEVEL_WINDOW = 160
-_LEVEL_MAX_TOKENS = 5
-_LEVEL_ALIASES = {"WARNING": 5, "DBG": 8, "INF": 7, "WRN": 5, "ERR": 4, "CRT": 3, "FTL": 3}
-
-
-def detect_level(text: str) -> int:
-    """Guess a LogFlux level (1 emergency .. 8 debug) from tokens near the start; 7 if none.
-
-    Looks at the first few whitespace-separated tokens (``2026-… ERROR …``, ``[warn]``,
-    ``INFO:root:…``), then at a ``level=``/``"level":``/``severity:`` field. Kept to splits and
-    dict look-ups: a regex over the line costs several microseconds.
-    """
-    head = text[:_LEVEL_WINDOW]
-    tokens = _LEVEL_TOKENS
-    parts = head.split(None, _LEVEL_MAX_TOKENS)
-    for token in parts[:_LEVEL_MAX_TOKENS]:
-        level = tokens.get(token)
-        if level is not None:
-            return level
-    if parts and ":" in parts[0]:
-        # Python logging's default format: "WARNING:root:message".
-        level = tokens.get(parts[0].partition(":")[0] + ":")
-        if level is not None:
-            return level
-    if "evel" in head or "EVEL" in head or "lvl" in head or "everity" in head or "EVERITY" in head:
-        match = _LEVEL_FIELD_RE.search(head)
-        if match is not None:
-            word = match.group(1).upper()
-            return _LEVELS.get(word) or _LEVEL_ALIASES.get(word) or LEVEL_INFO
-    return LEVEL_INFO
-
-
-def make_records(
-    lines: list[str],
-    timestamp: float,
-    source: str,
-    attributes: dict[str, str],
-    *,
-    detect: bool = False,
-) -> list[Record]:
-    """One Record per line, sharing ``timestamp``, ``source`` and the ``attributes`` dict."""
-    if detect:
-        return [Record(line, timestamp, detect_level(line), source, attributes) for line in lines]
-    return records_for(lines, timestamp, LEVEL_INFO, source, attributes)

@@ -30,13 +30,15 @@ from typing import BinaryIO
 
 import structlog
 
-from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import StdinInputConfig
 from logflux_agent.inputs.base import Emit
-from logflux_agent.inputs.framing import Frames, LineFramer, Multiline, make_records
+from logflux_agent.inputs.framing import Frames, LineFramer
+from logflux_agent.inputs.levels import make_records
+from logflux_agent.inputs.multiline import Multiline
 from logflux_agent.observe import metrics
-from logflux_agent.record import AckToken
+from logflux_agent.record import AckToken, Resumable
 
 log = structlog.get_logger(__name__)
 
@@ -44,21 +46,23 @@ READ_CHUNK_BYTES = 262_144
 SOURCE = "stdin"
 
 
-class StdinAckStream:
-    """Counts accepted entries; ``commit`` keeps the highest count and persists nothing."""
+class StdinAckStream(Resumable):
+    """Counts accepted entries (the position is a count); nothing durable: never written."""
+
+    __slots__ = ()
+    durable = False
 
     def __init__(self, key: str) -> None:
-        self._key = key
-        self.committed = 0
+        super().__init__(key, 0)
+
+    def progress(self, position: int | str) -> int:
+        return max(int(position), self.accepted)
 
     @property
-    def key(self) -> str:
-        return self._key
-
-    def commit(self, position: int | str) -> None:
-        count = int(position)
-        if count > self.committed:
-            self.committed = count
+    def accepted(self) -> int:
+        """Entries the checkpointer saw committed."""
+        committed = self.committed
+        return committed if isinstance(committed, int) else 0
 
 
 class _Chunk:
@@ -129,11 +133,12 @@ class StdinInput:
     def __init__(
         self,
         config: StdinInputConfig,
-        store: CheckpointStore,
+        positions: Positions,
         *,
         clock: Clock = SYSTEM_CLOCK,
         stream: BinaryIO | None = None,
     ) -> None:
+        del positions  # nothing to resume: standard input cannot be read again
         self.config = config
         self.name = config.id
         self.clock = clock
@@ -160,7 +165,7 @@ class StdinInput:
     @property
     def undelivered(self) -> int:
         """Entries emitted but not (yet) committed as accepted."""
-        return self.emitted - self.stream.committed
+        return self.emitted - self.stream.accepted
 
     async def run(self, emit: Emit) -> None:
         if self._stream is None:

@@ -2,9 +2,10 @@
 
 Batches get a sequence number when they are formed (queue order). They may complete out of
 order (several requests in flight), but positions are committed only for the longest prefix of
-completed batches: a position is committed only once every record read before it, from any
-input, was accepted or dead-lettered. That is stricter than per-source contiguity and just as
-cheap, and it makes the guarantee easy to state: a checkpoint never runs ahead of the ingestor.
+completed batches: a position is handed to the checkpointer (which persists it) only once every
+record read before it, from any input, was accepted or dead-lettered. That is stricter than
+per-source contiguity and just as cheap, and it makes the guarantee easy to state: a checkpoint
+never runs ahead of the ingestor.
 
 The tracker also counts, per input, the records emitted but not yet resolved; the supervisor
 uses that to know when a stopped input's records are all settled (reload) and how many stdin
@@ -27,7 +28,16 @@ from dataclasses import dataclass, field
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.observe import metrics
-from logflux_agent.record import ACK, AckStream, Record
+from logflux_agent.record import ACK, AckStream, CountingStream, Record
+
+# Where committed positions go: the checkpointer's ``commit`` (pipeline/checkpointer.py).
+Commit = Callable[[AckStream, int | str], None]
+
+
+def count_only(stream: AckStream, position: int | str) -> None:
+    """The default ``Commit`` without a checkpointer: tell counting streams, persist nothing."""
+    if isinstance(stream, CountingStream):
+        stream.commit(position)
 
 
 @dataclass(slots=True)
@@ -44,8 +54,9 @@ class Batch:
 class AckTracker:
     """Commits stream positions for the completed prefix of batches; counts unresolved records."""
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK, commit: Commit = count_only) -> None:
         self._clock = clock
+        self._commit = commit
         self._chunks: dict[str, deque[list[float]]] = {}
         self._observers: dict[str, Callable[[float], None]] = {}
         self.emitted_total: dict[str, int] = {}
@@ -99,10 +110,11 @@ class AckTracker:
         self.progress.set()
         commits = 0
         pending = self._pending
+        commit = self._commit
         while pending and pending[0].done:
             head = pending.popleft()
             for stream, position in head.positions.values():
-                stream.commit(position)
+                commit(stream, position)
                 commits += 1
         return commits
 

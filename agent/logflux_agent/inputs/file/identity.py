@@ -6,14 +6,14 @@ consumer does). The prefix rule lets a file shorter than the window keep its ide
 grows; a reused inode or a file truncated and rewritten has different first bytes and is a new
 file. A copy has another inode and is another file.
 
-``FileStream`` is the ``AckStream`` of one identity: the pipeline calls ``commit(offset)``
-with the byte offset after the last accepted line and the stream writes everything needed to
-resume (path, dev, ino, fingerprint digest, offset, and ``mid_line`` when the offset is inside a
-line whose head was already shipped) to the checkpoint store under ``file:{input}:{dev}:{ino}``.
-A position is an int offset, or ``"offset:skip"`` / ``"offset:rest"`` for such a mid-line
-offset (see ``LineFramer.mid_line``). One live stream per key: a stream replaced after truncation or
-inode reuse is *retired* and ignores late commits; a stream whose file is gone is *released*
-and removes its entry once the last emitted offset is committed.
+``FileStream`` is the ``Resumable`` ack stream of one identity: for a committed position it
+describes everything needed to resume (path, dev, ino, fingerprint digest, offset, and
+``mid_line`` when the offset is inside a line whose head was already shipped), which the
+checkpointer (pipeline/checkpointer.py) stores under ``file:{input}:{dev}:{ino}``. A position
+is an int offset, or ``"offset:skip"`` / ``"offset:rest"`` for such a mid-line offset (see
+``LineFramer.mid_line``). One live stream per key: a stream replaced after truncation or inode
+reuse is *retired* by the checkpointer and its late commits are ignored; a stream whose file is
+gone is *released* and its entry removed once the last emitted offset is committed.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.inputs.framing import MID_LINE_STATES
+from logflux_agent.record import Resumable
 
 
 class Match(enum.Enum):
@@ -133,27 +132,13 @@ class Saved:
             return None
 
 
-class FileStream:
-    """The ack stream of one file identity; ``commit`` persists a resumable state."""
+class FileStream(Resumable):
+    """The ack stream of one file identity: ``state(position)`` is its resumable document."""
 
-    __slots__ = (
-        "_digest",
-        "_key",
-        "_on_done",
-        "_store",
-        "committed",
-        "dev",
-        "final",
-        "fingerprint",
-        "ino",
-        "input_id",
-        "path",
-        "retired",
-    )
+    __slots__ = ("_digest", "dev", "fingerprint", "ino", "input_id", "path")
 
     def __init__(
         self,
-        store: CheckpointStore,
         input_id: str,
         path: str,
         dev: int,
@@ -161,28 +146,20 @@ class FileStream:
         fingerprint: bytes,
         *,
         committed: int | None = None,
-        on_done: Callable[[FileStream], None] | None = None,
     ) -> None:
-        self._store = store
-        self._key = stream_key(input_id, dev, ino)
-        self._on_done = on_done
+        super().__init__(stream_key(input_id, dev, ino), committed)
         self.input_id = input_id
         self.path = path
         self.dev = dev
         self.ino = ino
         self.fingerprint = fingerprint
         self._digest: tuple[bytes | None, str] = (None, "")
-        # The highest offset known to be committed (the resumed or starting offset at first).
-        self.committed = committed
-        # Set when the file is gone: the offset after the last line emitted from it.
-        self.final: int | None = None
-        self.retired = False
 
-    @property
-    def key(self) -> str:
-        return self._key
+    def progress(self, position: int | str) -> int:
+        return split_position(position)[0]
 
-    def state(self, offset: int, mid_line: str | None = None) -> dict[str, Any]:
+    def state(self, position: int | str) -> dict[str, Any]:
+        offset, mid_line = split_position(position)
         fp = self.fingerprint
         if self._digest[0] is not fp:
             self._digest = (fp, hashlib.sha256(fp).hexdigest())
@@ -199,31 +176,24 @@ class FileStream:
             state["mid_line"] = mid_line
         return state
 
-    def commit(self, position: int | str) -> None:
-        if self.retired:
-            return
-        offset, mid_line = split_position(position)
-        self.committed = offset
-        if self.final is not None and offset >= self.final:
-            # The file is gone and everything read from it is delivered: nothing to resume.
-            self._store.remove(self._key)
-            self.retire()
-            return
-        self._store.put(self._key, self.state(offset, mid_line))
-
-    def release(self, final: int) -> None:
-        """The file is gone; drop the checkpoint once ``final`` is committed."""
-        self.final = final
-        # committed None: the file was never opened, so nothing was emitted from it.
-        if self.committed is None or self.committed >= final:
-            self._store.remove(self._key)
-            self.retire()
-
-    def retire(self) -> None:
-        if not self.retired:
-            self.retired = True
-            if self._on_done is not None:
-                self._on_done(self)
+    @property
+    def offset(self) -> int | None:
+        """The committed byte offset (None: never opened)."""
+        committed = self.committed
+        return committed if isinstance(committed, int) else None
 
     def __repr__(self) -> str:
-        return f"FileStream({self._key!r}, committed={self.committed}, final={self.final})"
+        return f"FileStream({self.key!r}, committed={self.committed}, final={self.final})"
+
+
+class StartedMarker(Resumable):
+    """The "this input has started before" entry: decides ``start_at``'s default at a start."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, input_id: str, started: float) -> None:
+        super().__init__(marker_key(input_id))
+        self._state: dict[str, Any] = {"input": input_id, "started": started}
+
+    def state(self, position: int | str) -> dict[str, Any]:
+        return dict(self._state)

@@ -42,7 +42,8 @@ log = structlog.get_logger(__name__)
 MAX_SIBLINGS = 16
 # A fingerprint shorter than this is too weak to call another file a copy of it.
 MIN_COPY_FINGERPRINT = 64
-# Entries of files absent this many rescans (and at least GC_MIN_SECONDS) are dropped.
+# Entries of files absent this many rescans (and at least GC_MIN_SECONDS) are dropped (by the
+# checkpointer, from what input.py reports present).
 GC_RESCANS = 3
 GC_MIN_SECONDS = 30.0
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".z")
@@ -163,7 +164,7 @@ class Rotation:
                 )
             return False
         path, st = copy
-        committed = tailer.stream.committed
+        committed = tailer.stream.offset
         resume_at = min(committed if committed is not None else at, at)
         found = self._in._by_ident.get((st.st_dev, st.st_ino))
         if found is not None:
@@ -236,7 +237,7 @@ class Rotation:
             copy.stream.path, copy.dev, copy.ino, committed=committed, fingerprint=copy.fingerprint
         )
         # Remembered now: after a crash the copy resumes here instead of counting as new.
-        copy.stream.commit(committed)
+        self._in._positions.track(copy.stream, start=committed)
         self._in._queue(copy)
 
     # ---- recovering a file that is not where its checkpoint says ------------------------------
@@ -254,7 +255,7 @@ class Rotation:
         """Follow the file at ``path`` from ``at`` (entries keep ``source``); None if unusable."""
         inp = self._in
         now = inp._clock.monotonic()
-        if len(inp._opened) >= inp.config.max_open_files:
+        if len(inp._files.opened) >= inp.config.max_open_files:
             log.warning(
                 "file.recovery_skipped", input=inp.config.id, path=path, reason="max_open_files"
             )
@@ -275,17 +276,17 @@ class Rotation:
         tailer.path = path
         tailer.first_open = False
         tailer.copy_check = False
-        if not inp._open(tailer):
+        if not inp._files.open(tailer):
             return None
         try:
             if tailer.refresh_head(inp.config.fingerprint_bytes):
-                inp._skip_binary(tailer)
+                inp._files.skip_binary(tailer)
                 return None
         except OSError:
-            inp._close(tailer)
+            inp._files.close(tailer)
             return None
         inp._by_ident[(st.st_dev, st.st_ino)] = tailer
-        tailer.stream.commit(committed)
+        inp._positions.track(tailer.stream, start=committed)
         if inp._finder.matches(path):
             inp._by_path[path] = tailer
             inp._queue(tailer)
@@ -297,7 +298,7 @@ class Rotation:
         """At start: finish checkpointed identities that rotation moved while the agent was down."""
         inp = self._in
         cfg = inp.config
-        for key, state in inp._store.items(f"file:{cfg.id}:"):
+        for key, state in list(inp._saved.items()):
             saved = Saved.decode(cfg.id, key, state)
             if saved is None or not saved.path:
                 continue
@@ -344,7 +345,7 @@ class Rotation:
             if (
                 sib.st_mtime_ns <= st.st_mtime_ns
                 or ident in inp._by_ident
-                or inp._store.get(stream_key(inp.config.id, *ident)) is not None
+                or stream_key(inp.config.id, *ident) in inp._saved
                 or inp._finder.matches(other)
             ):
                 continue
@@ -353,25 +354,3 @@ class Rotation:
                 nxt.after = last
                 last = nxt
         self.chain[saved.path] = last
-
-    # ---- checkpoint garbage collection ----------------------------------------------------
-
-    def collect_garbage(self, now: float, present: set[tuple[int, int]]) -> None:
-        """Drop entries of this input's files that stayed absent for a while."""
-        cfg = self._in.config
-        grace = max(GC_RESCANS * cfg.rescan_interval, GC_MIN_SECONDS)
-        prefix = f"file:{cfg.id}:"
-        for key, state in self._in._store.items(prefix):
-            saved = Saved.decode(cfg.id, key, state)
-            if saved is None:
-                continue
-            if key in self._in._streams or (saved.dev, saved.ino) in present:
-                self._in._absent.pop(key, None)
-                continue
-            first = self._in._absent.setdefault(key, now)
-            if now - first >= grace:
-                self._in._store.remove(key)
-                del self._in._absent[key]
-                log.info(
-                    "file.checkpoint_dropped", input=cfg.id, path=saved.path, offset=saved.offset
-                )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.errors import ConfigError
-from logflux_agent.inputs.framing import MIN_LINE_BYTES, Multiline
+from logflux_agent.inputs.framing import MIN_LINE_BYTES
+from logflux_agent.inputs.multiline import Multiline
 
 
 def validate(config: FileInputConfig) -> None:

@@ -12,7 +12,8 @@ import os
 import stat
 
 from logflux_agent.inputs.file.identity import FileStream, Fingerprint
-from logflux_agent.inputs.framing import LineFramer, Multiline
+from logflux_agent.inputs.framing import LineFramer
+from logflux_agent.inputs.multiline import Multiline
 
 # A file whose first bytes contain a NUL is treated as binary and skipped.
 BINARY_SNIFF_BYTES = 8192

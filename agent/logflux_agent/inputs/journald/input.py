@@ -1,8 +1,7 @@
 """The journald input: follow the systemd journal through a managed ``journalctl -o json``.
 
-It owns the reading loop and the start position; the command lines live in
-``inputs/journal/command.py``, the child process in ``process.py``, the field mapping in
-``mapping.py``.
+It owns the reading loop and the start position; the command lines live in ``command.py`` (this
+package), the child process in ``process.py``, the field mapping in ``mapping.py``.
 
 Start position, in order: the committed cursor from the checkpoint store (resumed with
 ``--after-cursor``), else ``start_at`` (``beginning`` = the oldest entry; ``end`` = after the
@@ -30,25 +29,25 @@ from typing import Any
 
 import structlog
 
-from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import JournaldInputConfig
 from logflux_agent.inputs.base import Emit
-from logflux_agent.inputs.journal.command import (
+from logflux_agent.inputs.journald.command import (
     JournalSelection,
     cursor_probe_command,
     follow_command,
     tail_probe_command,
 )
-from logflux_agent.inputs.journal.mapping import BadEntry, EntryMapper
-from logflux_agent.inputs.journal.process import (
+from logflux_agent.inputs.journald.mapping import BadEntry, EntryMapper
+from logflux_agent.inputs.journald.process import (
     JournalctlMissing,
     JournalctlProcess,
     QueryResult,
     run_query,
 )
 from logflux_agent.observe import metrics
-from logflux_agent.record import AckToken, Record
+from logflux_agent.record import AckToken, Record, Resumable
 
 log = structlog.get_logger(__name__)
 
@@ -64,19 +63,13 @@ def checkpoint_key(input_id: str) -> str:
     return f"journald:{input_id}"
 
 
-class JournalAckStream:
-    """The journal's position stream: ``commit(cursor)`` records the cursor in the store."""
+class JournalAckStream(Resumable):
+    """The journal's position stream: a committed cursor is stored as ``{"cursor": C}``."""
 
-    def __init__(self, store: CheckpointStore, key: str) -> None:
-        self._store = store
-        self._key = key
+    __slots__ = ()
 
-    @property
-    def key(self) -> str:
-        return self._key
-
-    def commit(self, position: int | str) -> None:
-        self._store.put(self._key, {"cursor": str(position)})
+    def state(self, position: int | str) -> dict[str, Any]:
+        return {"cursor": str(position)}
 
 
 class _Failed(Exception):
@@ -87,13 +80,15 @@ class JournaldInput:
     """``type: journald``. Runs until cancelled."""
 
     def __init__(
-        self, config: JournaldInputConfig, store: CheckpointStore, *, clock: Clock = SYSTEM_CLOCK
+        self, config: JournaldInputConfig, positions: Positions, *, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.config = config
         self.name = config.id
         self.clock = clock
-        self.stream = JournalAckStream(store, checkpoint_key(config.id))
-        saved = store.get(self.stream.key) or {}
+        self.stream = JournalAckStream(checkpoint_key(config.id))
+        positions.track(self.stream)
+        # Read once, here: the committed cursor of the last run.
+        saved = positions.get(self.stream.key) or {}
         cursor = saved.get("cursor")
         self.saved_cursor: str | None = cursor if isinstance(cursor, str) and cursor else None
         self.selection = JournalSelection.from_config(config)
