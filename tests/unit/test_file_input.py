@@ -64,7 +64,7 @@ async def test_every_emitted_list_ends_with_a_token_at_the_offset_after_its_last
     lines = [f"line {i:05d}" for i in range(3000)]
     write_lines(log, lines)
     lists: list[list[Record]] = []
-    collector = Collector(on_emit=lambda records: lists.append(list(records)))
+    collector = Collector(commit=True, on_emit=lambda records: lists.append(list(records)))
     async with running(
         make_config(tmp_path, read_chunk_bytes=4096), make_store(tmp_path), collector=collector
     ) as (_inp, got):
@@ -544,7 +544,9 @@ async def test_max_open_files_is_respected(tmp_path: Path) -> None:
     def watch(_records: list[Record]) -> None:
         seen_open.append(len(open_fds_under(tmp_path)))
 
-    async with running(config, make_store(tmp_path), collector=Collector(on_emit=watch)) as (
+    async with running(
+        config, make_store(tmp_path), collector=Collector(commit=True, on_emit=watch)
+    ) as (
         inp,
         got,
     ):

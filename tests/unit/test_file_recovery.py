@@ -101,7 +101,7 @@ class GatedCollector(Collector):
     """Blocks in emit while ``gate`` is clear: the pipeline is full (an ingestor outage)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(commit=True)
         self.gate = asyncio.Event()
 
     async def __call__(self, records: list[Record]) -> None:

@@ -201,7 +201,7 @@ async def _play(ops: list[Op], directory: Path) -> None:
     written: list[str] = []
     serial = 0
     rotations = 0
-    async with running(config, store, collector=Collector()) as (inp, got):
+    async with running(config, store, collector=Collector(commit=True)) as (inp, got):
         await started(inp)
         for op, n in ops:
             if op == "append":

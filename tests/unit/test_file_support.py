@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file import FileInput
 from logflux_agent.observe import metrics
-from logflux_agent.record import Record
+from tests.support.collector import Collector
 from tests.support.wait import async_wait_until
 
 _ids = iter(range(1_000_000))
@@ -46,44 +45,6 @@ def make_store(tmp_path: Path) -> CheckpointStore:
     return store
 
 
-@dataclass
-class Collector:
-    """An Emit that keeps every record; commits each token at once when ``commit`` is set."""
-
-    commit: bool = True
-    records: list[Record] = field(default_factory=list)
-    lists: int = 0
-    on_emit: Callable[[list[Record]], None] | None = None
-
-    async def __call__(self, records: list[Record]) -> None:
-        self.lists += 1
-        self.records.extend(records)
-        if self.on_emit is not None:
-            self.on_emit(records)
-        if self.commit:
-            for record in records:
-                if record.ack is not None:
-                    record.ack.stream.commit(record.ack.position)
-        await asyncio.sleep(0)
-
-    def messages(self, source: str | Path | None = None) -> list[str]:
-        if source is None:
-            return [r.message for r in self.records]
-        return [r.message for r in self.records if r.source == str(source)]
-
-    async def wait_count(
-        self,
-        n: int,
-        timeout: float = 20.0,
-        source: str | Path | None = None,
-    ) -> None:
-        await async_wait_until(
-            lambda: len(self.messages(source)) >= n,
-            timeout,
-            message=f"{n} records (have {len(self.messages(source))})",
-        )
-
-
 def open_fds_under(directory: Path) -> list[str]:
     """Paths under ``directory`` this process currently has open."""
     found = []
@@ -107,7 +68,7 @@ async def running(
     """Run a FileInput in a task; on exit cancel it and check it closed every descriptor."""
     inp = FileInput(config, store, clock=clock)
     inp.watch_events = watch
-    collector = collector if collector is not None else Collector()
+    collector = collector if collector is not None else Collector(commit=True)
     task = asyncio.create_task(inp.run(collector), name="file-input-under-test")
     try:
         yield inp, collector
