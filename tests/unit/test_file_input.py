@@ -17,9 +17,8 @@ from logflux_agent.inputs.file import FileInput
 from logflux_agent.inputs.file.identity import marker_key
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
-from tests.support.wait import async_wait_until
-from tests.unit.test_file_support import (
-    Collector,
+from tests.support.collector import Collector
+from tests.support.fileinput import (
     append_bytes,
     counter,
     gauge,
@@ -31,6 +30,7 @@ from tests.unit.test_file_support import (
     truncate,
     write_lines,
 )
+from tests.support.wait import async_wait_until
 
 
 def offsets(store: CheckpointStore) -> dict[str, int]:

@@ -14,10 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from logflux_agent.checkpoints import CheckpointStore
-from tests.support.wait import async_wait_until
-from tests.support.writer import LineWriter
-from tests.unit.test_file_support import (
-    Collector,
+from tests.support.collector import Collector
+from tests.support.fileinput import (
     make_config,
     make_store,
     running,
@@ -25,6 +23,8 @@ from tests.unit.test_file_support import (
     truncate,
     write_lines,
 )
+from tests.support.wait import async_wait_until
+from tests.support.writer import LineWriter
 
 
 def assert_exactly_once_in_order(got: list[str], written: list[str]) -> None:

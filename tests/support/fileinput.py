@@ -1,6 +1,6 @@
-"""Helpers for the file input tests: a collecting emit, a running input, fd-leak checks.
+"""Helpers for the file input tests: configs and stores, a running input, fd-leak checks.
 
-Imported by the other ``test_file_*`` modules; its own tests check the helpers themselves.
+Their own tests are in tests/unit/inputs/file/test_input_helpers.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file import FileInput
-from logflux_agent.observe import metrics
 from tests.support.collector import Collector
 from tests.support.wait import async_wait_until
 
@@ -105,31 +104,3 @@ def append_bytes(path: Path, data: bytes) -> None:
 
 def truncate(path: Path) -> None:
     os.truncate(path, 0)
-
-
-# ---- the helpers' own tests ------------------------------------------------------------------
-
-
-async def test_collector_commits_tokens_and_filters_by_source(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    write_lines(log, ["x", "y"])
-    store = make_store(tmp_path)
-    config = make_config(tmp_path)
-    async with running(config, store) as (_inp, got):
-        await got.wait_count(2)
-        assert got.messages(log) == ["x", "y"]
-        assert got.messages(tmp_path / "other.log") == []
-    entries = [v for k, v in store.items("file:") if "offset" in v]
-    assert [e["offset"] for e in entries] == [4]
-
-
-async def test_running_closes_every_descriptor_on_cancel(tmp_path: Path) -> None:
-    for i in range(5):
-        write_lines(tmp_path / f"{i}.log", [f"line {i}"])
-    store = make_store(tmp_path)
-    async with running(make_config(tmp_path), store) as (inp, got):
-        await got.wait_count(5)
-        assert len(open_fds_under(tmp_path)) >= 5
-        assert counter(metrics.FILES_OPEN, input=inp.name) == 5
-    assert open_fds_under(tmp_path) == []
-    assert gauge(metrics.FILES_OPEN, input=inp.name) == 0
