@@ -36,7 +36,7 @@ from logflux_agent.config.model import (
 )
 from logflux_agent.errors import EXIT_CONFIG, ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "config" / "agent.yaml.example"
 DOCS = ROOT / "docs" / "configuration.md"
 KEY = "eu-lf_" + "T3stK3y" * 4
