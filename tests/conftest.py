@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: the reference ingestor as a subprocess (``ref_ingestor``)."""
+"""Shared pytest fixtures: the reference ingestor as a subprocess (``ref_ingestor``), a private
+CA (``pki``, from tests/support/tls.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.refingestor import DEV_API_KEY, RefIngestor
+from tests.support.tls import pki
 
-__all__ = ["DEV_API_KEY"]
+__all__ = ["DEV_API_KEY", "pki"]
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.support.agentproc import AgentProcess, verify_pooled
+from tests.support.e2e import metric, write_lines
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 from tests.support.writer import LineWriter
@@ -38,30 +39,6 @@ def make_agent(
         inputs=inputs,
         extra=extra,
     )
-
-
-def write_lines(path: Path, prefix: str, n: int, start: int = 0) -> list[str]:
-    lines = [f"{prefix}-{i:08d} payload" for i in range(start, start + n)]
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write("".join(line + "\n" for line in lines))
-    return lines
-
-
-def metric(agent: AgentProcess, name: str) -> float:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{agent.metrics_port}/metrics", timeout=5
-        ) as resp:
-            text = resp.read().decode()
-    except OSError:  # not listening yet
-        return 0.0
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def test_sigterm_drains_everything_already_read_then_exits_0(

@@ -13,7 +13,6 @@ import os
 import resource
 import signal
 import socket
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.agentproc import AgentProcess, free_port
+from tests.support.e2e import by_message, metric
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 
@@ -87,25 +87,6 @@ def unix_client(path: Path) -> socket.socket:
 
 def wait_listening(agent: AgentProcess) -> dict[str, Any]:
     return agent.wait_for_event("socket.listening", timeout=60)
-
-
-def by_message(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {e["payload"]["message"]: e["payload"] for e in entries}
-
-
-def metric(agent: AgentProcess, name: str, **labels: str) -> float:
-    url = f"http://127.0.0.1:{agent.metrics_port}/metrics"
-    text = urllib.request.urlopen(url, timeout=10).read().decode()
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            head, _, value = line.rpartition(" ")
-            inner = head[len(name) :].strip("{}")
-            parts = ",".join(sorted(p for p in inner.split(",") if p))
-            if all(f in parts.split(",") for f in want.split(",") if f):
-                total += float(value)
-    return total
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_agent_socket import by_message, metric
 from tests.support.agentproc import AgentProcess, free_port
+from tests.support.e2e import by_message, metric
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.scripted import API_KEY, ScriptedIngestor
-from tests.unit.test_ingest_transport import pki, server_ssl  # noqa: F401 - fixture
+from tests.support.tls import server_ssl
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -133,7 +133,7 @@ async def test_check_non_pem_server_key(tmp_path: Path) -> None:
 
 async def test_check_tls_untrusted_then_trusted_with_ca_file(
     tmp_path: Path,
-    pki: dict[str, Path],  # noqa: F811 - fixture
+    pki: dict[str, Path],
 ) -> None:
     async with ScriptedIngestor(ssl_context=server_ssl(pki)) as ing:
         code, _, err = await run_check(write_config(tmp_path, endpoint=ing.url))

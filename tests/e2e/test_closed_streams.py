@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_agent_pipeline import metric, write_lines
 from tests.support.agentproc import AgentProcess
+from tests.support.e2e import metric, write_lines
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 

@@ -22,25 +22,11 @@ from logflux_agent.config.model import AgentConfig, EncryptionConfig, SenderConf
 from logflux_agent.devserver.options import Limits
 from logflux_agent.ingest.client import IngestClient
 from logflux_agent.observe import metrics
-from logflux_agent.record import Record
+from tests.support.clientconfig import config, make_config, recs, status
 from tests.support.scripted import GatedClock, ScriptedIngestor, batch_failures
 from tests.support.wait import async_wait_until
-from tests.unit.test_ingest_protocol import make_config
 
 DROP = {"close": True}  # accept the body, then close without answering
-
-
-def recs(n: int, prefix: str = "m") -> list[Record]:
-    return [
-        Record(
-            message=f"{prefix}-{i}",
-            timestamp=1_800_000_000.0 + i,
-            level=6,
-            source="/var/log/app.log",
-            attributes={},
-        )
-        for i in range(n)
-    ]
 
 
 def counter(c: Any, **labels: str) -> float:
@@ -48,33 +34,11 @@ def counter(c: Any, **labels: str) -> float:
     return float(target._value.get())
 
 
-def config(tmp_path: Path, ing: ScriptedIngestor, **sender: Any) -> AgentConfig:
-    base = make_config(tmp_path, endpoint=ing.url)
-    opts: dict[str, Any] = {
-        "encode_workers": 0,
-        "retry_initial_delay": 0.01,
-        "retry_max_delay": 0.05,
-        "http_timeout": 10.0,
-        **sender,
-    }
-    return AgentConfig(
-        **{
-            **{f: getattr(base, f) for f in base.__dataclass_fields__},
-            "sender": SenderConfig(**opts),
-        }
-    )
-
-
 def dead_letters(tmp_path: Path) -> list[dict[str, Any]]:
     path = tmp_path / "state" / "dead-letter.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def status(http_status: int, **fields: Any) -> dict[str, Any]:
-    """One error answer from the ingestor (its envelope; ``code``/``message`` optional)."""
-    return {"status": http_status, "retry_after": None, **fields}
 
 
 async def test_accept_all(tmp_path: Path) -> None:

@@ -11,15 +11,15 @@ from structlog.testing import capture_logs
 
 from logflux_agent.inputs.file.rotation import MAX_SIBLINGS, siblings
 from logflux_agent.record import Record
-from tests.support.wait import async_wait_until
-from tests.unit.test_file_support import (
-    Collector,
+from tests.support.collector import Collector
+from tests.support.fileinput import (
     make_config,
     make_store,
     running,
     started,
     write_lines,
 )
+from tests.support.wait import async_wait_until
 
 
 def test_siblings_are_same_directory_same_prefix_uncompressed_and_bounded(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ class GatedCollector(Collector):
     """Blocks in emit while ``gate`` is clear: the pipeline is full (an ingestor outage)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(commit=True)
         self.gate = asyncio.Event()
 
     async def __call__(self, records: list[Record]) -> None:

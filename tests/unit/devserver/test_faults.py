@@ -15,7 +15,7 @@ import pytest
 from logflux_agent.clock import FakeClock
 from logflux_agent.devserver.faults import FaultSpecError
 from tests.support.refingestor import InProcessIngestor
-from tests.unit.test_devserver_client import Entry, Wire
+from tests.support.wire import Entry, Wire
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_every_socket_and_syslog_option_is_in_the_example_and_the_docs() -> None
 
     from logflux_agent.config.model import SocketInputConfig, SyslogInputConfig
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[4]
     example = (root / "config" / "agent.yaml.example").read_text()
     docs = (root / "docs" / "socket-syslog.md").read_text()
     for cls in (SocketInputConfig, SyslogInputConfig):

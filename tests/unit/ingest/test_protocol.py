@@ -15,39 +15,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from logflux_agent import USER_AGENT
 from logflux_agent.clock import FakeClock
 from logflux_agent.config.model import (
-    AgentConfig,
-    DiscoveryConfig,
     EncryptionConfig,
-    SenderConfig,
 )
-from logflux_agent.credentials import parse_api_key
 from logflux_agent.devserver.options import Limits
 from logflux_agent.errors import AuthError, DiscoveryError, HandshakeError, PinMismatchError
 from logflux_agent.ingest.client import IngestClient
 from logflux_agent.record import Record
+from tests.support.clientconfig import make_config
 from tests.support.scripted import API_KEY, ScriptedIngestor
-
-
-def make_config(
-    tmp_path: Path,
-    *,
-    endpoint: str | None = None,
-    key: str = API_KEY,
-    static_url: str = "http://127.0.0.1:1/{region}",
-    gateways: tuple[str, ...] = (),
-    **extra: Any,
-) -> AgentConfig:
-    return AgentConfig(
-        api_key=parse_api_key(key),
-        endpoint=endpoint,
-        state_dir=str(tmp_path / "state"),
-        node="node-1",
-        discovery=DiscoveryConfig(static_url=static_url, gateways=gateways, timeout=5.0),
-        sender=SenderConfig(
-            encode_workers=0, retry_initial_delay=0.01, retry_max_delay=0.05, http_timeout=10.0
-        ),
-        **extra,
-    )
 
 
 def public_pem(key: rsa.RSAPrivateKey) -> str:

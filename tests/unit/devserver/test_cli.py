@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.support.refingestor import DEV_API_KEY, RefIngestor
-from tests.unit.test_devserver_client import (
+from tests.support.wire import (
     BOUNDARY,
     Entry,
     Session,

@@ -17,9 +17,8 @@ from logflux_agent.inputs.file import FileInput
 from logflux_agent.inputs.file.identity import marker_key
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
-from tests.support.wait import async_wait_until
-from tests.unit.test_file_support import (
-    Collector,
+from tests.support.collector import Collector
+from tests.support.fileinput import (
     append_bytes,
     checkpointer_for,
     counter,
@@ -32,6 +31,7 @@ from tests.unit.test_file_support import (
     truncate,
     write_lines,
 )
+from tests.support.wait import async_wait_until
 
 
 def offsets(store: CheckpointStore) -> dict[str, int]:
@@ -65,7 +65,7 @@ async def test_every_emitted_list_ends_with_a_token_at_the_offset_after_its_last
     lines = [f"line {i:05d}" for i in range(3000)]
     write_lines(log, lines)
     lists: list[list[Record]] = []
-    collector = Collector(on_emit=lambda records: lists.append(list(records)))
+    collector = Collector(commit=True, on_emit=lambda records: lists.append(list(records)))
     async with running(
         make_config(tmp_path, read_chunk_bytes=4096), make_store(tmp_path), collector=collector
     ) as (_inp, got):
@@ -545,7 +545,9 @@ async def test_max_open_files_is_respected(tmp_path: Path) -> None:
     def watch(_records: list[Record]) -> None:
         seen_open.append(len(open_fds_under(tmp_path)))
 
-    async with running(config, make_store(tmp_path), collector=Collector(on_emit=watch)) as (
+    async with running(
+        config, make_store(tmp_path), collector=Collector(commit=True, on_emit=watch)
+    ) as (
         inp,
         got,
     ):

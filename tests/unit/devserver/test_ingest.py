@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.refingestor import InProcessIngestor
-from tests.unit.test_devserver_client import (
+from tests.support.wire import (
     BOUNDARY,
     Entry,
     Session,

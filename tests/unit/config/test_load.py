@@ -36,7 +36,7 @@ from logflux_agent.config.model import (
 )
 from logflux_agent.errors import EXIT_CONFIG, ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "config" / "agent.yaml.example"
 DOCS = ROOT / "docs" / "configuration.md"
 KEY = "eu-lf_" + "T3stK3y" * 4
@@ -1076,8 +1076,6 @@ def test_docs_describe_every_option_and_variable() -> None:
 
 def test_packaged_docker_config_validates() -> None:
     docker = ROOT / "packaging" / "docker" / "agent.yaml"
-    if not docker.exists():
-        pytest.skip("no docker config in this tree")
     cfg = load_config(str(docker), {"LOGFLUX_API_KEY": KEY})
     assert cfg.inputs and cfg.metrics.listen == "0.0.0.0:9102"
 

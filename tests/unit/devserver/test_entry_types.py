@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from logflux_agent.cli import build_parser
 from logflux_agent.commands.dev_ingestor import build_options
 from tests.support.refingestor import InProcessIngestor
-from tests.unit.test_devserver_client import Entry, Session, Wire
+from tests.support.wire import Entry, Session, Wire
 
 TS = "2026-11-28T10:00:00.123Z"
 COMMON = {"v": "2.0", "source": "checkout", "ts": TS}

@@ -20,10 +20,6 @@ from logflux_agent.ingest.client import IngestClient
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
 
-refingestor = pytest.importorskip(
-    "tests.support.refingestor", reason="tests/support/refingestor.py not present yet"
-)
-
 
 def client_for(ing: Any, tmp_path: Path, clock: FakeClock, **sender: Any) -> IngestClient:
     cfg = AgentConfig(

@@ -14,10 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from logflux_agent.checkpoints import CheckpointStore
-from tests.support.wait import async_wait_until
-from tests.support.writer import LineWriter
-from tests.unit.test_file_support import (
-    Collector,
+from tests.support.collector import Collector
+from tests.support.fileinput import (
     make_config,
     make_store,
     running,
@@ -25,6 +23,8 @@ from tests.unit.test_file_support import (
     truncate,
     write_lines,
 )
+from tests.support.wait import async_wait_until
+from tests.support.writer import LineWriter
 
 
 def assert_exactly_once_in_order(got: list[str], written: list[str]) -> None:
@@ -201,7 +201,7 @@ async def _play(ops: list[Op], directory: Path) -> None:
     written: list[str] = []
     serial = 0
     rotations = 0
-    async with running(config, store, collector=Collector()) as (inp, got):
+    async with running(config, store, collector=Collector(commit=True)) as (inp, got):
         await started(inp)
         for op, n in ops:
             if op == "append":

@@ -1,6 +1,6 @@
-"""Helpers for the file input tests: a collecting emit, a running input, fd-leak checks.
+"""Helpers for the file input tests: configs and stores, a running input, fd-leak checks.
 
-Imported by the other ``test_file_*`` modules; its own tests check the helpers themselves.
+Their own tests are in tests/unit/inputs/file/test_input_helpers.py.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file import FileInput
-from logflux_agent.observe import metrics
 from logflux_agent.pipeline.checkpointer import Checkpointer
-from logflux_agent.record import Record
+from tests.support.collector import Collector
 from tests.support.wait import async_wait_until
 
 _ids = iter(range(1_000_000))
@@ -61,46 +59,6 @@ def checkpointer_for(store: CheckpointStore) -> Checkpointer:
     return found
 
 
-@dataclass
-class Collector:
-    """An Emit that keeps every record; commits each token at once when ``commit`` is set."""
-
-    commit: bool = True
-    records: list[Record] = field(default_factory=list)
-    lists: int = 0
-    on_emit: Callable[[list[Record]], None] | None = None
-    # Set by ``running``: where accepted positions go (the pipeline's ack path in the agent).
-    checkpointer: Checkpointer | None = None
-
-    async def __call__(self, records: list[Record]) -> None:
-        self.lists += 1
-        self.records.extend(records)
-        if self.on_emit is not None:
-            self.on_emit(records)
-        if self.commit and self.checkpointer is not None:
-            for record in records:
-                if record.ack is not None:
-                    self.checkpointer.commit(record.ack.stream, record.ack.position)
-        await asyncio.sleep(0)
-
-    def messages(self, source: str | Path | None = None) -> list[str]:
-        if source is None:
-            return [r.message for r in self.records]
-        return [r.message for r in self.records if r.source == str(source)]
-
-    async def wait_count(
-        self,
-        n: int,
-        timeout: float = 20.0,
-        source: str | Path | None = None,
-    ) -> None:
-        await async_wait_until(
-            lambda: len(self.messages(source)) >= n,
-            timeout,
-            message=f"{n} records (have {len(self.messages(source))})",
-        )
-
-
 def open_fds_under(directory: Path) -> list[str]:
     """Paths under ``directory`` this process currently has open."""
     found = []
@@ -126,7 +84,7 @@ async def running(
     checkpointer.detach(f"file:{config.id}:")  # a new input declares its streams anew
     inp = FileInput(config, checkpointer, clock=clock)
     inp.watch_events = watch
-    collector = collector if collector is not None else Collector()
+    collector = collector if collector is not None else Collector(commit=True)
     collector.checkpointer = checkpointer
     task = asyncio.create_task(inp.run(collector), name="file-input-under-test")
     try:
@@ -164,31 +122,3 @@ def append_bytes(path: Path, data: bytes) -> None:
 
 def truncate(path: Path) -> None:
     os.truncate(path, 0)
-
-
-# ---- the helpers' own tests ------------------------------------------------------------------
-
-
-async def test_collector_commits_tokens_and_filters_by_source(tmp_path: Path) -> None:
-    log = tmp_path / "a.log"
-    write_lines(log, ["x", "y"])
-    store = make_store(tmp_path)
-    config = make_config(tmp_path)
-    async with running(config, store) as (_inp, got):
-        await got.wait_count(2)
-        assert got.messages(log) == ["x", "y"]
-        assert got.messages(tmp_path / "other.log") == []
-    entries = [v for k, v in store.items("file:") if "offset" in v]
-    assert [e["offset"] for e in entries] == [4]
-
-
-async def test_running_closes_every_descriptor_on_cancel(tmp_path: Path) -> None:
-    for i in range(5):
-        write_lines(tmp_path / f"{i}.log", [f"line {i}"])
-    store = make_store(tmp_path)
-    async with running(make_config(tmp_path), store) as (inp, got):
-        await got.wait_count(5)
-        assert len(open_fds_under(tmp_path)) >= 5
-        assert counter(metrics.FILES_OPEN, input=inp.name) == 5
-    assert open_fds_under(tmp_path) == []
-    assert gauge(metrics.FILES_OPEN, input=inp.name) == 0
