@@ -7,9 +7,9 @@ print each figure it promises, leave nothing behind and never print the throwawa
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,30 +17,28 @@ import pytest
 pytestmark = pytest.mark.timeout(180)
 
 
-def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TMPDIR": str(tmp)} if tmp is not None else None
     return subprocess.run(
         [sys.executable, "-m", "logflux_agent", "bench", *args],
         capture_output=True,
         text=True,
         timeout=170,
         stdin=subprocess.DEVNULL,
+        env=env,
     )
 
 
-def _bench_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("logflux-bench-*"))
-
-
-def test_bench_json_ships_every_line_and_reports_each_figure() -> None:
-    before = _bench_dirs()
-    proc = _bench("--lines", "5000", "--json")
+def test_bench_json_ships_every_line_and_reports_each_figure(tmp_path: Path) -> None:
+    # Its own temporary directory: another bench running on the machine must not count.
+    proc = _bench("--lines", "5000", "--json", tmp=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["accepted"] == 5000
     assert result["complete"] is True
     for key in ("lines_per_second", "mib_per_second", "cpu_us_per_line", "peak_rss_mib"):
         assert result[key] > 0, key
-    assert _bench_dirs() <= before  # the work directory is removed
+    assert not list(tmp_path.glob("logflux-bench-*"))  # the work directory is removed
     assert "lf_" not in proc.stdout + proc.stderr
 
 

@@ -33,8 +33,8 @@ class Collector:
     """An Emit that keeps every record.
 
     ``commit``: commit each record's ack token as soon as it arrives (through
-    ``checkpointer``). ``on_emit``: called with each list. While ``gate`` is set to an unset Event, each call blocks on it (backpressure)
-    with ``waiting`` true."""
+    ``checkpointer``). ``on_emit``: called with each list. While ``gate`` is set to an unset
+    Event, each call blocks on it (backpressure) with ``waiting`` true."""
 
     commit: bool = False
     on_emit: Callable[[list[Record]], None] | None = None

@@ -154,18 +154,19 @@ class FileSink:
     def __init__(self, file: TextIO) -> None:
         self.file = file
         self.closed = False
+        self.dropped = 0  # this sink's own count; the metric is the process's total
         self._dropped = metrics.LOG_LINES_DROPPED.labels(reason="closed")
 
     def write(self, line: str) -> None:
-        if self.closed:
-            self._dropped.inc()
-            return
-        try:
-            self.file.write(line + "\n")
-            self.file.flush()
-        except (OSError, ValueError):
-            self.closed = True
-            self._dropped.inc()
+        if not self.closed:
+            try:
+                self.file.write(line + "\n")
+                self.file.flush()
+                return
+            except (OSError, ValueError):
+                self.closed = True
+        self.dropped += 1
+        self._dropped.inc()
 
     def flush(self, timeout: float) -> bool:
         del timeout

@@ -107,7 +107,9 @@ def test_a_file_sink_over_a_closed_stream_drops_and_counts() -> None:
     before = dropped("closed")
     sink.write("lost")
     sink.write("lost too")
-    assert dropped("closed") - before == 2
+    assert sink.dropped == 2
+    # The metric is the whole process's: other sinks (earlier tests' closed pipes) may add too.
+    assert dropped("closed") - before >= 2
 
 
 def test_a_tolerant_stream_over_a_closed_pipe_swallows_the_error(pipe: tuple[int, int]) -> None:
