@@ -204,7 +204,7 @@ def _main_process(runner: subprocess.Popen[bytes], entrypoint: str) -> int | Non
 
 
 def test_image_metadata_contents_and_read_only_root(
-    image: Image, container: Container, capsys: pytest.CaptureFixture[str]
+    image: Image, container: Container, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     cfg = image.config
     assert cfg["User"] == f"{UID}:{UID}"
@@ -241,12 +241,31 @@ def test_image_metadata_contents_and_read_only_root(
     assert which.returncode != 0, "journalctl is in the image: document journald support"
     assert "no `journalctl`" in (ROOT / "docs" / "operations.md").read_text()
 
-    # The image's own config validates with a key, and is a config error without one.
+    # The image's own config validates with a key, and is a config error without one. The
+    # state directory is the image's VOLUME, writable as `docker run` provides it: on the
+    # read-only root itself validate rightly says the agent could not start (exit 1).
+    state = tmp_path / "state"
+    state.mkdir(mode=0o750)
+    os.chown(state, UID, UID)
     ok = _run(
-        _run_argv(container, ["logflux-agent", "validate"], env={"LOGFLUX_API_KEY": "eu-lf_x" * 4}),
+        _run_argv(
+            container,
+            ["logflux-agent", "validate"],
+            env={"LOGFLUX_API_KEY": "eu-lf_x" * 4},
+            volumes=(f"{state}:/var/lib/logflux-agent",),
+        ),
         check=False,
     )
     assert ok.returncode == 0, ok.stdout + ok.stderr
+    if container.readonly_root is None:  # the root really is read-only here
+        unwritable = _run(
+            _run_argv(
+                container, ["logflux-agent", "validate"], env={"LOGFLUX_API_KEY": "eu-lf_x" * 4}
+            ),
+            check=False,
+        )
+        assert unwritable.returncode == 1, unwritable.stdout + unwritable.stderr
+        assert "read-only filesystem" in unwritable.stdout
     bad = _run(_run_argv(container, ["logflux-agent", "validate"]), check=False)
     assert bad.returncode == EXIT_CONFIG, bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
