@@ -194,7 +194,9 @@ class Supervisor:
 
         cfg = running.cfg
         # The input's processor chain between it and the queue; no chain: the plain emit.
-        emit = stage.wrap(cfg, self._make_emit(cfg), self.config.labels, self.clock)
+        emit = stage.wrap(
+            cfg, self._make_emit(cfg), self.config.labels, self.clock, self.config.state_dir
+        )
         delay = _RESTART_MIN
         while True:
             try:

@@ -1,0 +1,331 @@
+"""``redact``: secrets and personal data replaced in the message and attribute values, before
+encryption (docs/processing.md, "redact").
+
+Speed: every pattern is compiled once. Per line, cheap substring triggers (``"lf_" in text``,
+``"@" in text`` …) pick the detectors that can match at all; those are joined into one
+alternation (compiled once per distinct set, cached) and applied in a single ``re.sub`` pass
+whose callback validates what a regex cannot (the Luhn check of card numbers, IPv6 syntax) and
+builds the replacement. A line with no trigger costs the triggers only.
+
+Safety: built-in patterns are linear (no nested unbounded repeats); custom rules passed the
+same check at load (config/privacy.py) and run only on lines of at most ``max_chars`` — a
+longer line, or a rule that raises, is dropped and counted (``on_error: drop``, the default)
+or shipped with the attribute ``redaction=incomplete`` (``on_error: ship``). The replaced text
+is never logged or counted by value: counters carry the rule name only.
+
+``hash`` replaces a value by ``[HASH:<rule>:<16 hex>]``, the first 64 bits of
+HMAC-SHA256(key, value): the same value gives the same pseudonym in every entry. The 32-byte
+key is ``{state_dir}/redact.key`` (mode 0600), created on first use and never printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from logflux_agent.config.privacy import RedactProcessor
+from logflux_agent.processing.fields import SharedCache
+from logflux_agent.processing.report import Reporter
+from logflux_agent.processing.rows import Rows, map_shared
+
+KEY_FILE = "redact.key"
+_COMBO_CACHE_MAX = 256
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum of a string of digits (card numbers end in their check digit)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(value: str) -> bool:
+    digits = value.replace(" ", "").replace("-", "")
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+def _ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _secret_group(regex: str) -> str | None:
+    return "secret" if "secret" in re.compile(regex).groupindex else None
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One regex of a rule; ``secret``: the group to replace (None: the whole match)."""
+
+    rule: str
+    regex: str
+    triggers: tuple[str, ...] = ()  # any of these substrings must occur ("": always)
+    secret: str | None = None
+    valid: Callable[[str], bool] | None = None
+
+
+_IP4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_B64 = r"[A-Za-z0-9+/]"
+BUILTIN: dict[str, tuple[Pattern, ...]] = {
+    # protocol.md §1: {region}-lf_{body}, lf_{body}, and the PAT forms lf_usr_… of both.
+    "logflux_key": (
+        Pattern(
+            "logflux_key",
+            r"(?<![A-Za-z0-9_])(?:(?:eu|us|ca|au|ap)-)?lf_[A-Za-z0-9_\-.+/=]+",
+            ("lf_",),
+        ),
+    ),
+    "authorization": (
+        Pattern(
+            "authorization",
+            r"(?i:\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+            r"(?:(?:bearer|basic|token|digest)\s+)?)(?P<secret>[A-Za-z0-9\-._~+/]+=*)",
+            ("uthorization", "UTHORIZATION"),
+            "secret",
+        ),
+        Pattern(
+            "authorization",
+            # A bare "Bearer <token>": the token has a digit or a symbol (not a word).
+            r"(?i:\b(?:bearer|basic)\s+)(?=[A-Za-z]*[0-9\-._~+/=])"
+            r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)",
+            ("earer", "EARER", "asic", "ASIC"),
+            "secret",
+        ),
+    ),
+    "jwt": (
+        Pattern("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ("eyJ",)),
+    ),
+    "aws_access_key": (
+        Pattern(
+            "aws_access_key",
+            r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])",
+            ("AKIA", "ASIA", "ABIA", "ACCA"),
+        ),
+    ),
+    "aws_secret_key": (
+        Pattern(
+            "aws_secret_key",
+            r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
+            rf"(?P<secret>{_B64}{{40}})(?![A-Za-z0-9+/=])",
+            ("ecret", "ECRET"),
+            "secret",
+        ),
+    ),
+    "private_key": (
+        Pattern(
+            "private_key",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
+            ("PRIVATE KEY",),
+        ),
+    ),
+    "card": (
+        Pattern(
+            "card",
+            r"(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])(?![ -][0-9])",
+            ("",),
+            valid=_card,
+        ),
+    ),
+    "email": (
+        Pattern(
+            "email",
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+            r"\.[A-Za-z]{2,}(?![A-Za-z0-9-])",
+            ("@",),
+        ),
+    ),
+    "ipv4": (Pattern("ipv4", rf"(?<![0-9.])(?:{_IP4}\.){{3}}{_IP4}(?![0-9]|\.[0-9])", (".",)),),
+    "ipv6": (
+        Pattern(
+            "ipv6",
+            r"(?<![A-Za-z0-9:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]{2,45}"
+            r"(?![A-Za-z0-9:])",
+            (":",),
+            valid=_ipv6,
+        ),
+    ),
+}
+
+
+def load_key(state_dir: str | None) -> bytes:
+    """The local HMAC key (created with mode 0600 on first use; never shown)."""
+    if state_dir is None:  # tap without a state_dir, tests: a key for this process only
+        return os.urandom(32)
+    path = Path(state_dir) / KEY_FILE
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+class Redactor:
+    """The compiled rules of one ``redact`` processor; ``text`` redacts one string."""
+
+    def __init__(self, cfg: RedactProcessor, key: bytes | None) -> None:
+        builtin = [p for name in cfg.detectors for p in BUILTIN[name]]
+        custom = [
+            Pattern(name, regex, ("",), _secret_group(regex)) for name, regex in cfg.custom.items()
+        ]
+        self.patterns = builtin + custom
+        self.custom_start = len(builtin)
+        self.key = key
+        self.max_chars = cfg.max_chars
+        self.counts: dict[str, int] = {}
+        self.failed = False
+        self._combos: dict[int, re.Pattern[str]] = {}
+        self._trigger_sets = [p.triggers for p in self.patterns]
+        self._always = 0
+        for i, p in enumerate(self.patterns):
+            if "" in p.triggers:
+                self._always |= 1 << i
+        self._sometimes = [
+            (1 << i, p.triggers) for i, p in enumerate(self.patterns) if "" not in p.triggers
+        ]
+
+    def _combo(self, mask: int) -> re.Pattern[str]:
+        found = self._combos.get(mask)
+        if found is None:
+            parts = []
+            for i, p in enumerate(self.patterns):
+                if mask >> i & 1:
+                    # Each rule's groups renamed per position: names must be unique overall.
+                    body = re.sub(r"\(\?P<secret>", f"(?P<s{i}>", p.regex)
+                    parts.append(f"(?P<p{i}>{body})")
+            if len(self._combos) >= _COMBO_CACHE_MAX:
+                self._combos.clear()
+            found = self._combos[mask] = re.compile("|".join(parts))
+        return found
+
+    def _replacement(self, rule: str, value: str) -> str:
+        if self.key is None:
+            return f"[REDACTED:{rule}]"
+        digest = hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return f"[HASH:{rule}:{digest.hexdigest()[:16]}]"
+
+    def _sub(self, m: re.Match[str]) -> str:
+        name = m.lastgroup or ""
+        i = int(name[1:])
+        p = self.patterns[i]
+        whole = m.group(0)
+        if p.secret is not None:
+            start, end = m.span(f"s{i}")
+            if start < 0:
+                return whole
+            value = m.group(f"s{i}")
+        else:
+            start, end, value = m.start(), m.end(), whole
+        if p.valid is not None and not p.valid(value):
+            return whole
+        self.counts[p.rule] = self.counts.get(p.rule, 0) + 1
+        base = m.start()
+        return whole[: start - base] + self._replacement(p.rule, value) + whole[end - base :]
+
+    def text(self, text: str) -> str:
+        """``text`` redacted; sets ``failed`` when it could not be done completely (an
+        over-long line gets the built-in detectors only; a rule that raised: nothing)."""
+        mask = self._always
+        for bit, triggers in self._sometimes:
+            for t in triggers:
+                if t in text:
+                    mask |= bit
+                    break
+        if not mask:
+            return text
+        if len(text) > self.max_chars and mask >> self.custom_start:
+            # Custom rules are not run on over-long lines: their cost is bounded by max_chars.
+            self.failed = True
+            mask &= (1 << self.custom_start) - 1
+            if not mask:
+                return text
+        try:
+            return self._combo(mask).sub(self._sub, text)
+        except (RecursionError, MemoryError, re.error):
+            self.failed = True
+            return text
+
+
+class RedactStep:
+    name = "redact"
+
+    def __init__(self, cfg: RedactProcessor, reporter: Reporter) -> None:
+        key = load_key(reporter.state_dir) if cfg.replace == "hash" else None
+        self.redactor = Redactor(cfg, key)
+        self.ship = cfg.on_error == "ship"
+        self.reporter = reporter
+        self._shared = SharedCache(self._attrs)
+
+    def _attrs(self, attrs: dict[str, str]) -> dict[str, str]:
+        return {k: self.redactor.text(v) for k, v in attrs.items()}
+
+    def __call__(self, rows: Rows) -> Rows:
+        if not len(rows):
+            return rows
+        r = self.redactor
+        red = r.text
+        failed: list[int] = []
+        text, msgs, fields = rows.text, rows.message, rows.fields
+        for i, t in enumerate(text):
+            r.failed = False
+            text[i] = red(t)
+            if msgs is not None and msgs[i] is not None:
+                msgs[i] = red(msgs[i])  # type: ignore[arg-type]
+            found = fields[i] if fields is not None else None
+            if found:
+                for k, v in found.items():
+                    if isinstance(v, str):
+                        found[k] = red(v)
+                    elif isinstance(v, int) and abs(v) >= 10**12:  # a card as a JSON number
+                        out = red(str(v))
+                        if out != str(v):
+                            found[k] = out
+            if r.failed:
+                failed.append(i)
+        r.failed = False
+        rows.attrs = map_shared(rows.attrs, self._shared)
+        if r.failed:  # a shared attribute value (a label) failed: every row carries it
+            failed = list(range(len(rows)))
+        counts = r.counts
+        for rule, n in counts.items():
+            self.reporter.redacted(rule, n)
+        counts.clear()
+        return self._failures(rows, failed)
+
+    def _failures(self, rows: Rows, failed: list[int]) -> Rows:
+        if not failed:
+            return rows
+        self.reporter.problem(self.name, "redact_failed", len(failed))
+        if self.ship:
+            column = rows.field_column()
+            for i in failed:
+                column[i] = {**(column[i] or {}), "redaction": "incomplete"}
+            return rows
+        keep = [True] * len(rows)
+        for i in failed:
+            keep[i] = False
+        self.reporter.dropped(self.name, "redact_failed", len(failed))
+        return rows.keep(keep, self.reporter.carry)
