@@ -4,9 +4,10 @@
 Tokens, in this order, without duplicates: ``level:<name>`` (``level: true``), then
 ``<field>:<value>`` for each named field (a parsed field, else an attribute of that name), then
 each regex's captures (a named group ``(?P<name>…)`` → ``name:value``, an unnamed one → the
-value). The character rule: a token is printable ASCII (0x20 to 0x7E) without a comma, at most
-``max_length`` characters, with spaces at either end removed; a token that breaks it is *not
-sent* (not cut or rewritten: a changed token would match the wrong searches) and counted in
+value; spaces at either end of a value removed). The character rule: a token is printable
+ASCII (0x20 to 0x7E) without a comma, at most ``max_length`` characters; a token that breaks
+it is *not sent* (not cut or rewritten: a changed token would match the wrong searches) and
+counted in
 ``logflux_agent_search_tokens_rejected_total{input,reason}`` (invalid_chars, too_long); tokens
 past ``max_tokens`` are not sent either (too_many).
 
@@ -73,16 +74,16 @@ class TokensStep:
             candidates.append(f"level:{LEVEL_TOKENS[level]}")
         for name, value in zip(self.fields, values, strict=True):
             if value is not None:
-                candidates.append(f"{name}:{value}")
+                candidates.append(f"{name}:{value.strip(' ')}")
         for pattern in self.patterns:
             for m in pattern.finditer(message):
                 names = {i: n for n, i in pattern.groupindex.items()}
                 for g in range(1, (pattern.groups or 0) + 1):
                     value = m.group(g)
                     if value is not None:
+                        value = value.strip(" ")
                         candidates.append(f"{names[g]}:{value}" if g in names else value)
-        for raw in candidates:
-            token = raw.strip(" ")
+        for token in candidates:
             why = self.token_ok(token)
             if why is None and token in out:
                 continue
