@@ -191,3 +191,13 @@ def test_generated_noise_alone_is_never_flagged_by_card_or_key() -> None:
         text = "".join(rng.choice(string.ascii_letters + " .,") for _ in range(80))
         text += " " + "".join(rng.choice(string.digits) for _ in range(rng.randint(1, 12)))
         assert r.text(text) == text
+
+
+def test_a_pem_block_printed_line_by_line_is_replaced_whole_until_its_end() -> None:
+    chain = Chain("r-pem", (RedactProcessor(detectors=("private_key",)),))
+    lines = ["key: -----BEGIN RSA PRIVATE KEY-----", "MIIEsecretbody", "moreSECRET"]
+    lines += ["-----END RSA PRIVATE KEY-----", "after the block"]
+    out = chain.process([Record(t, 1.0, 7, "f", {}) for t in lines], 0.0)
+    assert [r.message for r in out] == ["key: [REDACTED:private_key]"] + [
+        "[REDACTED:private_key]"
+    ] * 3 + ["after the block"]

@@ -35,6 +35,12 @@ from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows, map_shared
 
 KEY_FILE = "redact.key"
+# A PEM block written line by line (one entry per line): after a BEGIN … PRIVATE KEY line with
+# no END, the next entries of that source are replaced whole until the END line, for at most
+# this many lines (a 4096-bit RSA key is ~50), so a stray BEGIN cannot swallow a file.
+PEM_MAX_LINES = 200
+_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _COMBO_CACHE_MAX = 256
 
 
@@ -197,6 +203,7 @@ class Redactor:
         self.max_chars = cfg.max_chars
         self.counts: dict[str, int] = {}
         self.failed = False
+        self.counting = True
         self._combos: dict[int, re.Pattern[str]] = {}
         self._trigger_sets = [p.triggers for p in self.patterns]
         self._always = 0
@@ -221,7 +228,7 @@ class Redactor:
             found = self._combos[mask] = re.compile("|".join(parts))
         return found
 
-    def _replacement(self, rule: str, value: str) -> str:
+    def replacement(self, rule: str, value: str) -> str:
         if self.key is None:
             return f"[REDACTED:{rule}]"
         digest = hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
@@ -241,9 +248,10 @@ class Redactor:
             start, end, value = m.start(), m.end(), whole
         if p.valid is not None and not p.valid(value):
             return whole
-        self.counts[p.rule] = self.counts.get(p.rule, 0) + 1
+        if self.counting:
+            self.counts[p.rule] = self.counts.get(p.rule, 0) + 1
         base = m.start()
-        return whole[: start - base] + self._replacement(p.rule, value) + whole[end - base :]
+        return whole[: start - base] + self.replacement(p.rule, value) + whole[end - base :]
 
     def text(self, text: str) -> str:
         """``text`` redacted; sets ``failed`` when it could not be done completely (an
@@ -278,6 +286,8 @@ class RedactStep:
         self.ship = cfg.on_error == "ship"
         self.reporter = reporter
         self._shared = SharedCache(self._attrs)
+        self.pem = "private_key" in cfg.detectors
+        self._in_pem: dict[str, int] = {}  # source → lines replaced so far inside a block
 
     def _attrs(self, attrs: dict[str, str]) -> dict[str, str]:
         return {k: self.redactor.text(v) for k, v in attrs.items()}
@@ -290,10 +300,17 @@ class RedactStep:
         failed: list[int] = []
         text, msgs, fields = rows.text, rows.message, rows.fields
         for i, t in enumerate(text):
+            if self.pem and self._pem_line(rows, i, t):
+                continue
             r.failed = False
+            m = msgs[i] if msgs is not None else None
+            # A parsed line's text holds the same values as its message and fields: it is
+            # redacted too (it ships when fields did not fit) but counted once, from those.
+            r.counting = m is None and not (fields is not None and fields[i])
             text[i] = red(t)
-            if msgs is not None and msgs[i] is not None:
-                msgs[i] = red(msgs[i])  # type: ignore[arg-type]
+            r.counting = True
+            if m is not None:
+                msgs[i] = red(m)  # type: ignore[index]
             found = fields[i] if fields is not None else None
             if found:
                 for k, v in found.items():
@@ -314,6 +331,29 @@ class RedactStep:
             self.reporter.redacted(rule, n)
         counts.clear()
         return self._failures(rows, failed)
+
+    def _pem_line(self, rows: Rows, i: int, t: str) -> bool:
+        """Whether row ``i`` is inside a line-by-line PEM block (then replaced whole)."""
+        source = rows.source[i]
+        inside = self._in_pem.get(source)
+        if inside is None:
+            if "PRIVATE KEY-----" in t:
+                begins = list(_PEM_BEGIN.finditer(t))
+                if begins and not _PEM_END.search(t, begins[-1].end()):
+                    self._in_pem[source] = 0  # this line itself: the one-pass rule masks it
+            return False
+        if _PEM_END.search(t) or inside >= PEM_MAX_LINES:
+            del self._in_pem[source]
+        else:
+            self._in_pem[source] = inside + 1
+        mask = self.redactor.replacement("private_key", t)
+        rows.text[i] = mask
+        if rows.message is not None and rows.message[i] is not None:
+            rows.message[i] = mask
+        if rows.fields is not None and rows.fields[i]:
+            rows.fields[i] = {}
+        self.reporter.redacted("private_key", 1)
+        return True
 
     def _failures(self, rows: Rows, failed: list[int]) -> Rows:
         if not failed:
