@@ -158,3 +158,56 @@ def test_hash_replacement_is_a_stable_pseudonym_and_the_key_stays_local(
         assert not [n for n in NEEDLES if n in json.dumps(ref_ingestor.entries())]
     finally:
         agent.stop()
+
+
+def test_tap_explain_shows_drops_rules_and_tokens_but_never_the_secret(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    log = tmp_path / "app.log"
+    log.write_text(
+        f"GET /health 200\nlogin from {SECRETS['ipv4']} with {SECRETS['logflux_key']}\n",
+        encoding="utf-8",
+    )
+    doc = {
+        "api_key": "eu-lf_" + "T4pS3cr3tK3y" * 3,
+        "endpoint": "http://127.0.0.1:9",  # nobody listens: tap sends nothing
+        "state_dir": str(tmp_path / "state"),
+        "inputs": [
+            {
+                "type": "file",
+                "id": "app",
+                "paths": [str(log)],
+                "processors": [
+                    {"exclude": {"patterns": ["^GET /health"]}},
+                    {"redact": {}},
+                    {"search_tokens": {"patterns": [r"^(\w+)"]}},
+                ],
+            }
+        ],
+    }
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    cfg.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
+    args = [sys.executable, "-m", "logflux_agent", "tap", "--config", str(cfg)]
+    proc = subprocess.run(
+        [*args, "--from-beginning", "--limit", "1", "--explain", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    [entry] = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert entry["message"] == "login from [REDACTED:ipv4] with [REDACTED:logflux_key]"
+    assert "# app: exclude: dropped 1 (excluded)" in proc.stderr
+    assert "# app: redact: replaced 1 x ipv4" in proc.stderr
+    assert "# search tokens (sent UNENCRYPTED): level:info,login" in proc.stderr
+    assert "sends search tokens UNENCRYPTED" in proc.stderr
+    assert not [n for n in NEEDLES if n in proc.stdout + proc.stderr]
+    assert not (tmp_path / "state").exists()  # tap writes nothing into state_dir
