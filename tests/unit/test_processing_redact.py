@@ -180,7 +180,7 @@ def test_key_detector_never_misses_a_key_in_random_text(
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["lf", "lf-", "lfx_", "alf_", "elf_", "_lf_", "l_f_", "LF_"]), KEY_BODY)
 def test_key_detector_never_flags_a_near_miss(prefix: str, body: str) -> None:
-    text = f"value {prefix}{body.replace('lf_', 'lfx')} end"
+    text = f"value {prefix}{body.replace('_', 'x')} end"  # a leading _ would make a key
     assert only("logflux_key").text(text) == text
 
 
