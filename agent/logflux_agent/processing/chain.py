@@ -144,6 +144,7 @@ class Chain:
 
     def reset(self) -> None:
         """Forget held pieces (the input restarts from its committed positions)."""
+        self.reporter.carry.clear()  # dropped rows' tokens: they are read (and dropped) again
         if self.unwrapper is not None:
             self.unwrapper.reset()
 
