@@ -201,3 +201,27 @@ def test_a_pem_block_printed_line_by_line_is_replaced_whole_until_its_end() -> N
     assert [r.message for r in out] == ["key: [REDACTED:private_key]"] + [
         "[REDACTED:private_key]"
     ] * 3 + ["after the block"]
+
+
+def test_bad_redact_options_are_config_errors_with_file_line_col() -> None:
+    import pytest
+
+    from logflux_agent.config.load import load_config_text
+    from logflux_agent.errors import ConfigError
+
+    head = (
+        "api_key: eu-lf_0123456789abcdef0123456789abcdef\ninputs:\n  - type: file\n"
+        "    id: app\n    paths: [/var/log/x.log]\n    processors:\n"
+    )
+    cases = {
+        "      - redact: {custom: {user: '(\\\\w+\\\\s?)*x'}}\n": "nested unbounded repeats",
+        "      - redact: {custom: {user: '['}}\n": "a regular expression",
+        "      - redact: {custom: {card: 'x'}}\n": "not a built-in detector's name",
+        "      - redact: {detectors: [cards]}\n": "one of logflux_key",
+        "      - redact: {replace: erase}\n": "one of mask, hash",
+    }
+    for text, expected in cases.items():
+        with pytest.raises(ConfigError) as info:
+            load_config_text(head + text, "agent.yaml", {})
+        found = info.value.problems
+        assert any(expected in p and p.startswith("agent.yaml:7:") for p in found), found
