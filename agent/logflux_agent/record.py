@@ -113,3 +113,15 @@ MESSAGE = attrgetter("message")
 SOURCE = attrgetter("source")
 ACK = attrgetter("ack")
 ENTRY_FIELDS = attrgetter("message", "timestamp", "level", "source", "attributes")
+
+
+class SearchTokens(str):
+    """An entry's comma-joined search tokens (processing/tokens.py), carried in its attributes
+    under ``TOKENS_KEY``; the encoder sends them as the ``X-LF-Search-Tokens`` part header and
+    never inside the payload. Only this type counts: a parsed field named like the key is a
+    plain str and stays an attribute."""
+
+    __slots__ = ()
+
+
+TOKENS_KEY = "\x00search_tokens"

@@ -195,7 +195,7 @@ class Supervisor:
         cfg = running.cfg
         # The input's processor chain between it and the queue; no chain: the plain emit.
         plain = make_emit(cfg, self.queue, self.tracker, self.dropped)
-        emit = stage.wrap(cfg, plain, self.config.labels, self.clock)
+        emit = stage.wrap(cfg, plain, self.config.labels, self.clock, self.config.state_dir)
         await run_input(
             running,
             inp,

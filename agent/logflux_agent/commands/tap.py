@@ -7,6 +7,10 @@ terminal). Nothing is sent and no position is committed: the inputs read their s
 from an empty, temporary checkpoint store, never the agent's ``state_dir``. By default files
 are followed from their end (new lines only, like ``tail -f``); ``--from-beginning`` reads them
 whole. It stops at ``--limit`` entries, at Ctrl-C / SIGTERM, or when every input ended (stdin).
+
+``--explain`` adds, on stderr, what each filter dropped and what each redaction replaced (rule
+names and counts, never the replaced text) and each entry's search tokens. An input with a
+``search_tokens`` processor is always announced: those tokens travel unencrypted.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="json lines, or a table (auto: a table on a terminal)",
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also show (on stderr) what filters dropped, what redact replaced (rule names and "
+        "counts only) and each entry's search tokens",
+    )
 
 
 def _table_row(payload: dict[str, Any], out: TextIO) -> None:
@@ -48,9 +58,18 @@ def _table_row(payload: dict[str, Any], out: TextIO) -> None:
 class Printer:
     """The emit of every tapped input: entries → v2 JSON on ``out``, up to ``limit``."""
 
-    def __init__(self, out: TextIO, statics: Any, *, table: bool, limit: int) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        statics: Any,
+        *,
+        table: bool,
+        limit: int,
+        explain: TextIO | None = None,
+    ) -> None:
         import asyncio
 
+        self.explain = explain
         self.out = out
         self.statics = statics
         self.table = table
@@ -62,10 +81,14 @@ class Printer:
         import json
 
         from logflux_agent.ingest.encode import build_payload, entry_tuple
+        from logflux_agent.record import TOKENS_KEY
 
         for record in records:
             if self.limit and self.count >= self.limit:
                 break
+            tokens = record.attributes.get(TOKENS_KEY)
+            if self.explain is not None and tokens:
+                print(f"# search tokens (sent UNENCRYPTED): {tokens}", file=self.explain)
             payload = build_payload(entry_tuple(*record[:5]), self.statics)
             if self.table:
                 _table_row(json.loads(payload), self.out)
@@ -122,7 +145,8 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
         checkpointer = Checkpointer(store)
 
         async def one(cfg: Any) -> None:
-            emit = stage.wrap(cfg, printer, config.labels)
+            emit = stage.wrap(cfg, printer, config.labels, state_dir=_key_dir(config))
+            _announce(cfg, emit, printer.explain)
             await build_input(cfg, checkpointer, _clock()).run(emit)
             await stage.drain(emit)
 
@@ -142,6 +166,31 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, waiter, return_exceptions=True)
+
+
+def _key_dir(config: Any) -> str | None:
+    """The agent's state_dir when redact's hash key is already there (the same pseudonyms as
+    the agent), else None: a key for this run only — tap never creates files in state_dir."""
+    from pathlib import Path
+
+    from logflux_agent.processing.redact import KEY_FILE
+
+    return str(config.state_dir) if (Path(config.state_dir) / KEY_FILE).exists() else None
+
+
+def _announce(cfg: Any, emit: Any, explain: TextIO | None) -> None:
+    from logflux_agent.config.processors import processor_name
+    from logflux_agent.processing.stage import ProcessingEmit
+
+    if any(processor_name(p) == "search_tokens" for p in getattr(cfg, "processors", ())):
+        print(
+            f"logflux-agent tap: input {cfg.id!r} sends search tokens UNENCRYPTED in a part "
+            "header: the server can read them (the rest of each entry is encrypted)",
+            file=sys.stderr,
+        )
+    if explain is not None and isinstance(emit, ProcessingEmit):
+        prefix = f"# {cfg.id}: "
+        emit.chain.reporter.explain = lambda line: print(prefix + line, file=explain)
 
 
 def _clock() -> Any:
@@ -177,7 +226,8 @@ def main(args: argparse.Namespace) -> int:
         node=config.node, environment=config.environment, agent=USER_AGENT, labels=config.labels
     )
     table = args.format == "table" or (args.format == "auto" and sys.stdout.isatty())
-    printer = Printer(sys.stdout, statics, table=table, limit=args.limit)
+    explain = sys.stderr if args.explain else None
+    printer = Printer(sys.stdout, statics, table=table, limit=args.limit, explain=explain)
     try:
         asyncio.run(_run(config, inputs, printer))
     except AgentError as exc:

@@ -18,6 +18,19 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from logflux_agent.config.privacy import (
+    PRIVACY_KINDS,
+    ExcludeProcessor,
+    IncludeProcessor,
+    MinLevelProcessor,
+    RedactProcessor,
+    SampleProcessor,
+    SearchTokensProcessor,
+    ThrottleProcessor,
+    order_problem,
+)
+from logflux_agent.config.privacy import check as check_privacy
+
 TIME_FORMATS = ("rfc3339", "unix", "unix_ms", "unix_us", "unix_ns")
 # LogFlux levels by name (protocol.md §5): syslog severity + 1.
 LEVEL_NAMES = {
@@ -128,6 +141,13 @@ ProcessorConfig = (
     | SetProcessor
     | RenameProcessor
     | DropFieldsProcessor
+    | IncludeProcessor
+    | ExcludeProcessor
+    | MinLevelProcessor
+    | SampleProcessor
+    | ThrottleProcessor
+    | RedactProcessor
+    | SearchTokensProcessor
 )
 
 KINDS: dict[str, type] = {
@@ -142,6 +162,7 @@ KINDS: dict[str, type] = {
     "set": SetProcessor,
     "rename": RenameProcessor,
     "drop_fields": DropFieldsProcessor,
+    **PRIVACY_KINDS,
 }
 NAMES: dict[type, str] = {cls: name for name, cls in KINDS.items()}
 UNWRAPPERS = ("cri", "docker")
@@ -155,7 +176,10 @@ def processor_name(cfg: object) -> str:
 
 def describe(cfg: object) -> str:
     """``json(message_key=msg)``: the processor and its non-default options, for ``validate``."""
-    defaults = type(cfg)() if not isinstance(cfg, RegexProcessor) else None
+    try:
+        defaults: object | None = type(cfg)()
+    except TypeError:  # a required option (regex.pattern, include.patterns): show all
+        defaults = None
     parts = []
     for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
         value = getattr(cfg, f.name)
@@ -165,7 +189,10 @@ def describe(cfg: object) -> str:
             else:
                 shown = ", ".join(value) if isinstance(value, tuple) else str(value)
             parts.append(f"{f.name}={shown}")
-    return processor_name(cfg) + (f"({'; '.join(parts)})" if parts else "")
+    text = processor_name(cfg) + (f"({'; '.join(parts)})" if parts else "")
+    if isinstance(cfg, SearchTokensProcessor):
+        text += " [search tokens travel UNENCRYPTED in a part header: the server can read them]"
+    return text
 
 
 # ---- reading (called from load.Walker.field for every ``*.processors`` key) ------------------
@@ -266,6 +293,8 @@ def _structured(w: Any, cls: type, node: Any, path: str, knode: Any, empty: bool
 
     from logflux_agent.config.nodes import BAD
 
+    if cls in PRIVACY_KINDS.values() and empty and cls in _REQUIRED_OPTIONS:
+        return w.expected(knode, path, _REQUIRED_OPTIONS[cls])
     if empty:
         node = yaml.MappingNode("tag:yaml.org,2002:map", [], knode.start_mark)
     pairs = None
@@ -283,7 +312,18 @@ def _structured(w: Any, cls: type, node: Any, path: str, knode: Any, empty: bool
         return BAD
     if level_map:
         value = dataclasses.replace(value, map=level_map)
+    if cls in PRIVACY_KINDS.values():
+        return check_privacy(w, value, node, path)
     return _check(w, value, node, path)
+
+
+_REQUIRED_OPTIONS: dict[type, str] = {
+    IncludeProcessor: "options like {patterns: ['error']}",
+    ExcludeProcessor: "options like {patterns: ['GET /health']}",
+    MinLevelProcessor: "options like {level: warning}",
+    SampleProcessor: "options like {every: 10}",
+    ThrottleProcessor: "options like {rate: 100, burst: 200}",
+}
 
 
 def _level_map(w: Any, node: Any, path: str) -> Any:
@@ -359,4 +399,10 @@ def _order_ok(w: Any, items: list[tuple[Any, Any]], path: str) -> bool:
             )
             ok = False
         parsed = parsed or name in PARSERS
+    names = [processor_name(cfg) for cfg, _ in items]
+    found = order_problem(names, [cfg for cfg, _ in items])
+    if found is not None:
+        i, message = found
+        w.problem(items[i][1], f"{path}[{i}]", message)
+        ok = False
     return ok

@@ -35,6 +35,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from logflux_agent.record import TOKENS_KEY, SearchTokens
+
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
 EntryTuple = tuple[str, float, int, str, dict[str, str]]
 
@@ -243,7 +245,8 @@ def _encode(
     entries = job.entries
     count = len(entries)
     stamps = _stamps(entries)
-    plaintexts = _plaintexts(entries, job.statics, stamps)
+    tokens: dict[int, bytes] = {}  # id(attributes) → the search tokens header, when any
+    plaintexts = _plaintexts(entries, job.statics, stamps, tokens)
     if capture is not None:
         for plaintext in plaintexts:
             capture(plaintext)
@@ -265,11 +268,15 @@ def _encode(
     mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii").replace(b"%", b"%%")
     template = head + b"%s" + mid + b"%s\r\n\r\n%s"  # part headers, blank line, part body
     stamp_bytes = {ts: text.encode("ascii") for ts, text in stamps.items()}
+    stamp_col: Any = map(stamp_bytes.__getitem__, map(_TS, entries))
+    if tokens:  # only with a search_tokens processor: the header follows X-LF-Timestamp
+        ids = map(id, map(_ATTRIBUTES, entries))
+        stamp_col = list(map(add, stamp_col, map(tokens.get, ids, repeat(b""))))
     chunks = list(
         map(
             template.__mod__,
             zip(
-                map(stamp_bytes.__getitem__, map(_TS, entries)),
+                stamp_col,
                 map(_b64_nonce, nonces),
                 sealed,
                 strict=True,
@@ -320,7 +327,10 @@ def _stamps(entries: list[EntryTuple]) -> dict[float, str]:
 
 
 def _plaintexts(
-    entries: list[EntryTuple], statics: PayloadStatics, stamps: dict[float, str]
+    entries: list[EntryTuple],
+    statics: PayloadStatics,
+    stamps: dict[float, str],
+    tokens: dict[int, bytes] | None = None,
 ) -> list[bytes]:
     """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts."""
     heads: dict[tuple[float, int, str], str] = {}
@@ -335,7 +345,13 @@ def _plaintexts(
     attributes = list(map(_ATTRIBUTES, entries))
     tails: dict[int, str] = {}
     for attrs in {id(a): a for a in attributes}.values():
-        merged = {**statics.labels, **attrs} if statics.labels else attrs
+        shown = attrs
+        found = attrs.get(TOKENS_KEY)
+        if type(found) is SearchTokens:  # processing/tokens.py: a header, not payload
+            shown = {k: v for k, v in attrs.items() if k != TOKENS_KEY}
+            if tokens is not None:
+                tokens[id(attrs)] = b"\r\nX-LF-Search-Tokens: " + found.encode("ascii")
+        merged = {**statics.labels, **shown} if statics.labels else shown
         frag = ',"attributes":' + _json_object(merged) if merged else ""
         tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never

@@ -296,3 +296,26 @@ LAST_ACCEPTED = Gauge(
     "Unix time the ingestor last accepted entries (0: not yet).",
     registry=REGISTRY,
 )
+
+# Filters, redaction, search tokens (processing/filter.py, redact.py, tokens.py). Labels are
+# bounded: input ids and processor names come from the config, reasons from a fixed list, rule
+# names are the built-in detectors' or the config's custom rule names — never matched text.
+PROCESSING_DROPPED = Counter(
+    "logflux_agent_processing_dropped_entries_total",
+    "Entries a processor dropped on purpose, by input, processor and reason (excluded, "
+    "not_included, below_min_level, sampled_out, throttled, redact_failed).",
+    ["input", "processor", "reason"],
+    registry=REGISTRY,
+)
+REDACTIONS = Counter(
+    "logflux_agent_redactions_total",
+    "Values replaced by redact, by input and rule (a built-in detector or a custom rule).",
+    ["input", "rule"],
+    registry=REGISTRY,
+)
+SEARCH_TOKENS_REJECTED = Counter(
+    "logflux_agent_search_tokens_rejected_total",
+    "Search tokens not sent, by input and reason (invalid_chars, too_long, too_many).",
+    ["input", "reason"],
+    registry=REGISTRY,
+)

@@ -25,10 +25,18 @@ from logflux_agent.processing.fields import (
     SharedCache,
     TimestampStep,
 )
+from logflux_agent.processing.filter import (
+    MinLevelFilter,
+    PatternFilter,
+    SampleFilter,
+    ThrottleFilter,
+)
 from logflux_agent.processing.kubernetes import KubernetesStep
 from logflux_agent.processing.parsers import JsonParser, LogfmtParser, RegexParser
+from logflux_agent.processing.redact import RedactStep
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Fitter, Rows, map_shared
+from logflux_agent.processing.tokens import TokensStep, attach
 from logflux_agent.record import Record
 
 Step = Callable[[Rows], Rows]
@@ -42,6 +50,13 @@ STEPS: dict[str, Callable[[Any, Reporter], Step]] = {
     "set": SetStep,
     "rename": RenameStep,
     "drop_fields": DropFieldsStep,
+    "include": PatternFilter,
+    "exclude": PatternFilter,
+    "min_level": MinLevelFilter,
+    "sample": SampleFilter,
+    "throttle": ThrottleFilter,
+    "redact": RedactStep,
+    "search_tokens": TokensStep,
 }
 UNWRAPPERS: dict[str, Callable[[Any, Reporter], Unwrapper]] = {
     "cri": CriUnwrapper,
@@ -58,10 +73,12 @@ class Chain:
         processors: tuple[ProcessorConfig, ...],
         *,
         global_labels: dict[str, str] | None = None,
+        state_dir: str | None = None,
     ) -> None:
         self.input_id = input_id
         self.configs = processors
         self.reporter = Reporter(input_id)
+        self.reporter.state_dir = state_dir  # redact's hash key lives there
         self.unwrapper: Unwrapper | None = None
         self.steps: list[Step] = []
         for cfg in processors:
@@ -87,6 +104,7 @@ class Chain:
         than ``len(records)`` plus the pieces a size cap split off)."""
         if not records:
             return []
+        self.reporter.now = now
         rows = Rows.from_records(records)
         if self._globals is not None:
             rows.attrs = map_shared(rows.attrs, self._globals)
@@ -103,7 +121,10 @@ class Chain:
             return []
         for step in self.steps:
             rows = step(rows)
-        return self._fitter.to_records(rows)
+            if not len(rows):  # everything filtered out (its tokens wait in reporter.carry)
+                return []
+        records = self._fitter.to_records(rows)
+        return attach(records, rows.tokens) if rows.tokens is not None else records
 
     # -- state (the unwrapper's held pieces)
 
@@ -123,6 +144,7 @@ class Chain:
 
     def reset(self) -> None:
         """Forget held pieces (the input restarts from its committed positions)."""
+        self.reporter.carry.clear()  # dropped rows' tokens: they are read (and dropped) again
         if self.unwrapper is not None:
             self.unwrapper.reset()
 
@@ -131,8 +153,9 @@ def build_chain(
     input_id: str,
     processors: tuple[ProcessorConfig, ...],
     global_labels: dict[str, str] | None = None,
+    state_dir: str | None = None,
 ) -> Chain | None:
     """The chain for an input's config, or None when it has no processors (nothing to do)."""
     if not processors:
         return None
-    return Chain(input_id, processors, global_labels=global_labels)
+    return Chain(input_id, processors, global_labels=global_labels, state_dir=state_dir)

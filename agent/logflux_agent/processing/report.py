@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
 from logflux_agent.observe import metrics
+from logflux_agent.record import AckToken
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +36,12 @@ REASONS = frozenset(
         "partial_timeout",  # cri/docker: a partial line whose end never came in time
         "partial_split",  # cri/docker: a joined line reached max_bytes and was cut
         "not_kubernetes_path",  # kubernetes: the file path has neither known layout
+        "redact_failed",  # redact: a line over max_chars, or a rule that raised
     }
+)
+# Why a filter or redact dropped an entry (logflux_agent_processing_dropped_entries_total).
+DROP_REASONS = frozenset(
+    {"excluded", "not_included", "below_min_level", "sampled_out", "throttled", "redact_failed"}
 )
 CUT_REASONS = ("dropped", "value_too_long", "reserved_name")
 
@@ -48,6 +55,44 @@ class Reporter:
         self._last: dict[tuple[str, str], float] = {}
         self._since: dict[tuple[str, str], int] = {}
         self.counts: dict[tuple[str, str], int] = {}
+        # Shared by the processors of one chain (set by chain.py): the chain's monotonic time
+        # for this call (throttle), where the hash key of redact lives, the ack tokens of
+        # dropped rows waiting for a kept row (rows.Rows.keep), and tap --explain's callback.
+        self.now = 0.0
+        self.state_dir: str | None = None
+        self.carry: dict[int, AckToken] = {}
+        self.explain: Callable[[str], None] | None = None
+        self._drop_counters: dict[tuple[str, str], Any] = {}
+        self._redact_counters: dict[str, Any] = {}
+
+    def dropped(self, processor: str, reason: str, count: int) -> None:
+        """``count`` entries dropped on purpose (counted; never logged: it was configured)."""
+        if count <= 0:
+            return
+        assert reason in DROP_REASONS, reason
+        key = (processor, reason)
+        self.counts[key] = self.counts.get(key, 0) + count
+        counter = self._drop_counters.get(key)
+        if counter is None:
+            counter = self._drop_counters[key] = metrics.PROCESSING_DROPPED.labels(
+                input=self.input_id, processor=processor, reason=reason
+            )
+        counter.inc(count)
+        if self.explain is not None:
+            self.explain(f"{processor}: dropped {count} ({reason})")
+
+    def redacted(self, rule: str, count: int) -> None:
+        """``count`` values replaced by ``rule`` (the rule's name only: never the value)."""
+        counter = self._redact_counters.get(rule)
+        if counter is None:
+            counter = self._redact_counters[rule] = metrics.REDACTIONS.labels(
+                input=self.input_id, rule=rule
+            )
+        counter.inc(count)
+        key = ("redact", rule)
+        self.counts[key] = self.counts.get(key, 0) + count
+        if self.explain is not None:
+            self.explain(f"redact: replaced {count} x {rule}")
 
     def problem(self, processor: str, reason: str, count: int = 1) -> None:
         """``count`` lines of ``processor`` hit ``reason``; they are shipped as they were."""

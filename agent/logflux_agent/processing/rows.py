@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import repeat
-from typing import cast
+from typing import Any, cast
 
 from logflux_agent.config.model import MAX_LABELS, RESERVED_LABELS
 from logflux_agent.processing.attributes import (
@@ -48,7 +48,7 @@ def _plain_names(names: tuple[str, ...]) -> bool:
 class Rows:
     """Columns of equal length; ``fields``/``message`` are None until a parser fills them."""
 
-    __slots__ = ("ack", "attrs", "fields", "level", "message", "source", "text", "ts")
+    __slots__ = ("ack", "attrs", "fields", "level", "message", "source", "text", "tokens", "ts")
 
     def __init__(
         self,
@@ -67,6 +67,8 @@ class Rows:
         self.ack = ack
         self.fields: list[Fields | None] | None = None
         self.message: list[str | None] | None = None
+        # search_tokens' output (processing/tokens.py): None until that processor runs.
+        self.tokens: list[str | None] | None = None
 
     @classmethod
     def empty(cls) -> Rows:
@@ -90,6 +92,49 @@ class Rows:
         if self.message is None:
             self.message = [None] * len(self.text)
         return self.message
+
+    def keep(self, keep: list[bool], carry: dict[int, AckToken]) -> Rows:
+        """The rows whose flag is true (a filter's output).
+
+        A dropped row's ack token moves to the nearest kept row before it in this list when
+        that row has no token or one of the same stream (the later position covers it), so the
+        dropped row's position is committed with that row. Otherwise it waits in ``carry``
+        (one per stream, the newest) for the next kept row without a token, in this list or a
+        later one: that row is later in queue order, so committing then is just as safe.
+        """
+        out = Rows.empty()
+        cols: list[tuple[list[Any], list[Any]]] = [(self.text, out.text), (self.ts, out.ts)]
+        cols += [(self.level, out.level), (self.source, out.source), (self.attrs, out.attrs)]
+        extra: list[tuple[list[Any], list[Any]]] = [
+            (src, []) for src in (self.fields, self.message, self.tokens) if src is not None
+        ]
+        acks = out.ack
+        for i, flag in enumerate(keep):
+            token = self.ack[i]
+            if not flag:
+                if token is not None:
+                    if acks and (acks[-1] is None or acks[-1].stream is token.stream):
+                        acks[-1] = token
+                    else:
+                        carry[id(token.stream)] = token
+                continue
+            for src, dst in cols:
+                dst.append(src[i])
+            if token is None and carry:
+                token = carry.pop(next(iter(carry)))
+            elif token is not None:
+                carry.pop(id(token.stream), None)  # its own, later position covers it
+            acks.append(token)
+            for src_col, dst_col in extra:
+                dst_col.append(src_col[i])
+        it = iter(extra)
+        if self.fields is not None:
+            out.fields = next(it)[1]
+        if self.message is not None:
+            out.message = next(it)[1]
+        if self.tokens is not None:
+            out.tokens = next(it)[1]
+        return out
 
     def append(self, other: Rows, i: int) -> None:
         """Copy row ``i`` of ``other`` (the joiners build their output row by row)."""

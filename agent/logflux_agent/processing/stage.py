@@ -96,10 +96,11 @@ def wrap(
     emit: EmitFn,
     global_labels: dict[str, str] | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    state_dir: str | None = None,
 ) -> EmitFn:
     """``emit`` itself when the input has no processors, else a ``ProcessingEmit`` around it."""
     # getattr: an input type without a processors option (yet) simply has none.
-    chain = build_chain(cfg.id, getattr(cfg, "processors", ()), global_labels)
+    chain = build_chain(cfg.id, getattr(cfg, "processors", ()), global_labels, state_dir)
     if chain is None:
         return emit
     log.info("processing.chain", input=cfg.id, processors=chain.describe())
