@@ -39,6 +39,7 @@ from logflux_agent.config.model import (
     bound_problem,
     suggest,
 )
+from logflux_agent.config.spool import spool_refusal
 from logflux_agent.credentials import ApiKey, mask_key, mask_secrets, parse_api_key
 from logflux_agent.errors import ConfigError, CredentialError
 
@@ -561,6 +562,10 @@ class Walker:
             if name in extra:
                 kwargs[name] = vnode
                 self.nodes[sub] = vnode
+                continue
+            if name == "spool" and (refused := spool_refusal(cls)) is not None:
+                self.problem(knode, sub, refused)  # file/journald inputs (config/spool.py)
+                ok = False
                 continue
             if name not in known:
                 self.unknown_key(knode, sub, name, sorted([*known, *extra]))

@@ -29,12 +29,20 @@ from logflux_agent.config.sockets import (
     is_loopback,
     split_hostport,
 )
+from logflux_agent.config.spool import (
+    SpoolConfig,
+    SpoolFsync,
+    check_positive_seconds,
+    check_spool_bytes,
+)
 from logflux_agent.credentials import REGIONS, ApiKey
 
 __all__ = [
     "DEFAULT_SOCKET_PATH",
     "SocketInputConfig",
     "SocketLongLines",
+    "SpoolConfig",
+    "SpoolFsync",
     "SyslogFraming",
     "SyslogInputConfig",
     "is_loopback",
@@ -105,6 +113,7 @@ class StdinInputConfig:
     detect_level: bool = False
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    spool: SpoolConfig | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,6 +240,7 @@ class AgentConfig:
     queue: QueueConfig = field(default_factory=QueueConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    spool: SpoolConfig | None = None  # for every stdin/socket/syslog input without its own
     # "watch": reload (as on SIGHUP) when the config file or a conf.d fragment changes.
     reload: Literal["signal", "watch"] = "signal"
 
@@ -420,4 +430,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "SyslogInputConfig.unix": check_socket_path,
     "SyslogInputConfig.mode": check_socket_mode,
     "*.id": check_input_id,
+    "SpoolConfig.max_bytes": check_spool_bytes,
+    "SpoolConfig.segment_bytes": check_spool_bytes,
+    "SpoolConfig.fsync_interval": check_positive_seconds,
 }

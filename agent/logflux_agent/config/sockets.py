@@ -13,6 +13,7 @@ from typing import Literal
 
 from logflux_agent.config import model
 from logflux_agent.config.processors import ProcessorConfig
+from logflux_agent.config.spool import SpoolConfig
 
 OnFull = Literal["block", "drop_newest"]  # the same choices as model.OnFull
 
@@ -43,6 +44,7 @@ class SocketInputConfig:
     max_connections: int = 1024
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    spool: SpoolConfig | None = None
 
     @property
     def unix_path(self) -> str | None:
@@ -76,6 +78,7 @@ class SyslogInputConfig:
     datagram_buffer_bytes: int = 8_388_608
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    spool: SpoolConfig | None = None
 
 
 def split_hostport(text: str) -> tuple[str, int]:
