@@ -30,6 +30,7 @@ from logflux_agent.config.model import (
     StdinInputConfig,
     SyslogInputConfig,
 )
+from logflux_agent.delivery.writer import SpoolSink, build_spool
 from logflux_agent.errors import EXIT_OK, EXIT_RUNTIME, AgentError, ConfigError, PinMismatchError
 from logflux_agent.inputs.base import Emit, Input
 from logflux_agent.observe import banner, metrics
@@ -366,9 +367,12 @@ class Supervisor:
             server=client,
             clock=self.clock,
         )
+        self.spool: SpoolSink | None = build_spool(self.config, client, self.clock)
         stage = self._stage = SenderStage(
-            batcher, self.tracker, client, sender.max_in_flight, self.session_ready
+            batcher, self.tracker, client, sender.max_in_flight, self.session_ready, self.spool
         )
+        if self.spool is not None:
+            self._spawn(self.spool.replayer.run(self.session_ready), "spool-replay")
         sender_task = asyncio.create_task(stage.run(), name="sender")
         session_task = self._spawn(self._session(), "session")
         self._spawn(self._flush_checkpoints_forever(), "checkpoints")

@@ -109,10 +109,13 @@ def readiness_of(sup: Any) -> tuple[bool, str, str]:
         last = client.status().get("last_error") if hasattr(client, "status") else None
         return False, f"{reason}: {last}" if last else reason, "session"
     client_ready = getattr(client, "readiness", None)
+    spool = getattr(sup, "spool", None)  # a spool never makes the agent unready; it says so
+    note = spool.readiness_note() if spool is not None else ""
     if client_ready is not None:
         ok, reason = client_ready()
-        return bool(ok), str(reason), "" if ok else "sender"
-    return True, "ready", ""
+        reason = f"{reason}; {note}" if note else str(reason)
+        return bool(ok), reason, "" if ok else "sender"
+    return True, f"ready; {note}" if note else "ready", ""
 
 
 def status_of(sup: Any) -> dict[str, Any]:
@@ -145,6 +148,7 @@ def status_of(sup: Any) -> dict[str, Any]:
             "max_bytes": queue.max_bytes,
         },
         "sender": sender,
+        **({"spool": sup.spool.status()} if getattr(sup, "spool", None) is not None else {}),
         "last_accepted_timestamp": last or None,
         "last_accepted_age_seconds": round(time.time() - last, 1) if last else None,
     }
