@@ -133,3 +133,57 @@ def test_no_key_material_in_the_spool(tmp_path: Path, ref_ingestor: RefIngestor)
             if isinstance(value, str) and len(value) > 40:
                 assert base64.b64encode(value.encode()) not in raw
     assert b"BEGIN" not in raw and b"PRIVATE" not in raw
+
+
+def test_refused_re_registration_keeps_the_ciphertext_as_a_counted_dead_letter(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    n = 300
+    agent = _outage_then_kill(tmp_path, ref_ingestor, n)
+    ref_ingestor.config(refuse_reused_secret=True)
+    ref_ingestor.faults(clear=True, expire_keys=True)
+    agent.start()
+    event = agent.wait_for_event("spool.rekey_refused", timeout=60)
+    assert event["key_id"]
+    dead = agent.state_dir / "spool" / "dead" / "dead-letter.seg"
+    wait_until(lambda: _dead_entries(agent) == n, timeout=60, message="all entries kept dead")
+    raw = dead.read_bytes()
+    assert raw.startswith(b"LFSPOOL") and b"secret-plaintext-marker" not in raw
+    wait_until(lambda: not list((agent.state_dir / "spool").glob("*.seg")), timeout=30)
+    assert ref_ingestor.stats()["entries_recorded"] == 0
+    agent.stop()
+
+
+def _dead_entries(agent: AgentProcess) -> int:
+    try:
+        return int(_status(agent)["spool"]["dead_lettered_entries"])
+    except (OSError, KeyError, ValueError):
+        return -1
+
+
+def test_torn_and_corrupt_segments_are_cut_at_start_and_the_rest_delivered(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    n = 2000
+    agent = _outage_then_kill(tmp_path, ref_ingestor, n)
+    (seg,) = sorted((agent.state_dir / "spool").glob("*.seg"))
+    data = seg.read_bytes()
+    seg.write_bytes(data[:-100])  # the last record torn, as by a crash mid-write
+    (agent.state_dir / "spool" / "0000000000000099.seg").write_bytes(b"LFSPOOL\x07newer")
+    ref_ingestor.reset_faults()
+    agent.start()
+    cut = agent.wait_for_event("spool.tail_cut", timeout=60)
+    assert cut["problem"] == "torn record"
+    agent.wait_for_event("spool.segment_set_aside", timeout=10)
+    wait_until(
+        lambda: not list((agent.state_dir / "spool").glob("*.seg")), timeout=60, message="drained"
+    )
+    got = {e["payload"]["message"] for e in ref_ingestor.entries() if "payload" in e}
+    kept = cut["kept_records"]
+    assert kept >= 1 and len(got) >= 1
+    # Every delivered entry is one of ours and they form a prefix: nothing intact was lost.
+    indexes = sorted(int(m.split("-")[2].split()[0]) for m in got)
+    assert indexes == list(range(len(indexes)))
+    assert (agent.state_dir / "spool" / "aside" / "0000000000000099.seg").exists()
+    assert _status(agent)["spool"]["corrupt_tails_cut"] == 1
+    agent.stop()
