@@ -187,3 +187,40 @@ def test_torn_and_corrupt_segments_are_cut_at_start_and_the_rest_delivered(
     assert (agent.state_dir / "spool" / "aside" / "0000000000000099.seg").exists()
     assert _status(agent)["spool"]["corrupt_tails_cut"] == 1
     agent.stop()
+
+
+def _stdin_agent(tmp_path: Path, ingestor: RefIngestor) -> AgentProcess:
+    return AgentProcess(
+        tmp_path / "stdin-agent",
+        endpoint=ingestor.url,
+        api_key=ingestor.api_key,
+        inputs=[],
+        extra={"spool": {}, "sender": {"shutdown_timeout": 30, "retry_max_delay": 0.5}},
+        metrics=False,
+    )
+
+
+def test_stdin_one_shot_exits_0_once_spooled_and_wait_delivered_waits_for_acceptance(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    n = 400
+    lines = b"".join(f"stdin-{i:06d} secret-plaintext-marker\n".encode() for i in range(n))
+    agent = _stdin_agent(tmp_path, ref_ingestor)
+    ref_ingestor.faults(status=503, count=10**6)
+    (tmp_path / "in.txt").write_bytes(lines)
+    with (tmp_path / "in.txt").open("rb") as stdin:
+        agent.start(stdin=stdin, args=["--stdin"])
+        assert agent.wait(timeout=60) == 0, agent.logs()[-2000:]
+    assert f"spool: {n} entries spooled, 0 of them accepted" in agent.logs()
+    assert ref_ingestor.stats()["entries_recorded"] == 0
+    ref_ingestor.reset_faults()
+    with (tmp_path / "in.txt").open("rb") as stdin:
+        agent.start(stdin=stdin, args=["--stdin", "--wait-delivered"])
+        assert agent.wait(timeout=60) == 0, agent.logs()[-2000:]
+    finals = [x for x in agent.logs().splitlines() if "entries spooled" in x]
+    assert len(finals) == 2 and "0 request(s) waiting" in finals[-1], finals
+    expected = [f"stdin-{i:06d} secret-plaintext-marker" for i in range(n)]
+    # The first run's spooled lines, then the second run's: each line arrives twice, in order.
+    report = ref_ingestor.verify({"stdin": expected}, allow_duplicates=True)
+    assert report.duplicates == n
+    assert not list((agent.state_dir / "spool").glob("*.seg"))

@@ -31,6 +31,9 @@ class SpoolConfig:
     # interval: fsync at most every fsync_interval seconds (a power loss may lose that window).
     fsync: SpoolFsync = "every_batch"
     fsync_interval: float = 1.0
+    # At exit (stdin one-shot, SIGTERM), wait up to sender.shutdown_timeout for the spool to
+    # drain instead of leaving spooled requests for the next run (``--wait-delivered``).
+    wait_delivered: bool = False
 
 
 def check_spool_bytes(value: int) -> int:

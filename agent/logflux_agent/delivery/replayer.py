@@ -103,6 +103,8 @@ class Replayer:
             self.drained.clear()
             accepted = await self.deliver(pending.item)
             await self._spool.accepted(pending)
+            if self._spool.peek() is None:
+                self.drained.set()
             self.replayed_entries += accepted
             metrics.SPOOL_REPLAYED_ENTRIES.inc(accepted)
 

@@ -47,6 +47,7 @@ class SpoolSink:
         self.replayer = Replayer(spool, client, clock)
         self.full_since: float | None = None
         self.spooled_entries = 0
+        self.wait_delivered = False
 
     def takes(self, owners: dict[str, int]) -> bool:
         return not self.owners.isdisjoint(owners)
@@ -57,6 +58,12 @@ class SpoolSink:
         for item in items:
             await self._append(item)
             self.spooled_entries += item.parts
+
+    async def settle(self) -> None:
+        """At the sender's end: with ``wait_delivered``, until the replayer drained the spool."""
+        if self.wait_delivered and self.spool.pending_requests:
+            log.info("spool.waiting_delivered", requests=self.spool.pending_requests)
+            await self.replayer.drained.wait()
 
     async def _append(self, item: SpoolItem) -> None:
         delay = _FULL_RETRY_FIRST
@@ -134,4 +141,6 @@ def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> Spoo
         clock=clock,
     )
     spool.open()
-    return SpoolSink(spool, frozenset(owners), client, clock)
+    sink = SpoolSink(spool, frozenset(owners), client, clock)
+    sink.wait_delivered = chosen.wait_delivered
+    return sink

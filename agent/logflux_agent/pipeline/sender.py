@@ -52,6 +52,8 @@ class SpoolWriter(Protocol):
 
     async def write(self, records: list[Record], owners: dict[str, int]) -> None: ...
 
+    async def settle(self) -> None: ...
+
 
 class SenderStage:
     """Runs until the batcher reports the queue closed and drained, then waits for in-flight."""
@@ -101,6 +103,8 @@ class SenderStage:
                 task.add_done_callback(self._in_flight.discard)
             if self._in_flight:
                 await asyncio.gather(*list(self._in_flight))
+            if self._spool is not None:
+                await self._spool.settle()  # --wait-delivered: until the spool is drained
         finally:
             for task in list(self._in_flight):
                 task.cancel()
