@@ -224,3 +224,81 @@ def test_stdin_one_shot_exits_0_once_spooled_and_wait_delivered_waits_for_accept
     report = ref_ingestor.verify({"stdin": expected}, allow_duplicates=True)
     assert report.duplicates == n
     assert not list((agent.state_dir / "spool").glob("*.seg"))
+
+
+class _Producer:
+    """One socket client per agent run, writing numbered lines until the connection breaks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sent: list[int] = []
+
+    def run_once(self, run: int, stop: Any) -> None:
+        import time
+
+        sent = 0
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.connect(str(self.path))
+                while not stop.is_set():
+                    chunk = b"".join(_numbered(run, sent + i) for i in range(100))
+                    sock.sendall(chunk)
+                    sent += 100
+                    time.sleep(0.01)  # about 10k lines/s
+        except OSError:
+            pass
+        self.sent.append(sent)
+
+
+def _numbered(run: int, i: int) -> bytes:
+    obj = {"message": f"k{run:02d}-{i:07d} secret-plaintext-marker", "source": "ruby-sdk"}
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+def test_ten_kill9s_during_and_after_an_outage_lose_nothing_that_was_spooled(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    import random
+    import threading
+    import time
+
+    rng = random.Random(17)
+    agent = _agent(tmp_path, ref_ingestor)
+    producer = _Producer(tmp_path / "agent.sock")
+    spooled: list[int] = []
+    ref_ingestor.faults(status=503, count=10**6)
+    for run in range(10):
+        if run == 5:
+            ref_ingestor.reset_faults()  # the outage ends; the later kills hit the replay
+        agent.start()
+        agent.wait_for_event("socket.listening", timeout=60)
+        wait_until(lambda: _spooled(agent) >= 0, timeout=60, message="status answers")
+        stop = threading.Event()
+        thread = threading.Thread(target=producer.run_once, args=(run, stop))
+        thread.start()
+        time.sleep(rng.uniform(0.5, 2.0))  # a random point in the stream
+        spooled.append(max(0, _spooled(agent)))
+        agent.kill9()
+        stop.set()
+        thread.join(timeout=30)
+    raw = _spool_bytes(agent.state_dir / "spool")
+    assert b"secret-plaintext-marker" not in raw
+    agent.start()
+    wait_until(
+        lambda: _spooled(agent) >= 0 and _status(agent)["spool"]["pending_requests"] == 0,
+        timeout=120,
+        message="spool drained after the last restart",
+    )
+    got: dict[str, int] = {}
+    for e in ref_ingestor.entries():
+        message = e.get("payload", {}).get("message", "")
+        got[message] = got.get(message, 0) + 1
+    for run, count in enumerate(spooled):
+        missing = [
+            i for i in range(count) if f"k{run:02d}-{i:07d} secret-plaintext-marker" not in got
+        ]
+        assert not missing, f"run {run}: {len(missing)} of {count} spooled lines lost"
+    assert sum(spooled) > 0 and sum(spooled[:5]) > 0
+    duplicates = sum(n - 1 for n in got.values())
+    assert duplicates <= 10 * 1000, "at most one request per kill is sent twice"
+    agent.stop()
