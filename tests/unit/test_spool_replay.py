@@ -113,3 +113,25 @@ def test_writer_waits_while_full_and_writes_once_there_is_room(tmp_path: Path) -
         assert re.search(r"spooling: 4 request", sink.readiness_note())
 
     asyncio.run(go())
+
+
+def test_status_view_shows_the_spool() -> None:
+    from logflux_agent.commands.status import render
+
+    doc = {
+        "ready": True,
+        "ready_reason": "ready; spooling: 3 request(s)",
+        "inputs": [],
+        "sender": {},
+        "queue": {},
+        "spool": {
+            "pending_requests": 3,
+            "bytes": 2 * 1024 * 1024,
+            "max_bytes": 1024**3,
+            "segments": 1,
+            "oldest_age_seconds": 42,
+            "full": True,
+        },
+    }
+    text = render(doc)
+    assert "spool: 3 request(s) waiting" in text and "oldest 42 s" in text and "FULL" in text

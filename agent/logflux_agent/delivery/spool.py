@@ -319,5 +319,9 @@ class Spool:
                 return max(0.0, self._clock.wall() - created) if created else 0.0
         return 0.0
 
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+
     def close(self) -> None:
         self._close_active()

@@ -64,6 +64,7 @@ class SpoolSink:
         if self.wait_delivered and self.spool.pending_requests:
             log.info("spool.waiting_delivered", requests=self.spool.pending_requests)
             await self.replayer.drained.wait()
+        self.spool.sync()  # fsync: interval leaves nothing unsynced at a clean stop
 
     async def _append(self, item: SpoolItem) -> None:
         delay = _FULL_RETRY_FIRST
