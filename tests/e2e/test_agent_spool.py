@@ -302,3 +302,13 @@ def test_ten_kill9s_during_and_after_an_outage_lose_nothing_that_was_spooled(
     duplicates = sum(n - 1 for n in got.values())
     assert duplicates <= 10 * 1000, "at most one request per kill is sent twice"
     agent.stop()
+
+
+def test_a_spool_directory_that_cannot_be_created_stops_the_start_naming_it(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    agent = _agent(tmp_path, ref_ingestor, directory=str(tmp_path / "a-file" / "spool"))
+    agent.start()
+    assert agent.wait(timeout=60) == 2
+    assert "spool.directory" in agent.logs() and "a-file" in agent.logs()

@@ -23,6 +23,7 @@ from logflux_agent.config.spool import SpoolConfig, effective_spool
 from logflux_agent.delivery.replayer import Replayer
 from logflux_agent.delivery.segment import SpoolItem
 from logflux_agent.delivery.spool import Spool, SpoolFull
+from logflux_agent.errors import ConfigError
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
 
@@ -141,7 +142,12 @@ def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> Spoo
         fsync_interval=chosen.fsync_interval,
         clock=clock,
     )
-    spool.open()
+    try:
+        spool.open()
+    except OSError as exc:  # a directory we cannot create or list: a setup problem, said once
+        raise ConfigError(
+            f"spool.directory {directory}: cannot create or read it: {exc.strerror or exc}"
+        ) from None
     sink = SpoolSink(spool, frozenset(owners), client, clock)
     sink.wait_delivered = chosen.wait_delivered
     return sink
