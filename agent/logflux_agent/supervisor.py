@@ -46,6 +46,7 @@ from logflux_agent.config.model import (
     StdinInputConfig,
     SyslogInputConfig,
 )
+from logflux_agent.delivery.writer import SpoolSink, build_spool
 from logflux_agent.errors import EXIT_OK, EXIT_RUNTIME, AgentError, ConfigError, PinMismatchError
 from logflux_agent.input_runner import (
     RESTART_MAX,
@@ -102,6 +103,8 @@ class Supervisor:
         self._hard_exit = hard_exit
         self.store = CheckpointStore(config.state_dir)
         self.checkpointer = Checkpointer(self.store)
+        # The ciphertext spool of inputs that cannot re-read (built at start; None: no spool).
+        self.spool: SpoolSink | None = None
         self.queue = RecordQueue(config.queue.max_entries, config.queue.max_bytes, clock=clock)
         self.tracker = AckTracker(clock, self.checkpointer.commit)
         self.session_ready = asyncio.Event()
@@ -347,11 +350,19 @@ class Supervisor:
             server=client,
             clock=self.clock,
         )
+        from logflux_agent.ingest.client import IngestClient
+
+        # The spool speaks the protocol itself (re-registering a session key): only the real
+        # client can serve it; a test's stand-in client runs without one.
+        if isinstance(client, IngestClient):
+            self.spool = build_spool(self.config, client, self.clock)
         stage = self.stage = SenderStage(
-            batcher, self.tracker, client, sender.max_in_flight, self.session_ready
+            batcher, self.tracker, client, sender.max_in_flight, self.session_ready, self.spool
         )
         assert self._group is not None
         sender_task = self._group.create_task(self._send(stage), name="sender")
+        if self.spool is not None:
+            self._spawn(self.spool.replayer.run(self.session_ready), "spool-replay", fatal=False)
         self._spawn(self._session(client), "session", fatal=False)
         self._spawn(self._flush_checkpoints_forever(), "checkpoints", fatal=True)
         if self._notifier is not None and self._notifier.watchdog_interval() is not None:

@@ -104,7 +104,22 @@ def apply_overrides(config: AgentConfig, args: argparse.Namespace) -> AgentConfi
             ) from None
         except (CredentialError, UnicodeDecodeError) as exc:
             raise ConfigError(f"--api-key-file {args.api_key_file}: {exc}") from None
+    if getattr(args, "wait_delivered", False):
+        config = _wait_delivered(config)
     return config
+
+
+def _wait_delivered(config: AgentConfig) -> AgentConfig:
+    """``--wait-delivered``: every spool waits at exit until its requests were accepted."""
+
+    def waiting(spool: Any) -> Any:
+        return None if spool is None else replace(spool, wait_delivered=True)
+
+    inputs = tuple(
+        replace(c, spool=waiting(own)) if (own := getattr(c, "spool", None)) is not None else c
+        for c in config.inputs
+    )
+    return replace(config, spool=waiting(config.spool), inputs=inputs)
 
 
 def stdin_id(config: AgentConfig) -> str | None:
@@ -153,7 +168,11 @@ async def run_one_shot(sup: Supervisor, config: AgentConfig, args: argparse.Name
         else None
     )
     try:
-        return int(await sup.run())
+        code = int(await sup.run())
+        sink = getattr(sup, "spool", None)
+        if code == 0 and sink is not None and sink.wait_delivered and sink.spool.pending_requests:
+            code = 1  # --wait-delivered, but the spool was not drained in time
+        return code
     finally:
         if progress is not None:
             progress.cancel()
@@ -179,6 +198,13 @@ def final_line(sup: Supervisor, input_id: str) -> str:
     )
     if dead:
         line += f" ({dead} in the dead-letter file of {sup.config.state_dir})"
+    sink = getattr(sup, "spool", None)
+    if sink is not None:  # "delivered" then means accepted or durably spooled
+        line += (
+            f"; spool: {sink.spooled_entries} entries spooled, "
+            f"{sink.replayer.replayed_entries} of them accepted this run, "
+            f"{sink.spool.pending_requests} request(s) waiting in {sink.spool.directory}"
+        )
     return line
 
 

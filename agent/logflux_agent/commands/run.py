@@ -23,6 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input: the agent exits once every line was accepted)",
     )
     parser.add_argument(
+        "--wait-delivered",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="with --stdin and a spool: exit only once spooled lines were accepted (up to "
+        "sender.shutdown_timeout), not as soon as they are durably spooled",
+    )
+    parser.add_argument(
         "--progress",
         action="store_true",
         default=argparse.SUPPRESS,

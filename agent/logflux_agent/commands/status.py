@@ -189,4 +189,13 @@ def render(doc: dict[str, Any], *, top: int = 5) -> str:
         f"queue: {queue.get('entries', 0)}/{queue.get('max_entries', 0)} entries, "
         f"{_bytes(queue.get('bytes', 0))}/{_bytes(queue.get('max_bytes', 0))}"
     )
+    spool = doc.get("spool")
+    if spool:  # docs/spool.md
+        oldest = _age(spool.get("oldest_age_seconds", 0))
+        add(
+            f"spool: {spool.get('pending_requests', 0)} request(s) waiting, "
+            f"{_bytes(spool.get('bytes', 0))}/{_bytes(spool.get('max_bytes', 0))} in "
+            f"{spool.get('segments', 0)} segment(s), oldest {oldest}"
+            + (" — FULL, inputs wait" if spool.get("full") else "")
+        )
     return "\n".join(out) + "\n"

@@ -22,6 +22,7 @@ from logflux_agent.config.sockets import (
     SyslogFraming,
     SyslogInputConfig,
 )
+from logflux_agent.config.spool import SpoolConfig, SpoolFsync
 
 # The value checks live in values.py; these names are imported from here as well.
 from logflux_agent.config.values import CHECKS as CHECKS
@@ -38,6 +39,8 @@ __all__ = [
     "DEFAULT_SOCKET_PATH",
     "SocketInputConfig",
     "SocketLongLines",
+    "SpoolConfig",
+    "SpoolFsync",
     "SyslogFraming",
     "SyslogInputConfig",
 ]
@@ -106,6 +109,7 @@ class StdinInputConfig:
     detect_level: bool = False
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    spool: SpoolConfig | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,6 +241,7 @@ class AgentConfig:
     queue: QueueConfig = field(default_factory=QueueConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    spool: SpoolConfig | None = None  # for every stdin/socket/syslog input without its own
     # "watch": reload (as on SIGHUP) when the config file or a conf.d fragment changes.
     reload: Literal["signal", "watch"] = "signal"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from logflux_agent.config.processors import ProcessorConfig
+from logflux_agent.config.spool import SpoolConfig
 
 OnFull = Literal["block", "drop_newest"]  # the same choices as model.OnFull
 
@@ -41,6 +42,7 @@ class SocketInputConfig:
     max_connections: int = 1024
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    spool: SpoolConfig | None = None
 
     @property
     def unix_path(self) -> str | None:
@@ -74,3 +76,4 @@ class SyslogInputConfig:
     datagram_buffer_bytes: int = 8_388_608
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    spool: SpoolConfig | None = None

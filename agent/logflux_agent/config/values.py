@@ -181,6 +181,21 @@ def check_socket_path(value: str) -> str:
     return value
 
 
+MIN_SPOOL_BYTES = 1024 * 1024
+
+
+def check_spool_bytes(value: int) -> int:
+    if value < MIN_SPOOL_BYTES:
+        raise Invalid(f"at least {MIN_SPOOL_BYTES} bytes (1 MiB)")
+    return value
+
+
+def check_positive_seconds(value: float) -> float:
+    if value <= 0:
+        raise Invalid("a number of seconds above 0")
+    return value
+
+
 # "Class.field" (or "*.field") -> check; a check returns the value to keep or raises Invalid.
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "AgentConfig.endpoint": check_endpoint,
@@ -202,4 +217,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "SyslogInputConfig.unix": check_socket_path,
     "SyslogInputConfig.mode": check_socket_mode,
     "*.id": check_input_id,
+    "SpoolConfig.max_bytes": check_spool_bytes,
+    "SpoolConfig.segment_bytes": check_spool_bytes,
+    "SpoolConfig.fsync_interval": check_positive_seconds,
 }

@@ -21,6 +21,7 @@ import yaml
 from logflux_agent.config import checks, model
 from logflux_agent.config.model import CHECKS, MAX_LABELS, AgentConfig, Invalid, suggest
 from logflux_agent.config.nodes import BAD, MERGE, STR, NodeReader
+from logflux_agent.config.spool import spool_refusal
 from logflux_agent.credentials import mask_secrets
 
 _PLAIN_KEY_RE = re.compile(r"[A-Za-z0-9_\-]+")
@@ -312,6 +313,10 @@ class Walker(NodeReader):
             if name in extra:
                 kwargs[name] = vnode
                 self.nodes[sub] = vnode
+                continue
+            if name == "spool" and (refused := spool_refusal(cls)) is not None:
+                self.problem(knode, sub, refused)  # file/journald inputs (config/spool.py)
+                ok = False
                 continue
             if name not in known:
                 self.unknown_key(knode, sub, name, sorted([*known, *extra]))

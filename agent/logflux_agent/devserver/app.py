@@ -255,6 +255,7 @@ def _set_switch(sw: Any, name: str, value: Any) -> None:
         "static_without_ingestor_url",
         "store_duplicates",
         "accept_oaep_mgf1_sha1",
+        "refuse_reused_secret",
     ):
         need(isinstance(value, bool), "true or false")
     elif name == "limits":

@@ -61,6 +61,9 @@ class Switches:
     store_duplicates: bool = False
     # Java's default OAEP provider uses MGF1-SHA-1 with SHA-256: refused unless this is on.
     accept_oaep_mgf1_sha1: bool = False
+    # A second handshake/complete with an encrypted_secret seen before: accepted as a new
+    # session (default; what a spooling agent relies on after a restart) or refused with 409.
+    refuse_reused_secret: bool = False
     limits: Limits = field(default_factory=Limits)
 
 

@@ -213,6 +213,10 @@ class Routes:
             raise Refused(400, "invalid_key_length", str(exc)) from None
         except UnwrapError as exc:
             raise Refused(400, "invalid_secret", str(exc)) from None
+        if srv.sessions.seen_secret(wrapped) and srv.switches.refuse_reused_secret:
+            raise Refused(
+                409, "secret_reused", "this encrypted_secret was registered before (switch)"
+            )
         session = srv.sessions.create(aes_key, api_key, key.fingerprint)
         srv.stats.handshakes += 1
         if variant != STRICT_OAEP:

@@ -44,6 +44,9 @@ class SessionStore:
         self._by_id: dict[str, Session] = {}
         self._counter = 0
         self.expired_total = 0
+        # Digests of the wrapped secrets completed so far (bounded like the sessions, x4), so
+        # the "refuse reused secret" switch can tell a re-registration from a new key.
+        self._secrets: dict[bytes, None] = {}
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -55,6 +58,16 @@ class SessionStore:
         while len(self._by_id) > self._max:
             del self._by_id[next(iter(self._by_id))]
         return session
+
+    def seen_secret(self, wrapped: bytes) -> bool:
+        """Remember ``wrapped``; True when it was completed before."""
+        digest = hashlib.blake2b(wrapped, digest_size=16).digest()
+        if digest in self._secrets:
+            return True
+        self._secrets[digest] = None
+        while len(self._secrets) > 4 * self._max:
+            del self._secrets[next(iter(self._secrets))]
+        return False
 
     def get(self, key_id: str, api_key: str) -> Session | None:
         """The session for ``key_id`` if it exists and was made with ``api_key``."""

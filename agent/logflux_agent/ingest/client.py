@@ -20,11 +20,13 @@ from typing import Any
 from logflux_agent import USER_AGENT
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import AgentConfig
+from logflux_agent.delivery.segment import SpoolItem
 from logflux_agent.ingest.deadletter import DeadLetters
 from logflux_agent.ingest.delivery import Delivery, DeliveryReport, PreparedBatch
 from logflux_agent.ingest.encode import PayloadStatics
 from logflux_agent.ingest.encode_dispatch import EncodeDispatch
 from logflux_agent.ingest.health import Health
+from logflux_agent.ingest.retry import PauseGate
 from logflux_agent.ingest.session import Limits, SessionInfo
 from logflux_agent.ingest.session_keeper import SessionKeeper
 from logflux_agent.record import Record
@@ -83,6 +85,18 @@ class IngestClient:
     async def prepare(self, records: Sequence[Record]) -> PreparedBatch:
         """Encode ``records`` for sending; ``send()`` the result to deliver them."""
         return await self._delivery.prepare(records)
+
+    async def encode_for_spool(
+        self, records: Sequence[Record], owners: dict[str, int]
+    ) -> tuple[list[SpoolItem], int]:
+        """``records`` encoded as the requests to spool (docs/spool.md), and entries
+        dead-lettered as over the limits."""
+        return await self._delivery.encode_for_spool(records, owners)
+
+    @property
+    def gate(self) -> PauseGate:
+        """The pause (429, 507) every sender honours, the spool's replayer too."""
+        return self._delivery.gate
 
     async def deliver(self, records: Sequence[Record]) -> DeliveryReport:
         """Return once every record is accepted or dead-lettered; retries forever otherwise."""

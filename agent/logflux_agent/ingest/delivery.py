@@ -26,6 +26,7 @@ import structlog
 
 from logflux_agent.clock import Clock
 from logflux_agent.config.model import AgentConfig
+from logflux_agent.delivery.segment import SpoolItem
 from logflux_agent.ingest import outcome as oc
 from logflux_agent.ingest.deadletter import DeadLetters
 from logflux_agent.ingest.encode import EncodedBatch
@@ -146,6 +147,22 @@ class Delivery:
         await self._gate.wait()
         ready = await self._encode(_Group(head, False, self._backoff()), tally)
         return PreparedBatch(self, ready, rest, tally)
+
+    async def encode_for_spool(
+        self, records: Sequence[Record], owners: dict[str, int]
+    ) -> tuple[list[SpoolItem], int]:
+        """The spool's seam (docs/spool.md): ``records`` encoded under the current session as
+        the requests that would be POSTed, each with its key id and the session's wrapped
+        secret; and how many entries were dead-lettered as over the limits."""
+        tally = _Tally()
+        items: list[SpoolItem] = []
+        step = self.sessions.limits.max_batch_entries
+        for i in range(0, len(records), step):
+            group = _Group(list(records[i : i + step]), False, self._backoff())
+            for ready in await self._encode(group, tally):
+                assert ready.encoded is not None
+                items.append(spool_item(ready.encoded, owners if not items else {}, self._clock))
+        return items, tally.dead
 
     async def deliver_all(self, records: list[Record], tally: _Tally, *, resend: bool) -> None:
         step = self.sessions.limits.max_batch_entries
@@ -395,6 +412,22 @@ class Delivery:
     def _backoff(self) -> Backoff:
         cfg = self._config.sender
         return Backoff(cfg.retry_initial_delay, cfg.retry_max_delay, cfg.retry_backoff_factor)
+
+
+def spool_item(encoded: _Encoded, owners: dict[str, int], clock: Clock) -> SpoolItem:
+    """Parts ``[lo, hi)`` of an encoded batch as a self-contained spooled request."""
+    enc, lo, hi = encoded.batch, encoded.lo, encoded.hi
+    base = enc.offsets[lo]
+    return SpoolItem(
+        key_id=encoded.session.key_id,
+        encrypted_secret=encoded.session.encrypted_secret,
+        boundary=enc.boundary,
+        body=enc.sub_body(lo, hi),
+        offsets=[o - base for o in enc.offsets[lo:hi]],
+        part_sizes=list(enc.part_sizes[lo:hi]),
+        owners=owners,
+        created=clock.wall(),
+    )
 
 
 def _reason_4xx(status: int) -> str:

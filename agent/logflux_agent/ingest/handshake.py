@@ -124,16 +124,8 @@ async def perform_handshake(
     aes_key = crypto.new_session_key()
     try:
         wrapped = crypto.wrap_key(public_key, aes_key)
-        complete_url = f"{base_url}/v1/handshake/complete"
-        result = await _post(
-            http,
-            complete_url,
-            headers,
-            {"api_key": key_value, "encrypted_secret": base64.b64encode(wrapped).decode("ascii")},
-            timeout,
-        )
-        _check_status(result, complete_url, config)
-        key_id = _key_id(result, complete_url)
+        secret = base64.b64encode(wrapped).decode("ascii")
+        key_id = await complete_with_secret(http, base_url, config, secret, timeout=timeout)
         session = Session(
             base_url=base_url,
             key_id=key_id,
@@ -145,6 +137,7 @@ async def perform_handshake(
             max_entries=config.encryption.session_max_entries,
             _key=bytearray(aes_key),
             _prefix=crypto.new_nonce_prefix(),
+            encrypted_secret=secret,
         )
     finally:
         crypto.zero(aes_key)
@@ -159,6 +152,31 @@ async def perform_handshake(
         max_request_size=limits.max_request_size,
     )
     return session
+
+
+async def complete_with_secret(
+    http: aiohttp.ClientSession,
+    base_url: str,
+    config: AgentConfig,
+    encrypted_secret: str,
+    *,
+    timeout: float,
+) -> str:
+    """Handshake step 3 for an already wrapped key: the key id the ingestor answers.
+
+    The spool uses it alone to register a spooled batch's ``encrypted_secret`` again when its
+    key id is refused after a restart (docs/spool.md). Raises AuthError or HandshakeError.
+    """
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {config.api_key.value}",
+        "User-Agent": USER_AGENT,
+    }
+    url = f"{base_url}/v1/handshake/complete"
+    body = {"api_key": config.api_key.value, "encrypted_secret": encrypted_secret}
+    result = await _post(http, url, headers, body, timeout)
+    _check_status(result, url, config)
+    return _key_id(result, url)
 
 
 async def _post(

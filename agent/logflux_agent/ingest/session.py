@@ -77,6 +77,10 @@ class Session:
     max_entries: int
     _key: bytearray = field(repr=False)
     _prefix: bytes = field(repr=False)
+    # The RSA-wrapped key sent in handshake/complete (protocol §3): kept so the spool can store
+    # it with its ciphertext and register it again after a restart. Useless without the
+    # server's private key; still never shown.
+    encrypted_secret: str = field(default="", repr=False)
     _aead: AESGCM | None = field(init=False, repr=False, default=None)
     _counter: int = field(init=False, default=0)
 

@@ -111,10 +111,13 @@ def readiness_of(sup: Supervisor) -> tuple[bool, str, str]:
         reason = "no session with the ingestor yet (discovery/handshake pending)"
         last = client.status().get("last_error") if client is not None else None
         return False, f"{reason}: {last}" if last else reason, "session"
+    spool = sup.spool  # a spool never makes the agent unready; it says so
+    note = spool.readiness_note() if spool is not None else ""
     if client is not None:
         ok, reason = client.readiness()
-        return bool(ok), str(reason), "" if ok else "sender"
-    return True, "ready", ""
+        reason = f"{reason}; {note}" if note else str(reason)
+        return bool(ok), reason, "" if ok else "sender"
+    return True, f"ready; {note}" if note else "ready", ""
 
 
 def status_of(sup: Supervisor) -> dict[str, Any]:
@@ -147,6 +150,7 @@ def status_of(sup: Supervisor) -> dict[str, Any]:
             "max_bytes": queue.max_bytes,
         },
         "sender": sender,
+        **({"spool": sup.spool.status()} if sup.spool is not None else {}),
         "last_accepted_timestamp": last or None,
         "last_accepted_age_seconds": round(time.time() - last, 1) if last else None,
     }

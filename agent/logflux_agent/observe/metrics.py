@@ -319,3 +319,60 @@ SEARCH_TOKENS_REJECTED = Counter(
     ["input", "reason"],
     registry=REGISTRY,
 )
+
+# Disk spool (delivery/): ciphertext of stdin/socket/syslog batches waiting for the ingestor
+SPOOL_BYTES = Gauge(
+    "logflux_agent_spool_bytes",
+    "Bytes of spool segment files on disk (including records already accepted).",
+    registry=REGISTRY,
+)
+SPOOL_SEGMENTS = Gauge(
+    "logflux_agent_spool_segments", "Spool segment files on disk.", registry=REGISTRY
+)
+SPOOL_OLDEST_AGE = Gauge(
+    "logflux_agent_spool_oldest_age_seconds",
+    "Age of the oldest spooled request not yet accepted (0: the spool is drained).",
+    registry=REGISTRY,
+)
+SPOOL_WRITTEN_ENTRIES = Counter(
+    "logflux_agent_spool_written_entries_total",
+    "Entries written durably to the spool.",
+    registry=REGISTRY,
+)
+SPOOL_WRITTEN_BYTES = Counter(
+    "logflux_agent_spool_written_bytes_total", "Bytes written to the spool.", registry=REGISTRY
+)
+SPOOL_REPLAYED_ENTRIES = Counter(
+    "logflux_agent_spool_replayed_entries_total",
+    "Spooled entries the ingestor accepted.",
+    registry=REGISTRY,
+)
+SPOOL_CORRUPT_RECORDS = Counter(
+    "logflux_agent_spool_corrupt_records_total",
+    "Spool tails cut at start (torn or CRC mismatch), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+SPOOL_ASIDE_SEGMENTS = Counter(
+    "logflux_agent_spool_aside_segments_total",
+    "Spool files of an unknown format moved aside (kept, not read).",
+    registry=REGISTRY,
+)
+SPOOL_FULL = Counter(
+    "logflux_agent_spool_full_total",
+    "Times a batch found the spool full (max_bytes or the filesystem) and waited.",
+    ["reason"],
+    registry=REGISTRY,
+)
+SPOOL_REKEYED = Counter(
+    "logflux_agent_spool_rekeyed_total",
+    "Spooled requests whose key id was refused and re-registered, by result.",
+    ["result"],
+    registry=REGISTRY,
+)
+SPOOL_DEAD_LETTERED = Counter(
+    "logflux_agent_spool_dead_lettered_entries_total",
+    "Spooled entries kept as ciphertext in spool/dead/ (never sent), by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)

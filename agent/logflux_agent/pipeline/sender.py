@@ -11,6 +11,9 @@ prepared (encoded) by the client, then held until the previous batch holding rec
 same input was accepted, then sent. So lines of one source arrive in the order they were read,
 even across retries, the next batch's encoding overlaps the previous one's request, and several
 inputs still use several requests at once.
+
+Spool (docs/spool.md): a batch holding a spooled input's entries is instead encoded, written to
+the disk spool in the same per-input order and resolved there; the spool's replayer sends it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,17 @@ class Deliverer(Protocol):
     async def prepare(self, records: Sequence[Record]) -> Prepared: ...
 
 
+class SpoolWriter(Protocol):
+    """The disk spool's side of the stage (delivery/writer.py): which batches it takes, and
+    ``write``, which returns once the batch is durably spooled (waiting while it is full)."""
+
+    def takes(self, owners: dict[str, int]) -> bool: ...
+
+    async def write(self, records: list[Record], owners: dict[str, int]) -> None: ...
+
+    async def settle(self) -> None: ...
+
+
 class SenderStage:
     """Runs until the batcher reports the queue closed and drained, then waits for in-flight."""
 
@@ -51,12 +65,14 @@ class SenderStage:
         client: Deliverer,
         max_in_flight: int,
         session_ready: asyncio.Event,
+        spool: SpoolWriter | None = None,
     ) -> None:
         self._batcher = batcher
         self._tracker = tracker
         self._client = client
         self._slots = asyncio.Semaphore(max_in_flight)
         self._session_ready = session_ready
+        self._spool = spool
         self._in_flight: set[asyncio.Task[None]] = set()
         self._last_of_owner: dict[str, asyncio.Event] = {}
         self.failed: BaseException | None = None
@@ -87,6 +103,8 @@ class SenderStage:
                 task.add_done_callback(self._in_flight.discard)
             if self._in_flight:
                 await asyncio.gather(*list(self._in_flight))
+            if self._spool is not None:
+                await self._spool.settle()  # --wait-delivered: until the spool is drained
         finally:
             for task in list(self._in_flight):
                 task.cancel()
@@ -97,6 +115,9 @@ class SenderStage:
         self, batch: Batch, before: list[asyncio.Event], done: asyncio.Event
     ) -> None:
         try:
+            if self._spool is not None and self._spool.takes(batch.owners):
+                await self._spooled(batch, before, done)
+                return
             prepared = await self._client.prepare(batch.records)
             for event in before:  # the previous batches of the same inputs were accepted
                 await event.wait()
@@ -111,6 +132,17 @@ class SenderStage:
             raise
         finally:
             self._slots.release()
+
+    async def _spooled(
+        self, batch: Batch, before: list[asyncio.Event], done: asyncio.Event
+    ) -> None:
+        """A spooled input's batch is resolved once it is durably in the spool, in order."""
+        assert self._spool is not None
+        for event in before:  # the previous batches of the same inputs are spooled or accepted
+            await event.wait()
+        await self._spool.write(batch.records, batch.owners)
+        self._tracker.complete(batch)
+        done.set()
 
     @property
     def in_flight(self) -> int:

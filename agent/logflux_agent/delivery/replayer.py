@@ -1,0 +1,244 @@
+"""Send spooled requests oldest first, one at a time, until each is accepted or kept dead.
+
+One request at a time keeps every input's order (the spool holds each input's batches in
+order) and makes the rule for deletion simple: a record is marked accepted only once the
+ingestor took all of its parts (or the ones it never will are kept as dead letters).
+
+Outcomes (``ingest/outcome.py``) act on *parts* of the stored ciphertext, never on plaintext:
+
+- ``Delivered`` / ``Partial``: listed failures are resent once (identical bytes, which the
+  ingestor accepts as a resend), then permanent ones are kept dead, retryable ones retried;
+- ``Backoff``, ``RetryAfter``, ``QuotaPaused``: as for direct sends (shared pause gate);
+- ``Split``: halve the range; ``Rejected``: keep the range as a dead letter;
+- ``Rehandshake`` (401/403, typically after an ingestor restart forgot the key id): register
+  the stored ``encrypted_secret`` again with handshake/complete (the same AES key, so the
+  ciphertext stays valid), relabel the parts' ``X-LF-Key-ID`` with the new id and resend. If
+  the ingestor refuses that secret (a 4xx: key rotated, or re-registration not allowed) the
+  request is kept as ciphertext in ``spool/dead/`` and counted; a refused *API key* is retried
+  slowly, keeping everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import structlog
+
+from logflux_agent.clock import Clock
+from logflux_agent.delivery.segment import SpoolItem
+from logflux_agent.delivery.spool import Spool
+from logflux_agent.errors import AuthError, HandshakeError
+from logflux_agent.ingest import outcome as oc
+from logflux_agent.ingest.encode import closing
+from logflux_agent.ingest.handshake import complete_with_secret
+from logflux_agent.ingest.post import post_ingest
+from logflux_agent.ingest.retry import Backoff
+from logflux_agent.observe import metrics
+
+if TYPE_CHECKING:
+    from logflux_agent.ingest.client import IngestClient
+
+log = structlog.get_logger(__name__)
+
+_STATUS_RE = re.compile(r"HTTP (\d{3})")
+
+
+def sub_body(item: SpoolItem, lo: int, hi: int) -> bytes:
+    """The multipart body of parts ``[lo, hi)`` of ``item``."""
+    if lo == 0 and hi == item.parts:
+        return item.body
+    end = item.offsets[hi - 1] + item.part_sizes[hi - 1]
+    return item.body[item.offsets[lo] : end] + closing(item.boundary)
+
+
+def slice_item(item: SpoolItem, lo: int, hi: int) -> SpoolItem:
+    base = item.offsets[lo]
+    return replace(
+        item,
+        body=sub_body(item, lo, hi),
+        offsets=[o - base for o in item.offsets[lo:hi]],
+        part_sizes=item.part_sizes[lo:hi],
+    )
+
+
+def relabel(item: SpoolItem, new_key_id: str) -> SpoolItem | None:
+    """``item`` with every part's key id header set to ``new_key_id`` (None if the header is
+    not found exactly once per part: then the bytes are not what this agent wrote)."""
+    old = f"\r\nX-LF-Key-ID: {item.key_id}\r\n".encode("ascii")
+    new = f"\r\nX-LF-Key-ID: {new_key_id}\r\n".encode("ascii")
+    if item.body.count(old) != item.parts:
+        return None
+    delta = len(new) - len(old)
+    return replace(
+        item,
+        key_id=new_key_id,
+        body=item.body.replace(old, new),
+        offsets=[o + i * delta for i, o in enumerate(item.offsets)],
+        part_sizes=[s + delta for s in item.part_sizes],
+    )
+
+
+class Replayer:
+    """Drains one spool into the ingest client's current endpoint."""
+
+    def __init__(self, spool: Spool, client: IngestClient, clock: Clock) -> None:
+        self._spool = spool
+        self._client = client
+        self._clock = clock
+        self._config = client.config
+        self.replayed_entries = 0
+        self.dead_entries = 0
+        self.drained = asyncio.Event()
+
+    async def run(self, session_ready: asyncio.Event) -> None:
+        await session_ready.wait()
+        while True:
+            if self._spool.peek() is None:
+                self.drained.set()
+            pending = await self._spool.wait_pending()
+            self.drained.clear()
+            accepted = await self.deliver(pending.item)
+            await self._spool.accepted(pending)
+            if self._spool.peek() is None:
+                self.drained.set()
+            self.replayed_entries += accepted
+            metrics.SPOOL_REPLAYED_ENTRIES.inc(accepted)
+
+    def _backoff(self) -> Backoff:
+        cfg = self._config.sender
+        return Backoff(cfg.retry_initial_delay, cfg.retry_max_delay, cfg.retry_backoff_factor)
+
+    async def deliver(self, item: SpoolItem) -> int:
+        """Send ``item`` until every part is accepted or kept dead; the parts accepted."""
+        work: deque[tuple[int, int, bool]] = deque([(0, item.parts, False)])
+        backoff = self._backoff()
+        accepted = 0
+        rekeyed = False
+        gate = self._client.gate
+        health = self._client.health
+        while work:
+            lo, hi, resend = work[0]
+            await gate.wait()
+            outcome = await self._post(item, lo, hi)
+            match outcome:
+                case oc.Delivered():
+                    health.note_success()
+                    accepted += hi - lo
+                    work.popleft()
+                    backoff.reset()
+                    rekeyed = False
+                case oc.Partial():
+                    health.note_success()
+                    work.popleft()
+                    failed = {f.index: f for f in outcome.failures}
+                    accepted += hi - lo - len(failed)
+                    for index in sorted(failed, reverse=True):
+                        part = lo + index
+                        if not resend or failed[index].retryable:
+                            work.appendleft((part, part + 1, True))
+                        else:
+                            self._dead(slice_item(item, part, part + 1), "entry_failed")
+                    if resend and work:
+                        await self._clock.sleep(backoff.next_delay())
+                case oc.Backoff():
+                    metrics.SEND_FAILURES.labels(reason=outcome.reason).inc()
+                    health.note_failure(outcome.error or outcome.reason)
+                    await self._clock.sleep(backoff.next_delay())
+                case oc.RetryAfter():
+                    gate.pause_until(
+                        self._clock.monotonic() + outcome.seconds, "rate limited (429)"
+                    )
+                case oc.QuotaPaused():
+                    delay = health.storage_exhausted()
+                    gate.pause_until(self._clock.monotonic() + delay, "storage full (507)")
+                case oc.Split():
+                    work.popleft()
+                    mid = (lo + hi) // 2
+                    if mid == lo:
+                        self._dead(slice_item(item, lo, hi), "rejected")
+                    else:
+                        work.appendleft((mid, hi, resend))
+                        work.appendleft((lo, mid, resend))
+                case oc.Rejected():
+                    work.popleft()
+                    self._dead(slice_item(item, lo, hi), outcome.reason)
+                case oc.Rehandshake():
+                    metrics.SEND_FAILURES.labels(reason="401").inc()
+                    if rekeyed:  # the new key id was refused too: the API key itself
+                        health.auth_refused = True
+                        await self._clock.sleep(health.next_slow_delay())
+                        rekeyed = False
+                        continue
+                    relabelled = await self._rekey(item)
+                    if relabelled is None:
+                        for rlo, rhi, _ in work:
+                            self._dead(slice_item(item, rlo, rhi), "key_refused")
+                        work.clear()
+                    elif relabelled is not item:
+                        item, rekeyed = relabelled, True
+        return accepted
+
+    async def _post(self, item: SpoolItem, lo: int, hi: int) -> oc.Outcome:
+        sessions = self._client.sessions
+        session = sessions.current
+        base = session.base_url if session is not None else None
+        if base is None and sessions.discovered is not None:
+            base = sessions.discovered.base_url
+        assert base is not None, "replay starts after the first session"
+        return await post_ingest(
+            sessions.http(),
+            base,
+            api_key=self._config.api_key.value,
+            body=sub_body(item, lo, hi),
+            content_type=f"multipart/mixed; boundary={item.boundary}",
+            parts=hi - lo,
+            timeout=self._config.sender.http_timeout,
+            clock=self._clock,
+        )
+
+    async def _rekey(self, item: SpoolItem) -> SpoolItem | None:
+        """Register ``item``'s wrapped secret again: the relabelled item, ``item`` itself to
+        retry later (no answer, or the API key is refused), or None if the secret is refused."""
+        sessions = self._client.sessions
+        base = sessions.current.base_url if sessions.current is not None else None
+        if base is None or not item.encrypted_secret:
+            return None if not item.encrypted_secret else item
+        try:
+            key_id = await complete_with_secret(
+                sessions.http(),
+                base,
+                self._config,
+                item.encrypted_secret,
+                timeout=self._config.sender.http_timeout,
+            )
+        except AuthError as exc:
+            log.error("spool.rekey_key_refused", error=str(exc))
+            await self._clock.sleep(self._client.health.next_slow_delay())
+            return item
+        except HandshakeError as exc:
+            found = _STATUS_RE.search(str(exc))
+            if found is not None and 400 <= int(found.group(1)) < 500:
+                metrics.SPOOL_REKEYED.labels(result="refused").inc()
+                log.error(
+                    "spool.rekey_refused",
+                    key_id=item.key_id,
+                    error=str(exc),
+                    note="the spooled ciphertext is kept in spool/dead/ (it cannot be re-sent)",
+                )
+                return None
+            log.warning("spool.rekey_failed", error=str(exc))
+            await self._clock.sleep(self._backoff().next_delay())
+            return item
+        relabelled = relabel(item, key_id)
+        metrics.SPOOL_REKEYED.labels(result="ok" if relabelled else "unrelabelable").inc()
+        log.info("spool.rekeyed", previous_key_id=item.key_id, key_id=key_id, parts=item.parts)
+        return relabelled
+
+    def _dead(self, item: SpoolItem, reason: str) -> None:
+        self.dead_entries += item.parts
+        self._spool.dead_letter(item, reason)
+        log.error("spool.dead_lettered", entries=item.parts, reason=reason)
