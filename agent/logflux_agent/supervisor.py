@@ -326,6 +326,13 @@ class Supervisor:
             async with asyncio.TaskGroup() as group:
                 self._group = group
                 return await self._lifetime()
+        except BaseExceptionGroup as group_error:
+            # The task group wraps what the body raised: a problem found while starting (an
+            # unusable spool directory: exit 2) must reach the command as itself.
+            agent_errors = [e for e in group_error.exceptions if isinstance(e, AgentError)]
+            if agent_errors:
+                raise agent_errors[0] from None
+            raise
         finally:
             self._group = None
             self._remove_signals(loop)
