@@ -152,44 +152,13 @@ class Faults:
     def _parse_rules(
         self, spec: dict[str, Any], groups: list[str]
     ) -> list[tuple[str, str, int | None, dict[str, Any]]]:
+        """One rule per (kind the spec sets, group); checked in the order of ``_KIND_PARSERS``."""
         out: list[tuple[str, str, int | None, dict[str, Any]]] = []
-
-        def add(kind: str, params: dict[str, Any]) -> None:
-            out.extend((kind, g, None, params) for g in groups)
-
-        if "status" in spec and "handshake_fail" not in spec:
-            add("status", _status_params(spec, spec["status"]))
-        indexes = spec.get("fail_indexes", spec.get("partial"))
-        if indexes is not None:
-            if (
-                not isinstance(indexes, list)
-                or not indexes
-                or not all(type(i) is int and i >= 0 for i in indexes)
-            ):
-                raise FaultSpecError("fail_indexes must be a non-empty list of part indexes >= 0")
-            error = spec.get("fail_error", "injected failure")
-            if not isinstance(error, str):
-                raise FaultSpecError("fail_error must be a string")
-            add("partial", {"fail_indexes": sorted(set(indexes)), "fail_error": error})
-        if "delay" in spec or "delay_random" in spec:
-            delay = _opt_float(spec, "delay") or 0.0
-            spread = _opt_float(spec, "delay_random") or 0.0
-            if delay < 0 or spread < 0:
-                raise FaultSpecError("delay and delay_random must be >= 0 seconds")
-            add("delay", {"delay": delay, "delay_random": spread})
-        for flag in ("close", "close_after_store", "reset"):
-            value = spec.get(flag)
-            if value is not None and not isinstance(value, bool):
-                raise FaultSpecError(f"{flag} must be true or false")
-        if spec.get("close") or spec.get("close_after_store"):
-            add("close", {"after_store": bool(spec.get("close_after_store"))})
-        if spec.get("reset"):
-            add("reset", {})
-        if "slow_read" in spec:
-            rate = _opt_int(spec, "slow_read", 0)
-            if rate <= 0:
-                raise FaultSpecError("slow_read is a read rate in bytes per second, > 0")
-            add("slow_read", {"bytes_per_second": rate})
+        for parse in _KIND_PARSERS:
+            found = parse(spec)
+            if found is not None:
+                kind, params = found
+                out.extend((kind, g, None, params) for g in groups)
         return out
 
     def take(self, group: str) -> RequestFaults:
@@ -207,26 +176,28 @@ class Faults:
             if rule.remaining is not None:
                 rule.remaining -= 1
             got.kinds.append(rule.kind)
-            p = rule.params
-            if rule.kind == "status":
-                got.status = p
-            elif rule.kind == "partial":
-                got.fail_indexes = frozenset(p["fail_indexes"])
-                got.fail_error = p["fail_error"]
-            elif rule.kind == "delay":
-                got.delay = p["delay"] + (
-                    self._rng.uniform(0, p["delay_random"]) if p["delay_random"] else 0.0
-                )
-            elif rule.kind == "close":
-                got.close = True
-                got.close_after_store = p["after_store"]
-            elif rule.kind == "reset":
-                got.reset = True
-            elif rule.kind == "slow_read":
-                got.slow_read = p["bytes_per_second"]
+            self._fill(got, rule.kind, rule.params)
             if not rule.live(now):
                 del self._rules[key]
         return got
+
+    def _fill(self, got: RequestFaults, kind: str, p: dict[str, Any]) -> None:
+        """Set on ``got`` what one rule of ``kind`` with params ``p`` does to a request."""
+        if kind == "status":
+            got.status = p
+        elif kind == "partial":
+            got.fail_indexes = frozenset(p["fail_indexes"])
+            got.fail_error = p["fail_error"]
+        elif kind == "delay":
+            spread = p["delay_random"]
+            got.delay = p["delay"] + (self._rng.uniform(0, spread) if spread else 0.0)
+        elif kind == "close":
+            got.close = True
+            got.close_after_store = p["after_store"]
+        elif kind == "reset":
+            got.reset = True
+        elif kind == "slow_read":
+            got.slow_read = p["bytes_per_second"]
 
     def snapshot(self) -> dict[str, Any]:
         now = self._clock.monotonic()
@@ -234,6 +205,77 @@ class Faults:
             "rules": [r.as_json(now) for r in self._rules.values() if r.live(now)],
             "discovery_down": self.discovery_down,
         }
+
+
+# ---- one parser per rule kind: (kind, params) when the spec sets it, else None -----------
+
+_Found = tuple[str, dict[str, Any]] | None
+
+
+def _status_rule(spec: dict[str, Any]) -> _Found:
+    if "status" in spec and "handshake_fail" not in spec:
+        return "status", _status_params(spec, spec["status"])
+    return None
+
+
+def _partial_rule(spec: dict[str, Any]) -> _Found:
+    indexes = spec.get("fail_indexes", spec.get("partial"))
+    if indexes is None:
+        return None
+    if (
+        not isinstance(indexes, list)
+        or not indexes
+        or not all(type(i) is int and i >= 0 for i in indexes)
+    ):
+        raise FaultSpecError("fail_indexes must be a non-empty list of part indexes >= 0")
+    error = spec.get("fail_error", "injected failure")
+    if not isinstance(error, str):
+        raise FaultSpecError("fail_error must be a string")
+    return "partial", {"fail_indexes": sorted(set(indexes)), "fail_error": error}
+
+
+def _delay_rule(spec: dict[str, Any]) -> _Found:
+    if "delay" not in spec and "delay_random" not in spec:
+        return None
+    delay = _opt_float(spec, "delay") or 0.0
+    spread = _opt_float(spec, "delay_random") or 0.0
+    if delay < 0 or spread < 0:
+        raise FaultSpecError("delay and delay_random must be >= 0 seconds")
+    return "delay", {"delay": delay, "delay_random": spread}
+
+
+def _close_rule(spec: dict[str, Any]) -> _Found:
+    # All three flags are checked here, before either rule they set is made.
+    for flag in ("close", "close_after_store", "reset"):
+        value = spec.get(flag)
+        if value is not None and not isinstance(value, bool):
+            raise FaultSpecError(f"{flag} must be true or false")
+    if spec.get("close") or spec.get("close_after_store"):
+        return "close", {"after_store": bool(spec.get("close_after_store"))}
+    return None
+
+
+def _reset_rule(spec: dict[str, Any]) -> _Found:
+    return ("reset", {}) if spec.get("reset") else None
+
+
+def _slow_read_rule(spec: dict[str, Any]) -> _Found:
+    if "slow_read" not in spec:
+        return None
+    rate = _opt_int(spec, "slow_read", 0)
+    if rate <= 0:
+        raise FaultSpecError("slow_read is a read rate in bytes per second, > 0")
+    return "slow_read", {"bytes_per_second": rate}
+
+
+_KIND_PARSERS = (
+    _status_rule,
+    _partial_rule,
+    _delay_rule,
+    _close_rule,
+    _reset_rule,
+    _slow_read_rule,
+)
 
 
 def _groups(spec: dict[str, Any]) -> list[str]:

@@ -220,7 +220,16 @@ def parse_plaintext(
 def payload_problem(
     obj: dict[str, Any], entry_type: int, valid_ts: str | None = None
 ) -> str | None:
-    """What breaks protocol §5 in ``obj``, or None."""
+    """What breaks protocol §5 in ``obj``, or None (the first problem, in field order)."""
+    problem = _common_problem(obj, entry_type) or _optional_problem(obj, valid_ts)
+    if problem:
+        return problem
+    # Then the fields of its type: message for a log, name/value for a metric, ...
+    return type_problem(obj, obj["type"])
+
+
+def _common_problem(obj: dict[str, Any], entry_type: int) -> str | None:
+    """The fields every payload has: ``v``, ``type`` (matching the entry type), ``source``."""
     if obj.get("v") != "2.0":
         return f'v must be "2.0", got {obj.get("v")!r}'
     kind = obj.get("type")
@@ -233,6 +242,11 @@ def payload_problem(
         )
     if not isinstance(obj.get("source"), str):
         return "source must be a string (present, may be empty)"
+    return None
+
+
+def _optional_problem(obj: dict[str, Any], valid_ts: str | None) -> str | None:
+    """The common fields that may be absent: ``level``, ``ts``, ``attributes``, ``meta``."""
     if "level" in obj:
         level = obj["level"]
         if type(level) is not int or not 1 <= level <= 8:
@@ -243,11 +257,16 @@ def payload_problem(
             return f"ts must be RFC 3339 UTC with a Z suffix, got {ts!r}"
     for name in ("attributes", "meta"):
         if name in obj:
-            value = obj[name]
-            if not isinstance(value, dict):
-                return f"{name} must be an object of strings"
-            for k, v in value.items():
-                if not isinstance(v, str):
-                    return f"{name}[{k!r}] must be a string, got {type(v).__name__}"
-    # Then the fields of its type: message for a log, name/value for a metric, ...
-    return type_problem(obj, kind)
+            problem = _strings_problem(name, obj[name])
+            if problem:
+                return problem
+    return None
+
+
+def _strings_problem(name: str, value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"{name} must be an object of strings"
+    for k, v in value.items():
+        if not isinstance(v, str):
+            return f"{name}[{k!r}] must be a string, got {type(v).__name__}"
+    return None

@@ -116,24 +116,12 @@ class GlobPattern:
     def _walk(
         self, directory: str, pi: int, result: ScanResult, visited: set[tuple[int, int]]
     ) -> None:
-        parts = self.parts
-        part = parts[pi]
-        last = pi == len(parts) - 1
+        """Match ``parts[pi:]`` below ``directory``: ``**``, a literal name, or a wildcard."""
+        part = self.parts[pi]
         if part == "**":
-            try:
-                st = os.stat(directory)
-            except OSError:
-                return
-            ident = (st.st_dev, st.st_ino)
-            if ident in visited:
-                return
-            visited.add(ident)
-            self._walk(directory, pi + 1, result, visited)
-            for entry in self._entries(directory, result):
-                if entry.name.startswith(".") or not _is_dir(entry):
-                    continue
-                self._walk(entry.path, pi, result, visited)
+            self._walk_any_depth(directory, pi, result, visited)
             return
+        last = pi == len(self.parts) - 1
         if isinstance(part, str):
             path = os.path.join(directory, part)
             if last:
@@ -148,6 +136,25 @@ class GlobPattern:
                 _add_file(entry.path, result)
             elif _is_dir(entry):
                 self._walk(entry.path, pi + 1, result, visited)
+
+    def _walk_any_depth(
+        self, directory: str, pi: int, result: ScanResult, visited: set[tuple[int, int]]
+    ) -> None:
+        """``**``: the rest matched here and in every visible subdirectory, each visited once
+        (a symlink loop is walked no further than its first visit)."""
+        try:
+            st = os.stat(directory)
+        except OSError:
+            return
+        ident = (st.st_dev, st.st_ino)
+        if ident in visited:
+            return
+        visited.add(ident)
+        self._walk(directory, pi + 1, result, visited)
+        for entry in self._entries(directory, result):
+            if entry.name.startswith(".") or not _is_dir(entry):
+                continue
+            self._walk(entry.path, pi, result, visited)
 
     @staticmethod
     def _entries(directory: str, result: ScanResult) -> list[os.DirEntry[str]]:
