@@ -1,5 +1,8 @@
 """The value checks of the configuration that need more than a type or a bound.
 
+A config built in code, not loaded (tests, one-shot commands), meets the same rules through
+``refuse_unusable``: the file input calls it when it is built.
+
 Per value: label names and values (the ingestor's attribute rules), the journal ``priority``
 (a number or a name), a ``multiline`` block (exactly one pattern). Across the document, once
 it is walked (``final_checks``): retry delays in order, input ids unique, at most one stdin
@@ -10,6 +13,7 @@ unless ``allow_remote``), and the warnings (region override, ``tls_verify: false
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from typing import TYPE_CHECKING, Any
@@ -18,8 +22,17 @@ import structlog
 import yaml
 
 from logflux_agent.config import model
-from logflux_agent.config.model import JOURNAL_PRIORITIES, MAX_LABELS, RESERVED_LABELS, suggest
+from logflux_agent.config.model import (
+    CHECKS,
+    JOURNAL_PRIORITIES,
+    MAX_LABELS,
+    RESERVED_LABELS,
+    Invalid,
+    bound_problem,
+    suggest,
+)
 from logflux_agent.config.nodes import BAD, INT, STR, NodeReader
+from logflux_agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from logflux_agent.credentials import ApiKey
@@ -78,6 +91,59 @@ def check_multiline(w: NodeReader, node: yaml.Node, kwargs: dict[str, Any], path
         f"continues one), got {'both' if given else 'neither'}",
     )
     return False
+
+
+# ---- a configuration built in code ---------------------------------------------------------
+
+
+def refuse_unusable(cfg: Any, where: str) -> None:
+    """ConfigError listing every value of the dataclass ``cfg`` the loader would refuse.
+
+    The loader's own rules (``model.BOUNDS``, ``values.CHECKS``, the multiline rule), so a
+    config built in code (tests, the one-shot commands) meets the same ones a file does; a
+    loaded config always passes, its problems were reported at file:line:col already.
+    """
+    problems = built_problems(cfg)
+    if problems:
+        raise ConfigError([f"{where}: {p}" for p in problems])
+
+
+def built_problems(cfg: Any, prefix: str = "") -> list[str]:
+    """``path: expected …, got …`` for each field of ``cfg`` (nested dataclasses included)."""
+    problems: list[str] = []
+    cls = type(cfg).__name__
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        path = prefix + f.name
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            problems.extend(built_problems(value, path + "."))
+            continue
+        # The declared type decides the bounds (a float field may hold an int written in code).
+        kind = float if "float" in str(f.type) else int
+        expected = _value_problem(f"{cls}.{f.name}", f.name, kind, value)
+        if expected is not None:
+            problems.append(f"{path}: expected {expected}, got {value!r}")
+    if isinstance(cfg, model.MultilineConfig) and (cfg.start_pattern is None) == (
+        cfg.continue_pattern is None
+    ):
+        where = prefix.removesuffix(".") or "multiline"
+        problems.append(f"{where}: expected exactly one of start_pattern or continue_pattern")
+    return problems
+
+
+def _value_problem(qual: str, name: str, kind: type, value: Any) -> str | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        message = bound_problem(qual, kind, value)
+        if message:
+            return message
+    check = CHECKS.get(qual) or CHECKS.get(f"*.{name}")
+    if check is None or value is None:
+        return None
+    try:
+        check(value)
+    except Invalid as exc:
+        return exc.expected + exc.hint
+    return None
 
 
 # ---- the whole document --------------------------------------------------------------------

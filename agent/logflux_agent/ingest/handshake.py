@@ -21,6 +21,7 @@ import structlog
 
 from logflux_agent import USER_AGENT
 from logflux_agent.config.model import AgentConfig
+from logflux_agent.config.values import parse_fingerprint
 from logflux_agent.credentials import mask_secrets
 from logflux_agent.errors import AuthError, ConfigError, HandshakeError, PinMismatchError
 from logflux_agent.ingest import crypto
@@ -46,12 +47,8 @@ def load_pin(config: AgentConfig) -> Pin | None:
     enc = config.encryption
     pins: list[Pin] = []
     if enc.public_key_fingerprint:
-        fp = crypto.normalize_fingerprint(enc.public_key_fingerprint)
-        if fp is None:
-            raise ConfigError(
-                f"encryption.public_key_fingerprint {enc.public_key_fingerprint!r} is not a "
-                "fingerprint: expected 'SHA256:' followed by 64 hex characters"
-            )
+        # The format is config/'s rule (the loader applied it at file:line:col already).
+        fp = parse_fingerprint(enc.public_key_fingerprint)
         pins.append(Pin(fp, "encryption.public_key_fingerprint"))
     if enc.public_key_file:
         try:

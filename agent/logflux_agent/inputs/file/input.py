@@ -28,6 +28,7 @@ import structlog
 
 from logflux_agent.checkpoints import Positions
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
+from logflux_agent.config.checks import refuse_unusable
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.file.descriptors import OpenFiles
@@ -41,7 +42,6 @@ from logflux_agent.inputs.file.identity import (
 )
 from logflux_agent.inputs.file.reading import Reading
 from logflux_agent.inputs.file.rotation import GC_MIN_SECONDS, GC_RESCANS, Rotation
-from logflux_agent.inputs.file.settings import validate
 from logflux_agent.inputs.file.tailer import Tailer
 from logflux_agent.inputs.file.watcher import DirWatcher
 from logflux_agent.inputs.framing import LineFramer
@@ -67,7 +67,8 @@ class FileInput:
         self.config = config
         self._positions = positions
         self._clock = clock
-        validate(config)
+        # The loader's rules again, for a config built in code (a loaded one passes).
+        refuse_unusable(config, f"input {config.id!r}")
         # Read once, here: the saved states of this input (consumed as files are found).
         self._saved: dict[str, dict[str, Any]] = dict(positions.items(f"file:{config.id}:"))
         self._finder = Finder(config.paths, config.exclude)
