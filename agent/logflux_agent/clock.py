@@ -8,7 +8,6 @@ the clock too, so a timeout under a ``FakeClock`` is virtual as well.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
@@ -77,26 +76,33 @@ class FakeClock:
         ``awaitable`` finishing first ends the wait at once, without time passing. Whatever
         is still not done when the sleep ends is cancelled and TimeoutError raised.
         """
-        task = asyncio.ensure_future(awaitable)
-        await asyncio.sleep(0)
-        if not task.done():
-            sleeper = asyncio.ensure_future(self.sleep(timeout))
-            try:
+        timed_out = False
+        # Both tasks live in this call's task group: neither outlives the wait (a cancelled
+        # wait cancels the awaitable too, like asyncio.wait_for).
+        async with asyncio.TaskGroup() as group:
+            task = group.create_task(_outcome(awaitable), name="clock-wait-for")
+            await asyncio.sleep(0)
+            if not task.done():
+                sleeper = group.create_task(self.sleep(timeout), name="clock-wait-for-sleep")
                 await asyncio.wait({task, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:  # like asyncio.wait_for: the awaitable goes too
-                task.cancel()
                 sleeper.cancel()
-                raise
-            if not sleeper.done():
-                sleeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sleeper
-        if task.done():
-            return task.result()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        raise TimeoutError
+                if not task.done():
+                    timed_out = True
+                    task.cancel()
+        if timed_out:
+            raise TimeoutError
+        value, error = task.result()  # the awaitable cancelled by someone else: CancelledError
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
+
+
+async def _outcome(awaitable: Awaitable[T]) -> tuple[T | None, Exception | None]:
+    """(result, None) or (None, error): the error leaves the wait as itself, not as a group."""
+    try:
+        return await awaitable, None
+    except Exception as exc:
+        return None, exc
 
 
 SYSTEM_CLOCK = SystemClock()

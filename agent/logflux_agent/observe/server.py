@@ -38,21 +38,41 @@ StatusSource = Callable[[], dict[str, Any]]
 
 
 class LoopLagProbe:
-    """Measures how late the event loop runs a task that asked to wake at a known time."""
+    """Measures how late the event loop runs a callback that asked to run at a known time.
+
+    A timer callback, not a task: there is nothing to await, so ``start`` schedules it on the
+    loop and ``stop`` cancels it; ``run`` is the same probe for as long as a coroutine runs.
+    """
 
     def __init__(self, interval: float = LAG_PROBE_INTERVAL) -> None:
         self.interval = interval
         self.last_lag = 0.0
         self.max_lag = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_at(loop.time() + self.interval, self._tick, loop)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            expected = loop.time() + self.interval
-            await asyncio.sleep(self.interval)
-            lag = max(0.0, loop.time() - expected)
-            self.last_lag = lag
-            self.max_lag = max(self.max_lag, lag)
+        """Probe until cancelled."""
+        self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.stop()
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._handle is not None
+        lag = max(0.0, loop.time() - self._handle.when())
+        self.last_lag = lag
+        self.max_lag = max(self.max_lag, lag)
+        self._handle = loop.call_at(loop.time() + self.interval, self._tick, loop)
 
 
 class ObserveServer:
@@ -69,7 +89,6 @@ class ObserveServer:
         self._status = status
         self._runner: web.AppRunner | None = None
         self._probe = LoopLagProbe()
-        self._probe_task: asyncio.Task[None] | None = None
         self._started = time.monotonic()
         self._url: str | None = None
 
@@ -101,13 +120,10 @@ class ObserveServer:
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self._url = f"http://{shown}:{bound_port}"
         self._started = time.monotonic()
-        self._probe_task = asyncio.create_task(self._probe.run(), name="observe-loop-lag")
+        self._probe.start()
 
     async def stop(self) -> None:
-        if self._probe_task is not None:
-            self._probe_task.cancel()
-            await asyncio.gather(self._probe_task, return_exceptions=True)
-            self._probe_task = None
+        self._probe.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -78,38 +78,41 @@ class SenderStage:
         self.failed: BaseException | None = None
 
     async def run(self) -> None:
+        """Deliveries run in this run's task group: none outlives the stage. A delivery that
+        crashes (a bug in the client) ends the stage with that error, as itself."""
         await self._session_ready.wait()
         try:
-            while True:
-                await self._slots.acquire()
-                try:
-                    got = await self._batcher.next_batch()
-                except BaseException:
-                    self._slots.release()
-                    raise
-                if got is None:
-                    self._slots.release()
-                    break
-                records, owners = got
-                batch = self._tracker.open(records, owners)
-                before = [self._last_of_owner[o] for o in owners if o in self._last_of_owner]
-                done = asyncio.Event()
-                for owner in owners:
-                    self._last_of_owner[owner] = done
-                task = asyncio.create_task(
-                    self._deliver(batch, before, done), name=f"deliver-{batch.seq}"
-                )
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
-            if self._in_flight:
-                await asyncio.gather(*list(self._in_flight))
-            if self._spool is not None:
-                await self._spool.settle()  # --wait-delivered: until the spool is drained
-        finally:
-            for task in list(self._in_flight):
-                task.cancel()
-            if self._in_flight:
-                await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+            async with asyncio.TaskGroup() as group:
+                await self._dispatch(group)
+        except ExceptionGroup as crashed:
+            raise crashed.exceptions[0] from None
+        if self._spool is not None:
+            await self._spool.settle()  # --wait-delivered: until the spool is drained
+
+    async def _dispatch(self, group: asyncio.TaskGroup) -> None:
+        """Start a delivery per batch, at most ``max_in_flight`` at once, until the batcher
+        reports the queue closed and drained; the group then waits for those in flight."""
+        while True:
+            await self._slots.acquire()
+            try:
+                got = await self._batcher.next_batch()
+            except BaseException:
+                self._slots.release()
+                raise
+            if got is None:
+                self._slots.release()
+                return
+            records, owners = got
+            batch = self._tracker.open(records, owners)
+            before = [self._last_of_owner[o] for o in owners if o in self._last_of_owner]
+            done = asyncio.Event()
+            for owner in owners:
+                self._last_of_owner[owner] = done
+            task = group.create_task(
+                self._deliver(batch, before, done), name=f"deliver-{batch.seq}"
+            )
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
 
     async def _deliver(
         self, batch: Batch, before: list[asyncio.Event], done: asyncio.Event

@@ -19,6 +19,7 @@ the reading.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import stat
 from collections import deque
@@ -67,8 +68,7 @@ class FileInput:
         self.config = config
         self._positions = positions
         self._clock = clock
-        # The loader's rules again, for a config built in code (a loaded one passes).
-        refuse_unusable(config, f"input {config.id!r}")
+        refuse_unusable(config, f"input {config.id!r}")  # the loader's rules, also in code
         # Read once, here: the saved states of this input (consumed as files are found).
         self._saved: dict[str, dict[str, Any]] = dict(positions.items(f"file:{config.id}:"))
         self._finder = Finder(config.paths, config.exclude)
@@ -101,10 +101,18 @@ class FileInput:
     # ---- lifetime -------------------------------------------------------------------------
 
     async def run(self, emit: Emit) -> None:
-        """Follow the files until cancelled; every descriptor is closed on the way out."""
+        """Follow the files until cancelled; every descriptor is closed on the way out. The
+        directory watch runs in this run's task group; the loop's error leaves as itself."""
         try:
-            self._startup()
-            await self._loop(emit)
+            async with asyncio.TaskGroup() as group:
+                if self.watch_events:
+                    self._watcher = DirWatcher(
+                        self.config.id, group, self._on_changes, self._on_watch_error
+                    )
+                self._startup()
+                await self._loop(emit)
+        except ExceptionGroup as crashed:  # the watch task never fails: the loop's error
+            raise crashed.exceptions[0] from None
         finally:
             if self._watcher is not None:
                 await self._watcher.close()
@@ -153,13 +161,8 @@ class FileInput:
         if timeout <= 0 or self._ready:
             await asyncio.sleep(0)
             return
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._clock.sleep(timeout))
-        try:
-            await asyncio.wait((waiter, sleeper), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            sleeper.cancel()
+        with contextlib.suppress(TimeoutError):
+            await self._clock.wait_for(self._wake.wait(), timeout)
 
     def _on_changes(self, paths: set[str]) -> None:
         # Handled at once, even while the main loop waits in emit (backpressure): a new file
@@ -210,10 +213,8 @@ class FileInput:
         self._m_watched.set(len(self._by_ident))
 
     def _refresh_watch(self) -> None:
-        if not self.watch_events:
+        if self._watcher is None:  # events off (tests), or not running
             return
-        if self._watcher is None:
-            self._watcher = DirWatcher(self.config.id, self._on_changes, self._on_watch_error)
         roots = self._finder.watch_roots()
         for real in self._aliases:
             roots.setdefault(os.path.dirname(real), False)

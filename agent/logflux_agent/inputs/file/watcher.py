@@ -1,6 +1,7 @@
 """Prompt pick-up of changes: one ``watchfiles.awatch`` over the directories an input needs.
 
-Owns the watch task: which directories (the literal base directory of each glob, plus the
+Owns the watch task (started in the task group of the input's ``run``, so it never outlives
+the input): which directories (the literal base directory of each glob, plus the
 directories of symlink targets), whether recursively, restarting when that set changes or a
 watched directory is replaced, and turning event batches into a set of changed paths plus a
 wake-up. Events are only a hint: the input's periodic rescan finds anything an event missed.
@@ -36,15 +37,17 @@ def _ident(path: str) -> tuple[int, int] | None:
 
 
 class DirWatcher:
-    """Keeps one awatch task running over the wanted directories."""
+    """Keeps one awatch task running over the wanted directories, in ``group``."""
 
     def __init__(
         self,
         name: str,
+        group: asyncio.TaskGroup,
         on_changes: Callable[[set[str]], None],
         on_error: Callable[[str, BaseException], None],
     ) -> None:
         self._name = name
+        self._group = group
         self._on_changes = on_changes
         self._on_error = on_error
         self._task: asyncio.Task[None] | None = None
@@ -77,7 +80,7 @@ class DirWatcher:
         self._recursive = recursive
         self.failed = False
         if wanted:
-            self._task = asyncio.get_running_loop().create_task(
+            self._task = self._group.create_task(
                 self._watch(sorted(wanted), recursive), name=f"input-{self._name}-watch"
             )
 

@@ -5,6 +5,11 @@ Memory stays bounded by the pipe: the stdout StreamReader pauses reading once it
 ``2 * chunk_bytes``, so when the input stops calling ``read`` (its emit is blocked), the kernel
 pipe fills and journalctl blocks on its write — the journal itself is the buffer.
 
+stderr is a pipe of our own read by a loop reader callback (no task to own or outlive the
+process): each complete line is kept in a bounded tail and passed to ``on_stderr``; a line over
+``_STDERR_LINE_MAX`` bytes keeps its start only. ``stop`` discards stdout in a task group of its
+own while the child exits.
+
 A child of an agent killed with SIGKILL is not signalled by anyone; it exits with SIGPIPE on its
 next write (and under systemd the unit's cgroup is killed as a whole anyway).
 """
@@ -43,7 +48,7 @@ class JournalctlProcess:
         self.grace = grace
         self._on_stderr = on_stderr
         self._proc: asyncio.subprocess.Process | None = None
-        self._stderr_task: asyncio.Task[None] | None = None
+        self._stderr = _StderrLines(self._keep_stderr)
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_KEEP_LINES)
 
     @property
@@ -55,42 +60,32 @@ class JournalctlProcess:
         return self._proc.returncode if self._proc is not None else None
 
     async def start(self) -> None:
+        read_fd, write_fd = os.pipe()
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stderr=write_fd,
                 start_new_session=True,
                 limit=self.chunk_bytes,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError) as exc:
+            os.close(read_fd)
             raise JournalctlMissing(f"{self.argv[0]}: {exc.strerror or exc}") from exc
-        self._stderr_task = asyncio.create_task(
-            self._drain_stderr(), name=f"journalctl-stderr-{self._proc.pid}"
-        )
+        finally:
+            os.close(write_fd)  # the child holds its copy: end of file once it exits
+        self._stderr.follow(read_fd)
 
     async def read(self) -> bytes:
         """Up to ``chunk_bytes`` of stdout as soon as some are there; b"" at end of output."""
         assert self._proc is not None and self._proc.stdout is not None
         return await self._proc.stdout.read(self.chunk_bytes)
 
-    async def _drain_stderr(self) -> None:
-        assert self._proc is not None and self._proc.stderr is not None
-        stream = self._proc.stderr
-        while True:
-            try:
-                raw = await stream.readline()
-            except ValueError:  # a line over the reader's limit: keep its start only
-                raw = await stream.read(_STDERR_LINE_MAX)
-            if not raw:
-                return
-            line = raw[:_STDERR_LINE_MAX].decode("utf-8", "replace").rstrip()
-            if not line:
-                continue
-            self.stderr_tail.append(line)
-            if self._on_stderr is not None:
-                self._on_stderr(line)
+    def _keep_stderr(self, line: str) -> None:
+        self.stderr_tail.append(line)
+        if self._on_stderr is not None:
+            self._on_stderr(line)
 
     def _signal(self, sig: int) -> None:
         if self._proc is None or self._proc.returncode is not None:
@@ -117,25 +112,20 @@ class JournalctlProcess:
         proc = self._proc
         if proc is None:
             return None
-        drain = asyncio.create_task(self._discard_stdout(), name=f"journalctl-drain-{proc.pid}")
         try:
-            if proc.returncode is None:
-                self._signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), self.grace)
-            except TimeoutError:
-                self._signal(signal.SIGKILL)
-                await proc.wait()
-            await drain
-            if self._stderr_task is not None:
-                await self._stderr_task
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._discard_stdout(), name=f"journalctl-drain-{proc.pid}")
+                if proc.returncode is None:
+                    self._signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), self.grace)
+                except TimeoutError:
+                    self._signal(signal.SIGKILL)
+                    await proc.wait()
+            await self._stderr.closed.wait()
         except asyncio.CancelledError:
             self._signal(signal.SIGKILL)
             raise
-        finally:
-            for task in (drain, self._stderr_task):
-                if task is not None and not task.done():
-                    task.cancel()
         return proc.returncode
 
     async def _discard_stdout(self) -> None:
@@ -146,6 +136,59 @@ class JournalctlProcess:
         with contextlib.suppress(OSError):
             while await stdout.read(self.chunk_bytes):
                 pass
+
+
+class _StderrLines:
+    """Splits what arrives on a non-blocking pipe into lines for ``on_line``, from a reader
+    callback of the event loop; ``closed`` is set once the pipe reached end of file."""
+
+    def __init__(self, on_line: Callable[[str], None]) -> None:
+        self._on_line = on_line
+        self._pending = bytearray()
+        self._cut = False  # inside a line over the limit: dropped up to its newline
+        self._fd = -1
+        self.closed = asyncio.Event()
+
+    def follow(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self._fd = fd
+        asyncio.get_running_loop().add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, 65_536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close()
+            return
+        self._pending += data
+        while (end := self._pending.find(b"\n")) >= 0:
+            line = bytes(self._pending[:end])
+            del self._pending[: end + 1]
+            if not self._cut:
+                self._emit(line)
+            self._cut = False
+        if len(self._pending) > _STDERR_LINE_MAX and not self._cut:
+            self._emit(bytes(self._pending))
+            self._cut = True
+        if self._cut:
+            self._pending.clear()
+
+    def _emit(self, raw: bytes) -> None:
+        line = raw[:_STDERR_LINE_MAX].decode("utf-8", "replace").rstrip()
+        if line:
+            self._on_line(line)
+
+    def _close(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._fd)
+        os.close(self._fd)
+        if self._pending and not self._cut:
+            self._emit(bytes(self._pending))
+        self._pending.clear()
+        self.closed.set()
 
 
 @dataclass(frozen=True, slots=True)
