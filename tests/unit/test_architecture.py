@@ -161,3 +161,154 @@ def test_the_oversized_allow_list_names_only_modules_still_over_the_limit() -> N
     sizes = {module_name(p): len(p.read_text(encoding="utf-8").splitlines()) for p in all_modules()}
     stale = sorted(n for n in OVERSIZED_ALLOWED if sizes.get(n, 0) <= MAX_MODULE_LINES)
     assert not stale, f"no longer over {MAX_MODULE_LINES} lines: {stale}"
+
+
+# ---- structured concurrency ---------------------------------------------------------------
+
+# The supervisor owns the agent's TaskGroup; everything else starts tasks from a group its own
+# coroutine owns (``async with asyncio.TaskGroup() as group``) or one it is handed.
+TASKS_ALLOWED = {"logflux_agent.supervisor"}
+# Still creating bare tasks, being converted in parallel: remove each entry once converted.
+BARE_TASKS_ALLOWED = {
+    "logflux_agent.ingest.encode_pool",
+    "logflux_agent.processing.stage",
+    "logflux_agent.inputs.syslog.input",
+    "logflux_agent.inputs.socket.common",
+    "logflux_agent.commands.tap",
+    "logflux_agent.commands.oneshot",
+}
+
+
+def _is_group(receiver: ast.expr) -> bool:
+    # A task group by name: ``group``, ``tg``, ``self._group``, ``self.conn_group`` ...
+    name = ast.unparse(receiver).rsplit(".", 1)[-1].lower()
+    return name == "tg" or name.endswith("group")
+
+
+def bare_task_sites(path: Path) -> list[str]:
+    """Each ``create_task``/``ensure_future`` not called on a task group, as ``line: call``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name == "ensure_future" or (
+            name == "create_task"
+            and not (isinstance(func, ast.Attribute) and _is_group(func.value))
+        ):
+            found.append(f"{node.lineno}: {ast.unparse(func)}")
+    return found
+
+
+@pytest.mark.parametrize("path", all_modules(), ids=lambda p: module_name(p))
+def test_tasks_are_created_only_in_task_groups(path: Path) -> None:
+    name = module_name(path)
+    if name in TASKS_ALLOWED | BARE_TASKS_ALLOWED:
+        return
+    sites = bare_task_sites(path)
+    assert not sites, f"{name} creates tasks outside a TaskGroup: {sites}"
+
+
+def test_the_bare_task_allow_list_names_only_modules_that_still_need_it() -> None:
+    by_name = {module_name(p): p for p in all_modules()}
+    stale = sorted(n for n in BARE_TASKS_ALLOWED if not bare_task_sites(by_name[n]))
+    assert not stale, f"no bare task left, remove from BARE_TASKS_ALLOWED: {stale}"
+
+
+def test_the_task_rule_sees_each_form() -> None:
+    # The checker itself: every bare form is caught, a task group's create_task is not.
+    import tempfile
+
+    code = (
+        "import asyncio\n"
+        "asyncio.create_task(c())\n"
+        "asyncio.ensure_future(c())\n"
+        "asyncio.get_running_loop().create_task(c())\n"
+        "loop.create_task(c())\n"
+        "create_task(c())\n"
+        "group.create_task(c())\n"
+        "self._group.create_task(c())\n"
+        "tg.create_task(c())\n"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe.py"
+        probe.write_text(code, encoding="utf-8")
+        assert [s.split(":")[0] for s in bare_task_sites(probe)] == ["2", "3", "4", "5", "6"]
+
+
+# ---- metrics ------------------------------------------------------------------------------
+
+METRICS_MODULE = "logflux_agent.observe.metrics"
+_METRIC_CLASSES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum", "CollectorRegistry"}
+# Every label name, and why its values are a small set.
+BOUNDED_LABELS = {
+    "input": "a configured input id",
+    "reason": "a fixed vocabulary per metric",
+    "result": "a fixed vocabulary per metric",
+    "action": "long_lines: split or truncate",
+    "transport": "tcp, unix, udp",
+    "processor": "a configured processor type",
+    "rule": "a configured redaction rule name",
+    "version": "one value per process",
+    "python": "one value per process",
+}
+# Where a label value must never come from: these are unbounded (paths, peers, log text).
+_UNBOUNDED_NAMES = {"path", "paths", "filename", "source", "peer", "address", "host", "line"}
+_UNBOUNDED_NAMES |= {"message", "text", "body"}
+
+
+@pytest.mark.parametrize("path", all_modules(), ids=lambda p: module_name(p))
+def test_metric_objects_are_declared_only_in_observe_metrics(path: Path) -> None:
+    # The prometheus_client idiom, kept checkable: one module declares every metric in the
+    # agent's registry; stages bind their labelled children once, when they are built.
+    name = module_name(path)
+    if name == METRICS_MODULE:
+        return
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("prometheus_client"):
+            bad = sorted({a.name for a in node.names} & _METRIC_CLASSES)
+            assert not bad, f"{name} imports {bad}: declare metrics in observe/metrics.py"
+        elif isinstance(node, ast.Import):
+            assert not any(a.name == "prometheus_client" for a in node.names), name
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "labels"
+        ):
+            assert not _names_in(node) & _UNBOUNDED_NAMES, (
+                f"{name}:{node.lineno} labels a metric with an unbounded value: {ast.unparse(node)}"
+            )
+
+
+def _names_in(call: ast.Call) -> set[str]:
+    """The names and attribute names the arguments of ``call`` are computed from."""
+    return {
+        n.id if isinstance(n, ast.Name) else n.attr
+        for arg in [*call.args, *(k.value for k in call.keywords)]
+        for n in ast.walk(arg)
+        if isinstance(n, ast.Name | ast.Attribute)
+    }
+
+
+def test_every_metric_is_prefixed_registered_and_bounded() -> None:
+    tree = ast.parse((PACKAGE / "observe" / "metrics.py").read_text(encoding="utf-8"))
+    declared = 0
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in _METRIC_CLASSES - {"CollectorRegistry"}
+        ):
+            continue
+        declared += 1
+        metric = ast.literal_eval(node.args[0])
+        assert metric.startswith("logflux_agent_"), metric
+        keywords = {k.arg: k.value for k in node.keywords}
+        assert ast.unparse(keywords["registry"]) == "REGISTRY", metric
+        labels = node.args[2] if len(node.args) > 2 else keywords.get("labelnames")
+        names = set(ast.literal_eval(labels)) if labels is not None else set()
+        assert names <= set(BOUNDED_LABELS), (
+            f"{metric}: unbounded labels {names - BOUNDED_LABELS.keys()}"
+        )
+    assert declared > 50
