@@ -8,6 +8,7 @@ import pytest
 
 from logflux_agent.clock import SYSTEM_CLOCK, FakeClock
 from tests.support.scripted import GatedClock
+from tests.support.wait import async_wait_until
 
 
 async def test_fake_wait_for_returns_what_is_ready_without_time_passing() -> None:
@@ -43,3 +44,25 @@ async def test_gated_clock_blocks_only_long_sleeps() -> None:
     clock.release()
     await task
     assert clock.sleeps == [1, 10] and clock.monotonic() == 11
+
+
+async def test_fake_wait_for_raises_the_awaitables_own_error() -> None:
+    async def broken() -> None:
+        await asyncio.sleep(0)
+        raise KeyError("inner")
+
+    with pytest.raises(KeyError, match="inner"):
+        await FakeClock().wait_for(broken(), 10)
+
+
+async def test_a_cancelled_fake_wait_for_cancels_the_awaitable_and_leaves_no_task() -> None:
+    clock = GatedClock(gate_at=5)  # the timeout's sleep blocks: the wait is still going on
+    never = asyncio.Event()
+    waiter = asyncio.ensure_future(never.wait())
+    outer = asyncio.create_task(clock.wait_for(waiter, 60))
+    await async_wait_until(lambda: clock.waiting == 1, 5, message="timeout sleeping")
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert waiter.cancelled()
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("clock-wait-for")]

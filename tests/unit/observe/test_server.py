@@ -155,6 +155,22 @@ async def test_loop_lag_probe_sees_a_blocked_loop() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def test_the_servers_lag_probe_is_a_timer_that_stop_cancels() -> None:
+    srv = ObserveServer(MetricsConfig(listen="127.0.0.1:0"), Readiness())
+    srv._probe.interval = 0.01
+    await srv.start()
+    try:
+        time.sleep(0.3)  # noqa: ASYNC251 - the stall under test, not a wait
+        _, _, body = await fetch(srv.url + "/health")
+        assert json.loads(body)["loop_lag_max_seconds"] >= 0.25
+        handle = srv._probe._handle
+        assert handle is not None and not handle.cancelled()
+    finally:
+        await srv.stop()
+    # No task ran the probe; stopping cancelled its timer.
+    assert handle.cancelled() and srv._probe._handle is None
+
+
 async def test_ready_follows_the_readiness_callable(
     server: tuple[ObserveServer, Readiness],
 ) -> None:
