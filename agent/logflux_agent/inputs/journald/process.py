@@ -73,6 +73,9 @@ class JournalctlProcess:
         except (FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError) as exc:
             os.close(read_fd)
             raise JournalctlMissing(f"{self.argv[0]}: {exc.strerror or exc}") from exc
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)  # the child holds its copy: end of file once it exits
         self._stderr.follow(read_fd)
