@@ -127,7 +127,7 @@ def plaintexts(
             cuts[id(attrs)] = dropped
         frag = ',"attributes":' + _json_object(merged) if merged else ""
         tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
-        opened[id(attrs)] = frag + meta_open
+        opened[id(attrs)] = f'{frag}{meta_open}"record_id":'
     if cuts and cut is not None:
         per_set = Counter(map(id, attributes))
         cut[0] += sum(dropped * per_set[key] for key, dropped in cuts.items())
@@ -143,16 +143,17 @@ def plaintexts(
     elif None in rids:  # a mixed batch (an input without ids): rare, per entry
         columns.append(
             [
-                tails[key]
-                if rid is None
-                else f"{opened[key]}{_RID_KEY}{encode_basestring(rid)}}}}}\n"
+                tails[key] if rid is None else f"{opened[key]}{encode_basestring(rid)}}}}}\n"
                 for key, rid in zip(ids, rids, strict=True)
             ]
         )
+    elif _plain("".join(cast("list[str]", rids))):
+        # The usual ids (file, journald, stdin) need no JSON escapes: quoted as they are.
+        quoted = {key: text + '"' for key, text in opened.items()}
+        columns += [map(quoted.__getitem__, ids), rids, repeat('"}}\n')]
     else:  # the per-entry meta tail, built column-wise like the rest
         columns += [
             map(opened.__getitem__, ids),
-            repeat(_RID_KEY),
             map(encode_basestring, cast("list[str]", rids)),
             repeat("}}\n"),
         ]
@@ -167,7 +168,13 @@ def plaintexts(
     return data.split(b"\n")[:-1]
 
 
-_RID_KEY = '"record_id":'
+_PLAIN_BYTES = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
+
+
+def _plain(text: str) -> bool:
+    """Printable ASCII without ``"`` or ``\\``: a JSON string as it is (one C-level pass:
+    deleting every such byte leaves nothing)."""
+    return text.isascii() and not text.encode().translate(None, _PLAIN_BYTES)
 
 
 def merge_labels(labels: dict[str, str], own: dict[str, str]) -> tuple[dict[str, str], int]:
