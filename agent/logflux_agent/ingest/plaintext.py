@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from json.encoder import encode_basestring
@@ -98,7 +99,13 @@ def plaintexts(
     rids: list[str | None] | None = None,
     cut: list[int] | None = None,
 ) -> list[bytes]:
-    """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts."""
+    """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts.
+
+    ``tokens`` collects search-token part headers by ``id(attributes)``; ``rids`` are the
+    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out.
+    """
+    if rids is not None and len(rids) != len(entries):
+        raise ValueError("one record id (or None) per entry")
     heads: dict[tuple[float, int, str], str] = {}
     sources: dict[str, str] = {}
     for ts, level, source in set(map(_HEAD_KEY, entries)):
@@ -109,8 +116,31 @@ def plaintexts(
             f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
         )
     attributes = list(map(ATTRIBUTES_OF, entries))
-    # Per distinct attributes object: the JSON after the message (``tails``), and the same up
-    # to the open meta object for entries with a record id (``opened``).
+    tails, opened = _attribute_parts(attributes, statics, tokens, cut)
+    columns: list[Any] = [
+        map(heads.__getitem__, map(_HEAD_KEY, entries)),
+        map(encode_basestring, map(_MESSAGE, entries)),
+        *_tail_columns(map(id, attributes), tails, opened, rids),
+    ]
+    # One string for the whole batch, encoded once and cut at the newlines: JSON text never
+    # holds a raw newline (json escapes it in every string), so they separate entries exactly.
+    # (Not strict: the constant columns are endless; the others have one item per entry.)
+    text = "".join(chain.from_iterable(zip(*columns, strict=False)))
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
+        data = text.encode("utf-8", "replace")
+    return data.split(b"\n")[:-1]
+
+
+def _attribute_parts(
+    attributes: list[dict[str, str]],
+    statics: PayloadStatics,
+    tokens: dict[int, bytes] | None,
+    cut: list[int] | None,
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Per distinct attributes object: the JSON after the message (``tails``), and the same up
+    to the open meta object for an entry with a record id (``opened``)."""
     tails: dict[int, str] = {}
     opened: dict[int, str] = {}
     cuts: dict[int, int] = {}
@@ -131,41 +161,34 @@ def plaintexts(
     if cuts and cut is not None:
         per_set = Counter(map(id, attributes))
         cut[0] += sum(dropped * per_set[key] for key, dropped in cuts.items())
-    ids = map(id, attributes)
-    if rids is not None and len(rids) != len(entries):
-        raise ValueError("one record id (or None) per entry")
-    columns: list[Any] = [
-        map(heads.__getitem__, map(_HEAD_KEY, entries)),
-        map(encode_basestring, map(_MESSAGE, entries)),
-    ]
+    return tails, opened
+
+
+def _tail_columns(
+    ids: Iterator[int],
+    tails: dict[int, str],
+    opened: dict[int, str],
+    rids: list[str | None] | None,
+) -> list[Any]:
+    """The columns after the message: the attributes and meta, with the record id if any."""
     if rids is None:
-        columns.append(map(tails.__getitem__, ids))
-    elif None in rids:  # a mixed batch (an input without ids): rare, per entry
-        columns.append(
+        return [map(tails.__getitem__, ids)]
+    if None in rids:  # a mixed batch (an input without ids): rare, per entry
+        return [
             [
                 tails[key] if rid is None else f"{opened[key]}{encode_basestring(rid)}}}}}\n"
                 for key, rid in zip(ids, rids, strict=True)
             ]
-        )
-    elif _plain("".join(cast("list[str]", rids))):
+        ]
+    if _plain("".join(cast("list[str]", rids))):
         # The usual ids (file, journald, stdin) need no JSON escapes: quoted as they are.
         quoted = {key: text + '"' for key, text in opened.items()}
-        columns += [map(quoted.__getitem__, ids), rids, repeat('"}}\n')]
-    else:  # the per-entry meta tail, built column-wise like the rest
-        columns += [
-            map(opened.__getitem__, ids),
-            map(encode_basestring, cast("list[str]", rids)),
-            repeat("}}\n"),
-        ]
-    # One string for the whole batch, encoded once and cut at the newlines: JSON text never
-    # holds a raw newline (json escapes it in every string), so they separate entries exactly.
-    # (Not strict: the constant columns are endless; the others have one item per entry.)
-    text = "".join(chain.from_iterable(zip(*columns, strict=False)))
-    try:
-        data = text.encode()
-    except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
-        data = text.encode("utf-8", "replace")
-    return data.split(b"\n")[:-1]
+        return [map(quoted.__getitem__, ids), rids, repeat('"}}\n')]
+    return [
+        map(opened.__getitem__, ids),
+        map(encode_basestring, cast("list[str]", rids)),
+        repeat("}}\n"),
+    ]
 
 
 _PLAIN_BYTES = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
