@@ -94,6 +94,8 @@ class FileInputConfig:
     detect_level: bool = False
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    # Stable record ids in meta.record_id (docs/record-ids.md).
+    record_ids: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +112,7 @@ class StdinInputConfig:
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
     spool: SpoolConfig | None = None
+    record_ids: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +133,7 @@ class JournaldInputConfig:
     journalctl: str = "journalctl"
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
+    record_ids: bool = False
 
 
 InputConfig = (

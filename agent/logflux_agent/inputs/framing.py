@@ -43,7 +43,8 @@ raw byte lengths.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 
 from logflux_agent.config.model import LongLines
 
@@ -208,6 +209,8 @@ class LineFramer:
                 out.end = self.position
                 return out
             self._finish_line(buf[:nl], buf_offset, out)
+            if not out.lines:  # nothing of it shipped now: the next line starts after it
+                out.start = self.position
             i = nl + 1
         last = buf.rfind(b"\n")
         if last >= i:
@@ -321,12 +324,13 @@ class LineFramer:
                 fits = longest * (1 if text.isascii() else 4) <= self._max
             if fits:
                 if out.ends is not None:
-                    # Positions from the raw byte lengths (a stripped \r still counts).
-                    base = buf_offset + i
-                    ends = [
-                        base + total + n
-                        for n, total in enumerate(accumulate(map(len, region.split(b"\n"))), 1)
-                    ]
+                    # Positions from the raw byte lengths (a stripped \r still counts); for
+                    # ASCII text without \r those are the str lengths (no second split).
+                    raw = lines if not cr and text.isascii() else region.split(b"\n")
+                    ends = list(
+                        accumulate(map(add, map(len, raw), repeat(1)), initial=buf_offset + i)
+                    )
+                    del ends[0]
                     out.ends.extend(ends)
                 if out.lines:
                     out.lines.extend(lines)

@@ -105,8 +105,14 @@ def make_records(
     attributes: dict[str, str],
     *,
     detect: bool = False,
+    rids: list[str] | None = None,
 ) -> list[Record]:
-    """One Record per line, sharing ``timestamp``, ``source`` and the ``attributes`` dict."""
+    """One Record per line, sharing ``timestamp``, ``source`` and the ``attributes`` dict
+    (``rids``: each line's record id, see record.py)."""
     if detect:
-        return [Record(line, timestamp, detect_level(line), source, attributes) for line in lines]
-    return records_for(lines, timestamp, LEVEL_INFO, source, attributes)
+        ids = rids if rids is not None else [None] * len(lines)
+        return [
+            Record(line, timestamp, detect_level(line), source, attributes, None, rid)
+            for line, rid in zip(lines, ids, strict=True)
+        ]
+    return records_for(lines, timestamp, LEVEL_INFO, source, attributes, rids)

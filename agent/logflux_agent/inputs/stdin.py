@@ -16,12 +16,18 @@ Positions: stdin cannot be read again, so nothing is persisted. The ack stream c
 a token's position is the number of entries emitted up to and including its record, so
 ``stream.committed`` is how many were accepted, and ``emitted - stream.committed`` how many were
 not (yet).
+
+Record ids (docs/record-ids.md): ``s:<input>:<session>:<n>``, the session 12 random hex digits
+drawn when the input starts and ``n`` the entry's count (its ack position). Standard input is
+never read twice, so the id is stable where an entry can be sent twice: a retry, or a replay
+from the ciphertext spool (which stores the encrypted entry, id and all).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import select
 import sys
@@ -153,6 +159,8 @@ class StdinInput:
             else None
         )
         self.attributes = dict(config.labels)
+        # "s:<input>:<session>:%d" (ids on), else None.
+        self._rid_format = f"s:{config.id}:{os.urandom(6).hex()}:%d" if config.record_ids else None
         # Observable: entries handed to the pipeline, bytes read, and whether EOF was reached.
         self.emitted = 0
         self.bytes_read = 0
@@ -235,8 +243,20 @@ class StdinInput:
     async def _emit_lines(self, lines: list[str], emit: Emit) -> None:
         if not lines:
             return
+        rids = None
+        if self._rid_format is not None:
+            rids = list(
+                map(
+                    self._rid_format.__mod__, range(self.emitted + 1, self.emitted + 1 + len(lines))
+                )
+            )
         records = make_records(
-            lines, self.clock.wall(), SOURCE, self.attributes, detect=self.config.detect_level
+            lines,
+            self.clock.wall(),
+            SOURCE,
+            self.attributes,
+            detect=self.config.detect_level,
+            rids=rids,
         )
         count = self.emitted + len(records)
         records[-1] = records[-1].with_ack(AckToken(self.stream, count))

@@ -322,7 +322,7 @@ class FileInput:
             max_line_bytes=cfg.max_line_bytes,
             long_lines=cfg.long_lines,
             position=offset,
-            track_offsets=cfg.multiline is not None,
+            track_offsets=cfg.multiline is not None or cfg.record_ids,
         )
         # The checkpoint sits inside a line whose head was shipped: go on as without a restart.
         framer.resume(mid_line)

@@ -5,7 +5,8 @@ checking its first bytes: a file truncated and rewritten past the offset has oth
 frames it, joins multiline entries and emits lists of at most ``MAX_EMIT_RECORDS`` records whose
 last record carries the ack token of its end. The timers flush partial lines and multiline
 entries held past their timeout, and let go of a renamed or deleted file read to its end and
-quiet for ``ROTATED_LINGER`` (its stream is then released to the checkpointer).
+quiet for ``ROTATED_LINGER`` (its stream is then released to the checkpointer). With
+``record_ids`` on, each record gets its stable id (record_ids.py: identity and start offset).
 
 This reaches back into its ``FileInput`` (input.py) for the schedule, like rotation.py.
 """
@@ -18,6 +19,7 @@ import structlog
 
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.file.identity import Match, compare, position
+from logflux_agent.inputs.file.record_ids import FileIds
 from logflux_agent.inputs.file.tailer import Tailer
 from logflux_agent.inputs.framing import Frames, newline_slices
 from logflux_agent.inputs.levels import make_records
@@ -51,45 +53,20 @@ class Reading:
         self._m_bytes = metrics.INPUT_BYTES.labels(input=config.id)
         self._m_long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
         self._m_utf8 = metrics.INVALID_UTF8.labels(input=config.id)
+        self._ids = FileIds(config.id) if config.record_ids else None
 
     async def turn(self, tailer: Tailer, emit: Emit) -> None:
         """One bounded read of one file, framed and emitted."""
-        if tailer.binary or tailer.dead or self._waits(tailer):
-            return
-        if tailer.fd is None:
-            if not self._in._files.open(tailer) or self._waits(tailer):
-                return
-        else:
-            self._in._files.opened.move_to_end(tailer)
-        if tailer.parked_for is not None or (
-            tailer.copy_check and self._in._rotation.parks(tailer)
-        ):
+        if not await self._readable(tailer):
             return
         cfg = self._in.config
         now = self._in._clock.monotonic()
         try:
-            # Every turn, one small pread: a file truncated and rewritten past our offset
-            # (copytruncate under a fast writer) has other first bytes.
-            if tailer.fingerprint:
-                match = compare(tailer.fingerprint, tailer.head(len(tailer.fingerprint)))
-                if match is not Match.SAME:
-                    await self._restart_file(tailer, emit, match)
-                    if tailer.fd is None or tailer.after is not None:  # reopen / wait: next turn
-                        self._in._queue(tailer)
-                        return
-            data = tailer.read(cfg.read_chunk_bytes)
-            if not data:
-                if tailer.size() < tailer.offset:
-                    await self._restart_file(tailer, emit, Match.SHORTER)
-                    self._in._queue(tailer)
-                    return
-                self._reached_eof(tailer, now)
-                return
-            if tailer.refresh_head(cfg.fingerprint_bytes):
-                self._in._files.skip_binary(tailer)
-                return
+            data = await self._read(tailer, emit, now)
         except OSError as exc:
             self._in._files.read_failed(tailer, exc)
+            return
+        if data is None:
             return
         tailer.at_eof = False
         tailer.last_data = tailer.last_active = now
@@ -103,6 +80,44 @@ class Reading:
         else:
             self._in._queue(tailer)
 
+    async def _readable(self, tailer: Tailer) -> bool:
+        """Open, in rotation order and not parked: whether this turn may read the file."""
+        if tailer.binary or tailer.dead or self._waits(tailer):
+            return False
+        if tailer.fd is None:
+            if not self._in._files.open(tailer) or self._waits(tailer):
+                return False
+        else:
+            self._in._files.opened.move_to_end(tailer)
+        return tailer.parked_for is None and not (
+            tailer.copy_check and self._in._rotation.parks(tailer)
+        )
+
+    async def _read(self, tailer: Tailer, emit: Emit, now: float) -> bytes | None:
+        """The next bytes to frame, or None (end reached, restarted, or binary)."""
+        cfg = self._in.config
+        # Every turn, one small pread: a file truncated and rewritten past our offset
+        # (copytruncate under a fast writer) has other first bytes.
+        if tailer.fingerprint:
+            match = compare(tailer.fingerprint, tailer.head(len(tailer.fingerprint)))
+            if match is not Match.SAME:
+                await self._restart_file(tailer, emit, match)
+                if tailer.fd is None or tailer.after is not None:  # reopen / wait: next turn
+                    self._in._queue(tailer)
+                    return None
+        data = tailer.read(cfg.read_chunk_bytes)
+        if not data:
+            if tailer.size() < tailer.offset:
+                await self._restart_file(tailer, emit, Match.SHORTER)
+                self._in._queue(tailer)
+                return None
+            self._reached_eof(tailer, now)
+            return None
+        if tailer.refresh_head(cfg.fingerprint_bytes):
+            self._in._files.skip_binary(tailer)
+            return None
+        return data
+
     @staticmethod
     def _waits(tailer: Tailer) -> bool:
         """Rotation order: a file waits until the one before it reached its end once."""
@@ -115,20 +130,32 @@ class Reading:
         tailer.after = None
         return False
 
-    async def _deliver(self, tailer: Tailer, frames: Frames, now: float, emit: Emit) -> None:
-        """Count, join multiline entries, build records and emit them with ack tokens."""
+    async def _deliver(
+        self, tailer: Tailer, frames: Frames, now: float, emit: Emit, *, cut: bool = False
+    ) -> None:
+        """Count, join multiline entries, build records and emit them with ack tokens.
+
+        ``cut``: ``frames`` is a partial line flushed at its timeout (its id names its end).
+        """
         if frames.long_lines:
             self._m_long.inc(frames.long_lines)
         if frames.invalid_utf8:
             self._m_utf8.inc(frames.invalid_utf8)
         ends: list[int] | None
+        ids = self._ids
+        rids: list[str] | None = None
         if tailer.multiline is not None:
+            held = tailer.multiline.held
             lines, ends = tailer.multiline.push(frames.lines, frames.ends, now)
+            if ids is not None:
+                rids = ids.entries(tailer, frames, held, ends)
             end = ends[-1] if ends else tailer.emitted_end
         else:
             lines, ends = frames.lines, frames.ends
+            if ids is not None:
+                rids = ids.lines(tailer, frames, cut=cut)
             end = frames.end
-        await self._emit_lines(tailer, lines, end, emit, ends)
+        await self._emit_lines(tailer, lines, end, emit, ends, rids)
 
     async def _emit_lines(
         self,
@@ -137,12 +164,18 @@ class Reading:
         end: int,
         emit: Emit,
         ends: list[int] | None = None,
+        rids: list[str] | None = None,
     ) -> None:
         if not lines:
             return
         cfg = self._in.config
         records = make_records(
-            lines, self._in._clock.wall(), tailer.source, self._attrs, detect=cfg.detect_level
+            lines,
+            self._in._clock.wall(),
+            tailer.source,
+            self._attrs,
+            detect=cfg.detect_level,
+            rids=rids,
         )
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
@@ -214,15 +247,23 @@ class Reading:
         """Emit everything held for ``tailer``: its file is gone or its content replaced."""
         frames = tailer.framer.flush(final=True)
         now = self._in._clock.monotonic()
+        ids = self._ids
         if tailer.multiline is not None:
+            held = tailer.multiline.held
             lines, ends = tailer.multiline.push(frames.lines, frames.ends, now)
             more, more_ends = tailer.multiline.flush()
+            rids = None
+            if ids is not None:
+                rids = ids.entries(tailer, frames, held, ends)
+                if more:
+                    rids.append(ids.flushed(tailer, tailer.emitted_end))
             lines += more
             ends += more_ends
             end = ends[-1] if ends else tailer.emitted_end
-            await self._emit_lines(tailer, lines, end, emit, ends)
+            await self._emit_lines(tailer, lines, end, emit, ends, rids)
         else:
-            await self._emit_lines(tailer, frames.lines, frames.end, emit)
+            rids = ids.lines(tailer, frames, cut=True) if ids is not None else None
+            await self._emit_lines(tailer, frames.lines, frames.end, emit, frames.ends, rids)
 
     async def service_timers(self, now: float, emit: Emit) -> None:
         due = _INF
@@ -230,15 +271,7 @@ class Reading:
             if tailer.dead or not tailer.holding():
                 self._in._holding.discard(tailer)
                 continue
-            if (
-                tailer.framer.pending
-                and now >= tailer.last_data + self._in.config.partial_line_timeout
-            ):
-                await self._deliver(tailer, tailer.framer.flush(), now, emit)
-            joiner = tailer.multiline
-            if joiner is not None and joiner.deadline is not None and now >= joiner.deadline:
-                lines, ends = joiner.flush()
-                await self._emit_lines(tailer, lines, ends[-1], emit)
+            await self._flush_due(tailer, now, emit)
             if tailer.holding():
                 due = min(due, self.hold_deadline(tailer))
             else:
@@ -268,6 +301,18 @@ class Reading:
                 continue
             due = min(due, now + ROTATED_POLL)
         self._in._timer_due = due
+
+    async def _flush_due(self, tailer: Tailer, now: float, emit: Emit) -> None:
+        """Emit the partial line and the multiline entry of ``tailer`` held past their timeout."""
+        if tailer.framer.pending and now >= tailer.last_data + self._in.config.partial_line_timeout:
+            await self._deliver(tailer, tailer.framer.flush(), now, emit, cut=True)
+        joiner = tailer.multiline
+        if joiner is not None and joiner.deadline is not None and now >= joiner.deadline:
+            lines, ends = joiner.flush()
+            rids = None
+            if self._ids is not None and lines:
+                rids = [self._ids.flushed(tailer, tailer.emitted_end)]
+            await self._emit_lines(tailer, lines, ends[-1], emit, None, rids)
 
     async def _finish(self, tailer: Tailer, emit: Emit) -> None:
         """A renamed/deleted file was read to its end and stayed quiet: let it go."""

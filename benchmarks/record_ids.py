@@ -1,0 +1,141 @@
+"""What stable record ids add per line on the file input's hot path, measured in-process.
+
+Each step is timed with and without ids on the same data (access-log lines, one 256 KiB read
+chunk, batches of 1,000 as the agent sends them): framing (end offsets tracked), building the
+records (ids formatted), pickling a batch for the encode worker, and encoding (payload JSON +
+stored gzip + AES-GCM + multipart). Time is this thread's CPU time (not wall time, which
+other processes stretch on a busy machine), the best of ``--repeat`` runs for each, the two
+sides alternated.
+
+    .venv/bin/python benchmarks/record_ids.py [--repeat 7] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from gen import AccessLogGenerator
+from logflux_agent import USER_AGENT
+from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
+from logflux_agent.ingest.encode import EncodeJob, PayloadStatics, encode_with_aead, new_boundary
+from logflux_agent.inputs.file.record_ids import format_ids, line_starts
+from logflux_agent.inputs.framing import LineFramer
+from logflux_agent.inputs.levels import make_records
+from logflux_agent.record import ENTRY_FIELDS, RID, Record
+
+STATICS = PayloadStatics.build(node="web-01", environment=None, agent=USER_AGENT)
+ATTRS = {"service": "nginx"}
+CHUNK = 262_144
+PREFIX = "f:3b9c0e51a2d47f08:"
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.thread_time()
+        fn()
+        times.append(time.thread_time() - start)
+    return min(times)
+
+
+def job(records: list[Record]) -> EncodeJob:
+    rids = list(map(RID, records)) if any(map(RID, records)) else None
+    return EncodeJob(
+        entries=list(map(ENTRY_FIELDS, records)),
+        key_id="k",
+        nonce_prefix=b"\0\0\0\1",
+        counter_start=0,
+        statics=STATICS,
+        boundary=new_boundary(),
+        max_payload=1 << 20,
+        max_request=1 << 26,
+        compress_min_bytes=DEFAULT_COMPRESS_MIN_BYTES,
+        rids=rids,
+    )
+
+
+def measure(repeat: int) -> dict[str, Any]:
+    data = b""
+    gen = AccessLogGenerator()
+    while len(data) < CHUNK:
+        data += "".join(f"{line}\n" for line in gen.lines(500)).encode()
+    data = data[: data.rfind(b"\n", 0, CHUNK) + 1]
+    n = data.count(b"\n")
+    aead = AESGCM(os.urandom(32))
+    out: dict[str, Any] = {"lines": n}
+
+    def frame(track: bool) -> Any:
+        return LineFramer(track_offsets=track).feed(data)
+
+    frames_on = frame(True)
+
+    def records(on: bool) -> list[Record]:
+        rids = format_ids(PREFIX, line_starts(frames_on)) if on else None
+        return make_records(frames_on.lines, 1.0, "/var/log/app.log", ATTRS, rids=rids)
+
+    batch_on, batch_off = records(True)[:1000], records(False)[:1000]
+    steps: dict[str, tuple[Callable[[], object], Callable[[], object], int]] = {
+        "framing": (lambda: frame(True), lambda: frame(False), n),
+        "records": (lambda: records(True), lambda: records(False), n),
+        "pickle_job": (
+            lambda: pickle.dumps(job(batch_on), protocol=pickle.HIGHEST_PROTOCOL),
+            lambda: pickle.dumps(job(batch_off), protocol=pickle.HIGHEST_PROTOCOL),
+            1000,
+        ),
+        "encode": (
+            lambda: encode_with_aead(job(batch_on), aead),
+            lambda: encode_with_aead(job(batch_off), aead),
+            1000,
+        ),
+    }
+    total = 0.0
+    for name, (on, off, count) in steps.items():
+        # Alternate: each side gets the same share of the machine's other load.
+        t_on = t_off = float("inf")
+        for _ in range(repeat):
+            t_on = min(t_on, best(on, 1))
+            t_off = min(t_off, best(off, 1))
+        added = (t_on - t_off) / count * 1e6
+        total += added
+        out[name] = {
+            "on_us": round(t_on / count * 1e6, 3),
+            "off_us": round(t_off / count * 1e6, 3),
+            "added_us": round(added, 3),
+        }
+    out["added_us_per_line"] = round(total, 3)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    result = measure(args.repeat)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{result['lines']} lines per chunk; µs per line, best of {args.repeat}:")
+    for name, row in result.items():
+        if isinstance(row, dict):
+            print(
+                f"  {name:<11} on {row['on_us']:7.3f}  off {row['off_us']:7.3f}"
+                f"  added {row['added_us']:+.3f}"
+            )
+    print(f"  total added {result['added_us_per_line']:+.3f} µs/line")
+
+
+if __name__ == "__main__":
+    main()
