@@ -85,6 +85,7 @@ class SocketInput:
         self.listeners: list[_Listener] = []
         self.secret: SharedSecret | None = None
         self.unix_path: str | None = None
+        self._unix_inode: int | None = None
         self.tcp_address: tuple[str, int] | None = None
         self._throttle = Throttle()
         self._long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
@@ -97,43 +98,62 @@ class SocketInput:
         return sum(len(lst.connections) for lst in self.listeners)
 
     async def run(self, emit: Emit) -> None:
-        cfg = self.config
-        unix_inode: int | None = None
         try:
-            if cfg.unix_path is not None:
-                mode = int(cfg.mode.removeprefix("0o"), 8)
-                if cfg.group is not None:
-                    resolve_group(cfg.group)
-                sock = bind_unix(cfg.unix_path, socket.SOCK_STREAM, mode, cfg.group)
-                self.unix_path = cfg.unix_path
-                unix_inode = os.stat(cfg.unix_path).st_ino
-                await self._serve(sock, "unix", Policy(), emit)
-            if cfg.tcp is not None:
-                self.secret = load_or_create(cfg.shared_secret_file, self.environ)
-                self.secret.write_pid_files(os.getpid())
-                sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
-                self.tcp_address = sock.getsockname()[:2]
-                if not is_loopback(str(self.tcp_address[0])):
-                    log.warning("socket.remote_listener", input=self.name, address=cfg.tcp)
-                policy = Policy(self.secret.value, cfg.require_secret)
-                await self._serve(sock, "tcp", policy, emit)
-            log.info(
-                "socket.listening",
-                input=self.name,
-                unix=self.unix_path,
-                tcp=f"{self.tcp_address[0]}:{self.tcp_address[1]}" if self.tcp_address else None,
-                secret_files=self.secret.paths if self.secret else None,
-                secret_created=self.secret.created if self.secret else None,
-                require_secret=cfg.require_secret if cfg.tcp else None,
-            )
-            self.ready.set()
-            await asyncio.Event().wait()
+            # Everything that can fail happens before the task group (an error then leaves
+            # run() as itself, not wrapped in an ExceptionGroup); the group only serves.
+            await self._listen(emit)
+            async with asyncio.TaskGroup() as group:
+                try:
+                    for listener in self.listeners:
+                        listener.connections.serving(group)
+                        assert listener.server is not None
+                        await listener.server.start_serving()
+                    self._log_listening()
+                    self.ready.set()
+                    await asyncio.Event().wait()
+                finally:
+                    await self._stop()
         finally:
-            await self._stop()
-            if self.unix_path is not None and unix_inode is not None:
-                remove_unix(self.unix_path, unix_inode)
+            for listener in self.listeners:
+                if listener.server is not None:
+                    listener.server.close()
+            if self.unix_path is not None and self._unix_inode is not None:
+                remove_unix(self.unix_path, self._unix_inode)
             if self.secret is not None:
                 self.secret.remove_pid_files()
+
+    async def _listen(self, emit: Emit) -> None:
+        """Bind every configured listener, not yet accepting connections."""
+        cfg = self.config
+        if cfg.unix_path is not None:
+            mode = int(cfg.mode.removeprefix("0o"), 8)
+            if cfg.group is not None:
+                resolve_group(cfg.group)
+            sock = bind_unix(cfg.unix_path, socket.SOCK_STREAM, mode, cfg.group)
+            self.unix_path = cfg.unix_path
+            self._unix_inode = os.stat(cfg.unix_path).st_ino
+            await self._serve(sock, "unix", Policy(), emit)
+        if cfg.tcp is not None:
+            self.secret = load_or_create(cfg.shared_secret_file, self.environ)
+            self.secret.write_pid_files(os.getpid())
+            sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
+            self.tcp_address = sock.getsockname()[:2]
+            if not is_loopback(str(self.tcp_address[0])):
+                log.warning("socket.remote_listener", input=self.name, address=cfg.tcp)
+            policy = Policy(self.secret.value, cfg.require_secret)
+            await self._serve(sock, "tcp", policy, emit)
+
+    def _log_listening(self) -> None:
+        cfg = self.config
+        log.info(
+            "socket.listening",
+            input=self.name,
+            unix=self.unix_path,
+            tcp=f"{self.tcp_address[0]}:{self.tcp_address[1]}" if self.tcp_address else None,
+            secret_files=self.secret.paths if self.secret else None,
+            secret_created=self.secret.created if self.secret else None,
+            require_secret=cfg.require_secret if cfg.tcp else None,
+        )
 
     async def _serve(self, sock: socket.socket, transport: str, policy: Policy, emit: Emit) -> None:
         loop = asyncio.get_running_loop()
@@ -146,9 +166,10 @@ class SocketInput:
         listener = _Listener(self.name, transport, policy, conns)
         self.listeners.append(listener)
         if transport == "unix":
-            listener.server = await loop.create_unix_server(conns.protocol, sock=sock)
+            server = await loop.create_unix_server(conns.protocol, sock=sock, start_serving=False)
         else:
-            listener.server = await loop.create_server(conns.protocol, sock=sock)
+            server = await loop.create_server(conns.protocol, sock=sock, start_serving=False)
+        listener.server = server
 
     async def _stop(self) -> None:
         for listener in self.listeners:

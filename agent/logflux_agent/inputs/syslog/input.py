@@ -1,17 +1,20 @@
-"""``type: syslog``: RFC 5424 / RFC 3164 messages over UDP, TCP and a Unix datagram socket.
+"""``type: syslog``: RFC 5424 / RFC 3164 messages over UDP, TCP and Unix datagram/stream sockets.
 
 This module owns the listeners and turning received messages into Records; parsing is
-``processing/syslog.py``'s, TCP framing ``framing.py``'s, safe binding and connection/ack
-bookkeeping are shared with the socket input (``inputs/socket/``).
+``processing/syslog.py``'s, stream framing (TCP, Unix stream) ``framing.py``'s, safe binding
+and connection/ack bookkeeping are shared with the socket input (``inputs/socket/``).
 
 Mapping: PRI severity → level (severity + 1), the timestamp → ts (the receive time when there
 is none), facility/HOSTNAME/APP-NAME/PROCID/MSGID/structured data → attributes (within the
 protocol limits, ``fit_attributes``), MSG → message, source ``syslog:<input id>``. A malformed
 message is shipped as text with a ``parse_error`` attribute and counted, never dropped.
 
-Backpressure: a TCP connection stops being read while the queue is full (the sender's writes
-block). Datagrams cannot be held back: they wait in a buffer of ``datagram_buffer_bytes``, and
-one that does not fit is dropped and counted (``logflux_agent_syslog_dropped_datagrams_total``).
+Tasks (datagram pumps, one per stream connection) belong to a ``TaskGroup`` owned by ``run()``.
+
+Backpressure: a stream connection (TCP, Unix stream) stops being read while the queue is full
+(the sender's writes block). Datagrams cannot be held back: they wait in a buffer of
+``datagram_buffer_bytes``, and one that does not fit is dropped and counted
+(``logflux_agent_syslog_dropped_datagrams_total``).
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ class SyslogInput:
         self.source = f"syslog:{config.id}"
         self.labels = dict(config.labels)
         self.counter = EntryCounter(config.id)
-        self.connections = Connections(config.id, "tcp", self._serve, config.max_connections)
+        # One Connections per stream listener (its own limit, metrics label and emit slots).
+        self.streams: dict[str, Connections] = {}
         self._emit: Emit | None = None
         self.udp_address: tuple[str, int] | None = None
         self.tcp_address: tuple[str, int] | None = None
@@ -102,57 +106,106 @@ class SyslogInput:
             r: metrics.SYSLOG_MALFORMED.labels(input=config.id, reason=r)
             for r in ("invalid", "partial", "long")
         }
+        self._transports: list[asyncio.BaseTransport] = []
+        self._datagrams: list[tuple[_Datagrams, CountingStream]] = []
+        self._servers: list[asyncio.Server] = []
+        self._unix_files: list[tuple[str, int]] = []
 
     async def run(self, emit: Emit) -> None:
+        self._emit = emit
+        try:
+            # Everything that can fail happens before the task group (an error then leaves
+            # run() as itself, not wrapped in an ExceptionGroup); the group only serves.
+            await self._listen_datagrams()
+            await self._listen_streams()
+            async with asyncio.TaskGroup() as group:
+                pumps = [
+                    group.create_task(self._pump(proto, stream, emit), name=f"syslog-{stream.key}")
+                    for proto, stream in self._datagrams
+                ]
+                try:
+                    for conns in self.streams.values():
+                        conns.serving(group)
+                    for server in self._servers:
+                        await server.start_serving()
+                    self._log_listening()
+                    self.ready.set()
+                    await asyncio.Event().wait()
+                finally:
+                    self._close()
+                    await asyncio.gather(*(c.stop() for c in self.streams.values()))
+                    await self._drain(pumps, emit)
+        finally:
+            self._close()
+            for path, inode in self._unix_files:
+                remove_unix(path, inode)
+
+    async def _listen_datagrams(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
-        transports: list[asyncio.BaseTransport] = []
-        pumps: list[tuple[asyncio.Task[None], _Datagrams, CountingStream]] = []
-        server: asyncio.Server | None = None
-        unix_inode: int | None = None
-        try:
-            for kind, address in (("udp", cfg.udp), ("unix", cfg.unix)):
-                if address is None:
-                    continue
-                if kind == "udp":
-                    sock = bind_inet(address, socket.SOCK_DGRAM)
-                    self.udp_address = sock.getsockname()[:2]
-                else:
-                    if cfg.group is not None:
-                        resolve_group(cfg.group)
-                    mode = int(cfg.mode.removeprefix("0o"), 8)
-                    sock = bind_unix(address, socket.SOCK_DGRAM, mode, cfg.group)
-                    unix_inode = os.stat(address).st_ino
-                proto = _Datagrams(cfg.datagram_buffer_bytes, cfg.max_message_bytes, self._drop)
-                dgram, _ = await loop.create_datagram_endpoint(partial(_same, proto), sock=sock)
-                transports.append(dgram)
-                stream = self.counter.stream(kind)
-                task = asyncio.create_task(self._pump(proto, stream, emit), name=f"syslog-{kind}")
-                pumps.append((task, proto, stream))
-            if cfg.tcp is not None:
-                sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
-                self.tcp_address = sock.getsockname()[:2]
-                self._emit = emit
-                server = await loop.create_server(self.connections.protocol, sock=sock)
-            log.info(
-                "syslog.listening",
-                input=self.name,
-                udp=_text(self.udp_address),
-                tcp=_text(self.tcp_address),
-                unix=cfg.unix,
-                framing=cfg.framing,
-            )
-            self.ready.set()
-            await asyncio.Event().wait()
-        finally:
-            for transport in transports:
-                transport.close()
-            if server is not None:
-                server.close()
-            await self.connections.stop()
-            await self._drain(pumps, emit)
-            if cfg.unix is not None and unix_inode is not None:
-                remove_unix(cfg.unix, unix_inode)
+        for kind, address in (("udp", cfg.udp), ("unix", cfg.unix)):
+            if address is None:
+                continue
+            if kind == "udp":
+                sock = bind_inet(address, socket.SOCK_DGRAM)
+                self.udp_address = sock.getsockname()[:2]
+            else:
+                sock = self._bind_unix(address, socket.SOCK_DGRAM)
+            # Datagrams received before the pump runs wait in the buffer like any others.
+            proto = _Datagrams(cfg.datagram_buffer_bytes, cfg.max_message_bytes, self._drop)
+            dgram, _ = await loop.create_datagram_endpoint(partial(_same, proto), sock=sock)
+            self._transports.append(dgram)
+            self._datagrams.append((proto, self.counter.stream(kind)))
+
+    async def _listen_streams(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        if cfg.tcp is not None:
+            sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
+            self.tcp_address = sock.getsockname()[:2]
+            conns = self.streams["tcp"] = self._connections("tcp")
+            server = await loop.create_server(conns.protocol, sock=sock, start_serving=False)
+            self._servers.append(server)
+        if cfg.unix_stream is not None:
+            sock = self._bind_unix(cfg.unix_stream, socket.SOCK_STREAM)
+            conns = self.streams["unix"] = self._connections("unix")
+            server = await loop.create_unix_server(conns.protocol, sock=sock, start_serving=False)
+            self._servers.append(server)
+
+    def _bind_unix(self, path: str, kind: int) -> socket.socket:
+        cfg = self.config
+        if cfg.group is not None:
+            resolve_group(cfg.group)
+        sock = bind_unix(path, kind, int(cfg.mode.removeprefix("0o"), 8), cfg.group)
+        self._unix_files.append((path, os.stat(path).st_ino))
+        return sock
+
+    def _connections(self, transport: str) -> Connections:
+        conns: Connections
+
+        async def serve(conn: StreamConn) -> None:
+            await self._serve(conn, transport, conns)
+
+        conns = Connections(self.name, transport, serve, self.config.max_connections)
+        return conns
+
+    def _close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        for server in self._servers:
+            server.close()
+
+    def _log_listening(self) -> None:
+        cfg = self.config
+        log.info(
+            "syslog.listening",
+            input=self.name,
+            udp=_text(self.udp_address),
+            tcp=_text(self.tcp_address),
+            unix=cfg.unix,
+            unix_stream=cfg.unix_stream,
+            framing=cfg.framing,
+        )
 
     def _drop(self) -> None:
         self._dropped.inc()
@@ -169,17 +222,15 @@ class SyslogInput:
             records = [self._record(d[:limit], now, len(d) > limit) for d in batch]
             await self.counter.emit(records, stream, emit)
 
-    async def _drain(
-        self, pumps: list[tuple[asyncio.Task[None], _Datagrams, CountingStream]], emit: Emit
-    ) -> None:
+    async def _drain(self, pumps: list[asyncio.Task[None]], emit: Emit) -> None:
         """On stop: datagrams already received still go to the queue (within STOP_GRACE)."""
-        for task, _, _ in pumps:
+        for task in pumps:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
         async def rest() -> None:
-            for _, proto, stream in pumps:
+            for proto, stream in self._datagrams:
                 now = self.clock.wall()
                 records = [self._record(d, now, False) for d in proto.take(len(proto.items))]
                 await self.counter.emit(records, stream, emit)
@@ -187,14 +238,14 @@ class SyslogInput:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rest(), STOP_GRACE)
 
-    async def _serve(self, conn: StreamConn) -> None:
+    async def _serve(self, conn: StreamConn, transport: str, conns: Connections) -> None:
         emit = self._emit
         assert emit is not None
         framer = StreamFramer(self.config.framing, self.config.max_message_bytes)
-        stream = self.counter.stream(f"tcp-{id(conn):x}")
+        stream = self.counter.stream(f"{transport}-{id(conn):x}")
         while data := await conn.read():
             self._bytes.inc(len(data))
-            async with self.connections.slots:
+            async with conns.slots:
                 await self._frames(framer, framer.feed(data), stream, emit)
         await self._frames(framer, framer.flush(), stream, emit)
 
