@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -117,6 +118,9 @@ def test_logger_over_a_unix_stream_socket_lf_and_octet_counting_arrives_mapped(
         assert attrs["facility"] == "local1"
         for entry in (lf, counted):
             assert "parse_error" not in entry["attributes"]
+            # No SDK id in syslog: input, agent run, connection number, position.
+            assert re.fullmatch(r"sys:[0-9a-f]{8}-[01]:0", entry["meta"]["record_id"])
+        assert lf["meta"]["record_id"] != counted["meta"]["record_id"]
         connections = metric(
             agent, "logflux_agent_socket_connections_total", input="sys", transport="unix"
         )

@@ -42,7 +42,8 @@ from logflux_agent.inputs.socket.listen import (
     remove_unix,
     resolve_group,
 )
-from logflux_agent.inputs.socket.mapper import LineMapper, Policy
+from logflux_agent.inputs.socket.mapper import FittedLabels, LineMapper, Policy
+from logflux_agent.inputs.socket.rids import ConnectionNumbers
 from logflux_agent.inputs.socket.secret import SharedSecret, load_or_create
 from logflux_agent.observe import metrics
 
@@ -52,14 +53,16 @@ _WARN_REASONS = frozenset({"parse_error", "refused_wrong_secret", "refused_no_se
 
 
 class _Listener:
-    """One listening socket: its transport name, its secret policy and its connections."""
+    """One listening socket: its transport name, secret policy, connections and the label
+    sets its connections share (one attribute dict per distinct set, see ``columns.py``)."""
 
     def __init__(
-        self, input_id: str, transport: str, policy: Policy, connections: Connections
+        self, transport: str, policy: Policy, connections: Connections, labels: FittedLabels
     ) -> None:
         self.transport = transport
         self.policy = policy
         self.connections = connections
+        self.labels = labels
         self.server: asyncio.Server | None = None
 
 
@@ -82,6 +85,7 @@ class SocketInput:
         self.counter = EntryCounter(config.id)
         self.source = f"socket:{config.id}"
         self.labels = dict(config.labels)
+        self.numbers = ConnectionNumbers(config.id)
         self.listeners: list[_Listener] = []
         self.secret: SharedSecret | None = None
         self.unix_path: str | None = None
@@ -163,7 +167,7 @@ class SocketInput:
             await self._read_loop(listener, emit, conn)
 
         conns = Connections(self.name, transport, serve, self.config.max_connections)
-        listener = _Listener(self.name, transport, policy, conns)
+        listener = _Listener(transport, policy, conns, FittedLabels(self.labels))
         self.listeners.append(listener)
         if transport == "unix":
             server = await loop.create_unix_server(conns.protocol, sock=sock, start_serving=False)
@@ -190,7 +194,13 @@ class SocketInput:
             max_line_bytes=cfg.max_line_bytes + 1 if drop else cfg.max_line_bytes,
             long_lines="truncate" if drop else cfg.long_lines,  # type: ignore[arg-type]
         )
-        mapper = LineMapper(self.source, self.labels, listener.policy, cfg.max_line_bytes)
+        mapper = LineMapper(
+            self.source,
+            listener.labels,
+            listener.policy,
+            self.numbers.sequence(),
+            cfg.max_line_bytes,
+        )
         stream = self.counter.stream(f"{listener.transport}-{id(conn):x}")
         wall: Callable[[], float] = self.clock.wall
         slots = listener.connections.slots

@@ -42,6 +42,7 @@ from logflux_agent.inputs.socket.common import (
     Throttle,
 )
 from logflux_agent.inputs.socket.listen import bind_inet, bind_unix, remove_unix, resolve_group
+from logflux_agent.inputs.socket.rids import ConnectionNumbers, RecordIds
 from logflux_agent.inputs.syslog.framing import StreamFramer
 from logflux_agent.observe import metrics
 from logflux_agent.processing.attributes import fit_attributes
@@ -93,6 +94,7 @@ class SyslogInput:
         self.source = f"syslog:{config.id}"
         self.labels = dict(config.labels)
         self.counter = EntryCounter(config.id)
+        self.numbers = ConnectionNumbers(config.id)  # record ids: docs/socket-syslog.md
         # One Connections per stream listener (its own limit, metrics label and emit slots).
         self.streams: dict[str, Connections] = {}
         self._emit: Emit | None = None
@@ -107,7 +109,7 @@ class SyslogInput:
             for r in ("invalid", "partial", "long")
         }
         self._transports: list[asyncio.BaseTransport] = []
-        self._datagrams: list[tuple[_Datagrams, CountingStream]] = []
+        self._datagrams: list[tuple[_Datagrams, CountingStream, RecordIds]] = []
         self._servers: list[asyncio.Server] = []
         self._unix_files: list[tuple[str, int]] = []
 
@@ -120,8 +122,8 @@ class SyslogInput:
             await self._listen_streams()
             async with asyncio.TaskGroup() as group:
                 pumps = [
-                    group.create_task(self._pump(proto, stream, emit), name=f"syslog-{stream.key}")
-                    for proto, stream in self._datagrams
+                    group.create_task(self._pump(*source, emit), name=f"syslog-{source[1].key}")
+                    for source in self._datagrams
                 ]
                 try:
                     for conns in self.streams.values():
@@ -155,7 +157,7 @@ class SyslogInput:
             proto = _Datagrams(cfg.datagram_buffer_bytes, cfg.max_message_bytes, self._drop)
             dgram, _ = await loop.create_datagram_endpoint(partial(_same, proto), sock=sock)
             self._transports.append(dgram)
-            self._datagrams.append((proto, self.counter.stream(kind)))
+            self._datagrams.append((proto, self.counter.stream(kind), self.numbers.sequence()))
 
     async def _listen_streams(self) -> None:
         cfg = self.config
@@ -211,7 +213,9 @@ class SyslogInput:
         self._dropped.inc()
         self._throttle.warn("syslog.datagram_dropped", "buffer_full", input=self.name)
 
-    async def _pump(self, proto: _Datagrams, stream: CountingStream, emit: Emit) -> None:
+    async def _pump(
+        self, proto: _Datagrams, stream: CountingStream, rids: RecordIds, emit: Emit
+    ) -> None:
         while True:
             if not proto.items:
                 proto.wake.clear()
@@ -219,7 +223,11 @@ class SyslogInput:
             batch = proto.take(_BATCH)
             now = self.clock.wall()
             limit = proto.max_message
-            records = [self._record(d[:limit], now, len(d) > limit) for d in batch]
+            ids = rids.take(len(batch))
+            records = [
+                self._record(d[:limit], now, rid, len(d) > limit)
+                for d, rid in zip(batch, ids, strict=True)
+            ]
             await self.counter.emit(records, stream, emit)
 
     async def _drain(self, pumps: list[asyncio.Task[None]], emit: Emit) -> None:
@@ -230,9 +238,11 @@ class SyslogInput:
                 await task
 
         async def rest() -> None:
-            for proto, stream in self._datagrams:
+            for proto, stream, rids in self._datagrams:
                 now = self.clock.wall()
-                records = [self._record(d, now, False) for d in proto.take(len(proto.items))]
+                batch = proto.take(len(proto.items))
+                ids = rids.take(len(batch))
+                records = [self._record(d, now, i) for d, i in zip(batch, ids, strict=True)]
                 await self.counter.emit(records, stream, emit)
 
         with contextlib.suppress(TimeoutError):
@@ -243,14 +253,20 @@ class SyslogInput:
         assert emit is not None
         framer = StreamFramer(self.config.framing, self.config.max_message_bytes)
         stream = self.counter.stream(f"{transport}-{id(conn):x}")
+        rids = self.numbers.sequence()
         while data := await conn.read():
             self._bytes.inc(len(data))
             async with conns.slots:
-                await self._frames(framer, framer.feed(data), stream, emit)
-        await self._frames(framer, framer.flush(), stream, emit)
+                await self._frames(framer, framer.feed(data), stream, rids, emit)
+        await self._frames(framer, framer.flush(), stream, rids, emit)
 
     async def _frames(
-        self, framer: StreamFramer, messages: list[bytes], stream: CountingStream, emit: Emit
+        self,
+        framer: StreamFramer,
+        messages: list[bytes],
+        stream: CountingStream,
+        rids: RecordIds,
+        emit: Emit,
     ) -> None:
         if framer.long:
             self._malformed["long"].inc(framer.long)
@@ -260,10 +276,11 @@ class SyslogInput:
             framer.bad_frames = 0
         if messages:
             now = self.clock.wall()
-            records = [self._record(m, now, False) for m in messages]
+            ids = rids.take(len(messages))
+            records = [self._record(m, now, i) for m, i in zip(messages, ids, strict=True)]
             await self.counter.emit(records, stream, emit)
 
-    def _record(self, data: bytes, now: float, cut: bool) -> Record:
+    def _record(self, data: bytes, now: float, rid: str, cut: bool = False) -> Record:
         if cut:
             self._malformed["long"].inc()
         text = data.decode("utf-8", "replace").rstrip("\r\n\0")
@@ -275,7 +292,7 @@ class SyslogInput:
             self._throttle.warn("syslog.malformed", msg.format, input=self.name, error=msg.error)
         attributes = fit_attributes(fields, self.labels).attributes
         ts = msg.timestamp if msg.timestamp is not None else now
-        return Record(msg.message, ts, level_of(msg), self.source, attributes)
+        return Record(msg.message, ts, level_of(msg), self.source, attributes, None, rid)
 
 
 def _same(proto: _Datagrams) -> _Datagrams:
