@@ -34,6 +34,7 @@ from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import SocketInputConfig
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.framing import Frames, LineFramer
+from logflux_agent.inputs.socket.activation import inherited_unix
 from logflux_agent.inputs.socket.common import Connections, EntryCounter, StreamConn, Throttle
 from logflux_agent.inputs.socket.listen import (
     bind_inet,
@@ -90,6 +91,7 @@ class SocketInput:
         self.secret: SharedSecret | None = None
         self.unix_path: str | None = None
         self._unix_inode: int | None = None
+        self.activated = False
         self.tcp_address: tuple[str, int] | None = None
         self._throttle = Throttle()
         self._long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
@@ -130,12 +132,16 @@ class SocketInput:
         """Bind every configured listener, not yet accepting connections."""
         cfg = self.config
         if cfg.unix_path is not None:
-            mode = int(cfg.mode.removeprefix("0o"), 8)
-            if cfg.group is not None:
-                resolve_group(cfg.group)
-            sock = bind_unix(cfg.unix_path, socket.SOCK_STREAM, mode, cfg.group)
+            # Passed by systemd (socket activation): served as it is, never removed by us.
+            sock = inherited_unix(cfg.unix_path, socket.SOCK_STREAM, self.environ)
+            self.activated = sock is not None
+            if sock is None:
+                mode = int(cfg.mode.removeprefix("0o"), 8)
+                if cfg.group is not None:
+                    resolve_group(cfg.group)
+                sock = bind_unix(cfg.unix_path, socket.SOCK_STREAM, mode, cfg.group)
+                self._unix_inode = os.stat(cfg.unix_path).st_ino
             self.unix_path = cfg.unix_path
-            self._unix_inode = os.stat(cfg.unix_path).st_ino
             await self._serve(sock, "unix", Policy(), emit)
         if cfg.tcp is not None:
             self.secret = load_or_create(cfg.shared_secret_file, self.environ)
@@ -153,6 +159,7 @@ class SocketInput:
             "socket.listening",
             input=self.name,
             unix=self.unix_path,
+            socket_activated=self.activated if self.unix_path else None,
             tcp=f"{self.tcp_address[0]}:{self.tcp_address[1]}" if self.tcp_address else None,
             secret_files=self.secret.paths if self.secret else None,
             secret_created=self.secret.created if self.secret else None,

@@ -33,6 +33,7 @@ from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import SyslogInputConfig
 from logflux_agent.inputs.base import Emit
+from logflux_agent.inputs.socket.activation import inherited_unix
 from logflux_agent.inputs.socket.common import (
     STOP_GRACE,
     Connections,
@@ -175,6 +176,9 @@ class SyslogInput:
             self._servers.append(server)
 
     def _bind_unix(self, path: str, kind: int) -> socket.socket:
+        inherited = inherited_unix(path, kind)  # systemd socket activation: not ours to remove
+        if inherited is not None:
+            return inherited
         cfg = self.config
         if cfg.group is not None:
             resolve_group(cfg.group)
