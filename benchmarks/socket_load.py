@@ -7,7 +7,10 @@ connections writes Ruby-SDK-style lines (protocol.md §10) as fast as the agent 
 when the queue is full the agent stops reading, so the clients block (backpressure).
 
 Reported over the measured window (after ``--warmup`` seconds): entries/s accepted by the
-ingestor, agent CPU µs per entry (agent and its encode workers), peak RSS of the agent tree.
+ingestor, agent CPU µs per entry (agent and its encode workers, and the main process alone:
+it reads, parses and maps every entry, so it is the first to saturate), peak RSS of the agent
+tree, and the machine's load average at the start and end (on a shared machine the rate says
+more about the CPU the agent was given than about the agent).
 
     .venv/bin/python benchmarks/socket_load.py                      # 200 clients, 20 s
     .venv/bin/python benchmarks/socket_load.py --clients 200 --seconds 60 --json
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agentrun import Agent, default_agent_bin
 from ingestor import Ingestor
 from procs import free_port
-from procstat import TreeSampler, sample_tree
+from procstat import TreeSampler, cpu_seconds, sample_tree
 
 
 def chunk(client: int, lines: int = 400) -> bytes:
@@ -105,9 +109,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         idle = sample_tree(agent.pid)
         sampler = TreeSampler(agent.pid, interval=0.2).start()
         time.sleep(args.warmup)
+        load_start = os.getloadavg()[0]
         start_acc, start = ingestor.accepted(), sample_tree(agent.pid)
+        main_start = cpu_seconds(agent.pid, include_reaped=False)
         time.sleep(args.seconds)
         end_acc, end = ingestor.accepted(), sample_tree(agent.pid)
+        main_end = cpu_seconds(agent.pid, include_reaped=False)
         out, _ = clients.communicate(timeout=120)
         sampler.stop()
         connections = agent.metric("logflux_agent_socket_connections_total")
@@ -121,12 +128,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "entries": entries,
             "entries_per_second": round(entries / window),
             "agent_cpu_us_per_entry": round((end.cpu - start.cpu) / max(entries, 1) * 1e6, 2),
+            "agent_main_cpu_us_per_entry": round(
+                (main_end - main_start) / max(entries, 1) * 1e6, 2
+            ),
             "agent_cpu_share": round((end.cpu - start.cpu) / window, 2),
+            "agent_main_cpu_share": round((main_end - main_start) / window, 2),
             "idle_rss_mib": round(idle.rss_total / 2**20, 1),
             "peak_rss_mib": round(peak_rss / 2**20, 1),
             "peak_rss_main_mib": round(max(s.rss_main for s in sampler.samples) / 2**20, 1),
             "processes": idle.processes,
             "client_lines_written": json.loads(out.decode().strip().splitlines()[-1])["sent"],
+            "load_average_start_end": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         }
     finally:
         agent.stop()

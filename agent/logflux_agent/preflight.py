@@ -90,6 +90,8 @@ def _listeners(subject: str, cfg: SocketInputConfig | SyslogInputConfig) -> list
         out.append(_bind(subject, f"udp {cfg.udp}", cfg.udp, socket.SOCK_DGRAM, later))
     if unix is not None:
         out.append(_unix_path(subject, Path(unix)))
+    if isinstance(cfg, SyslogInputConfig) and cfg.unix_stream is not None:
+        out.append(_unix_path(subject, Path(cfg.unix_stream)))
     return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -126,7 +127,11 @@ def test_unix_socket_entries_in_every_sdk_style_arrive_mapped(
         cut = unix_client(path)
         cut.sendall(c_line("cut off mid-line")[:-10])
         cut.close()
-        entries = ref_ingestor.wait_for_entries(8, timeout=60)
+        # Entries without an SDK id get one derived from input, run, connection, position.
+        no_id = unix_client(path)
+        no_id.sendall(b'{"message":"no id 1","level":6}\n{"message":"no id 2","level":6}\n')
+        no_id.close()
+        entries = ref_ingestor.wait_for_entries(10, timeout=60)
         got = by_message(entries)
         assert got["ruby plain ünïcode"]["level"] == 4
         assert got["ruby plain ünïcode"]["attributes"]["payload_type"] == "application"
@@ -138,7 +143,7 @@ def test_unix_socket_entries_in_every_sdk_style_arrive_mapped(
         assert got["php/array labels"]["attributes"]["0"] == "zero"
         assert got["php/array labels"]["attributes"]["1"] == "one"
         quoted = got['c says "hi" \\ there']
-        assert quoted["attributes"]["id"] == ident
+        assert quoted["meta"]["record_id"] == ident and "id" not in quoted["attributes"]
         assert quoted["level"] == 5 and quoted["source"] == "c-sdk"
         assert "parse_error" not in quoted["attributes"]
         assert got["c metric"]["attributes"]["entry_type"] == "metric"
@@ -146,6 +151,11 @@ def test_unix_socket_entries_in_every_sdk_style_arrive_mapped(
         assert "split across writes" in got
         cut_entry = next(p for m, p in got.items() if m.startswith("cut off mid-line"))
         assert cut_entry["attributes"]["parse_error"] == "truncated"
+        first, second = (got[f"no id {i}"]["meta"]["record_id"] for i in (1, 2))
+        run_conn = re.fullmatch(r"app:([0-9a-f]{8}-\d+):0", first)
+        assert run_conn is not None and second == f"app:{run_conn.group(1)}:1"
+        ids = [e["meta"]["record_id"] for e in got.values()]
+        assert len(set(ids)) == len(ids) == 10
         assert metric(agent, "logflux_agent_socket_entry_problems_total", reason="recovered") == 1
         assert metric(agent, "logflux_agent_socket_entry_problems_total", reason="level_clamped")
         wait_until(
@@ -186,7 +196,7 @@ def test_tcp_right_secret_accepted_wrong_and_missing_refused_and_counted(
         assert metric(agent, "logflux_agent_socket_refused_entries_total", reason="no_secret") == 2
         for entry in entries:
             assert secret not in json.dumps(entry)
-            assert "shared_secret" not in entry["payload"]["attributes"]
+            assert "shared_secret" not in entry["payload"].get("attributes", {})
         assert agent.terminate() == 0
         assert secret not in agent.logs()
         assert ref_ingestor.api_key not in agent.logs()

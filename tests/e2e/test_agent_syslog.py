@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -83,6 +84,47 @@ def test_logger_over_unix_tcp_octet_counting_and_udp_arrives_mapped(
         assert udp_entry["level"] == 8 and udp_entry["attributes"]["app_name"] == "udpapp"
         for entry in (unix, tcp_entry, udp_entry):
             assert entry["ts"].endswith("Z") and "parse_error" not in entry["attributes"]
+        assert agent.terminate() == 0
+        assert not path.exists()
+    finally:
+        agent.stop()
+
+
+@needs_logger
+def test_logger_over_a_unix_stream_socket_lf_and_octet_counting_arrives_mapped(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    path = tmp_path / "log.stream"
+    agent = syslog_agent(tmp_path, ref_ingestor, unix_stream=str(path))
+    agent.start()
+    try:
+        agent.wait_for_event("syslog.listening", timeout=60)
+        # --tcp on a Unix socket: SOCK_STREAM; --socket-errors=on: a failure is an exit code.
+        stream = ("--socket", str(path), "--socket-errors=on", "--tcp")
+        logger(*stream, "-t", "lfapp", "-p", "mail.notice", "stream lf framed")
+        logger(
+            *stream, "--octet-count", "--rfc5424", "-t", "countapp", "-p", "local1.crit",
+            "--msgid", "M7", "stream octet counted",
+        )  # fmt: skip
+        got = by_message(ref_ingestor.wait_for_entries(2, timeout=60))
+        lf = got["stream lf framed"]
+        assert lf["level"] == 6 and lf["source"] == "syslog:sys"  # notice = 5 -> 6
+        assert lf["attributes"]["app_name"] == "lfapp"
+        assert lf["attributes"]["facility"] == "mail"
+        counted = got["stream octet counted"]
+        assert counted["level"] == 3  # crit = 2 -> 3
+        attrs = counted["attributes"]
+        assert attrs["app_name"] == "countapp" and attrs["msgid"] == "M7"
+        assert attrs["facility"] == "local1"
+        for entry in (lf, counted):
+            assert "parse_error" not in entry["attributes"]
+            # No SDK id in syslog: input, agent run, connection number, position.
+            assert re.fullmatch(r"sys:[0-9a-f]{8}-[01]:0", entry["meta"]["record_id"])
+        assert lf["meta"]["record_id"] != counted["meta"]["record_id"]
+        connections = metric(
+            agent, "logflux_agent_socket_connections_total", input="sys", transport="unix"
+        )
+        assert connections == 2
         assert agent.terminate() == 0
         assert not path.exists()
     finally:

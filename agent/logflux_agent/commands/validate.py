@@ -118,6 +118,8 @@ def listener_summary(cfg: SocketInputConfig | SyslogInputConfig) -> str:
         parts.append(f"tcp {cfg.tcp} (framing {cfg.framing})")
     if cfg.unix is not None:
         parts.append(f"unix datagram {cfg.unix} (mode {cfg.mode})")
+    if cfg.unix_stream is not None:
+        parts.append(f"unix stream {cfg.unix_stream} (mode {cfg.mode}, framing {cfg.framing})")
     return "; ".join(parts)
 
 

@@ -208,12 +208,8 @@ def _check_listeners(w: NodeReader, kwargs: dict[str, Any]) -> None:
             continue
         path = f"inputs[{i}]"
         keys = ("tcp",) if isinstance(cfg, model.SocketInputConfig) else ("udp", "tcp")
-        if isinstance(cfg, model.SyslogInputConfig) and not (cfg.udp or cfg.tcp or cfg.unix):
-            w.problem(
-                w.nodes.get(path),
-                path,
-                "a syslog input needs at least one of udp: HOST:PORT, tcp: HOST:PORT or unix: PATH",
-            )
+        if isinstance(cfg, model.SyslogInputConfig):
+            _check_syslog_listeners(w, path, cfg)
         for key in keys:
             address = getattr(cfg, key)
             if address is None or model.is_loopback(model.split_hostport(address)[0]):
@@ -236,6 +232,23 @@ def _check_listeners(w: NodeReader, kwargs: dict[str, Any]) -> None:
                 f"{path}: require_secret is false: entries without a shared secret are "
                 f"accepted on {cfg.tcp} from any local process"
             )
+
+
+def _check_syslog_listeners(w: NodeReader, path: str, cfg: model.SyslogInputConfig) -> None:
+    if not (cfg.udp or cfg.tcp or cfg.unix or cfg.unix_stream):
+        w.problem(
+            w.nodes.get(path),
+            path,
+            "a syslog input needs at least one of udp: HOST:PORT, tcp: HOST:PORT, "
+            "unix: PATH (datagram) or unix_stream: PATH",
+        )
+    if cfg.unix is not None and cfg.unix == cfg.unix_stream:
+        w.problem(
+            w.nodes.get(f"{path}.unix_stream"),
+            f"{path}.unix_stream",
+            f"expected a path other than unix ({cfg.unix}): one file cannot be both a datagram "
+            "and a stream socket",
+        )
 
 
 def insecure(w: NodeReader, path: str, key_node: yaml.Node | None) -> None:

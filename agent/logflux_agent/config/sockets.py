@@ -57,14 +57,15 @@ SyslogFraming = Literal["auto", "lf", "octet_counting"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SyslogInputConfig:
-    """``type: syslog`` — RFC 5424 / RFC 3164 over UDP, TCP (LF or RFC 6587 octet counting)
-    and a Unix datagram socket, in any combination (at least one)."""
+    """``type: syslog`` — RFC 5424 / RFC 3164 over UDP, TCP and a Unix stream socket (LF or
+    RFC 6587 octet counting), and a Unix datagram socket, in any combination (at least one)."""
 
     type: Literal["syslog"] = "syslog"
     id: str = "syslog"
     udp: str | None = None
     tcp: str | None = None
-    unix: str | None = None
+    unix: str | None = None  # a datagram socket, like /dev/log
+    unix_stream: str | None = None  # a stream socket, framed like TCP
     mode: str = "0660"
     group: str | None = None
     allow_remote: bool = False

@@ -238,6 +238,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "SyslogInputConfig.tcp": check_listen,
     "SyslogInputConfig.udp": check_listen,
     "SyslogInputConfig.unix": check_socket_path,
+    "SyslogInputConfig.unix_stream": check_socket_path,
     "SyslogInputConfig.mode": check_socket_mode,
     "*.id": check_input_id,
     "SpoolConfig.max_bytes": check_spool_bytes,

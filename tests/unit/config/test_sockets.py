@@ -72,3 +72,17 @@ def test_validate_shows_where_each_input_listens() -> None:
     )
     assert "syslog 'syslog'; udp 127.0.0.1:514; tcp 127.0.0.1:514 (framing auto); " in text
     assert "unix datagram /run/log.sock" in text
+
+
+def test_syslog_unix_stream_is_a_listener_of_its_own_path_checked_like_unix() -> None:
+    (cfg,) = load("  - type: syslog\n    unix_stream: /run/log.stream\n").config.inputs
+    assert isinstance(cfg, SyslogInputConfig) and cfg.unix_stream == "/run/log.stream"
+    (relative,) = problems("  - type: syslog\n    unix_stream: log.stream\n")
+    assert relative.startswith("agent.yaml:4:18: inputs[0].unix_stream: ")
+    assert "absolute path" in relative
+    (same,) = problems("  - type: syslog\n    unix: /run/log\n    unix_stream: /run/log\n")
+    assert same.startswith("agent.yaml:5:18: inputs[0].unix_stream: expected a path other than")
+    out = io.StringIO()
+    summary(load("  - type: syslog\n    unix_stream: /run/log.stream\n"), out)
+    want = "syslog 'syslog'; unix stream /run/log.stream (mode 0660, framing auto)"
+    assert want in out.getvalue()

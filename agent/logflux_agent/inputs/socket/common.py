@@ -6,11 +6,13 @@ position is the number of entries it emitted, and the input adds up what was com
 Each connection (and each datagram socket) is its own stream: positions grow along it in the
 order its entries were queued.
 
-``Connections`` tracks the tasks serving stream clients so the input can stop them gracefully:
-reading stops, what was already read is framed and queued (a partial last line too), and only
-a task still blocked on a full queue after ``STOP_GRACE`` seconds is cancelled, its entries
-counted as lost. ``Throttle`` keeps a misbehaving client from flooding the agent's own log: a
-reason is logged at most once per interval, with how many occurrences were not logged.
+``Connections`` tracks the tasks serving stream clients so the input can stop them gracefully.
+The tasks belong to a ``TaskGroup`` the input's ``run()`` opens (``Connections.serving``), so
+none outlives the input. On stop, reading stops, what was already read is framed and queued (a
+partial last line too), and only a task still blocked on a full queue after ``STOP_GRACE``
+seconds is cancelled, its entries counted as lost. ``Throttle`` keeps a misbehaving client from
+flooding the agent's own log: a reason is logged at most once per interval, with how many
+occurrences were not logged.
 """
 
 from __future__ import annotations
@@ -214,6 +216,7 @@ class Connections:
         )
         self._throttle = Throttle()
         self.stopping = False
+        self._group: asyncio.TaskGroup | None = None
         # Connections that may hold mapped records at once (waiting for the queue): the rest
         # keep at most their raw bytes, so memory does not grow with the connection count.
         self.slots = asyncio.Semaphore(EMIT_SLOTS)
@@ -224,7 +227,15 @@ class Connections:
     def protocol(self) -> StreamConn:
         return StreamConn(self.serve, self)
 
+    def serving(self, group: asyncio.TaskGroup) -> None:
+        """Connection tasks are started in ``group`` (owned by the input's ``run()``)."""
+        self._group = group
+
     def start(self, conn: StreamConn) -> asyncio.Task[None] | None:
+        group = self._group
+        if group is None:  # not serving (yet, or any more): no task may outlive run()
+            conn.close()
+            return None
         if self.stopping or len(self._live) >= self.max_connections:
             self._over.inc()
             self._throttle.warn(
@@ -237,7 +248,7 @@ class Connections:
             return None
         self._accepted.inc()
         self._gauge.inc()
-        task = asyncio.create_task(self._run(conn), name=f"conn-{self.input_id}")
+        task = group.create_task(self._run(conn), name=f"conn-{self.input_id}")
         self._live[conn] = task
         return task
 

@@ -12,7 +12,9 @@ Mapping (documented for operators in docs/socket-syslog.md):
   (counted ``bad_timestamp`` when present but unusable);
 - ``labels`` (an object, or PHP's ``[]``/array read as index → value) → attributes through
   ``fit_attributes`` (``labels.payload_type`` travels as the attribute ``payload_type``);
-- ``id`` → the attribute ``id`` (consumers de-duplicate on it);
+- ``id`` (a string of 1-256 characters) → the entry's record id (``ident``; the encoder sends it
+  as ``meta.record_id``, so consumers de-duplicate on it); any other ``id`` value is kept as the
+  attribute ``id`` and the caller derives the record id (``rids.py``);
 - ``entry_type`` 1 (or absent) is a log; 2-7 are shipped as logs too with the attribute
   ``entry_type`` = ``metric``/``trace``/… (the agent sends only entry type 1, protocol.md §4);
   anything else keeps its raw value in ``entry_type`` and is counted ``bad_entry_type``;
@@ -37,11 +39,12 @@ import re
 from collections.abc import Mapping
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 ENTRY_TYPES = {2: "metric", 3: "trace", 4: "event", 5: "audit", 6: "telemetry", 7: "managed"}
 LEVEL_DEFAULT = 7  # info, like the SDKs' default for a plain log
 MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last second RFC 3339 can write
+MAX_ID_CHARS = 256  # like an attribute value (protocol.md §10 sets no limit)
 
 _HEAD_RE = re.compile(r'\{"id":"([^"\\]{0,64})","message":"')
 _TAIL_RE = re.compile(
@@ -63,10 +66,12 @@ class Entry(NamedTuple):
     fields: list[tuple[str, object]]
     secret: str | None
     problems: tuple[str, ...]
+    ident: str | None = None  # the SDK's usable ``id``: the record id
 
 
 _DECODER = json.JSONDecoder()
 _SCAN = _DECODER.scan_once  # type: ignore[attr-defined]  # the C scanner json itself uses
+_VALUE = itemgetter(0)
 _END = itemgetter(1)
 
 
@@ -82,7 +87,7 @@ def decode_lines(lines: list[str]) -> list[Any]:
     except (StopIteration, ValueError, RecursionError):
         scanned = None
     if scanned is not None and list(map(_END, scanned)) == list(map(len, lines)):
-        return [obj for obj, _ in scanned]
+        return list(map(_VALUE, scanned))
     out: list[Any] = []
     loads = json.loads
     for line in lines:
@@ -115,9 +120,10 @@ def map_object(obj: Mapping[str, Any], now: float) -> Entry:
             problems.append("bad_timestamp")
         ts = now
     fields: list[tuple[str, object]] = []
-    ident = obj.get("id")
-    if ident is not None:
-        fields.append(("id", ident))
+    raw_id = obj.get("id")
+    ident = raw_id if usable_id(raw_id) else None
+    if raw_id is not None and ident is None:
+        fields.append(("id", raw_id))  # kept, so nothing the client sent is lost
     kind = obj.get("entry_type")
     if kind is not None and kind != 1:
         name = ENTRY_TYPES.get(kind) if type(kind) is int else None
@@ -142,7 +148,13 @@ def map_object(obj: Mapping[str, Any], now: float) -> Entry:
         fields,
         secret if type(secret) is str else ("" if secret is not None else None),
         tuple(problems),
+        ident,
     )
+
+
+def usable_id(ident: object) -> TypeGuard[str]:
+    """An SDK ``id`` that can be the record id: a string of 1-256 characters."""
+    return type(ident) is str and 0 < len(ident) <= MAX_ID_CHARS
 
 
 def usable(obj: Any) -> str | None:
@@ -168,15 +180,16 @@ def recover(line: str, now: float) -> Entry:
             if tail is not None:
                 return _from_tail(line[start:at], head.group(1), tail, now)
             end = at
-        fields: list[tuple[str, object]] = [("id", head.group(1)), ("parse_error", "truncated")]
-        return Entry(scrub_secret(line[start:]), now, LEVEL_DEFAULT, None, fields, None, ())
+        fields: list[tuple[str, object]] = [("parse_error", "truncated")]
+        ident = head.group(1) or None
+        return Entry(scrub_secret(line[start:]), now, LEVEL_DEFAULT, None, fields, None, (), ident)
     at = line.rfind(_TAIL_MARK)
     tail = _TAIL_RE.fullmatch(line, at) if at >= 0 else None
     if tail is not None:
         # The second half of a message the C SDK split at a newline: no head, the exact tail.
         entry = _from_tail(line[:at], "", tail, now)
-        fields = [f for f in entry.fields if f[0] != "id"] + [("parse_error", "continuation")]
-        return entry._replace(fields=fields, problems=("continuation",))
+        fields = [*entry.fields, ("parse_error", "continuation")]
+        return entry._replace(fields=fields, problems=("continuation",), ident=None)
     return raw_entry(line, "invalid_json", now)
 
 
@@ -191,13 +204,14 @@ def is_continuation(entry: Entry) -> bool:
 
 def _from_tail(message: str, ident: str, tail: re.Match[str], now: float) -> Entry:
     obj: dict[str, Any] = {
-        "id": ident,
         "message": message,
         "source": tail.group(1),
         "entry_type": int(tail.group(2)),
         "level": int(tail.group(3)),
         "timestamp": int(tail.group(4)),
     }
+    if ident:
+        obj["id"] = ident
     problems: tuple[str, ...] = ("recovered",)
     if tail.group(5) is not None:
         try:

@@ -3,8 +3,10 @@
 This module owns the listeners and the client connections: accepting (up to
 ``max_connections``), reading, framing lines (``inputs/framing.py``), handing them to the
 per-connection ``LineMapper`` and the records to the queue, and stopping gracefully. Entry
-mapping and recovery are ``entry.py``'s, the secret policy ``mapper.py``'s, the secret file
-``secret.py``'s, safe binding ``listen.py``'s.
+mapping and recovery are ``entry.py``'s (the usual chunk column-wise: ``columns.py``), the
+secret policy ``mapper.py``'s, record ids ``rids.py``'s, the secret file ``secret.py``'s, safe
+binding ``listen.py``'s, sockets passed by systemd ``activation.py``'s. Connection tasks run in
+a TaskGroup owned by ``run()``.
 
 Backpressure: one task per connection reads, maps and awaits ``emit``; while the queue is full
 it does not read, so the kernel buffers fill and the client's ``write`` blocks (an SDK call in
@@ -34,6 +36,7 @@ from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import SocketInputConfig
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.framing import Frames, LineFramer
+from logflux_agent.inputs.socket.activation import inherited_unix
 from logflux_agent.inputs.socket.common import Connections, EntryCounter, StreamConn, Throttle
 from logflux_agent.inputs.socket.listen import (
     bind_inet,
@@ -42,7 +45,8 @@ from logflux_agent.inputs.socket.listen import (
     remove_unix,
     resolve_group,
 )
-from logflux_agent.inputs.socket.mapper import LineMapper, Policy
+from logflux_agent.inputs.socket.mapper import FittedLabels, LineMapper, Policy
+from logflux_agent.inputs.socket.rids import ConnectionNumbers
 from logflux_agent.inputs.socket.secret import SharedSecret, load_or_create
 from logflux_agent.observe import metrics
 
@@ -52,14 +56,16 @@ _WARN_REASONS = frozenset({"parse_error", "refused_wrong_secret", "refused_no_se
 
 
 class _Listener:
-    """One listening socket: its transport name, its secret policy and its connections."""
+    """One listening socket: its transport name, secret policy, connections and the label
+    sets its connections share (one attribute dict per distinct set, see ``columns.py``)."""
 
     def __init__(
-        self, input_id: str, transport: str, policy: Policy, connections: Connections
+        self, transport: str, policy: Policy, connections: Connections, labels: FittedLabels
     ) -> None:
         self.transport = transport
         self.policy = policy
         self.connections = connections
+        self.labels = labels
         self.server: asyncio.Server | None = None
 
 
@@ -82,9 +88,12 @@ class SocketInput:
         self.counter = EntryCounter(config.id)
         self.source = f"socket:{config.id}"
         self.labels = dict(config.labels)
+        self.numbers = ConnectionNumbers(config.id)
         self.listeners: list[_Listener] = []
         self.secret: SharedSecret | None = None
         self.unix_path: str | None = None
+        self._unix_inode: int | None = None
+        self.activated = False
         self.tcp_address: tuple[str, int] | None = None
         self._throttle = Throttle()
         self._long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
@@ -97,43 +106,67 @@ class SocketInput:
         return sum(len(lst.connections) for lst in self.listeners)
 
     async def run(self, emit: Emit) -> None:
-        cfg = self.config
-        unix_inode: int | None = None
         try:
-            if cfg.unix_path is not None:
+            # Everything that can fail happens before the task group (an error then leaves
+            # run() as itself, not wrapped in an ExceptionGroup); the group only serves.
+            await self._listen(emit)
+            async with asyncio.TaskGroup() as group:
+                try:
+                    for listener in self.listeners:
+                        listener.connections.serving(group)
+                        assert listener.server is not None
+                        await listener.server.start_serving()
+                    self._log_listening()
+                    self.ready.set()
+                    await asyncio.Event().wait()
+                finally:
+                    await self._stop()
+        finally:
+            for listener in self.listeners:
+                if listener.server is not None:
+                    listener.server.close()
+            if self.unix_path is not None and self._unix_inode is not None:
+                remove_unix(self.unix_path, self._unix_inode)
+            if self.secret is not None:
+                self.secret.remove_pid_files()
+
+    async def _listen(self, emit: Emit) -> None:
+        """Bind every configured listener, not yet accepting connections."""
+        cfg = self.config
+        if cfg.unix_path is not None:
+            # Passed by systemd (socket activation): served as it is, never removed by us.
+            sock = inherited_unix(cfg.unix_path, socket.SOCK_STREAM, self.environ)
+            self.activated = sock is not None
+            if sock is None:
                 mode = int(cfg.mode.removeprefix("0o"), 8)
                 if cfg.group is not None:
                     resolve_group(cfg.group)
                 sock = bind_unix(cfg.unix_path, socket.SOCK_STREAM, mode, cfg.group)
-                self.unix_path = cfg.unix_path
-                unix_inode = os.stat(cfg.unix_path).st_ino
-                await self._serve(sock, "unix", Policy(), emit)
-            if cfg.tcp is not None:
-                self.secret = load_or_create(cfg.shared_secret_file, self.environ)
-                self.secret.write_pid_files(os.getpid())
-                sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
-                self.tcp_address = sock.getsockname()[:2]
-                if not is_loopback(str(self.tcp_address[0])):
-                    log.warning("socket.remote_listener", input=self.name, address=cfg.tcp)
-                policy = Policy(self.secret.value, cfg.require_secret)
-                await self._serve(sock, "tcp", policy, emit)
-            log.info(
-                "socket.listening",
-                input=self.name,
-                unix=self.unix_path,
-                tcp=f"{self.tcp_address[0]}:{self.tcp_address[1]}" if self.tcp_address else None,
-                secret_files=self.secret.paths if self.secret else None,
-                secret_created=self.secret.created if self.secret else None,
-                require_secret=cfg.require_secret if cfg.tcp else None,
-            )
-            self.ready.set()
-            await asyncio.Event().wait()
-        finally:
-            await self._stop()
-            if self.unix_path is not None and unix_inode is not None:
-                remove_unix(self.unix_path, unix_inode)
-            if self.secret is not None:
-                self.secret.remove_pid_files()
+                self._unix_inode = os.stat(cfg.unix_path).st_ino
+            self.unix_path = cfg.unix_path
+            await self._serve(sock, "unix", Policy(), emit)
+        if cfg.tcp is not None:
+            self.secret = load_or_create(cfg.shared_secret_file, self.environ)
+            self.secret.write_pid_files(os.getpid())
+            sock = bind_inet(cfg.tcp, socket.SOCK_STREAM)
+            self.tcp_address = sock.getsockname()[:2]
+            if not is_loopback(str(self.tcp_address[0])):
+                log.warning("socket.remote_listener", input=self.name, address=cfg.tcp)
+            policy = Policy(self.secret.value, cfg.require_secret)
+            await self._serve(sock, "tcp", policy, emit)
+
+    def _log_listening(self) -> None:
+        cfg = self.config
+        log.info(
+            "socket.listening",
+            input=self.name,
+            unix=self.unix_path,
+            socket_activated=self.activated if self.unix_path else None,
+            tcp=f"{self.tcp_address[0]}:{self.tcp_address[1]}" if self.tcp_address else None,
+            secret_files=self.secret.paths if self.secret else None,
+            secret_created=self.secret.created if self.secret else None,
+            require_secret=cfg.require_secret if cfg.tcp else None,
+        )
 
     async def _serve(self, sock: socket.socket, transport: str, policy: Policy, emit: Emit) -> None:
         loop = asyncio.get_running_loop()
@@ -143,12 +176,13 @@ class SocketInput:
             await self._read_loop(listener, emit, conn)
 
         conns = Connections(self.name, transport, serve, self.config.max_connections)
-        listener = _Listener(self.name, transport, policy, conns)
+        listener = _Listener(transport, policy, conns, FittedLabels(self.labels))
         self.listeners.append(listener)
         if transport == "unix":
-            listener.server = await loop.create_unix_server(conns.protocol, sock=sock)
+            server = await loop.create_unix_server(conns.protocol, sock=sock, start_serving=False)
         else:
-            listener.server = await loop.create_server(conns.protocol, sock=sock)
+            server = await loop.create_server(conns.protocol, sock=sock, start_serving=False)
+        listener.server = server
 
     async def _stop(self) -> None:
         for listener in self.listeners:
@@ -169,7 +203,13 @@ class SocketInput:
             max_line_bytes=cfg.max_line_bytes + 1 if drop else cfg.max_line_bytes,
             long_lines="truncate" if drop else cfg.long_lines,  # type: ignore[arg-type]
         )
-        mapper = LineMapper(self.source, self.labels, listener.policy, cfg.max_line_bytes)
+        mapper = LineMapper(
+            self.source,
+            listener.labels,
+            listener.policy,
+            self.numbers.sequence(),
+            cfg.max_line_bytes,
+        )
         stream = self.counter.stream(f"{listener.transport}-{id(conn):x}")
         wall: Callable[[], float] = self.clock.wall
         slots = listener.connections.slots

@@ -13,8 +13,9 @@ strips any it finds; a TCP listener compares in constant time against the agent'
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, NamedTuple
+from typing import Any
 
+from logflux_agent.inputs.socket.columns import FittedLabels, Policy, map_columns
 from logflux_agent.inputs.socket.entry import (
     MAX_TS,
     Entry,
@@ -26,58 +27,63 @@ from logflux_agent.inputs.socket.entry import (
     recover,
     secret_matches,
     usable,
+    usable_id,
 )
+from logflux_agent.inputs.socket.rids import RecordIds
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.record import Record
 
-_FITTED_CACHE = 256
-
-
-class Policy(NamedTuple):
-    """``secret`` None: no check (Unix socket). ``require``: refuse entries without one."""
-
-    secret: bytes | None = None
-    require: bool = True
+__all__ = ["FittedLabels", "LineMapper", "Policy"]
 
 
 class LineMapper:
-    """One connection's decoder. ``counts`` accumulates problems until the caller takes them."""
+    """One connection's decoder. ``counts`` accumulates problems until the caller takes them.
+
+    A chunk of usual entries is mapped column-wise (``columns.py``); otherwise line by line:
+    ``_fast`` for each usual entry, the general path (``entry.py``) for the rest. Every record
+    gets a record id: the SDK's ``id``, else one from ``rids`` (``rids.py``).
+    """
 
     __slots__ = (
-        "_fitted",
         "_held",
         "counts",
         "default_source",
         "labels",
         "max_line_bytes",
         "policy",
+        "rids",
     )
 
     def __init__(
         self,
         default_source: str,
-        labels: dict[str, str],
+        labels: FittedLabels,
         policy: Policy,
+        rids: RecordIds,
         max_line_bytes: int | None = None,
     ) -> None:
         self.max_line_bytes = max_line_bytes
         self.default_source = default_source
         self.labels = labels
         self.policy = policy
+        self.rids = rids
         self.counts: Counter[str] = Counter()
         # A C SDK head-only line, held until the next line says whether it continues it.
         self._held: tuple[str, Entry] | None = None
-        # Label set (as given) -> its fitted attributes; entries of one client share them.
-        self._fitted: dict[tuple[Any, ...], dict[str, str]] = {}
 
     @property
     def held_bytes(self) -> int:
         return len(self._held[0]) if self._held is not None else 0
 
     def map_lines(self, lines: list[str], now: float) -> list[Record]:
+        objs = decode_lines(lines)
+        if self._held is None:
+            records = map_columns(objs, self.labels, self.policy, self.default_source, self.rids)
+            if records is not None:
+                return records
         out: list[Record] = []
         fast = self._fast
-        for line, obj in zip(lines, decode_lines(lines), strict=True):
+        for line, obj in zip(lines, objs, strict=True):
             if type(obj) is dict:
                 rec = fast(obj)
                 if rec is not None:
@@ -98,9 +104,8 @@ class LineMapper:
         return out
 
     def _fast(self, obj: dict[str, Any]) -> Record | None:
-        """The usual entry (what every SDK writes when nothing is wrong) without building an
-        Entry, its labels fitted once per distinct label set; None: take the general path,
-        which handles (and counts) everything unusual."""
+        """A usual entry without building an Entry; None: take the general path, which
+        handles (and counts) everything unusual."""
         message = obj.get("message")
         level = obj.get("level")
         ts = obj.get("timestamp")
@@ -111,48 +116,36 @@ class LineMapper:
             or type(ts) is not int
             or not 0 <= ts <= MAX_TS
             or obj.get("entry_type", 1) != 1
+            or not self._secret_ok(obj.get("shared_secret"))
         ):
             return None
-        policy = self.policy
-        if policy.secret is not None:
-            given = obj.get("shared_secret")
-            if given is None:
-                if policy.require:
-                    return None
-            elif type(given) is not str or not secret_matches(given, policy.secret):
-                return None
-        labels = obj.get("labels")
-        if labels:
-            if type(labels) is not dict:
-                return None
-            try:
-                key: tuple[Any, ...] = tuple(labels.items())
-                attrs = self._fitted.get(key)
-            except TypeError:  # a list or object value: not hashable
-                return None
-        else:
-            key = ()
-            attrs = self._fitted.get(key)
-        if attrs is None:
-            fitted = fit_attributes(labels or {}, self.labels)
-            if fitted.lossy:
-                return None
-            if len(self._fitted) >= _FITTED_CACHE:
-                self._fitted.clear()
-            attrs = self._fitted[key] = fitted.attributes
+        attrs = self._attributes(obj.get("labels"))
         ident = obj.get("id")
-        if ident is not None:
-            if type(ident) is not str or len(ident) > 256 or "id" in attrs or len(attrs) >= 20:
-                return None
-            attrs = {**attrs, "id": ident}
+        if attrs is None or not (ident is None or usable_id(ident)):
+            return None
         source = obj.get("source")
-        return Record(
-            message,
-            float(ts),
-            level + 1,
-            source if type(source) is str else self.default_source,
-            attrs,
-        )
+        if type(source) is not str:
+            source = self.default_source
+        return Record(message, float(ts), level + 1, source, attrs, None, self.rids.one(ident))
+
+    def _secret_ok(self, given: Any) -> bool:
+        secret = self.policy.secret
+        if secret is None:
+            return True
+        if given is None:
+            return not self.policy.require
+        return type(given) is str and secret_matches(given, secret)
+
+    def _attributes(self, labels: Any) -> dict[str, str] | None:
+        """The shared attribute dict of plain ``labels``; None when they are unusual."""
+        if not labels:  # absent, {} or PHP's []
+            return self.labels.get(())
+        if type(labels) is not dict:
+            return None
+        try:
+            return self.labels.get(tuple(labels.items()))
+        except TypeError:  # a list or object value: not hashable
+            return None
 
     def flush(self, now: float) -> list[Record]:
         """The held line, if any (the connection ended, or the input stops)."""
@@ -211,7 +204,7 @@ class LineMapper:
             elif not secret_matches(entry.secret, policy.secret):
                 self.counts["refused_wrong_secret"] += 1
                 return
-        fitted = fit_attributes(entry.fields, self.labels)
+        fitted = fit_attributes(entry.fields, self.labels.base)
         if fitted.dropped:
             self.counts["attributes_dropped"] += fitted.dropped
         if fitted.truncated:
@@ -223,5 +216,7 @@ class LineMapper:
                 entry.level,
                 entry.source if entry.source is not None else self.default_source,
                 fitted.attributes,
+                None,
+                self.rids.one(entry.ident),
             )
         )

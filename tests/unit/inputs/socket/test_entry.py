@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logflux_agent.inputs.socket.entry import recover, scrub_secret
-from logflux_agent.inputs.socket.mapper import LineMapper, Policy
+from logflux_agent.inputs.socket.mapper import FittedLabels, LineMapper, Policy
+from logflux_agent.inputs.socket.rids import RecordIds
 from logflux_agent.record import Record
 
 NOW = 1_796_000_100.0
@@ -28,8 +29,12 @@ def c_line(message: str, *, level: int = 6, secret: str | None = None, labels: s
     return text + "}"
 
 
-def mapper(policy: Policy | None = None, labels: dict[str, str] | None = None) -> LineMapper:
-    return LineMapper("socket:app", labels or {}, policy or Policy())
+def mapper(
+    policy: Policy | None = None, labels: dict[str, str] | None = None, **kw: int
+) -> LineMapper:
+    return LineMapper(
+        "socket:app", FittedLabels(labels or {}), policy or Policy(), RecordIds("app:r-0:"), **kw
+    )
 
 
 def one(m: LineMapper, *lines: str) -> list[Record]:
@@ -56,7 +61,8 @@ def test_a_ruby_entry_maps_level_ts_labels_id_and_source() -> None:
         1796000000.0,
         "ruby-sdk",
     )
-    assert rec.attributes == {"team": "web", "id": ID, "payload_type": "generic", "k": "1"}
+    assert rec.attributes == {"team": "web", "payload_type": "generic", "k": "1"}
+    assert rec.rid == ID  # the SDK's id is the record id (meta.record_id), not an attribute
 
 
 def test_php_empty_and_array_labels() -> None:
@@ -66,8 +72,9 @@ def test_php_empty_and_array_labels() -> None:
         '{"id":"x","message":"a","source":"php","entry_type":1,"level":6,"timestamp":1,"labels":[]}',
         '{"message":"b","labels":["zero","one"]}',
     )
-    assert a.attributes == {"id": "x"}
+    assert a.attributes == {} and a.rid == "x"
     assert b.attributes == {"0": "zero", "1": "one"}
+    assert b.rid == "app:r-0:1"  # no id: input, connection, position
     assert b.source == "socket:app" and b.level == 7 and b.timestamp == NOW
 
 
@@ -92,7 +99,7 @@ def test_an_unescaped_quote_and_backslash_line_is_recovered_exactly() -> None:
     (rec,) = one(m, c_line('he said "no" \\ then left', level=2, labels='{"a":"b"}'))
     assert rec.message == 'he said "no" \\ then left'
     assert rec.level == 3 and rec.source == "c-sdk" and rec.timestamp == 1796000000.0
-    assert rec.attributes == {"id": ID, "a": "b"}
+    assert rec.attributes == {"a": "b"} and rec.rid == ID
     assert m.counts["recovered"] == 1
 
 
@@ -101,7 +108,7 @@ def test_a_message_the_c_sdk_split_at_its_newline_is_joined_again() -> None:
     line = c_line("first half\nsecond half")
     head, tail = line.split("\n")
     (rec,) = one(m, head, tail)
-    assert rec.message == "first half\nsecond half"
+    assert rec.message == "first half\nsecond half" and rec.rid == ID
     assert m.counts["recovered"] == 1
 
 
@@ -110,7 +117,7 @@ def test_a_line_cut_at_4095_bytes_keeps_the_message_head() -> None:
     line = c_line("x" * 5000)[:4095]
     (rec,) = one(m, line)
     assert rec.message == "x" * (4095 - len(f'{{"id":"{ID}","message":"'))
-    assert rec.attributes == {"id": ID, "parse_error": "truncated"}
+    assert rec.attributes == {"parse_error": "truncated"} and rec.rid == ID
     assert m.counts["truncated"] == 1
 
 
@@ -192,12 +199,84 @@ def test_the_fast_path_agrees_with_the_general_mapping(obj: dict[str, object]) -
     assert rec.timestamp == entry.timestamp
     assert rec.source == (entry.source if entry.source is not None else "socket:app")
     assert rec.attributes == fit_attributes(entry.fields, {"team": "web"}).attributes
+    assert rec.rid == (entry.ident or "app:r-0:0")
 
 
 def test_pieces_of_a_split_long_line_are_not_joined_with_a_newline() -> None:
-    m = LineMapper("socket:app", {}, Policy(), max_line_bytes=100)
+    m = mapper(max_line_bytes=100)
     line = c_line("y" * 150)
     pieces = [line[:100], line[100:]]
     recs = one(m, *pieces)
     assert all("\n" not in r.message for r in recs)
     assert recs[0].attributes["parse_error"] == "truncated"
+
+
+_USUAL = st.fixed_dictionaries(
+    {
+        "message": st.text(max_size=30),
+        "level": st.integers(0, 7),
+        "timestamp": st.integers(0, 2**34),
+    },
+    optional={
+        "id": st.text(min_size=1, max_size=40),
+        "source": st.text(max_size=10),
+        "entry_type": st.just(1),
+        "labels": st.dictionaries(st.sampled_from(["a", "b", "team"]), st.text(max_size=5)),
+    },
+)
+
+
+@given(st.lists(_USUAL, min_size=1, max_size=20))
+def test_a_chunk_mapped_by_columns_equals_the_same_lines_mapped_one_by_one(
+    objs: list[dict[str, object]],
+) -> None:
+    from logflux_agent.inputs.socket.columns import map_columns
+
+    lines = [json.dumps(o) for o in objs]
+    chunk = mapper(labels={"team": "web"}).map_lines(lines, NOW)
+    single = mapper(labels={"team": "web"})
+    each = [rec for line in lines for rec in single.map_lines([line], NOW)]
+    assert chunk == each
+    # When ids are mixed (some entries without one) the chunk goes line by line: same result.
+    m = mapper(labels={"team": "web"})
+    columns = map_columns(objs, m.labels, m.policy, m.default_source, m.rids)
+    kinds = {type(o.get("id")) for o in objs}
+    assert (columns is None) == (len(kinds) > 1)
+
+
+def test_an_unusual_line_in_a_chunk_takes_the_line_path_and_nothing_is_lost() -> None:
+    m = mapper(Policy(SECRET, require=True))
+    good = json.dumps({"message": "ok", "level": 6, "timestamp": 1, "shared_secret": "s" * 64})
+    bad = json.dumps({"message": "bad", "level": 6, "timestamp": 1, "shared_secret": "x"})
+    recs = m.map_lines([good, good, bad, good], NOW)
+    assert [r.message for r in recs] == ["ok", "ok", "ok"]
+    assert [r.rid for r in recs] == ["app:r-0:0", "app:r-0:1", "app:r-0:2"]
+    assert m.counts["refused_wrong_secret"] == 1
+    assert m.map_lines([good, good], NOW)[-1].rid == "app:r-0:4"  # by columns, in sequence
+
+
+def test_entries_with_equal_labels_share_one_attribute_dict_across_connections() -> None:
+    shared = FittedLabels({"team": "web"})
+    a = LineMapper("socket:app", shared, Policy(), RecordIds("app:r-0:"))
+    b = LineMapper("socket:app", shared, Policy(), RecordIds("app:r-1:"))
+    line = json.dumps({"message": "m", "level": 6, "timestamp": 1, "labels": {"k": "v"}})
+    recs = (
+        a.map_lines([line, line], NOW) + b.map_lines([line], NOW) + b.map_lines(["{}", line], NOW)
+    )
+    assert len({id(r.attributes) for r in recs}) == 2  # "{}" has no message: its own attributes
+    assert recs[0].attributes == {"team": "web", "k": "v"}
+    assert [r.rid for r in recs] == [
+        "app:r-0:0",
+        "app:r-0:1",
+        "app:r-1:0",
+        "app:r-1:1",
+        "app:r-1:2",
+    ]
+
+
+def test_an_unusable_sdk_id_stays_an_attribute_and_the_record_id_is_derived() -> None:
+    m = mapper()
+    for ident in (123, "", "i" * 257):
+        (rec,) = one(m, json.dumps({"message": "m", "id": ident}))
+        assert rec.attributes["id"] == str(ident)[:256] and rec.rid is not None
+        assert rec.rid.startswith("app:r-0:")
