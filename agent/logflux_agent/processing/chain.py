@@ -18,6 +18,7 @@ from typing import Any
 
 from logflux_agent.config.processors import ProcessorConfig, describe, processor_name
 from logflux_agent.observe import metrics
+from logflux_agent.processing.columns import UniformFitter
 from logflux_agent.processing.container import CriUnwrapper, DockerUnwrapper, Unwrapper
 from logflux_agent.processing.fields import (
     DetectLevelStep,
@@ -99,6 +100,7 @@ class Chain:
             else:
                 self.steps.append(STEPS[name](cfg, self.reporter))
         self._fitter = Fitter(self.reporter.cut)
+        self._uniform = UniformFitter()
         # The top-level labels are merged into every entry by the encoder; they are merged
         # here too so the attribute limit counts them (same names, same values: no change).
         labels = dict(global_labels or {})
@@ -136,6 +138,8 @@ class Chain:
                 rows = step(rows)
         if not len(rows):
             return []
+        if rows.fields is not None:
+            self._uniform.fit(rows)  # the usual parsed list, column-wise (else per row below)
         records = self._fitter.to_records(rows)
         return attach(records, rows.tokens) if rows.tokens is not None else records
 
