@@ -74,10 +74,13 @@ class AckToken:
 
 
 class Record(NamedTuple):
-    """One log entry: the v2 payload fields plus its ack token.
+    """One log entry: the v2 payload fields plus its ack token and stable record id.
 
     ``timestamp`` is Unix epoch seconds (float). ``attributes`` is usually shared between all
-    records of one input, so it must never be mutated after emission.
+    records of one input, so it must never be mutated after emission. ``rid`` is the entry's
+    stable record id (docs/record-ids.md): derived from where the entry came from, so a line
+    re-read after a crash gets the same one; the encoder sends it as ``meta.record_id``. None:
+    no id (the feature is off, or the input has no stable position).
     """
 
     message: str
@@ -86,6 +89,7 @@ class Record(NamedTuple):
     source: str
     attributes: dict[str, str]
     ack: AckToken | None = None
+    rid: str | None = None
 
     def size_hint(self) -> int:
         """Approximate bytes this record holds, used for queue byte bounds."""
@@ -99,11 +103,25 @@ _new_tuple = tuple.__new__
 
 
 def records_for(
-    messages: Iterable[str], timestamp: float, level: int, source: str, attributes: dict[str, str]
+    messages: Iterable[str],
+    timestamp: float,
+    level: int,
+    source: str,
+    attributes: dict[str, str],
+    rids: Iterable[str | None] | None = None,
 ) -> list[Record]:
-    """One record per message, sharing the other fields; built without per-line Python code."""
+    """One record per message, sharing the other fields; built without per-line Python code.
+
+    ``rids``: one record id per message (same length), or None for none.
+    """
     fields = zip(
-        messages, repeat(timestamp), repeat(level), repeat(source), repeat(attributes), repeat(None)
+        messages,
+        repeat(timestamp),
+        repeat(level),
+        repeat(source),
+        repeat(attributes),
+        repeat(None),
+        repeat(None) if rids is None else rids,
     )
     return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
 
@@ -112,6 +130,7 @@ def records_for(
 MESSAGE = attrgetter("message")
 SOURCE = attrgetter("source")
 ACK = attrgetter("ack")
+RID = attrgetter("rid")
 ENTRY_FIELDS = attrgetter("message", "timestamp", "level", "source", "attributes")
 
 

@@ -13,6 +13,15 @@ than ``compress_min_bytes`` get a *stored* member (deflate's level 0: header, ra
 deflating a ~250-byte entry saves ~30 bytes of a ~560-byte part but costs most of the
 per-entry CPU (building Huffman tables dominates at that size). Longer entries are deflated.
 
+Record ids: an entry with a ``rid`` (record.py) gets it in ``meta`` under ``record_id``
+(docs/record-ids.md); ``EncodeJob.rids`` is None when no entry of the job has one, and the
+encoder then runs exactly as without the feature.
+
+Top-level ``labels`` are merged here, per distinct attributes object: the entry's own
+attributes (already fitted to the limits by its input or processors) win, and labels are added
+in their configured order while there are fewer than ``MAX_LABELS``; the rest are cut and
+counted (``EncodedBatch.labels_cut``; the agent counts them in ``attributes_truncated_total``).
+
 Nonces: part *i* of a job uses ``nonce_prefix ‖ (counter_start + i)`` (64-bit big endian); the
 session hands out disjoint counter ranges, so a nonce never repeats under one key.
 """
@@ -20,25 +29,25 @@ session hands out disjoint counter ranges, so a nonce never repeats under one ke
 from __future__ import annotations
 
 import binascii
-import json
 import os
 import struct
-import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from itertools import accumulate, chain, repeat
-from json.encoder import encode_basestring
-from operator import add, itemgetter, xor
+from itertools import accumulate, repeat
+from operator import add, xor
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.record import TOKENS_KEY, SearchTokens
+from logflux_agent.ingest.plaintext import ATTRIBUTES_OF, TS_OF, plaintexts, stamps_of
 
-# (message, timestamp as Unix seconds, level 1-8, source, attributes)
-EntryTuple = tuple[str, float, int, str, dict[str, str]]
+# Re-exported: the payload's types live in plaintext.py, the encoder's callers import them here.
+from logflux_agent.ingest.plaintext import EntryTuple as EntryTuple
+from logflux_agent.ingest.plaintext import PayloadStatics as PayloadStatics
+from logflux_agent.ingest.plaintext import entry_tuple as entry_tuple
+from logflux_agent.ingest.plaintext import format_timestamp as format_timestamp
 
 GCM_TAG_BYTES = 16
 _GZIP_WBITS = 31  # deflate with a standard RFC 1952 gzip header and trailer
@@ -89,31 +98,12 @@ if _isal_zlib is not None:
     COMPRESSORS["isal"] = _isal_gzip
 DEFAULT_COMPRESSOR = "isal" if _isal_zlib is not None else "zlib"
 
-_LEVEL_FRAG = {n: f',"level":{n}' for n in range(1, 9)}
 _HEAD = (
     b"Content-Type: application/octet-stream\r\n"
     b"X-LF-Entry-Type: 1\r\n"
     b"X-LF-Payload-Type: 1\r\n"
     b"X-LF-Timestamp: "
 )
-
-
-@dataclass(frozen=True, slots=True)
-class PayloadStatics:
-    """Per-agent payload parts, serialised once: config labels and the ``meta`` fragment."""
-
-    labels: dict[str, str] = field(default_factory=dict)
-    meta_fragment: str = ""
-
-    @classmethod
-    def build(
-        cls, *, node: str, environment: str | None, agent: str, labels: dict[str, str] | None = None
-    ) -> PayloadStatics:
-        meta = {"node": node}
-        if environment:
-            meta["environment"] = environment
-        meta["agent"] = agent
-        return cls(labels=dict(labels or {}), meta_fragment=',"meta":' + _json_object(meta))
 
 
 @dataclass(slots=True)
@@ -134,6 +124,8 @@ class EncodeJob:
     max_request: int
     compressor: str = DEFAULT_COMPRESSOR
     compress_min_bytes: int = 0  # the agent passes sender.compress_min_bytes
+    # Each entry's record id (None: that entry has none); None when no entry has one.
+    rids: list[str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -153,6 +145,7 @@ class EncodedBatch:
     too_large: list[tuple[int, int]]  # (input index, size that broke the limit)
     plaintext_bytes: int
     counters: tuple[int, int]  # [start, stop) of the nonce counters this job used
+    labels_cut: int = 0  # top-level labels left out of entries at the attribute limit
 
     @property
     def content_type(self) -> str:
@@ -187,24 +180,6 @@ def closing(boundary: str) -> bytes:
     return f"\r\n--{boundary}--\r\n".encode("ascii")
 
 
-def entry_tuple(
-    message: str, timestamp: float, level: int, source: str, attributes: dict[str, str]
-) -> EntryTuple:
-    return (message, timestamp, level, source, attributes)
-
-
-def format_timestamp(ts: float) -> str:
-    """RFC 3339 UTC with microseconds and ``Z`` (protocol §4: the agent sends microseconds)."""
-    sec, us = divmod(round(ts * 1_000_000), 1_000_000)
-    return f"{_second_text(sec)}.{us:06d}Z"
-
-
-def _json_object(obj: dict[str, str]) -> str:
-    return json.dumps(
-        {str(k): str(v) for k, v in obj.items()}, ensure_ascii=False, separators=(",", ":")
-    )
-
-
 def encode_with_aead(job: EncodeJob, aead: AESGCM) -> EncodedBatch:
     """Encode in-process with the session's cipher object."""
     return _encode(job, aead, None)
@@ -217,9 +192,10 @@ def encode_with_nonces(job: EncodeJob, aead: AESGCM, nonces: Sequence[bytes]) ->
     return _encode(job, aead, list(nonces))
 
 
-def build_payload(entry: EntryTuple, statics: PayloadStatics) -> bytes:
+def build_payload(entry: EntryTuple, statics: PayloadStatics, rid: str | None = None) -> bytes:
     """The v2 plaintext JSON of one entry (the same code path the batch encoder uses)."""
     job = EncodeJob(
+        rids=None if rid is None else [rid],
         entries=[entry],
         key_id="-",
         nonce_prefix=b"\0" * 4,
@@ -244,14 +220,15 @@ def _encode(
     # Python-level code runs only per batch or per distinct (timestamp, level, source) value.
     entries = job.entries
     count = len(entries)
-    stamps = _stamps(entries)
+    stamps = stamps_of(entries)
     tokens: dict[int, bytes] = {}  # id(attributes) → the search tokens header, when any
-    plaintexts = _plaintexts(entries, job.statics, stamps, tokens)
+    cut: list[int] = [0]
+    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut)
     if capture is not None:
-        for plaintext in plaintexts:
+        for plaintext in texts:
             capture(plaintext)
     if capture is not None or aead is None or not count:
-        return _assemble(job, [], [], [], 0)
+        return _assemble(job, [], [], [], 0, cut[0])
     if nonces is None:
         prefix = job.nonce_prefix
         first = (int.from_bytes(prefix, "big") << 64) + job.counter_start
@@ -261,16 +238,16 @@ def _encode(
                 range(first, first + count),
             )
         )
-    sizes = list(map(len, plaintexts))
-    datas = _gzip_all(plaintexts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
+    sizes = list(map(len, texts))
+    datas = _gzip_all(texts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
     sealed = list(map(aead.encrypt, nonces, datas, repeat(None)))
     head = (f"--{job.boundary}\r\n".encode("ascii") + _HEAD).replace(b"%", b"%%")
     mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii").replace(b"%", b"%%")
     template = head + b"%s" + mid + b"%s\r\n\r\n%s"  # part headers, blank line, part body
     stamp_bytes = {ts: text.encode("ascii") for ts, text in stamps.items()}
-    stamp_col: Any = map(stamp_bytes.__getitem__, map(_TS, entries))
+    stamp_col: Any = map(stamp_bytes.__getitem__, map(TS_OF, entries))
     if tokens:  # only with a search_tokens processor: the header follows X-LF-Timestamp
-        ids = map(id, map(_ATTRIBUTES, entries))
+        ids = map(id, map(ATTRIBUTES_OF, entries))
         stamp_col = list(map(add, stamp_col, map(tokens.get, ids, repeat(b""))))
     chunks = list(
         map(
@@ -303,74 +280,10 @@ def _encode(
         included = keep
         chunks = [chunks[i] for i in keep]
         sizes = [sizes[i] for i in keep]
-    return _assemble(job, chunks, included, too_large, sum(sizes))
+    return _assemble(job, chunks, included, too_large, sum(sizes), cut[0])
 
 
-_TS = itemgetter(1)
-_HEAD_KEY = itemgetter(1, 2, 3)  # (timestamp, level, source)
-_MESSAGE = itemgetter(0)
-_ATTRIBUTES = itemgetter(4)
 _b64_nonce = partial(binascii.b2a_base64, newline=False)
-
-
-def _stamps(entries: list[EntryTuple]) -> dict[float, str]:
-    """Each distinct timestamp as RFC 3339 text; each distinct second is formatted once."""
-    seconds: dict[int, str] = {}
-    stamps: dict[float, str] = {}
-    for ts in set(map(_TS, entries)):
-        sec, us = divmod(round(ts * 1_000_000), 1_000_000)
-        text = seconds.get(sec)
-        if text is None:
-            text = seconds[sec] = _second_text(sec)
-        stamps[ts] = f"{text}.{us:06d}Z"
-    return stamps
-
-
-def _plaintexts(
-    entries: list[EntryTuple],
-    statics: PayloadStatics,
-    stamps: dict[float, str],
-    tokens: dict[int, bytes] | None = None,
-) -> list[bytes]:
-    """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts."""
-    heads: dict[tuple[float, int, str], str] = {}
-    sources: dict[str, str] = {}
-    for ts, level, source in set(map(_HEAD_KEY, entries)):
-        frag = sources.get(source)
-        if frag is None:
-            frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
-        heads[ts, level, source] = (
-            f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
-        )
-    attributes = list(map(_ATTRIBUTES, entries))
-    tails: dict[int, str] = {}
-    for attrs in {id(a): a for a in attributes}.values():
-        shown = attrs
-        found = attrs.get(TOKENS_KEY)
-        if type(found) is SearchTokens:  # processing/tokens.py: a header, not payload
-            shown = {k: v for k, v in attrs.items() if k != TOKENS_KEY}
-            if tokens is not None:
-                tokens[id(attrs)] = b"\r\nX-LF-Search-Tokens: " + found.encode("ascii")
-        merged = {**statics.labels, **shown} if statics.labels else shown
-        frag = ',"attributes":' + _json_object(merged) if merged else ""
-        tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
-    # One string for the whole batch, encoded once and cut at the newlines: JSON text never
-    # holds a raw newline (json escapes it in every string), so they separate entries exactly.
-    text = "".join(
-        chain.from_iterable(
-            zip(
-                map(heads.__getitem__, map(_HEAD_KEY, entries)),
-                map(encode_basestring, map(_MESSAGE, entries)),
-                map(tails.__getitem__, map(id, attributes)),
-                strict=True,
-            )
-        )
-    )
-    try:
-        data = text.encode()
-    except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
-        data = text.encode("utf-8", "replace")
-    return data.split(b"\n")[:-1]
 
 
 def _gzip_all(
@@ -392,6 +305,7 @@ def _assemble(
     included: list[int],
     too_large: list[tuple[int, int]],
     plain_total: int,
+    labels_cut: int = 0,
 ) -> EncodedBatch:
     """Join part chunks with CRLF and close the body; record where each chunk starts."""
     part_sizes = list(map(len, chunks))
@@ -407,11 +321,5 @@ def _assemble(
         too_large=too_large,
         plaintext_bytes=plain_total,
         counters=(job.counter_start, job.counter_start + len(job.entries)),
+        labels_cut=labels_cut,
     )
-
-
-def _second_text(sec: int) -> str:
-    try:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    except (OverflowError, OSError, ValueError):  # an absurd timestamp must not sink the batch
-        return "1970-01-01T00:00:00"

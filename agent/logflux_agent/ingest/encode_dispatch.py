@@ -5,6 +5,11 @@ worker pool (``encode_pool.py``; the session key is copied for the pipe and zero
 when that is 0, or a worker dies mid-batch, or the pool gave up after repeated deaths, the batch
 is encoded on a small thread pool with the session's cipher object, so delivery never waits for
 a worker that is not coming back. The encoding itself is ``encode.py``'s pure function.
+
+What the job carries per entry: the five payload fields (``ENTRY_FIELDS``) and, only when some
+record of the batch has one, the record ids as a column of their own (``EncodeJob.rids``), so a
+batch without ids pickles to the worker exactly as before. Labels the encoder had to leave out
+at the attribute limit are counted here, in the agent process, whichever side encoded.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from logflux_agent.ingest.encode import (
 )
 from logflux_agent.ingest.encode_pool import EncodePool, WorkerError
 from logflux_agent.ingest.session import Limits, Session
-from logflux_agent.record import ENTRY_FIELDS, Record
+from logflux_agent.observe import metrics
+from logflux_agent.record import ENTRY_FIELDS, RID, Record
 
 log = structlog.get_logger(__name__)
+
+LABELS_INPUT = "labels"
 
 
 class EncodeDispatch:
@@ -50,12 +58,20 @@ class EncodeDispatch:
         # Worker processes start and exit in real time, whatever clock the client runs on.
         self.pool = EncodePool(workers) if workers > 0 else None
         self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        # Top-level labels cut at the attribute limit: the encoder does not know which input
+        # an attributes set came from, so they are counted under input "labels".
+        self._labels_cut = metrics.ATTRIBUTES_TRUNCATED.labels(
+            input=LABELS_INPUT, reason="labels_dropped"
+        )
 
     async def encode(
         self, records: Sequence[Record], session: Session, limits: Limits
     ) -> EncodedBatch:
         entries: list[EntryTuple] = list(map(ENTRY_FIELDS, records))
+        # One C-level pass when no record has an id (the feature off): nothing else changes.
+        rids = list(map(RID, records)) if any(map(RID, records)) else None
         job = EncodeJob(
+            rids=rids,
             entries=entries,
             key_id=session.key_id,
             nonce_prefix=session.nonce_prefix,
@@ -67,6 +83,12 @@ class EncodeDispatch:
             compressor=self.compressor,
             compress_min_bytes=self._compress_min_bytes,
         )
+        enc = await self._encoded(job, session)
+        if enc.labels_cut:
+            self._labels_cut.inc(enc.labels_cut)
+        return enc
+
+    async def _encoded(self, job: EncodeJob, session: Session) -> EncodedBatch:
         aead = session.aead
         if self.pool is not None:
             enc = await self._in_worker(job, session)

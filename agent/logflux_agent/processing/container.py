@@ -16,6 +16,10 @@ that file is held any more: the joined line (its ``F`` line's own token if it ha
 the kept one), or the flushed pieces. A restart before that re-reads the pieces from the last
 committed position, which is never past them.
 
+Record ids (record.py ``rid``): a joined entry has the id of its first piece; an entry that
+stands alone (an unparsable line, a complete line) keeps its own; the text emitted at the cap
+has the id of its first held piece, and the pieces after it start a group of their own.
+
 Memory: at most ``max_bytes`` (UTF-8) per (file, stream) held, plus one token per file.
 """
 
@@ -83,14 +87,21 @@ def parse_docker(line: str) -> Parsed | str:
 class _Group:
     """Held pieces of one (file, stream) line."""
 
-    __slots__ = ("attrs", "level", "parts", "size", "ts")
+    __slots__ = ("attrs", "level", "parts", "rid", "size", "ts")
 
-    def __init__(self, ts: float, level: int, attrs: dict[str, str]) -> None:
+    def __init__(self, ts: float, level: int, attrs: dict[str, str], rid: str | None) -> None:
         self.parts: list[str] = []
         self.size = 0
         self.ts = ts
         self.level = level
         self.attrs = attrs
+        self.rid = rid  # the first held piece's record id
+
+    def take(self) -> str:
+        """The held text, joined; the group is empty afterwards."""
+        text = "".join(self.parts)
+        self.parts, self.size = [], 0
+        return text
 
 
 class _File:
@@ -188,65 +199,95 @@ class Unwrapper:
         self, rows: Rows, parsed: list[Parsed | str], bad: dict[str, int], now: float
     ) -> Rows:
         out = Rows.empty()
-        files = self._files
         for i, p in enumerate(parsed):
             source, token = rows.source[i], rows.ack[i]
-            held = files.get(source)
             if isinstance(p, str):
                 bad[p] = bad.get(p, 0) + 1
-                self._out(out, rows.text[i], rows.ts[i], rows.level[i], source, rows.attrs[i])
-                out.ack.append(self._token(source, held, token))
+                held = self._files.get(source)
+                token = self._token(source, held, token)
+                _out(out, rows.text[i], rows.ts[i], rows.level[i], source, rows.attrs[i])
+                out.ack.append(token)
+                out.rid.append(rows.rid[i])
                 continue
             body, when, stream, partial = p
             if when is None:
                 when = rows.ts[i]
                 bad["bad_timestamp"] = bad.get("bad_timestamp", 0) + 1
             attrs = self._with_stream(rows.attrs[i], stream)
-            group = held.groups.get(stream) if held is not None else None
-            size = _size(body)
-            if group is not None and group.size + size > self.max_bytes:
-                # The joined line would pass the cap: what is held goes out as an entry.
-                bad["partial_split"] = bad.get("partial_split", 0) + 1
-                self._out(out, "".join(group.parts), group.ts, group.level, source, group.attrs)
-                out.ack.append(None)
-                group.parts, group.size = [], 0
             if partial:
-                if held is None:
-                    held = files[source] = _File()
-                if group is None:
-                    group = held.groups[stream] = _Group(when, rows.level[i], attrs)
-                elif not group.parts:
-                    group.ts = when
-                group.parts.append(body)
-                group.size += size
-                held.last = now
-                if size > self.max_bytes:  # one piece over the cap alone: out at once
-                    bad["partial_split"] = bad.get("partial_split", 0) + 1
-                    self._out(out, "".join(group.parts), group.ts, group.level, source, attrs)
-                    out.ack.append(None)
-                    group.parts, group.size = [], 0
-                if token is not None:
-                    held.token = token
-                continue
-            if group is not None and held is not None:
-                del held.groups[stream]
-                if group.parts:
-                    body = "".join(group.parts) + body
-                    when = group.ts
-                    self.joined += 1
-            self._out(out, body, when, rows.level[i], source, attrs)
-            out.ack.append(self._token(source, held, token))
+                self._hold(out, (body, when, stream), rows, i, attrs, bad, now)
+            else:
+                self._complete(out, (body, when, stream), rows, i, attrs, bad)
         return out
 
-    @staticmethod
-    def _out(
-        out: Rows, text: str, ts: float, level: int, source: str, attrs: dict[str, str]
+    def _hold(
+        self,
+        out: Rows,
+        piece: tuple[str, float, str],
+        rows: Rows,
+        i: int,
+        attrs: dict[str, str],
+        bad: dict[str, int],
+        now: float,
     ) -> None:
-        out.text.append(text)
-        out.ts.append(ts)
-        out.level.append(level)
-        out.source.append(source)
-        out.attrs.append(attrs)
+        """A ``P`` piece: held in its (file, stream) group, or out at once when over the cap."""
+        body, when, stream = piece
+        source, token, rid = rows.source[i], rows.ack[i], rows.rid[i]
+        held = self._files.get(source)
+        if held is None:
+            held = self._files[source] = _File()
+        group = held.groups.get(stream)
+        size = _size(body)
+        if group is None:
+            group = held.groups[stream] = _Group(when, rows.level[i], attrs, rid)
+        elif group.parts and group.size + size > self.max_bytes:
+            # The joined line would pass the cap: what is held goes out as an entry.
+            bad["partial_split"] = bad.get("partial_split", 0) + 1
+            _out(out, group.take(), group.ts, group.level, source, group.attrs)
+            out.ack.append(None)
+            out.rid.append(group.rid)
+        if not group.parts:
+            group.ts, group.rid = when, rid
+        group.parts.append(body)
+        group.size += size
+        held.last = now
+        if size > self.max_bytes:  # one piece over the cap alone: out at once
+            bad["partial_split"] = bad.get("partial_split", 0) + 1
+            _out(out, group.take(), group.ts, group.level, source, attrs)
+            out.ack.append(None)
+            out.rid.append(group.rid)
+        if token is not None:
+            held.token = token
+
+    def _complete(
+        self,
+        out: Rows,
+        piece: tuple[str, float, str],
+        rows: Rows,
+        i: int,
+        attrs: dict[str, str],
+        bad: dict[str, int],
+    ) -> None:
+        """An ``F`` piece (a complete line): the held pieces before it and it, as one entry."""
+        body, when, stream = piece
+        source, rid = rows.source[i], rows.rid[i]
+        held = self._files.get(source)
+        group = held.groups.pop(stream, None) if held is not None else None
+        if group is not None and group.parts:
+            if group.size + _size(body) > self.max_bytes:
+                # The joined line would pass the cap: what is held goes out as an entry.
+                bad["partial_split"] = bad.get("partial_split", 0) + 1
+                _out(out, group.take(), group.ts, group.level, source, group.attrs)
+                out.ack.append(None)
+                out.rid.append(group.rid)
+            else:
+                body = group.take() + body
+                when, rid = group.ts, group.rid
+                self.joined += 1
+        token = self._token(source, held, rows.ack[i])
+        _out(out, body, when, rows.level[i], source, attrs)
+        out.ack.append(token)
+        out.rid.append(rid)
 
     def _token(self, source: str, held: _File | None, token: AckToken | None) -> AckToken | None:
         """The token the entry just emitted for ``source`` may carry (see the module doc)."""
@@ -267,8 +308,9 @@ class Unwrapper:
                 continue
             groups = [g for g in held.groups.values() if g.parts]
             for n, group in enumerate(groups, 1):
-                self._out(out, "".join(group.parts), group.ts, group.level, source, group.attrs)
+                _out(out, group.take(), group.ts, group.level, source, group.attrs)
                 out.ack.append(held.token if n == len(groups) else None)
+                out.rid.append(group.rid)
             # (No pieces left but a kept token — after an over-long piece went out alone: no
             # entry can carry it; the file's next token commits past it.)
             self.reporter.problem(self.name, "partial_timeout", len(groups))
@@ -305,3 +347,11 @@ class CriUnwrapper(Unwrapper):
 class DockerUnwrapper(Unwrapper):
     name = "docker"
     parse = staticmethod(parse_docker)
+
+
+def _out(out: Rows, text: str, ts: float, level: int, source: str, attrs: dict[str, str]) -> None:
+    out.text.append(text)
+    out.ts.append(ts)
+    out.level.append(level)
+    out.source.append(source)
+    out.attrs.append(attrs)

@@ -6,6 +6,11 @@ metadata, the stream attribute, the static labels) is computed once per distinct
 ``attrs`` holds the *shared* attribute dicts (one object for many rows), ``fields`` the
 per-line fields a parser extracted (created only when a parser runs).
 
+``rid`` is the stable record id column (record.py): a processor that only changes fields keeps
+it (nothing to do: the column stays), a filter drops it with its row (``keep``), a joiner gives
+the joined entry its first row's (``append`` copies it; container.py keeps it with the held
+pieces).
+
 ``to_records`` is the mapping to the entry (protocol.md §5): ``message`` is the row's
 ``message`` (set by a parser's ``message_key``) or else its text; ``level`` and ``ts`` are the
 columns (set by the ``level`` and ``timestamp`` processors, else what the input gave); fields
@@ -48,7 +53,18 @@ def _plain_names(names: tuple[str, ...]) -> bool:
 class Rows:
     """Columns of equal length; ``fields``/``message`` are None until a parser fills them."""
 
-    __slots__ = ("ack", "attrs", "fields", "level", "message", "source", "text", "tokens", "ts")
+    __slots__ = (
+        "ack",
+        "attrs",
+        "fields",
+        "level",
+        "message",
+        "rid",
+        "source",
+        "text",
+        "tokens",
+        "ts",
+    )
 
     def __init__(
         self,
@@ -58,6 +74,7 @@ class Rows:
         source: list[str],
         attrs: list[dict[str, str]],
         ack: list[AckToken | None],
+        rid: list[str | None],
     ) -> None:
         self.text = text
         self.ts = ts
@@ -65,6 +82,7 @@ class Rows:
         self.source = source
         self.attrs = attrs
         self.ack = ack
+        self.rid = rid
         self.fields: list[Fields | None] | None = None
         self.message: list[str | None] | None = None
         # search_tokens' output (processing/tokens.py): None until that processor runs.
@@ -72,13 +90,13 @@ class Rows:
 
     @classmethod
     def empty(cls) -> Rows:
-        return cls([], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [])
 
     @classmethod
     def from_records(cls, records: list[Record]) -> Rows:
         # One C-level transpose of the tuples into columns.
-        text, ts, level, source, attrs, ack = map(list, zip(*records, strict=True))
-        return cls(text, ts, level, source, attrs, ack)
+        text, ts, level, source, attrs, ack, rid = map(list, zip(*records, strict=True))
+        return cls(text, ts, level, source, attrs, ack, rid)
 
     def __len__(self) -> int:
         return len(self.text)
@@ -105,6 +123,7 @@ class Rows:
         out = Rows.empty()
         cols: list[tuple[list[Any], list[Any]]] = [(self.text, out.text), (self.ts, out.ts)]
         cols += [(self.level, out.level), (self.source, out.source), (self.attrs, out.attrs)]
+        cols.append((self.rid, out.rid))
         extra: list[tuple[list[Any], list[Any]]] = [
             (src, []) for src in (self.fields, self.message, self.tokens) if src is not None
         ]
@@ -144,6 +163,7 @@ class Rows:
         self.source.append(other.source[i])
         self.attrs.append(other.attrs[i])
         self.ack.append(other.ack[i])
+        self.rid.append(other.rid[i])
 
 
 def map_shared(
@@ -176,64 +196,66 @@ class Fitter:
 
     def to_records(self, rows: Rows) -> list[Record]:
         if rows.fields is None and rows.message is None:
-            fields = zip(
-                rows.text, rows.ts, rows.level, rows.source, rows.attrs, rows.ack, strict=True
-            )
-            return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
+            return _records(rows.text, rows, rows.attrs)
         text = rows.text
         msgs = rows.message or [None] * len(text)
         per_row = rows.fields or [None] * len(text)
         attrs = rows.attrs
-        out_attrs: list[dict[str, str]] = attrs
-        out_msgs: list[str] = text
-        if rows.fields is not None:
-            out_attrs = list(attrs)
-        if rows.message is not None:
-            out_msgs = list(text)
-        dropped = truncated = reserved = 0
-        plain = self._plain
+        out_attrs = list(attrs) if rows.fields is not None else attrs
+        out_msgs = list(text) if rows.message is not None else text
+        counts = [0, 0, 0]  # dropped names, truncated values, reserved names renamed
+        fit = self._fit
         for i, f in enumerate(per_row):
             m = msgs[i]
-            lossy = False
             if f:
-                base = attrs[i]
-                names = tuple(f)
-                known = plain.get(names)
-                if known is None:
-                    if len(plain) >= _NAMES_CACHE_MAX:
-                        plain.clear()
-                    known = plain[names] = (_plain_names(names), names)
-                # The first-seen tuple's str objects: equal names are then the same objects
-                # in every entry, which the pickling of batches to the encode worker shares.
-                ok, names = known
-                if ok and len(base) + len(names) <= MAX_LABELS:
-                    raw = list(f.values())
-                    kinds = set(map(type, raw))
-                    values: list[str] = (
-                        cast("list[str]", raw)
-                        if kinds == _STR
-                        else list(map(str, raw))  # str() of str/int/float is as_text's text
-                        if kinds <= _PLAIN_TYPES
-                        else list(map(as_text, raw))
-                    )
-                    if max(map(len, values)) <= MAX_VALUE_CHARS:
-                        fast = base.copy()
-                        fast.update(zip(names, values, strict=True))
-                        out_attrs[i] = fast
-                        if m is not None:
-                            out_msgs[i] = m
-                        continue
-                if not _RESERVED.isdisjoint(map(str.lower, f)):
-                    reserved += sum(1 for name in f if name.lower() in _RESERVED)
-                fitted = fit_attributes(f, attrs[i])
-                out_attrs[i] = fitted.attributes
-                if fitted.dropped or fitted.truncated:
-                    dropped += fitted.dropped
-                    truncated += fitted.truncated
-                    lossy = True
-            if m is not None and not lossy:
+                out_attrs[i], lossy = fit(f, attrs[i], counts)
+                if lossy:  # the whole line stays the message: nothing extracted is lost
+                    continue
+            if m is not None:
                 out_msgs[i] = m
-        if dropped or truncated or reserved:
-            self._on_cut(dropped, truncated, reserved)
-        fields = zip(out_msgs, rows.ts, rows.level, rows.source, out_attrs, rows.ack, strict=True)
-        return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
+        if any(counts):
+            self._on_cut(*counts)
+        return _records(out_msgs, rows, out_attrs)
+
+    def _fit(
+        self, f: Fields, base: dict[str, str], counts: list[int]
+    ) -> tuple[dict[str, str], bool]:
+        """One row's fields on top of its shared attributes; True when something was cut."""
+        plain = self._plain
+        names = tuple(f)
+        known = plain.get(names)
+        if known is None:
+            if len(plain) >= _NAMES_CACHE_MAX:
+                plain.clear()
+            known = plain[names] = (_plain_names(names), names)
+        # The first-seen tuple's str objects: equal names are then the same objects in every
+        # entry, which the pickling of batches to the encode worker shares.
+        ok, names = known
+        if ok and len(base) + len(names) <= MAX_LABELS:
+            raw = list(f.values())
+            kinds = set(map(type, raw))
+            values: list[str] = (
+                cast("list[str]", raw)
+                if kinds == _STR
+                else list(map(str, raw))  # str() of str/int/float is as_text's text
+                if kinds <= _PLAIN_TYPES
+                else list(map(as_text, raw))
+            )
+            if max(map(len, values)) <= MAX_VALUE_CHARS:
+                fast = base.copy()
+                fast.update(zip(names, values, strict=True))
+                return fast, False
+        if not _RESERVED.isdisjoint(map(str.lower, f)):
+            counts[2] += sum(1 for name in f if name.lower() in _RESERVED)
+        fitted = fit_attributes(f, base)
+        if fitted.dropped or fitted.truncated:
+            counts[0] += fitted.dropped
+            counts[1] += fitted.truncated
+            return fitted.attributes, True
+        return fitted.attributes, False
+
+
+def _records(messages: list[str], rows: Rows, attrs: list[dict[str, str]]) -> list[Record]:
+    """The rows as records (one C-level pass), with ``messages`` and ``attrs`` as given."""
+    fields = zip(messages, rows.ts, rows.level, rows.source, attrs, rows.ack, rows.rid, strict=True)
+    return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
