@@ -124,3 +124,19 @@ def test_detect_level_reads_the_unwrapped_line_and_keeps_the_level_when_none_is_
     assert got[0].level == 3
     got = chain.process([Record('{"msg":"nothing stated"}', 1.0, 6, "s", {})], 0.0)
     assert got[0].level == 6
+
+
+def test_a_joined_entry_takes_the_record_id_of_its_first_line_across_reads() -> None:
+    chain = Chain("pods", (CriProcessor(), CONT, JsonProcessor()))
+    first = [r._replace(rid=f"r{n}") for n, r in enumerate(chunk(cri(TRACE[:2]), 10))]
+    assert chain.process(first, 0.0) == []
+    second = [r._replace(rid=f"r{n + 2}") for n, r in enumerate(chunk(cri([TRACE[2], "x"]), 20))]
+    out = chain.process(second, 0.1) + chain.flush(0.0, force=True)
+    assert [(r.message.count("\n"), r.rid) for r in out] == [(2, "r0"), (0, "r3")]
+
+
+def test_the_column_wise_fields_keep_each_rows_record_id() -> None:
+    lines = ['{"a":"1"}', '{"a":"2"}']
+    records = [r._replace(rid=f"id{n}") for n, r in enumerate(records_for(lines, 1.0, 7, "s", {}))]
+    out = Chain("j", (JsonProcessor(),)).process(records, 0.0)
+    assert [(r.attributes, r.rid) for r in out] == [({"a": "1"}, "id0"), ({"a": "2"}, "id1")]
