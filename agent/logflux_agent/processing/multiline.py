@@ -112,7 +112,7 @@ class MultilineStep:
             due = [
                 (entry.seq, stream, entry)
                 for stream, entry in held.entries.items()
-                if force or now - entry.last >= timeout
+                if force or entry.last + timeout <= now  # the same sum as deadline()
             ]
             for _, stream, entry in sorted(due, key=lambda d: d[0]):
                 self._emit(out, held, stream, entry)

@@ -3,6 +3,8 @@ reads, the caps, the timeout, and where each acknowledgement token may travel.""
 
 from __future__ import annotations
 
+from logflux_agent.clock import FakeClock
+from logflux_agent.config.model import FileInputConfig
 from logflux_agent.config.processors import (
     CriProcessor,
     DetectLevelProcessor,
@@ -11,7 +13,9 @@ from logflux_agent.config.processors import (
 )
 from logflux_agent.inputs.multiline import Multiline
 from logflux_agent.processing.chain import Chain
+from logflux_agent.processing.stage import ProcessingEmit, wrap
 from logflux_agent.record import AckToken, Record, records_for
+from tests.support.wait import async_wait_until
 
 SOURCE = "/var/log/pods/shop_pay-1_u1/app/0.log"
 T = "2026-12-01T06:00:00.5Z"
@@ -140,3 +144,23 @@ def test_the_column_wise_fields_keep_each_rows_record_id() -> None:
     records = [r._replace(rid=f"id{n}") for n, r in enumerate(records_for(lines, 1.0, 7, "s", {}))]
     out = Chain("j", (JsonProcessor(),)).process(records, 0.0)
     assert [(r.attributes, r.rid) for r in out] == [({"a": "1"}, "id0"), ({"a": "2"}, "id1")]
+
+
+async def test_the_stage_timer_sends_the_held_entry_after_its_timeout_with_its_token() -> None:
+    clock = FakeClock()
+    got: list[list[Record]] = []
+
+    async def emit(records: list[Record]) -> None:
+        got.append(records)
+
+    cfg = FileInputConfig(id="pods", paths=("/x",), processors=(CriProcessor(), CONT))
+    staged = wrap(cfg, emit, clock=clock)
+    assert isinstance(staged, ProcessingEmit)
+
+    async def reading() -> None:
+        await staged(chunk(cri(TRACE), 30))
+        assert got == []  # the whole trace is held: the next entry has not begun
+        await async_wait_until(lambda: len(got) == 1, 5, message="the timer's flush")
+
+    await staged.run(reading())
+    assert shipped(got[0]) == [("\n".join(TRACE), 30)]
