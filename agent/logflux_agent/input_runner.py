@@ -124,7 +124,7 @@ async def _attempt(cfg: InputConfig, inp: Input, emit: Emit) -> Exception | None
     from logflux_agent.processing import stage
 
     async def read_all() -> None:
-        await inp.run(emit)
+        await stage.run(emit, inp.run(emit))  # with the chain's flush timer, if it has one
         await stage.drain(emit)  # ended by itself (stdin EOF): held pieces go out
 
     try:

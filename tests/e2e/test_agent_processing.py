@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,88 @@ def test_stdin_at_eof_ships_a_held_partial_and_exits_0(
     assert got[0]["attributes"] == {"stream": "stdout", "k": "v"}
     problems = {e["reason"] for e in agent.events() if e.get("event") == "processing.problem"}
     assert problems == {"partial_timeout", "invalid_json"}  # the piece is not JSON either
+
+
+TRACE = (
+    'Exception in thread "main" java.lang.IllegalStateException: boom',
+    "\tat com.shop.Pay.charge(Pay.java:42)",
+    "\tat com.shop.Main.main(Main.java:7)",
+)
+
+
+def offsets(agent: AgentProcess) -> list[int]:
+    return [v["offset"] for v in agent.checkpoints().values() if "offset" in v]
+
+
+def cri_lines(*texts: str, stream: str = "stderr") -> str:
+    return "".join(f"{T.format(1)} {stream} F {text}\n" for text in texts)
+
+
+def test_a_stack_trace_in_cri_lines_is_joined_and_a_kill_9_inside_it_ships_it_whole_once(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    log = pod_log(tmp_path)
+    # A long timeout: only a next entry completes one, so the kill -9 surely hits a held trace.
+    multiline = {"multiline": {"continue_pattern": r"^\s+at ", "timeout": 120}}
+    agent = agent_with(tmp_path, ref_ingestor, log, ["cri", multiline, "kubernetes"])
+    agent.start()
+    head = cri_lines("first", "second")
+    try:
+        append(log, head)
+        ref_ingestor.wait_for_entries(1)  # "first": "second" began the next entry
+        append(log, cri_lines(*TRACE[:2]))
+        wait_until(lambda: "second" in messages(ref_ingestor), 30, message="'second' to arrive")
+        # "second" carried its read's token: committed up to the trace's first line, not past.
+        trace_start = len(head.encode())
+        wait_until(
+            lambda: offsets(agent) == [trace_start],
+            30,
+            message=f"the checkpoint at {trace_start}",
+        )
+        agent.kill9()
+        append(log, cri_lines(TRACE[2], "last", "end"))
+        agent.start()
+        wait_until(lambda: "last" in messages(ref_ingestor), 60, message="'last' to arrive")
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+    got = messages(ref_ingestor)
+    assert got == ["first", "second", "\n".join(TRACE), "last"], got
+    trace = payloads(ref_ingestor)[2]
+    assert trace["ts"] == "2026-12-01T06:00:01.500000Z"
+    assert trace["attributes"]["stream"] == "stderr"
+    assert trace["attributes"]["k8s.pod"] == "web-7d9f"
+
+
+def test_syslog_lines_in_a_file_arrive_with_level_ts_and_fields(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    log = tmp_path / "remote.log"
+    log.touch()
+    agent = agent_with(tmp_path, ref_ingestor, log, ["syslog"])
+    agent.start()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.250Z", time.gmtime(time.time() - 30))
+    try:
+        append(
+            log,
+            f'<11>1 {stamp} web01 shop 42 PAY [order@1 id="A-1"] payment failed\n'
+            "not a syslog line\n",
+        )
+        ref_ingestor.wait_for_entries(2)
+        assert agent.terminate() == 0
+    finally:
+        agent.stop()
+    parsed, plain = payloads(ref_ingestor)
+    assert parsed["message"] == "payment failed" and parsed["level"] == 4
+    assert parsed["ts"] == stamp.replace(".250Z", ".250000Z")
+    assert parsed["attributes"] == {
+        "facility": "user",
+        "hostname": "web01",
+        "app_name": "shop",
+        "procid": "42",
+        "msgid": "PAY",
+        "sd.order@1.id": "A-1",
+    }
+    assert plain["message"] == "not a syslog line" and plain["level"] == 7
+    problems = {e["reason"] for e in agent.events() if e.get("event") == "processing.problem"}
+    assert problems == {"not_syslog"}

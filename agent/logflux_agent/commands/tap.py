@@ -147,7 +147,7 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
         async def one(cfg: Any) -> None:
             emit = stage.wrap(cfg, printer, config.labels, state_dir=_key_dir(config))
             _announce(cfg, emit, printer.explain)
-            await build_input(cfg, checkpointer, _clock()).run(emit)
+            await stage.run(emit, build_input(cfg, checkpointer, _clock()).run(emit))
             await stage.drain(emit)
 
         tasks = [asyncio.create_task(one(cfg)) for cfg in inputs]

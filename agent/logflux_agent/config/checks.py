@@ -190,6 +190,9 @@ def final_checks(w: NodeReader, kwargs: dict[str, Any], key: ApiKey | None) -> N
                 f"labels (the ingestor's limit), got {len(merged)}",
             )
     _check_listeners(w, kwargs)
+    from logflux_agent.config.processor_rules import check_inputs
+
+    check_inputs(w, tuple(kwargs.get("inputs", ())))
     if key is not None and kwargs.get("region") and key.region and kwargs["region"] != key.region:
         w.warnings.append(
             f"region: {kwargs['region']!r} overrides the key's own region {key.region!r}"

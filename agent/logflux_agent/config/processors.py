@@ -4,17 +4,15 @@ Each list item is a one-key mapping, the processor's name and its options
 (``- json: {message_key: msg}``; ``- cri`` alone means every option at its default). The options
 of most processors are read by the generic walker of ``load.py`` (so every value error has
 file:line:col and the key path); ``set``, ``rename``, ``drop_fields`` and ``level.map`` have
-their own small readers because their shape is a bare mapping or list. After reading, the
-rules that span several items are checked: a container unwrapper (``cri``, ``docker``) comes
-first and only once, a field processor has a parser before it, a regex compiles and has named
-groups, a level map names a real level. The defaults are repeated in config/agent.yaml.example
-and docs/processing.md.
+their own small readers because their shape is a bare mapping or list. The rules beyond the
+types (a regex compiles, the order of the list, an input's own ``multiline:`` next to its
+processors) are config/processor_rules.py. The defaults are repeated in
+config/agent.yaml.example and docs/processing.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,7 +25,6 @@ from logflux_agent.config.privacy import (
     SampleProcessor,
     SearchTokensProcessor,
     ThrottleProcessor,
-    order_problem,
 )
 from logflux_agent.config.privacy import check as check_privacy
 
@@ -84,6 +81,27 @@ class DockerProcessor:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SyslogProcessor:
+    """An RFC 5424 / RFC 3164 line → level (PRI), ts, header and structured-data fields."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MultilineProcessor:
+    """Join lines into entries (stack traces), per file and stream; the input option's rule."""
+
+    start_pattern: str | None = None
+    continue_pattern: str | None = None
+    max_lines: int = 500
+    max_bytes: int = 262_144
+    timeout: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectLevelProcessor:
+    """Guess the level from the message's first words (``ERROR``, ``[warn]``, ``level=…``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class KubernetesProcessor:
     """Namespace, pod, pod uid, container (and restart count or container id) from the path."""
 
@@ -135,6 +153,9 @@ ProcessorConfig = (
     | RegexProcessor
     | CriProcessor
     | DockerProcessor
+    | SyslogProcessor
+    | MultilineProcessor
+    | DetectLevelProcessor
     | KubernetesProcessor
     | TimestampProcessor
     | LevelProcessor
@@ -156,6 +177,9 @@ KINDS: dict[str, type] = {
     "regex": RegexProcessor,
     "cri": CriProcessor,
     "docker": DockerProcessor,
+    "syslog": SyslogProcessor,
+    "multiline": MultilineProcessor,
+    "detect_level": DetectLevelProcessor,
     "kubernetes": KubernetesProcessor,
     "timestamp": TimestampProcessor,
     "level": LevelProcessor,
@@ -166,7 +190,7 @@ KINDS: dict[str, type] = {
 }
 NAMES: dict[type, str] = {cls: name for name, cls in KINDS.items()}
 UNWRAPPERS = ("cri", "docker")
-PARSERS = ("json", "logfmt", "regex")
+PARSERS = ("json", "logfmt", "regex", "syslog")
 NEEDS_FIELDS = ("timestamp", "level")
 
 
@@ -244,7 +268,9 @@ def read_processors(w: Any, node: Any, path: str) -> Any:
         out.append((value, knode))
     if not ok:
         return BAD
-    if not _order_ok(w, out, path):
+    from logflux_agent.config.processor_rules import order_ok
+
+    if not order_ok(w, out, path):
         return BAD
     return tuple(cfg for cfg, _ in out)
 
@@ -314,7 +340,9 @@ def _structured(w: Any, cls: type, node: Any, path: str, knode: Any, empty: bool
         value = dataclasses.replace(value, map=level_map)
     if cls in PRIVACY_KINDS.values():
         return check_privacy(w, value, node, path)
-    return _check(w, value, node, path)
+    from logflux_agent.config.processor_rules import check_values
+
+    return check_values(w, value, node, path)
 
 
 _REQUIRED_OPTIONS: dict[type, str] = {
@@ -346,63 +374,3 @@ def _level_map(w: Any, node: Any, path: str) -> Any:
             continue
         out[name.lower()] = level
     return out if ok else BAD
-
-
-def _check(w: Any, cfg: Any, node: Any, path: str) -> Any:
-    if isinstance(cfg, RegexProcessor):
-        where = w.nodes.get(f"{path}.pattern", node)
-        try:
-            compiled = re.compile(cfg.pattern)
-        except (re.error, OverflowError, RecursionError, ValueError) as exc:
-            return w.expected(where, f"{path}.pattern", "a regular expression", f" ({exc})")
-        if not compiled.groupindex:
-            return w.expected(
-                where, f"{path}.pattern", "a regular expression with named groups like (?P<name>…)"
-            )
-    if isinstance(cfg, TimestampProcessor):
-        for i, fmt in enumerate(cfg.formats):
-            if fmt not in TIME_FORMATS and "%" not in fmt:
-                where = w.nodes.get(f"{path}.formats[{i}]", node)
-                return w.expected(
-                    where,
-                    f"{path}.formats[{i}]",
-                    f"one of {', '.join(TIME_FORMATS)} or a strptime pattern with %-codes",
-                )
-        if not cfg.formats:
-            return w.expected(node, f"{path}.formats", "at least one format")
-    if isinstance(cfg, CriProcessor | DockerProcessor) and cfg.max_bytes < 1024:
-        where = w.nodes.get(f"{path}.max_bytes", node)
-        return w.expected(where, f"{path}.max_bytes", "an integer ≥ 1024")
-    return cfg
-
-
-def _order_ok(w: Any, items: list[tuple[Any, Any]], path: str) -> bool:
-    ok = True
-    parsed = False
-    for i, (cfg, knode) in enumerate(items):
-        name = processor_name(cfg)
-        sub = f"{path}[{i}]"
-        if name in UNWRAPPERS and i > 0:
-            w.problem(
-                knode,
-                sub,
-                f"{name} must be the first processor: it unwraps the container runtime's line, "
-                f"so what runs before it would see the wrapper (found after "
-                f"{processor_name(items[i - 1][0])})",
-            )
-            ok = False
-        if name in NEEDS_FIELDS and not parsed:
-            w.problem(
-                knode,
-                sub,
-                f"{name} reads a field, but no parser ({', '.join(PARSERS)}) runs before it",
-            )
-            ok = False
-        parsed = parsed or name in PARSERS
-    names = [processor_name(cfg) for cfg, _ in items]
-    found = order_problem(names, [cfg for cfg, _ in items])
-    if found is not None:
-        i, message = found
-        w.problem(items[i][1], f"{path}[{i}]", message)
-        ok = False
-    return ok

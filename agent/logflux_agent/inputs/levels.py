@@ -1,7 +1,8 @@
 """Level detection and record building: lines → Records, shared by the inputs.
 
 ``detect_level`` guesses a LogFlux level from a line (a level word such as ``ERROR`` or
-``[warn]`` among its first tokens, else a ``level=``/``"level":`` field); ``make_records``
+``[warn]`` among its first tokens, else a ``level=``/``"level":`` field; ``find_level`` is the
+same without the default, used by the ``detect_level`` processor too); ``make_records``
 builds the Records of a list of lines, with detected levels when the input asks for them, else
 ``LEVEL_INFO`` for all (built in one C-level pass, see record.py).
 """
@@ -72,7 +73,12 @@ _LEVEL_ALIASES = {"WARNING": 5, "DBG": 8, "INF": 7, "WRN": 5, "ERR": 4, "CRT": 3
 
 
 def detect_level(text: str) -> int:
-    """Guess a LogFlux level (1 emergency .. 8 debug) from tokens near the start; 7 if none.
+    """Guess a LogFlux level (1 emergency .. 8 debug) from tokens near the start; 7 if none."""
+    return find_level(text) or LEVEL_INFO
+
+
+def find_level(text: str) -> int | None:
+    """The LogFlux level (1 emergency .. 8 debug) ``text`` states near its start, or None.
 
     Looks at the first few whitespace-separated tokens (``2026-… ERROR …``, ``[warn]``,
     ``INFO:root:…``), then at a ``level=``/``"level":``/``severity:`` field. Kept to splits and
@@ -94,8 +100,8 @@ def detect_level(text: str) -> int:
         match = _LEVEL_FIELD_RE.search(head)
         if match is not None:
             word = match.group(1).upper()
-            return _LEVELS.get(word) or _LEVEL_ALIASES.get(word) or LEVEL_INFO
-    return LEVEL_INFO
+            return _LEVELS.get(word) or _LEVEL_ALIASES.get(word)
+    return None
 
 
 def make_records(

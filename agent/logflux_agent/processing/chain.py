@@ -1,9 +1,11 @@
 """An input's ``processors:`` list → one ordered ``Chain`` over emitted record lists.
 
 A processor is a plain function over ``Rows`` (one emitted list, column-wise), built once from
-its config with the input's ``Reporter``. Only the container unwrappers (``cri``, ``docker``)
-hold state, and the config guarantees one of them at most, in first place; the chain exposes
-that state (``deadline``, ``flush``, ``reset``) to the stage that calls it (stage.py). After the
+its config with the input's ``Reporter``. Two hold rows across calls: the container unwrapper
+(``cri``/``docker``: at most one, in first place) and ``multiline`` (at most one, before the
+parsers; config/processor_rules.py); the chain exposes their state (``deadline``, ``flush``,
+``reset``) to the stage that calls it (stage.py). A flush runs the unwrapper's due pieces
+through the steps, and the multiline's due entries join them where that step stands. After the
 last processor the rows become records again (rows.Fitter: the mapping to the entry).
 
 No I/O and no event loop here: the same chain runs in the agent, in ``tap`` and in tests.
@@ -16,8 +18,10 @@ from typing import Any
 
 from logflux_agent.config.processors import ProcessorConfig, describe, processor_name
 from logflux_agent.observe import metrics
+from logflux_agent.processing.columns import UniformFitter
 from logflux_agent.processing.container import CriUnwrapper, DockerUnwrapper, Unwrapper
 from logflux_agent.processing.fields import (
+    DetectLevelStep,
     DropFieldsStep,
     LevelStep,
     RenameStep,
@@ -32,10 +36,12 @@ from logflux_agent.processing.filter import (
     ThrottleFilter,
 )
 from logflux_agent.processing.kubernetes import KubernetesStep
+from logflux_agent.processing.multiline import MultilineStep
 from logflux_agent.processing.parsers import JsonParser, LogfmtParser, RegexParser
 from logflux_agent.processing.redact import RedactStep
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Fitter, Rows, map_shared
+from logflux_agent.processing.syslog_step import SyslogStep
 from logflux_agent.processing.tokens import TokensStep, attach
 from logflux_agent.record import Record
 
@@ -44,6 +50,8 @@ STEPS: dict[str, Callable[[Any, Reporter], Step]] = {
     "json": JsonParser,
     "logfmt": LogfmtParser,
     "regex": RegexParser,
+    "syslog": SyslogStep,
+    "detect_level": DetectLevelStep,
     "kubernetes": KubernetesStep,
     "timestamp": TimestampStep,
     "level": LevelStep,
@@ -80,14 +88,19 @@ class Chain:
         self.reporter = Reporter(input_id)
         self.reporter.state_dir = state_dir  # redact's hash key lives there
         self.unwrapper: Unwrapper | None = None
+        self.multiline: MultilineStep | None = None
         self.steps: list[Step] = []
         for cfg in processors:
             name = processor_name(cfg)
             if name in UNWRAPPERS:
                 self.unwrapper = UNWRAPPERS[name](cfg, self.reporter)
+            elif name == "multiline":
+                self.multiline = MultilineStep(cfg, self.reporter)  # type: ignore[arg-type]
+                self.steps.append(self.multiline)
             else:
                 self.steps.append(STEPS[name](cfg, self.reporter))
         self._fitter = Fitter(self.reporter.cut)
+        self._uniform = UniformFitter()
         # The top-level labels are merged into every entry by the encoder; they are merged
         # here too so the attribute limit counts them (same names, same values: no change).
         labels = dict(global_labels or {})
@@ -116,13 +129,17 @@ class Chain:
                 self._joined.inc(unwrapper.joined - before)
         return self._rest(rows)
 
-    def _rest(self, rows: Rows) -> list[Record]:
+    def _rest(self, rows: Rows, flush_at: float | None = None, force: bool = False) -> list[Record]:
+        for step in self.steps:
+            if step is self.multiline and flush_at is not None:
+                held = self.multiline.flush(flush_at, force=force)
+                rows = _concat(step(rows) if len(rows) else rows, held)
+            elif len(rows):  # (none left: all filtered out, their tokens in reporter.carry)
+                rows = step(rows)
         if not len(rows):
             return []
-        for step in self.steps:
-            rows = step(rows)
-            if not len(rows):  # everything filtered out (its tokens wait in reporter.carry)
-                return []
+        if rows.fields is not None:
+            self._uniform.fit(rows)  # the usual parsed list, column-wise (else per row below)
         records = self._fitter.to_records(rows)
         return attach(records, rows.tokens) if rows.tokens is not None else records
 
@@ -130,23 +147,44 @@ class Chain:
 
     @property
     def stateful(self) -> bool:
-        return self.unwrapper is not None
+        return self.unwrapper is not None or self.multiline is not None
 
     def deadline(self) -> float | None:
-        """When held pieces are due (monotonic seconds), or None when nothing is held."""
-        return self.unwrapper.deadline() if self.unwrapper is not None else None
+        """When held pieces or lines are due (monotonic seconds), or None when nothing is held."""
+        due = [
+            d
+            for d in (
+                self.unwrapper.deadline() if self.unwrapper is not None else None,
+                self.multiline.deadline() if self.multiline is not None else None,
+            )
+            if d is not None
+        ]
+        return min(due) if due else None
 
     def flush(self, now: float, *, force: bool = False) -> list[Record]:
-        """Entries for pieces held past their timeout (all of them when ``force``)."""
-        if self.unwrapper is None:
+        """Entries for what was held past its timeout (all of it when ``force``)."""
+        if not self.stateful:
             return []
-        return self._rest(self.unwrapper.flush(now, force=force))
+        self.reporter.now = now
+        rows = self.unwrapper.flush(now, force=force) if self.unwrapper else Rows.empty()
+        return self._rest(rows, now, force)
 
     def reset(self) -> None:
         """Forget held pieces (the input restarts from its committed positions)."""
         self.reporter.carry.clear()  # dropped rows' tokens: they are read (and dropped) again
         if self.unwrapper is not None:
             self.unwrapper.reset()
+        if self.multiline is not None:
+            self.multiline.reset()
+
+
+def _concat(rows: Rows, more: Rows) -> Rows:
+    """``rows`` then ``more`` (a multiline's flushed entries: no parsed columns yet)."""
+    if not len(rows):
+        return more
+    for i in range(len(more)):
+        rows.append(more, i)
+    return rows
 
 
 def build_chain(

@@ -1,5 +1,5 @@
-"""Field processors: ``timestamp`` and ``level`` (a field → the entry's ts/level), ``set``,
-``rename`` and ``drop_fields``.
+"""Field processors: ``timestamp`` and ``level`` (a field → the entry's ts/level),
+``detect_level`` (a level guessed from the text), ``set``, ``rename`` and ``drop_fields``.
 
 ``timestamp`` and ``level`` read a field a parser extracted; when the value is understood the
 field is consumed (it becomes ``ts``/``level``, not an attribute), otherwise the line keeps its
@@ -14,12 +14,14 @@ from collections.abc import Callable
 
 from logflux_agent.config.processors import (
     LEVEL_NAMES,
+    DetectLevelProcessor,
     DropFieldsProcessor,
     LevelProcessor,
     RenameProcessor,
     SetProcessor,
     TimestampProcessor,
 )
+from logflux_agent.inputs.levels import find_level
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows, map_shared
@@ -156,6 +158,27 @@ class LevelStep:
                 levels[i] = level
                 del found[key]
         self.reporter.problem(self.name, "unknown_level", unknown)
+        return rows
+
+
+class DetectLevelStep:
+    """``detect_level``: the input option's guess (inputs/levels.py ``find_level``) on the
+    row's message when a parser set one, else on its text (the unwrapped, joined line). A line
+    that states no level keeps the one it had (the input's, 7)."""
+
+    name = "detect_level"
+
+    def __init__(self, cfg: DetectLevelProcessor, reporter: Reporter) -> None:
+        del cfg, reporter
+
+    def __call__(self, rows: Rows) -> Rows:
+        texts: list[str] = rows.text
+        if rows.message is not None:
+            texts = [t if m is None else m for t, m in zip(texts, rows.message, strict=True)]
+        levels = rows.level
+        for i, found in enumerate(map(find_level, texts)):
+            if found is not None:
+                levels[i] = found
         return rows
 
 

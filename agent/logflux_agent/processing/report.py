@@ -37,6 +37,8 @@ REASONS = frozenset(
         "partial_split",  # cri/docker: a joined line reached max_bytes and was cut
         "not_kubernetes_path",  # kubernetes: the file path has neither known layout
         "redact_failed",  # redact: a line over max_chars, or a rule that raised
+        "not_syslog",  # syslog: no valid <PRI> at the start
+        "syslog_malformed",  # syslog: a header or structured data partly wrong
     }
 )
 # Why a filter or redact dropped an entry (logflux_agent_processing_dropped_entries_total).

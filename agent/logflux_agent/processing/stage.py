@@ -2,11 +2,13 @@
 
 ``wrap`` returns the input's own emit, untouched, when it has no processors: the default path
 costs nothing. Otherwise every emitted list goes through the chain before the queue, under one
-lock per input, and a chain holding pieces of a line (cri, docker) gets a timer task that
-flushes them at their deadline. The lock keeps lists in the order their tokens were handed out:
-without it a flush could enter the queue before an earlier list of the same file and its
-position would be committed first (chain.py, container.py). This is the only module of
-``processing`` that touches the event loop; the timer ends with the input task that created it.
+lock per input, and a chain that holds lines across reads (cri/docker pieces, multiline
+entries) has a timer that flushes them at their deadline. The lock keeps lists in the order
+their tokens were handed out: without it a flush could enter the queue before an earlier list
+of the same file and its position would be committed first (chain.py, container.py). This is
+the only module of ``processing`` that touches the event loop. The timer is a task of the task
+group that ``run`` opens around the input's reading (input_runner, tap), so it lives exactly as
+long as the reading does.
 """
 
 from __future__ import annotations
@@ -34,49 +36,51 @@ class ProcessingEmit:
         self._emit = emit
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._timer: asyncio.Task[None] | None = None
-        self._parent: asyncio.Task[object] | None = None
+        self._armed = asyncio.Event()  # something is held: the timer has a deadline to wait for
 
     async def __call__(self, records: list[Record]) -> None:
         async with self._lock:
             out = self.chain.process(records, self._clock.monotonic())
             if out:
                 await self._emit(out)
-        if self.chain.stateful:
-            self._arm()
+        if self.chain.stateful and self.chain.deadline() is not None:
+            self._armed.set()
 
-    def _arm(self) -> None:
-        if self._timer is not None or self.chain.deadline() is None:
+    async def run(self, reading: Awaitable[None]) -> None:
+        """Await the input's ``reading`` with this chain's flush timer beside it.
+
+        The timer is a task of a group opened here, so it lives exactly as long as the reading:
+        it ends when the reading ends, fails or is cancelled. The reading's own error leaves
+        as itself (not wrapped in a group), as if the timer were not there.
+        """
+        if not self.chain.stateful:
+            await reading
             return
-        loop = asyncio.get_running_loop()
-        self._timer = loop.create_task(self._flush_when_due(), name="processing-timer")
-        parent = asyncio.current_task()
-        if parent is not None and parent is not self._parent:
-            # Once per input task (not per timer): the timer ends when the input does.
-            self._parent = parent
-            parent.add_done_callback(self._cancel_timer)
-
-    def _cancel_timer(self, _: object = None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        error: Exception | None = None
+        async with asyncio.TaskGroup() as group:
+            timer = group.create_task(self._flush_when_due(), name="processing-timer")
+            try:
+                await reading
+            except Exception as exc:
+                error = exc
+            finally:
+                timer.cancel()
+        if error is not None:
+            raise error
 
     async def _flush_when_due(self) -> None:
-        try:
-            while True:
-                due = self.chain.deadline()
-                if due is None:
-                    return
-                await self._clock.sleep(due - self._clock.monotonic())
+        while True:
+            await self._armed.wait()
+            self._armed.clear()
+            while (due := self.chain.deadline()) is not None:
+                await self._clock.sleep(max(0.0, due - self._clock.monotonic()))
                 async with self._lock:
                     out = self.chain.flush(self._clock.monotonic())
                     if out:
-                        await self._emit(out)
-        except RuntimeError:  # the queue closed (shutdown): held pieces are read again
-            return
-        finally:
-            if self._timer is asyncio.current_task():
-                self._timer = None
+                        try:
+                            await self._emit(out)
+                        except RuntimeError:  # the queue closed (shutdown): read again later
+                            return
 
     async def drain(self) -> None:
         """The input ended by itself (stdin at EOF): emit every held piece now."""
@@ -88,7 +92,6 @@ class ProcessingEmit:
     def reset(self) -> None:
         """The input is rebuilt and re-reads from its committed positions: forget held pieces."""
         self.chain.reset()
-        self._cancel_timer()
 
 
 def wrap(
@@ -105,6 +108,15 @@ def wrap(
         return emit
     log.info("processing.chain", input=cfg.id, processors=chain.describe())
     return ProcessingEmit(chain, emit, clock)
+
+
+async def run(emit: EmitFn, reading: Awaitable[None]) -> None:
+    """Await an input's ``reading`` (``inp.run(emit)``), with ``emit``'s flush timer if its
+    chain holds lines across reads."""
+    if isinstance(emit, ProcessingEmit):
+        await emit.run(reading)
+    else:
+        await reading
 
 
 async def drain(emit: EmitFn) -> None:

@@ -14,6 +14,7 @@ from logflux_agent.processing.chain import Chain
 from logflux_agent.processing.container import parse_cri, parse_docker
 from logflux_agent.processing.stage import ProcessingEmit, wrap
 from logflux_agent.record import AckToken, Record, records_for
+from tests.support.wait import async_wait_until
 
 SOURCE = "/var/log/pods/ns_pod_uid/app/0.log"
 T0 = "2026-12-01T06:00:00.123456789Z"
@@ -168,13 +169,33 @@ async def test_the_stage_flushes_held_pieces_at_their_deadline_in_order() -> Non
     cfg = FileInputConfig(id="pods", paths=("/x",), processors=(CriProcessor(),))
     staged = wrap(cfg, emit, clock=clock)
     assert isinstance(staged, ProcessingEmit)
-    await staged(chunk([f"{T0} stdout F a", f"{T0} stdout P b"], 7))
-    assert [[r.message for r in batch] for batch in got] == [["a"]]
-    for _ in range(100):
-        if len(got) == 2:
-            break
-        await asyncio.sleep(0)
+
+    async def reading() -> None:  # the input: one read, then it waits (follows the file)
+        await staged(chunk([f"{T0} stdout F a", f"{T0} stdout P b"], 7))
+        assert [[r.message for r in batch] for batch in got] == [["a"]]
+        await async_wait_until(lambda: len(got) == 2, 5, message="the flush")
+
+    await staged.run(reading())
     assert [r.message for r in got[1]] == ["b"] and got[1][-1].ack == AckToken(STREAM, 7)
+
+
+async def test_the_flush_timer_ends_with_the_reading_and_its_error_leaves_as_itself() -> None:
+    cfg = FileInputConfig(id="pods", paths=("/x",), processors=(CriProcessor(),))
+
+    async def emit(records: list[Record]) -> None:
+        del records
+
+    staged = wrap(cfg, emit, clock=FakeClock())
+    assert isinstance(staged, ProcessingEmit)
+
+    async def failing() -> None:
+        await staged(chunk([f"{T0} stdout P held"], 3))
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        await staged.run(failing())
+    timers = [t for t in asyncio.all_tasks() if t.get_name() == "processing-timer"]
+    assert timers == []
 
 
 def test_no_processors_means_the_plain_emit() -> None:
