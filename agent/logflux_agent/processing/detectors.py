@@ -153,21 +153,18 @@ class Gate:
 
 
 class Finder(Gate):
-    """Lines where ``regex`` matches, in the text or (``fold``) in its lower-cased copy. The
-    regex starts with the literal ``anchor``: the C scanner jumps from one to the next, and a
-    chunk without any (a memchr) is not scanned at all."""
+    """Lines where ``regex`` matches. It starts with the literal ``anchor``: the C scanner
+    jumps from one to the next, and a chunk without any (a memchr) is not scanned at all."""
 
-    def __init__(self, anchor: str, regex: str, fold: bool = False) -> None:
-        self.anchors = (anchor, anchor.upper()) if fold else (anchor,)
-        self.fold = fold
+    def __init__(self, anchor: str, regex: str) -> None:
+        self.anchor = anchor
         self.compiled = re.compile(regex)
 
     def lines(self, chunk: Chunk) -> list[int]:
         joined = chunk.joined()
-        if not any(a in joined for a in self.anchors):
+        if self.anchor not in joined:
             return []
-        view = chunk.lowered() if self.fold else joined
-        return chunk.line_numbers(view, [m.start() for m in self.compiled.finditer(view)])
+        return chunk.line_numbers(joined, [m.start() for m in self.compiled.finditer(joined)])
 
 
 class Words(Gate):
