@@ -211,3 +211,53 @@ def test_tap_explain_shows_drops_rules_and_tokens_but_never_the_secret(tmp_path:
     assert "sends search tokens UNENCRYPTED" in proc.stderr
     assert not [n for n in NEEDLES if n in proc.stdout + proc.stderr]
     assert not (tmp_path / "state").exists()  # tap writes nothing into state_dir
+
+
+def test_tap_explain_counts_what_each_entry_lost_not_the_whole_read(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    log = tmp_path / "app.log"
+    log.write_text(
+        "two 10.0.0.1 and 10.0.0.2\nGET /health 200\nGET /health 200\none 10.0.0.3\n",
+        encoding="utf-8",
+    )
+    doc = {
+        "api_key": "eu-lf_" + "T4pS3cr3tK3y" * 3,
+        "endpoint": "http://127.0.0.1:9",
+        "state_dir": str(tmp_path / "state"),
+        "inputs": [
+            {
+                "type": "file",
+                "id": "app",
+                "paths": [str(log)],
+                "processors": [{"exclude": {"patterns": ["^GET /health"]}}, {"redact": {}}],
+            }
+        ],
+    }
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    cfg.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
+    args = [sys.executable, "-m", "logflux_agent", "tap", "--config", str(cfg)]
+    proc = subprocess.run(
+        [*args, "--from-beginning", "--limit", "2", "--explain", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    messages = [json.loads(line)["message"] for line in proc.stdout.splitlines()]
+    assert messages == ["two [REDACTED:ipv4] and [REDACTED:ipv4]", "one [REDACTED:ipv4]"]
+    explained = [line for line in proc.stderr.splitlines() if line.startswith("# app: ")]
+    assert explained == [
+        "# app: redact: replaced 2 x ipv4",
+        "# app: exclude: dropped 1 (excluded)",
+        "# app: exclude: dropped 1 (excluded)",
+        "# app: redact: replaced 1 x ipv4",
+    ]

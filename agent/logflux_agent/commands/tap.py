@@ -9,7 +9,7 @@ are followed from their end (new lines only, like ``tail -f``); ``--from-beginni
 whole. It stops at ``--limit`` entries, at Ctrl-C / SIGTERM, or when every input ended (stdin).
 
 ``--explain`` adds, on stderr, what each filter dropped and what each redaction replaced (rule
-names and counts, never the replaced text) and each entry's search tokens. An input with a
+names and counts per entry, never the replaced text) and each entry's search tokens. An input with a
 ``search_tokens`` processor is always announced: those tokens travel unencrypted.
 """
 
@@ -134,6 +134,7 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
     from logflux_agent.input_runner import build_input
     from logflux_agent.pipeline.checkpointer import Checkpointer
     from logflux_agent.processing import stage
+    from logflux_agent.processing.report import one_entry_at_a_time
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -147,7 +148,9 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
         async def one(cfg: Any) -> None:
             emit = stage.wrap(cfg, printer, config.labels, state_dir=_key_dir(config))
             _announce(cfg, emit, printer.explain)
-            await stage.run(emit, build_input(cfg, checkpointer, _clock()).run(emit))
+            # --explain: one entry per chain call, so each explanation is about one entry.
+            feed = one_entry_at_a_time(emit) if printer.explain is not None else emit
+            await stage.run(emit, build_input(cfg, checkpointer, _clock()).run(feed))
             await stage.drain(emit)
 
         tasks = [asyncio.create_task(one(cfg)) for cfg in inputs]

@@ -117,46 +117,56 @@ def level_number(text: str) -> int | None:
     return level if level is not None and 1 <= level <= 8 else None
 
 
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+def _parts(name: str, arg: Any) -> list[Any]:
+    """The sub-pattern lists inside one parsed item: a repeat's body, a group's content, each
+    branch of an alternation (none for anything else)."""
+    if name in _REPEATS:
+        return [arg[2]]
+    if name == "SUBPATTERN":
+        return [arg[3]]
+    if name == "BRANCH":
+        return list(arg[1])
+    return []
+
+
+def _unbounded_inside(items: Any) -> bool:
+    """Whether ``items`` hold a repeat without an upper bound (at any depth)."""
+    from re._constants import MAXREPEAT  # type: ignore[import-not-found,unused-ignore]
+
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS and arg[1] == MAXREPEAT:
+            return True
+        if any(_unbounded_inside(part) for part in _parts(name, arg)):
+            return True
+    return False
+
+
+def _nested_repeat(items: Any) -> str | None:
+    from re._constants import MAXREPEAT  # type: ignore[import-not-found,unused-ignore]
+
+    for op, arg in items:
+        name = str(op)
+        if name == "POSSESSIVE_REPEAT":  # never backtracks into its body
+            continue
+        if name in _REPEATS and arg[1] == MAXREPEAT and _unbounded_inside(arg[2]):
+            return "a repeated group that itself repeats without bound, like (a+)+"
+        for part in _parts(name, arg):
+            found = _nested_repeat(part)
+            if found:
+                return found
+    return None
+
+
 def unsafe_pattern(pattern: str) -> str | None:
     """Why ``pattern`` may backtrack catastrophically, or None: a repeat with no upper bound
     around something that itself repeats without bound (``(a+)+``, ``(\\w*\\s?)*``)."""
-    try:
-        import re._parser as sre_parse  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # pragma: no cover - Python < 3.11
-        import sre_parse  # type: ignore[no-redef,unused-ignore]
-    from re._constants import MAXREPEAT  # type: ignore[import-not-found,unused-ignore]
+    import re._parser as sre_parse  # type: ignore[import-not-found,unused-ignore]
 
-    def unbounded_inside(items: Any) -> bool:
-        for op, arg in items:
-            name = str(op)
-            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-                if arg[1] == MAXREPEAT or unbounded_inside(arg[2]):
-                    return True
-            elif name == "SUBPATTERN":
-                if unbounded_inside(arg[3]):
-                    return True
-            elif name == "BRANCH" and any(unbounded_inside(b) for b in arg[1]):
-                return True
-        return False
-
-    def walk(items: Any) -> str | None:
-        for op, arg in items:
-            name = str(op)
-            if name in ("MAX_REPEAT", "MIN_REPEAT"):
-                if arg[1] == MAXREPEAT and unbounded_inside(arg[2]):
-                    return "a repeated group that itself repeats without bound, like (a+)+"
-                found = walk(arg[2])
-            elif name == "SUBPATTERN":
-                found = walk(arg[3])
-            elif name == "BRANCH":
-                found = next((w for w in map(walk, arg[1]) if w), None)
-            else:
-                found = None
-            if found:
-                return found
-        return None
-
-    return walk(sre_parse.parse(pattern))
+    return _nested_repeat(sre_parse.parse(pattern))
 
 
 def _pattern(w: Any, node: Any, path: str, pattern: str) -> bool:
@@ -175,6 +185,46 @@ def _pattern(w: Any, node: Any, path: str, pattern: str) -> bool:
     return True
 
 
+def _redact_ok(w: Any, cfg: RedactProcessor, node: Any, path: str) -> bool:
+    """Every detector known, every custom rule well named and a safe pattern (all reported)."""
+    ok = True
+    for i, name in enumerate(cfg.detectors):
+        if name not in DETECTORS:
+            sub = f"{path}.detectors[{i}]"
+            ok = False
+            w.expected(w.nodes.get(sub, node), sub, "one of " + ", ".join(DETECTORS))
+    for name, pattern in cfg.custom.items():
+        sub = f"{path}.custom.{name}"
+        if not _RULE_NAME.fullmatch(name) or name in DETECTORS:
+            ok = False
+            w.problem(
+                w.nodes.get(sub, node),
+                sub,
+                "a rule name is a lower-case word (a-z, 0-9, _; up to 32) and not a "
+                "built-in detector's name",
+            )
+        else:
+            ok = _pattern(w, node, sub, pattern) and ok
+    return ok
+
+
+def _scalar_problem(cfg: Any) -> tuple[str, str] | None:
+    """(option, expectation) when a single value is out of range, else None."""
+    if isinstance(cfg, MinLevelProcessor) and level_number(cfg.level) is None:
+        return "level", "a level: 1 to 8 or a name like warning"
+    if isinstance(cfg, SampleProcessor) and cfg.every < 1:
+        return "every", "an integer ≥ 1"
+    if isinstance(cfg, ThrottleProcessor) and (cfg.rate <= 0 or cfg.burst < 0):
+        return "", "rate > 0 and burst ≥ 0"
+    if isinstance(cfg, RedactProcessor) and cfg.max_chars < 1024:
+        return "max_chars", "an integer ≥ 1024"
+    if isinstance(cfg, SearchTokensProcessor) and not (
+        1 <= cfg.max_tokens <= 64 and 1 <= cfg.max_length <= 256
+    ):
+        return "", "max_tokens 1 to 64 and max_length 1 to 256"
+    return None
+
+
 def check(w: Any, cfg: Any, node: Any, path: str) -> Any:
     """``cfg`` when its values make sense, else BAD with the problem reported on ``w``."""
     from logflux_agent.config.load import BAD
@@ -185,37 +235,15 @@ def check(w: Any, cfg: Any, node: Any, path: str) -> Any:
             return w.expected(node, f"{path}.patterns", "at least one pattern")
         for i, p in enumerate(cfg.patterns):
             ok = _pattern(w, node, f"{path}.patterns[{i}]", p) and ok
-    if isinstance(cfg, MinLevelProcessor) and level_number(cfg.level) is None:
-        where = w.nodes.get(f"{path}.level", node)
-        return w.expected(where, f"{path}.level", "a level: 1 to 8 or a name like warning")
-    if isinstance(cfg, SampleProcessor) and cfg.every < 1:
-        return w.expected(w.nodes.get(f"{path}.every", node), f"{path}.every", "an integer ≥ 1")
-    if isinstance(cfg, ThrottleProcessor) and (cfg.rate <= 0 or cfg.burst < 0):
-        return w.expected(node, path, "rate > 0 and burst ≥ 0")
     if isinstance(cfg, RedactProcessor):
-        for i, name in enumerate(cfg.detectors):
-            if name not in DETECTORS:
-                sub = f"{path}.detectors[{i}]"
-                ok = False
-                w.expected(w.nodes.get(sub, node), sub, "one of " + ", ".join(DETECTORS))
-        for name, pattern in cfg.custom.items():
-            sub = f"{path}.custom.{name}"
-            if not _RULE_NAME.fullmatch(name) or name in DETECTORS:
-                ok = False
-                w.problem(
-                    w.nodes.get(sub, node),
-                    sub,
-                    "a rule name is a lower-case word (a-z, 0-9, _; up to 32) and not a "
-                    "built-in detector's name",
-                )
-            else:
-                ok = _pattern(w, node, sub, pattern) and ok
-        if cfg.max_chars < 1024:
-            return w.expected(node, f"{path}.max_chars", "an integer ≥ 1024")
-    if isinstance(cfg, SearchTokensProcessor) and not (
-        1 <= cfg.max_tokens <= 64 and 1 <= cfg.max_length <= 256
-    ):
-        return w.expected(node, path, "max_tokens 1 to 64 and max_length 1 to 256")
+        ok = _redact_ok(w, cfg, node, path)
+    scalar = _scalar_problem(cfg)
+    if scalar is not None:
+        option, expectation = scalar
+        if option in ("level", "every"):
+            key = f"{path}.{option}"
+            return w.expected(w.nodes.get(key, node), key, expectation)
+        return w.expected(node, f"{path}.{option}" if option else path, expectation)
     return cfg if ok else BAD
 
 

@@ -1,19 +1,20 @@
 """``redact``: secrets and personal data replaced in the message and attribute values, before
 encryption (docs/processing.md, "redact").
 
-Speed: every pattern is compiled once. Per line, cheap triggers (``"lf_" in text``, ``"@" in
-text``, at least 13 digits for a card, ``::`` or 7 colons for IPv6 …) pick the detectors that
-can match at all; each of those is one ``subn`` with a literal replacement, run in C, or — when
-a match needs a check a regex cannot make (the Luhn sum, IPv6 syntax), a capture group or a
-keyed hash — a callback. A line with no trigger costs the triggers only. (One alternation of
-every detector was tried first: each match called back into Python, and on access-log lines
-it cost more than these passes.)
+Speed: a read chunk is redacted as one column. Its lines are joined by a separator no
+detector matches, every gate (processing/detectors.py) tests the joined text in C and names
+the few lines its detector can match, and the detector's regex runs on those lines only; the
+``ipv4`` detector, which matches on almost every line of an access log, replaces in the joined
+text in two literal-prefix passes. A match is replaced by a literal (``subn`` in C) unless it
+needs a check a regex cannot make (the Luhn sum, IPv6 syntax), a capture group or a keyed
+hash: then a callback, on the matches only. The detectors run in their configured order, each
+on the output of the one before, exactly as if every line were redacted alone (``text``).
 
 Safety: built-in patterns are linear (no nested unbounded repeats); custom rules passed the
-same check at load (config/privacy.py) and run only on lines of at most ``max_chars`` — a
-longer line, or a rule that raises, is dropped and counted (``on_error: drop``, the default)
-or shipped with the attribute ``redaction=incomplete`` (``on_error: ship``). The replaced text
-is never logged or counted by value: counters carry the rule name only.
+same check at load (config/privacy.py) and run line by line, only on lines of at most
+``max_chars`` — a longer line, or a rule that raises, is dropped and counted (``on_error:
+drop``, the default) or shipped with the attribute ``redaction=incomplete`` (``on_error:
+ship``). The replaced text is never logged or counted by value: counters carry the rule name.
 
 ``hash`` replaces a value by ``[HASH:<rule>:<16 hex>]``, the first 64 bits of
 HMAC-SHA256(key, value): the same value gives the same pseudonym in every entry. The 32-byte
@@ -24,17 +25,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from logflux_agent.config.privacy import RedactProcessor
+from logflux_agent.processing.detectors import (
+    BUILTIN,
+    EVERY_LINE,
+    SEP,
+    Chunk,
+    Mixed,
+    Pattern,
+    ipv4_mask,
+    luhn_ok,
+)
 from logflux_agent.processing.fields import SharedCache
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows, map_shared
+
+__all__ = ["BUILTIN", "KEY_FILE", "RedactStep", "Redactor", "load_key", "luhn_ok"]
 
 KEY_FILE = "redact.key"
 # A PEM block written line by line (one entry per line): after a BEGIN … PRIVATE KEY line with
@@ -43,138 +55,11 @@ KEY_FILE = "redact.key"
 PEM_MAX_LINES = 200
 _PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
-
-
-def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum of a string of digits (card numbers end in their check digit)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _card(value: str) -> bool:
-    digits = value.replace(" ", "").replace("-", "")
-    return 13 <= len(digits) <= 19 and luhn_ok(digits)
-
-
-def _ipv6(value: str) -> bool:
-    try:
-        ipaddress.IPv6Address(value)
-    except ValueError:
-        return False
-    return True
+_FAILURES = (RecursionError, MemoryError, re.error)
 
 
 def _secret_group(regex: str) -> str | None:
     return "secret" if "secret" in re.compile(regex).groupindex else None
-
-
-@dataclass(frozen=True, slots=True)
-class Pattern:
-    """One regex of a rule; ``secret``: the group to replace (None: the whole match)."""
-
-    rule: str
-    regex: str
-    triggers: tuple[str, ...] = ()  # any of these substrings must occur ("": always)
-    secret: str | None = None
-    valid: Callable[[str], bool] | None = None
-
-
-_IP4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_B64 = r"[A-Za-z0-9+/]"
-BUILTIN: dict[str, tuple[Pattern, ...]] = {
-    # protocol.md §1: {region}-lf_{body}, lf_{body}, and the PAT forms lf_usr_… of both.
-    "logflux_key": (
-        Pattern(
-            "logflux_key",
-            r"(?<![A-Za-z0-9_])(?:(?:eu|us|ca|au|ap)-)?lf_[A-Za-z0-9_\-.+/=]+",
-            ("lf_",),
-        ),
-    ),
-    "authorization": (
-        Pattern(
-            "authorization",
-            r"(?i:\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
-            r"(?:(?:bearer|basic|token|digest)\s+)?)(?P<secret>[A-Za-z0-9\-._~+/]+=*)",
-            ("uthorization", "UTHORIZATION"),
-            "secret",
-        ),
-        Pattern(
-            "authorization",
-            # A bare "Bearer <token>": the token has a digit or a symbol (not a word).
-            r"(?i:\b(?:bearer|basic)\s+)(?=[A-Za-z]*[0-9\-._~+/=])"
-            r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)",
-            ("earer", "EARER", "asic", "ASIC"),
-            "secret",
-        ),
-    ),
-    "jwt": (
-        Pattern("jwt", r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ("eyJ",)),
-    ),
-    "aws_access_key": (
-        Pattern(
-            "aws_access_key",
-            r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])",
-            ("AKIA", "ASIA", "ABIA", "ACCA"),
-        ),
-    ),
-    "aws_secret_key": (
-        Pattern(
-            "aws_secret_key",
-            r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
-            rf"(?P<secret>{_B64}{{40}})(?![A-Za-z0-9+/=])",
-            ("ecret", "ECRET"),
-            "secret",
-        ),
-    ),
-    "private_key": (
-        Pattern(
-            "private_key",
-            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
-            ("PRIVATE KEY",),
-        ),
-    ),
-    "card": (
-        Pattern(
-            "card",
-            r"(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])(?![ -][0-9])",
-            ("",),
-            valid=_card,
-        ),
-    ),
-    "email": (
-        Pattern(
-            "email",
-            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-            r"\.[A-Za-z]{2,}(?![A-Za-z0-9-])",
-            ("@",),
-        ),
-    ),
-    "ipv4": (
-        Pattern(
-            # A digit first, its lookbehind after it: the engine then scans for a digit in C
-            # instead of trying the lookbehind at every position (2-3x faster). The first
-            # octet is 1-3 digits (999.1.1.1 is masked too: over-redaction, harmless).
-            "ipv4",
-            rf"[0-9](?<![0-9.][0-9])[0-9]{{0,2}}\.(?:{_IP4}\.){{2}}{_IP4}(?![0-9]|\.[0-9])",
-            (".",),
-        ),
-    ),
-    "ipv6": (
-        Pattern(
-            "ipv6",
-            r"(?<![A-Za-z0-9:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]{2,45}"
-            r"(?![A-Za-z0-9:])",
-            (":",),
-            valid=_ipv6,
-        ),
-    ),
-}
 
 
 def load_key(state_dir: str | None) -> bytes:
@@ -199,75 +84,52 @@ def load_key(state_dir: str | None) -> bytes:
     return key
 
 
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-# The shapes card numbers are written in: 13-19 digits in one run, or groups of four joined by
-# one space or dash (the last group 1-4 digits), or American Express's 4-6-5.
-_CARD_SHAPES: tuple[bytes, ...] = (b"0" * 13, b"0000 0000 0000 0", b"0000-0000-0000-0")
-_CARD_SHAPES += (b"0000 000000 0000", b"0000-000000-0000")
-
-
-def _card_possible(text: str) -> bool:
-    # bytes.translate is a C table lookup (str.translate goes through a dict per character).
-    shape = text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
-    return any(s in shape for s in _CARD_SHAPES)
-
-
-def _ipv6_possible(text: str) -> bool:
-    return "::" in text or text.count(":") >= 7  # either form of an address has one of these
-
-
-# Triggers a substring test cannot express (otherwise: any of Pattern.triggers occurs).
-_SPECIAL_TRIGGERS: dict[str, Callable[[str], bool]] = {
-    "card": _card_possible,
-    "ipv6": _ipv6_possible,
-}
-
-
 class _Pass:
-    """One compiled pattern: its trigger, and a string replacement (applied in C by
-    ``subn``) when neither a validator nor a group nor a hash needs Python per match."""
+    """One compiled pattern: a literal replacement (``subn`` in C) when neither a validator,
+    a group nor a hash needs Python per match, else a callback."""
 
-    __slots__ = ("compiled", "literal", "pattern", "special", "triggers")
+    __slots__ = ("chunkwide", "compiled", "ipv4", "literal", "pattern")
 
-    def __init__(self, pattern: Pattern, literal: str | None) -> None:
+    def __init__(self, pattern: Pattern, literal: str | None, builtin: bool) -> None:
         self.pattern = pattern
         self.compiled = re.compile(pattern.regex)
         self.literal = literal
-        self.special = _SPECIAL_TRIGGERS.get(pattern.rule) if pattern.rule in BUILTIN else None
-        self.triggers = tuple(t for t in pattern.triggers if t)
+        # A built-in without a gate runs over the joined chunk (its pattern cannot match the
+        # separator); a custom rule runs line by line (its ^, $ or . must see one line).
+        self.chunkwide = builtin and pattern.gate is EVERY_LINE
+        self.ipv4 = builtin and pattern.rule == "ipv4"  # two passes instead of IPV4 (the same)
 
 
 class Redactor:
-    """The compiled rules of one ``redact`` processor; ``text`` redacts one string.
-
-    One pass per rule whose trigger the text has (the line-rate cost is the triggers; an
-    access-log line runs two or three passes), each pass one ``subn`` in C unless matches need
-    a check in Python (Luhn, IPv6 syntax), a capture group or a keyed hash.
-    """
+    """The compiled rules of one ``redact`` processor; ``column`` redacts a list of strings,
+    ``text`` one string (the same result)."""
 
     def __init__(self, cfg: RedactProcessor, key: bytes | None) -> None:
-        builtin = [p for name in cfg.detectors for p in BUILTIN[name]]
-        custom = [
-            Pattern(name, regex, ("",), _secret_group(regex)) for name, regex in cfg.custom.items()
-        ]
         self.key = key
         self.max_chars = cfg.max_chars
         self.counts: dict[str, int] = {}
         self.failed = False
         self.counting = True
 
-        def one(p: Pattern) -> _Pass:
+        def one(p: Pattern, builtin: bool) -> _Pass:
             simple = key is None and p.secret is None and p.valid is None
-            return _Pass(p, f"[REDACTED:{p.rule}]" if simple else None)
+            return _Pass(p, f"[REDACTED:{p.rule}]" if simple else None, builtin)
 
-        self.builtin = [one(p) for p in builtin]
-        self.custom = [one(p) for p in custom]
+        self.builtin = [one(p, True) for name in cfg.detectors for p in BUILTIN[name]]
+        self.custom = [
+            one(Pattern(name, regex, secret=_secret_group(regex)), False)
+            for name, regex in cfg.custom.items()
+        ]
 
     def replacement(self, rule: str, value: str) -> str:
         if self.key is None:
             return f"[REDACTED:{rule}]"
         digest = hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
         return f"[HASH:{rule}:{digest.hexdigest()[:16]}]"
+
+    def _count(self, rule: str, n: int) -> None:
+        if n and self.counting:
+            self.counts[rule] = self.counts.get(rule, 0) + n
 
     def _callback(self, p: Pattern) -> Callable[[re.Match[str]], str]:
         def sub(m: re.Match[str]) -> str:
@@ -281,48 +143,85 @@ class Redactor:
                 start, end, value = m.start(), m.end(), whole
             if p.valid is not None and not p.valid(value):
                 return whole
-            if self.counting:
-                self.counts[p.rule] = self.counts.get(p.rule, 0) + 1
+            self._count(p.rule, 1)
             base = m.start()
             return whole[: start - base] + self.replacement(p.rule, value) + whole[end - base :]
 
         return sub
 
-    def _run(self, passes: list[_Pass], text: str) -> str:
-        for ps in passes:
-            special = ps.special
-            if special is not None:
-                if not special(text):
-                    continue
-            elif ps.triggers:
-                for t in ps.triggers:
-                    if t in text:
-                        break
-                else:
-                    continue
-            if ps.literal is not None:
-                text, n = ps.compiled.subn(ps.literal, text)
-                if n and self.counting:
-                    rule = ps.pattern.rule
-                    self.counts[rule] = self.counts.get(rule, 0) + n
-            else:
-                text = ps.compiled.sub(self._callback(ps.pattern), text)
+    def _apply(self, ps: _Pass, text: str) -> str:
+        rule = ps.pattern.rule
+        if ps.literal is None:
+            return ps.compiled.sub(self._callback(ps.pattern), text)
+        if ps.ipv4:
+            text, n = ipv4_mask(text, ps.literal)
+        else:
+            text, n = ps.compiled.subn(ps.literal, text)
+        self._count(rule, n)
         return text
 
-    def text(self, text: str) -> str:
-        """``text`` redacted; sets ``failed`` when it could not be done completely (an
-        over-long line gets the built-in detectors only; a rule that raised: nothing)."""
+    def _builtins(self, chunk: Chunk) -> None:
+        for ps in self.builtin:
+            if ps.chunkwide:
+                chunk.set_joined(self._apply(ps, chunk.joined()))
+                continue
+            todo = ps.pattern.gate.lines(chunk)
+            if todo:
+                current = chunk.writable()
+                for i in todo:
+                    current[i] = self._apply(ps, current[i])
+
+    def _customs(self, out: list[str]) -> list[int]:
+        failed = []
+        for i, t in enumerate(out):
+            if len(t) > self.max_chars:
+                # Custom rules do not run on over-long lines: their cost stays bounded.
+                failed.append(i)
+                continue
+            try:
+                for ps in self.custom:
+                    t = self._apply(ps, t)
+            except _FAILURES:
+                failed.append(i)
+            out[i] = t
+        return failed
+
+    def column(self, lines: list[str], joined: str | None = None) -> tuple[list[str], list[int]]:
+        """``lines`` redacted (a new list) and the indexes of those that could not be done
+        completely (over ``max_chars`` with custom rules, or a rule that raised).
+        ``joined``: ``SEP.join(lines)`` when the caller has it already."""
+        if not lines:
+            return [], []
+        before = dict(self.counts)
+        chunk = Chunk(lines, joined)
         try:
-            text = self._run(self.builtin, text)
-            if self.custom:
-                if len(text) > self.max_chars:
-                    # Custom rules do not run on over-long lines: their cost stays bounded.
-                    self.failed = True
-                else:
-                    text = self._run(self.custom, text)
-        except (RecursionError, MemoryError, re.error):
+            self._builtins(chunk)
+        except (Mixed, *_FAILURES):
+            if len(lines) == 1:  # a built-in raised on this line: what was done before stays
+                return list(chunk.lines()), [0]
+            self.counts = before
+            return self._one_by_one(lines)  # to tell which line
+        out = chunk.lines()
+        if out is lines:
+            out = list(lines)
+        return out, self._customs(out) if self.custom else []
+
+    def _one_by_one(self, lines: list[str]) -> tuple[list[str], list[int]]:
+        out: list[str] = []
+        failed: list[int] = []
+        for i, t in enumerate(lines):
+            done, bad = self.column([t])
+            out.append(done[0])
+            if bad:
+                failed.append(i)
+        return out, failed
+
+    def text(self, text: str) -> str:
+        """``text`` redacted; sets ``failed`` when it could not be done completely."""
+        out, failed = self.column([text])
+        if failed:
             self.failed = True
-        return text
+        return out[0]
 
 
 class RedactStep:
@@ -343,42 +242,81 @@ class RedactStep:
     def __call__(self, rows: Rows) -> Rows:
         if not len(rows):
             return rows
+        text = rows.text
+        joined = text[0] if len(text) == 1 else SEP.join(text)
+        skip = self._pem_rows(rows, joined) if self.pem else set()
+        failed: set[int] = set()
+        self._texts(rows, skip, joined, failed)
+        if rows.message is not None:
+            msgs = rows.message
+            self._redact(msgs, [i for i, m in enumerate(msgs) if m is not None], skip, failed)
+        if rows.fields is not None:
+            self._fields(rows.fields, skip, failed)
         r = self.redactor
-        red = r.text
-        failed: list[int] = []
-        text, msgs, fields = rows.text, rows.message, rows.fields
-        for i, t in enumerate(text):
-            if self.pem and self._pem_line(rows, i, t):
-                continue
-            r.failed = False
-            m = msgs[i] if msgs is not None else None
-            # A parsed line's text holds the same values as its message and fields: it is
-            # redacted too (it ships when fields did not fit) but counted once, from those.
-            r.counting = m is None and not (fields is not None and fields[i])
-            text[i] = red(t)
-            r.counting = True
-            if m is not None:
-                msgs[i] = red(m)  # type: ignore[index]
-            found = fields[i] if fields is not None else None
-            if found:
-                for k, v in found.items():
-                    if isinstance(v, str):
-                        found[k] = red(v)
-                    elif isinstance(v, int) and abs(v) >= 10**12:  # a card as a JSON number
-                        out = red(str(v))
-                        if out != str(v):
-                            found[k] = out
-            if r.failed:
-                failed.append(i)
         r.failed = False
         rows.attrs = map_shared(rows.attrs, self._shared)
         if r.failed:  # a shared attribute value (a label) failed: every row carries it
-            failed = list(range(len(rows)))
-        counts = r.counts
-        for rule, n in counts.items():
+            failed = set(range(len(rows)))
+        for rule, n in r.counts.items():
             self.reporter.redacted(rule, n)
-        counts.clear()
-        return self._failures(rows, failed)
+        r.counts.clear()
+        return self._failures(rows, sorted(failed))
+
+    def _texts(self, rows: Rows, skip: set[int], joined: str, failed: set[int]) -> None:
+        msgs, fields = rows.message, rows.fields
+        if msgs is None and fields is None and not skip:
+            rows.text, bad = self.redactor.column(rows.text, joined)
+            failed.update(bad)
+            return
+        # A parsed line's text holds the same values as its message and fields: it is
+        # redacted too (it ships when fields did not fit) but counted once, from those.
+        counted: list[int] = []
+        quiet: list[int] = []
+        for i in range(len(rows)):
+            parsed = (msgs is not None and msgs[i] is not None) or (fields and fields[i])
+            (quiet if parsed else counted).append(i)
+        self._redact(rows.text, counted, skip, failed)
+        self.redactor.counting = False
+        try:
+            self._redact(rows.text, quiet, skip, failed)
+        finally:
+            self.redactor.counting = True
+
+    def _redact(self, column: list[Any], rows: list[int], skip: set[int], failed: set[int]) -> None:
+        """Redact ``column[i]`` for ``i`` in ``rows`` (not in ``skip``), in one call."""
+        if skip:
+            rows = [i for i in rows if i not in skip]
+        if not rows:
+            return
+        out, bad = self.redactor.column([column[i] or "" for i in rows])
+        for i, value in zip(rows, out, strict=True):
+            column[i] = value
+        failed.update(rows[b] for b in bad)
+
+    def _fields(
+        self, fields: list[dict[str, object] | None], skip: set[int], failed: set[int]
+    ) -> None:
+        where: list[tuple[int, str, object]] = []
+        for i, found in enumerate(fields):
+            if found and i not in skip:
+                for k, v in found.items():
+                    if isinstance(v, str) or (isinstance(v, int) and abs(v) >= 10**12):
+                        where.append((i, k, v))  # a big int: maybe a card as a JSON number
+        if not where:
+            return
+        out, bad = self.redactor.column([v if isinstance(v, str) else str(v) for _, _, v in where])
+        for (i, k, v), value in zip(where, out, strict=True):
+            if isinstance(v, str) or value != str(v):
+                found = fields[i]
+                assert found is not None
+                found[k] = value
+        failed.update(where[b][0] for b in bad)
+
+    def _pem_rows(self, rows: Rows, joined: str) -> set[int]:
+        """Rows inside a PEM block printed line by line (replaced whole here)."""
+        if not self._in_pem and not ("V" in joined and "PRIVATE KEY-----" in joined):
+            return set()
+        return {i for i, t in enumerate(rows.text) if self._pem_line(rows, i, t)}
 
     def _pem_line(self, rows: Rows, i: int, t: str) -> bool:
         """Whether row ``i`` is inside a line-by-line PEM block (then replaced whole)."""

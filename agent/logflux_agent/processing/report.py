@@ -6,18 +6,22 @@ Every processor of one input reports through one ``Reporter``: a problem is coun
 ``LOG_INTERVAL`` seconds per (processor, reason), with how many happened since the last line.
 The line itself is never logged (it may hold what the operator redacts; ``tap`` shows it).
 Reasons come from the fixed vocabulary below, so labels stay bounded.
+
+``tap --explain`` sets ``Reporter.explain`` and feeds the chain one entry at a time
+(``one_entry_at_a_time``), so each line it prints is about one entry: what a filter dropped
+and what redact replaced in it, printed just before the entry itself.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 
 from logflux_agent.observe import metrics
-from logflux_agent.record import AckToken
+from logflux_agent.record import AckToken, Record
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,19 @@ DROP_REASONS = frozenset(
     {"excluded", "not_included", "below_min_level", "sampled_out", "throttled", "redact_failed"}
 )
 CUT_REASONS = ("dropped", "value_too_long", "reserved_name")
+
+
+Emit = Callable[[list[Record]], Awaitable[None]]
+
+
+def one_entry_at_a_time(emit: Emit) -> Emit:
+    """``emit`` called with one record per list (``tap --explain``: per-entry counts)."""
+
+    async def each(records: list[Record]) -> None:
+        for record in records:
+            await emit([record])
+
+    return each
 
 
 class Reporter:

@@ -149,8 +149,33 @@ def test_filters_load_with_their_options() -> None:
         ("      - min_level: {level: loud}\n", "a level: 1 to 8"),
         ("      - sample: {every: 0}\n", "an integer ≥ 1"),
         ("      - include\n", "patterns"),
+        ("      - redact: {max_chars: 10}\n", "7:17: inputs[0].processors[0].redact.max_chars"),
+        (
+            "      - search_tokens: {max_tokens: 99}\n",
+            "7:24: inputs[0].processors[0].search_tokens:",
+        ),
+        ("      - sample: {every: 0}\n", "7:25: inputs[0].processors[0].sample.every"),
     ],
 )
 def test_bad_filter_options_name_file_line_col(text: str, expected: str) -> None:
     found = config_problems(text)
     assert any(expected in p and "agent.yaml:" in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("pattern", "unsafe"),
+    [
+        (r"(a+)+", True),
+        (r"(\w*\s?)*", True),
+        (r"(x|(y+))*z", True),
+        (r"((ab)*)+", True),
+        (r"(?:a{1,3})+", False),
+        (r"(a+){2}", False),
+        (r"(a+)++", False),  # possessive: never backtracks into its body
+        (r"user=(?P<secret>\w+)", False),
+    ],
+)
+def test_nested_unbounded_repeats_are_found_at_any_depth(pattern: str, unsafe: bool) -> None:
+    from logflux_agent.config.privacy import unsafe_pattern
+
+    assert (unsafe_pattern(pattern) is not None) is unsafe

@@ -1,0 +1,374 @@
+"""The built-in detectors of ``redact``, and the gates that pick, in one read chunk, the lines
+each has to look at (processing/redact.py runs them; docs/processing.md, "redact").
+
+A detector is one or more ``Pattern``: a regex, compiled once, and a ``Gate``. A gate tests
+the whole chunk in C — its lines joined by ``SEP``, a character no built-in pattern matches
+or runs across (``Chunk``) — and names the lines the regex can match: ``Finder`` tests a
+rare anchor character with memchr and, when it is there, scans with a regex whose literal
+first character lets the engine jump from one anchor to the next; ``Words`` finds the
+case-insensitive words (``authorization``, ``bearer``, ``basic``, ``aws_secret``) in one scan
+of the lower-cased chunk; ``CardShapes`` maps digits to ``0`` with ``bytes.translate`` and
+looks for 13 in a row; ``Colons`` finds ``::`` or seven colons. The regex then runs on those
+lines only. A gate finds exactly the lines its test finds when each line is tested alone.
+
+``ipv4`` is on nearly every line of an access log, so it has no gate: ``ipv4_mask`` replaces
+in the joined chunk with literal-prefix passes (the engine jumps to a line start or a ``.``
+instead of trying the pattern at every digit, ~50 ns each).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any, AnyStr
+
+SEP = "\x00"  # joins a chunk's lines: no built-in pattern matches it or runs across it
+_BSEP = SEP.encode()
+_MARK = "\x01"  # a placeholder ipv4_mask leaves between its two passes
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum of a string of digits (card numbers end in their check digit)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(value: str) -> bool:
+    digits = value.replace(" ", "").replace("-", "")
+    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+def _ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def occurrences(text: AnyStr, needle: AnyStr, sep: AnyStr) -> list[int]:
+    """Where ``needle`` occurs in a joined chunk, the first place per line (the next search
+    starts at the following separator)."""
+    out = []
+    p = text.find(needle)
+    while p >= 0:
+        out.append(p)
+        q = text.find(sep, p)
+        if q < 0:
+            break
+        p = text.find(needle, q)
+    return out
+
+
+class Mixed(Exception):
+    """A line of the chunk holds the separator: line numbers would be wrong."""
+
+
+class Chunk:
+    """The lines being redacted, as a list or joined by ``SEP``, each form made from the
+    other only when a pass needs it (a pass that found nothing changes neither)."""
+
+    __slots__ = ("_joined", "_lines", "_memo", "_own", "n")
+
+    def __init__(self, lines: list[str], joined: str | None) -> None:
+        self.n = len(lines)
+        self._lines: list[str] | None = lines
+        self._joined = joined
+        self._own = False  # whether _lines is our copy (the caller's list is never changed)
+        self._memo: dict[str, Any] = {}  # what gates computed from the text as it is now
+
+    def joined(self) -> str:
+        if self._joined is None:
+            assert self._lines is not None
+            self._joined = self._lines[0] if self.n == 1 else SEP.join(self._lines)
+        return self._joined
+
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            assert self._joined is not None
+            self._lines = [self._joined] if self.n == 1 else self._joined.split(SEP)
+            self._own = True
+            if len(self._lines) != self.n:
+                raise Mixed
+        return self._lines
+
+    def set_joined(self, joined: str) -> None:
+        if joined is not self._joined:
+            self._joined, self._lines, self._own = joined, None, False
+            self._memo.clear()
+
+    def writable(self) -> list[str]:
+        lines = self.lines()
+        if not self._own:
+            lines = self._lines = list(lines)
+            self._own = True
+        self._joined = None
+        self._memo.clear()
+        return lines
+
+    def lowered(self) -> str:
+        low = self._memo.get("lower")
+        if low is None:
+            low = self._memo["lower"] = self.joined().lower()
+        return low
+
+    def memo(self, name: str) -> Any:
+        return self._memo.get(name)
+
+    def remember(self, name: str, value: Any) -> None:
+        self._memo[name] = value
+
+    def line_numbers(self, view: str | bytes, positions: list[int]) -> list[int]:
+        if not positions:
+            return []
+        if self.n == 1:
+            return [0]
+        sep: str | bytes = SEP if isinstance(view, str) else SEP.encode()
+        out: list[int] = []
+        line = last = 0
+        for p in sorted(positions):
+            line += view.count(sep, last, p)  # type: ignore[arg-type]
+            last = p
+            if not out or out[-1] != line:
+                out.append(line)
+        if out[-1] >= self.n or view.count(sep) != self.n - 1:  # type: ignore[arg-type]
+            raise Mixed
+        return out
+
+
+class Gate:
+    """Which lines of a chunk a pattern can match (the base class: all of them)."""
+
+    def lines(self, chunk: Chunk) -> list[int]:
+        """Line numbers to run the pattern on, in order."""
+        return list(range(len(chunk.lines())))
+
+
+class Finder(Gate):
+    """Lines where ``regex`` matches. It starts with the literal ``anchor``: the C scanner
+    jumps from one to the next, and a chunk without any (a memchr) is not scanned at all."""
+
+    def __init__(self, anchor: str, regex: str) -> None:
+        self.anchor = anchor
+        self.compiled = re.compile(regex)
+
+    def lines(self, chunk: Chunk) -> list[int]:
+        joined = chunk.joined()
+        if self.anchor not in joined:
+            return []
+        return chunk.line_numbers(joined, [m.start() for m in self.compiled.finditer(joined)])
+
+
+class Words(Gate):
+    """Lines holding one of the words named ``keys``, in any case. One scan of the lower-cased
+    chunk finds every word at once (they all hold an ``a``, the regex's literal first
+    character); the result is kept until a pass changes the chunk."""
+
+    def __init__(self, *keys: str) -> None:
+        self.keys = keys
+
+    def lines(self, chunk: Chunk) -> list[int]:
+        found = chunk.memo("words")
+        if found is None:
+            found = {}
+            view = chunk.lowered()
+            for m in _WORDS.finditer(view):
+                found.setdefault(m.lastgroup or "", []).append(m.start())
+            found = {k: chunk.line_numbers(view, v) for k, v in found.items()}
+            chunk.remember("words", found)
+        if len(self.keys) == 1:
+            return list(found.get(self.keys[0], ()))
+        return sorted({i for k in self.keys for i in found.get(k, ())})
+
+
+_WORDS = re.compile(
+    r"a(?:(?=uthorization)(?P<authorization>)|(?<=bea)(?=rer)(?P<bearer>)"
+    r"|(?<=ba)(?=sic)(?P<basic>)|(?=ws_?secret)(?P<aws_secret>))"
+)
+
+
+# bytes.translate is a C table lookup (str.translate goes through a dict per character).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+# The shapes card numbers are written in: 13-19 digits in one run, or groups of four joined by
+# one space or dash (the last group 1-4 digits), or American Express's 4-6-5.
+_CARD_SHAPES: tuple[bytes, ...] = (b"0" * 13, b"0000 0000 0000 0", b"0000-0000-0000-0")
+_CARD_SHAPES += (b"0000 000000 0000", b"0000-000000-0000")
+# The chunk view: digits → 0, spaces and dashes deleted, anything else → x. Each shape above
+# is then a run of at least 13 zeros.
+_CHUNK_VIEW = bytes(ord("0") if 48 <= b <= 57 else b if b == 0 else ord("x") for b in range(256))
+
+
+def card_possible(text: str) -> bool:
+    """Whether ``text`` holds a card-number shape (the test of one line)."""
+    shape = text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
+    return any(s in shape for s in _CARD_SHAPES)
+
+
+class CardShapes(Gate):
+    """Lines holding a card-number shape (``card_possible``)."""
+
+    def lines(self, chunk: Chunk) -> list[int]:
+        view = chunk.joined().encode("utf-8", "surrogatepass").translate(_CHUNK_VIEW, b" -")
+        near = occurrences(view, b"0" * 13, _BSEP)
+        if not near:
+            return []
+        current = chunk.lines()
+        return [i for i in chunk.line_numbers(view, near) if card_possible(current[i])]
+
+
+_TWO = re.compile("::")  # a literal prefix: the scanner jumps from colon to colon
+
+
+class Colons(Gate):
+    """Lines with ``::`` or at least seven colons: every form of an IPv6 address has one."""
+
+    def lines(self, chunk: Chunk) -> list[int]:
+        joined = chunk.joined()
+        if ":" not in joined:
+            return []
+        found = set(chunk.line_numbers(joined, [m.start() for m in _TWO.finditer(joined)]))
+        counts = map(str.count, chunk.lines(), repeat(":"))
+        found.update(i for i, n in enumerate(counts) if n >= 7)
+        return sorted(found)
+
+
+EVERY_LINE = Gate()
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One regex of a rule; ``secret``: the group to replace (None: the whole match)."""
+
+    rule: str
+    regex: str
+    gate: Gate = EVERY_LINE
+    secret: str | None = None
+    valid: Callable[[str], bool] | None = None
+
+
+_IP4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_B64 = r"[A-Za-z0-9+/]"
+# A digit first, its lookbehind after it: the engine then scans for a digit instead of trying
+# the lookbehind at every position. The first octet is 1-3 digits (999.1.1.1 is masked too:
+# over-redaction, harmless). ipv4_mask finds exactly what this finds.
+IPV4 = rf"[0-9](?<![0-9.][0-9])[0-9]{{0,2}}\.(?:{_IP4}\.){{2}}{_IP4}(?![0-9]|\.[0-9])"
+_TAIL = rf"(?:{_IP4}\.){{2}}{_IP4}(?![0-9]|\.[0-9])"
+# Pass 1a, addresses that begin a line (access logs): the separator is the literal prefix.
+_AT_LINE_START = re.compile(rf"{SEP}[0-9]{{1,3}}\.{_TAIL}")
+# Pass 1b, the others: from the first dot, the first octet checked behind it (1-3 digits, not
+# after a digit or a dot); the octet itself is left in front of a placeholder ...
+_FROM_FIRST_DOT = re.compile(
+    r"\.(?=[0-9]{1,3}\.[0-9])(?<=[0-9]\.)(?<![0-9]{4}\.)(?<!\.[0-9]\.)(?<!\.[0-9]{2}\.)"
+    rf"(?<!\.[0-9]{{3}}\.){_TAIL}"
+)
+# ... and pass 2 removes it: placeholder + octet, in the reversed text (a literal prefix again).
+_OCTET_BEFORE_MARK = re.compile(rf"{_MARK}[0-9]{{1,3}}")
+
+
+def ipv4_mask(text: str, mask: str) -> tuple[str, int]:
+    """Every address ``IPV4`` finds in ``text`` replaced by ``mask``, and how many."""
+    if "." not in text:
+        return text, 0
+    if _MARK in text or _MARK in mask or "\\" in mask:
+        return re.subn(IPV4, mask, text)
+    # A separator in front: an address at the very start is one at a line start too.
+    work, first = _AT_LINE_START.subn(SEP + mask, SEP + text)
+    work, rest = _FROM_FIRST_DOT.subn(_MARK, work)
+    if rest:
+        work = _OCTET_BEFORE_MARK.sub(mask[::-1], work[::-1])[::-1]
+    return (work[1:], first + rest) if first or rest else (text, 0)
+
+
+_AUTH_VALUE = r"(?P<secret>[A-Za-z0-9\-._~+/]+=*)"
+BUILTIN: dict[str, tuple[Pattern, ...]] = {
+    # protocol.md §1: {region}-lf_{body}, lf_{body}, and the PAT forms lf_usr_… of both.
+    "logflux_key": (
+        Pattern(
+            "logflux_key",
+            r"(?<![A-Za-z0-9_])(?:(?:eu|us|ca|au|ap)-)?lf_[A-Za-z0-9_\-.+/=]+",
+            Finder("_", r"_(?<=lf_)"),
+        ),
+    ),
+    "authorization": (
+        Pattern(
+            "authorization",
+            r"(?i:\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+            rf"(?:(?:bearer|basic|token|digest)\s+)?){_AUTH_VALUE}",
+            Words("authorization"),
+            "secret",
+        ),
+        Pattern(
+            "authorization",
+            # A bare "Bearer <token>": the token has a digit or a symbol (not a word).
+            r"(?i:\b(?:bearer|basic)\s+)(?=[A-Za-z]*[0-9\-._~+/=])"
+            r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)",
+            Words("bearer", "basic"),
+            "secret",
+        ),
+    ),
+    "jwt": (
+        Pattern(
+            "jwt",
+            r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
+            Finder("J", r"J(?<=eyJ)"),
+        ),
+    ),
+    "aws_access_key": (
+        Pattern(
+            "aws_access_key",
+            r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])",
+            Finder("A", r"A(?=KIA|SIA|BIA|CCA)"),
+        ),
+    ),
+    "aws_secret_key": (
+        Pattern(
+            "aws_secret_key",
+            r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
+            rf"(?P<secret>{_B64}{{40}})(?![A-Za-z0-9+/=])",
+            Words("aws_secret"),
+            "secret",
+        ),
+    ),
+    "private_key": (
+        Pattern(
+            "private_key",
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
+            Finder("V", r"V(?<=PRIV)(?=ATE KEY-----)"),
+        ),
+    ),
+    "card": (
+        Pattern(
+            "card",
+            r"(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])(?![ -][0-9])",
+            CardShapes(),
+            valid=_card,
+        ),
+    ),
+    "email": (
+        Pattern(
+            "email",
+            r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+            r"\.[A-Za-z]{2,}(?![A-Za-z0-9-])",
+            Finder("@", "@"),
+        ),
+    ),
+    "ipv4": (Pattern("ipv4", IPV4),),
+    "ipv6": (
+        Pattern(
+            "ipv6",
+            r"(?<![A-Za-z0-9:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)[0-9A-Fa-f:.]{2,45}"
+            r"(?![A-Za-z0-9:])",
+            Colons(),
+            valid=_ipv6,
+        ),
+    ),
+}
