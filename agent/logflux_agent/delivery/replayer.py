@@ -95,7 +95,14 @@ class Replayer:
         self.drained = asyncio.Event()
 
     async def run(self, session_ready: asyncio.Event) -> None:
-        await session_ready.wait()
+        interval = self._spool.fsync_interval
+        async with asyncio.TaskGroup() as tg:
+            if interval is not None:  # fsync: interval also syncs while no batch arrives
+                tg.create_task(self._spool.sync_every(interval), name="spool-sync")
+            await session_ready.wait()
+            await self._replay()
+
+    async def _replay(self) -> None:
         while True:
             if self._spool.peek() is None:
                 self.drained.set()

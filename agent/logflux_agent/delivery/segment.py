@@ -54,6 +54,11 @@ class SpoolItem:
         return len(self.part_sizes)
 
     def encode(self) -> bytes:
+        return self.head() + self.body
+
+    def head(self) -> bytes:
+        """The payload's first piece (length-prefixed JSON head); the body follows it as is,
+        so a record is written without copying the body (``frame_pieces``)."""
         head = json.dumps(
             {
                 "key_id": self.key_id,
@@ -66,7 +71,7 @@ class SpoolItem:
             },
             separators=(",", ":"),
         ).encode("ascii")
-        return _HEAD_LEN.pack(len(head)) + head + self.body
+        return _HEAD_LEN.pack(len(head)) + head
 
     @classmethod
     def decode(cls, payload: bytes) -> SpoolItem:
@@ -87,6 +92,15 @@ class SpoolItem:
 def frame(payload: bytes) -> bytes:
     """``payload`` as one record: length, CRC, bytes."""
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def frame_pieces(head: bytes, body: bytes) -> list[bytes]:
+    """The record of payload ``head + body`` as pieces for one ``writev``: the same bytes as
+    ``frame(head + body)``, without joining them (the CRC runs over the pieces in turn)."""
+    return [_FRAME.pack(len(head) + len(body), zlib.crc32(body, zlib.crc32(head))), head, body]
+
+
+FRAME_BYTES = _FRAME.size
 
 
 @dataclass(slots=True)

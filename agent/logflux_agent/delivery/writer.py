@@ -55,10 +55,20 @@ class SpoolSink:
 
     async def write(self, records: list[Record], owners: dict[str, int]) -> None:
         """Encode and spool one batch; returns once all of it is durably in the spool."""
+        await self.append(await self.encode(records, owners))
+
+    async def encode(self, records: list[Record], owners: dict[str, int]) -> list[SpoolItem]:
+        """The batch as the requests to spool (encoded under the current session): may run
+        while the previous batch of the same input is still being written."""
         items, _dead = await self._client.encode_for_spool(records, owners)
-        for item in items:
-            await self._append(item)
-            self.spooled_entries += item.parts
+        return items
+
+    async def append(self, items: list[SpoolItem]) -> None:
+        """Write encoded requests in order; returns once all are durably in the spool."""
+        while items:
+            done = await self._append(items)
+            self.spooled_entries += sum(item.parts for item in items[:done])
+            items = items[done:]
 
     async def settle(self) -> None:
         """At the sender's end: with ``wait_delivered``, until the replayer drained the spool."""
@@ -67,15 +77,15 @@ class SpoolSink:
             await self.replayer.drained.wait()
         self.spool.sync()  # fsync: interval leaves nothing unsynced at a clean stop
 
-    async def _append(self, item: SpoolItem) -> None:
+    async def _append(self, items: list[SpoolItem]) -> int:
         delay = _FULL_RETRY_FIRST
         while True:
             try:
-                await self.spool.append(item)
+                done = await self.spool.append(items)
                 if self.full_since is not None:
                     log.info("spool.room_again", waited=self._clock.monotonic() - self.full_since)
                 self.full_since = None
-                return
+                return done
             except SpoolFull as exc:
                 if self.full_since is None:
                     self.full_since = self._clock.monotonic()
