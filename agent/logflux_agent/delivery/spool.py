@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
 from collections.abc import Sequence
@@ -35,6 +36,12 @@ from logflux_agent.delivery.segment import SpoolItem
 from logflux_agent.observe import metrics
 
 log = structlog.get_logger(__name__)
+
+LOCK_FILE = ".lock"
+
+
+class SpoolBusy(Exception):
+    """Another process holds the spool directory's lock (two writers would interleave)."""
 
 
 class SpoolFull(Exception):
@@ -90,6 +97,7 @@ class Spool:
         self._active: _Segment | None = None
         self._fd: int | None = None
         self._last_fsync = 0.0
+        self._lock_fd: int | None = None
         self._dirty = False  # written since the last fsync (``fsync: interval``)
         # One thread does every write and fsync of the segment files, in order: appends never
         # wait behind other work of the default executor, and never run concurrently.
@@ -111,6 +119,7 @@ class Spool:
         """Scan the directory: cut torn/corrupt tails, move foreign files aside. Never raises
         for what it finds in the files (only for a directory it cannot create or list)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_directory()
         for path in sorted(self.directory.glob("*" + sg.SUFFIX)):
             try:
                 seq = int(path.stem)
@@ -133,6 +142,17 @@ class Spool:
                 requests=self.pending_requests,
                 bytes=self.bytes,
             )
+
+    def _lock_directory(self) -> None:
+        """One process per spool directory (a one-shot's ``--spool`` may name a daemon's): an
+        exclusive ``flock`` on ``.lock``, held until the process ends."""
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolBusy("in use by another logflux-agent process") from None
+        self._lock_fd = fd
 
     def _recover(self, path: Path, seq: int) -> None:
         try:
@@ -373,6 +393,9 @@ class Spool:
     def close(self) -> None:
         self._close_active()
         self._executor.shutdown(wait=False)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
 
 def _write_all(fd: int, pieces: list[bytes]) -> None:
