@@ -103,6 +103,16 @@ def frame_pieces(head: bytes, body: bytes) -> list[bytes]:
 FRAME_BYTES = _FRAME.size
 
 
+def write_all(fd: int, pieces: list[bytes]) -> None:
+    """``writev`` of ``pieces``; a short write (rare: a signal, a nearly full disk) goes on
+    from where it stopped."""
+    done = os.writev(fd, pieces)
+    if done < sum(map(len, pieces)):
+        rest = memoryview(b"".join(pieces))[done:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]
+
+
 @dataclass(slots=True)
 class ScanResult:
     """What ``scan`` found: the records' (offset, payload), where valid data ends, and why not

@@ -237,7 +237,7 @@ class Spool:
                 size = sum(map(len, record))
                 if (seg.records or added) and pos + size > self.segment_bytes:
                     break  # the rest goes to the next segment, in the next call
-                _write_all(self._fd, record)
+                sg.write_all(self._fd, record)
                 added.append((pos, size - sg.FRAME_BYTES, created))
                 pos += size
             now = self._clock.monotonic()
@@ -326,13 +326,26 @@ class Spool:
         async with self._lock:
             if pending.index != seg.acked:
                 return
-            with sg.acked_path(seg.path).open("ab") as fh:
-                fh.write(b"\x01")
             seg.acked += 1
+            if not seg.done:
+                self._write_acked(seg)
             if seg.done:
                 if seg is self._active:
                     self._close_active()
                 self._delete(seg)
+
+    def _write_acked(self, seg: _Segment) -> None:
+        """Grow ``.acked`` to the accepted count. On a full filesystem the count waits in
+        memory (a crash then resends those requests: bounded duplicates, never a loss) and is
+        written with the next one; a segment done is deleted without it."""
+        try:  # a short write still counts a prefix: never more than was accepted
+            if (missing := seg.acked - sg.acked_count(seg.path)) > 0:
+                with sg.acked_path(seg.path).open("ab") as fh:
+                    fh.write(b"\x01" * missing)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            log.warning("spool.acked_not_written", segment=seg.path.name, reason="disk full")
 
     def _delete(self, seg: _Segment) -> None:
         seg.path.unlink(missing_ok=True)
@@ -396,14 +409,3 @@ class Spool:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
-
-
-def _write_all(fd: int, pieces: list[bytes]) -> None:
-    """``writev`` of ``pieces``; a short write (rare: a signal, a nearly full disk) goes on
-    from where it stopped."""
-    done = os.writev(fd, pieces)
-    total = sum(map(len, pieces))
-    if done < total:
-        rest = memoryview(b"".join(pieces))[done:]
-        while rest:
-            rest = rest[os.write(fd, rest) :]
