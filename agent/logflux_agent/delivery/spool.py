@@ -11,8 +11,9 @@ record not yet deleted, i.e. at most ``max_bytes / smallest request`` tuples.
 
 Durability (``fsync``): ``every_batch`` fsyncs each append before it returns, so an entry
 acknowledged to its input survives a power loss; ``interval`` fsyncs at most every
-``fsync_interval`` seconds, so a power loss (not a process crash: the page cache survives
-kill -9) may lose that window. Accepted counts are not fsynced: losing one resends a batch.
+``fsync_interval`` seconds (and ``sync_every`` syncs that long after the last write), so a
+power loss (not a process crash: the page cache survives kill -9) may lose that window.
+Accepted counts are not fsynced: losing one resends a batch.
 """
 
 from __future__ import annotations
