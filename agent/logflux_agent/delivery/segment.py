@@ -16,6 +16,7 @@ A torn append only makes that count smaller: the batch is sent again (a bounded 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import struct
@@ -187,3 +188,17 @@ def acked_count(path: Path) -> int:
         return acked_path(path).stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def grow_acked(path: Path, count: int) -> bool:
+    """Grow ``path``'s ``.acked`` to ``count`` bytes; False on a full filesystem (ENOSPC,
+    EDQUOT). A short write still counts a prefix: never more than was accepted."""
+    try:
+        if (missing := count - acked_count(path)) > 0:
+            with acked_path(path).open("ab") as fh:
+                fh.write(b"\x01" * missing)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        return False
+    return True

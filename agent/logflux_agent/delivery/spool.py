@@ -336,16 +336,9 @@ class Spool:
                 self._delete(seg)
 
     def _write_acked(self, seg: _Segment) -> None:
-        """Grow ``.acked`` to the accepted count. On a full filesystem the count waits in
-        memory (a crash then resends those requests: bounded duplicates, never a loss) and is
-        written with the next one; a segment done is deleted without it."""
-        try:  # a short write still counts a prefix: never more than was accepted
-            if (missing := seg.acked - sg.acked_count(seg.path)) > 0:
-                with sg.acked_path(seg.path).open("ab") as fh:
-                    fh.write(b"\x01" * missing)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
+        # On a full filesystem the count waits in memory (sg.grow_acked): a crash then resends
+        # those requests (bounded duplicates, never a loss); a segment done is deleted anyway.
+        if not sg.grow_acked(seg.path, seg.acked):
             log.warning("spool.acked_not_written", segment=seg.path.name, reason="disk full")
 
     def _delete(self, seg: _Segment) -> None:

@@ -193,3 +193,15 @@ def test_interval_mode_syncs_written_data_while_no_batch_arrives(tmp_path: Path)
         assert not s._dirty
 
     asyncio.run(go())
+
+
+def test_an_accepted_count_on_a_full_disk_waits_and_is_written_later(tmp_path: Path) -> None:
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.skip("/dev/full is missing: no device that answers ENOSPC")
+    seg = tmp_path / "0000000000000001.seg"
+    seg.write_bytes(sg.HEADER)
+    sg.acked_path(seg).symlink_to(full)  # every write there answers ENOSPC
+    assert sg.grow_acked(seg, 2) is False
+    sg.acked_path(seg).unlink()
+    assert sg.grow_acked(seg, 3) is True and sg.acked_count(seg) == 3
