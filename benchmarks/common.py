@@ -35,6 +35,11 @@ class Options:
     line_format: str = "plain"
     # throughput: the file input's processors (a YAML list), or None for none
     processors: list[Any] | None = None
+    # outage --input: "file" (a tailed file: memory stays bounded) or "socket" (the disk
+    # spool: spooling and replay rates, spool_outage.py); socket: entries and spool fsync
+    outage_input: str = "file"
+    outage_entries: int | None = None
+    spool_fsync: str = "every_batch"
 
     def scaled(self, full: float, quick: float) -> float:
         return quick if self.quick else full

@@ -1,5 +1,8 @@
 """Scenario ``outage``: the ingestor fails every request for a while; memory must stay bounded.
 
+``--input socket`` runs the disk-spool variant instead (spool_outage.py: a socket producer
+spooled during the outage, then the replay); what follows is the file variant (the default).
+
 A paced writer appends 50k lines/s to a file the agent tails. After a warm-up the reference
 ingestor is told (``POST /_ref/faults``) to answer every request with 503 for the outage
 (120 s; 20 s with --quick), then to recover. Meanwhile the harness samples the agent's process
@@ -66,6 +69,10 @@ def end_outage(ing: Ingestor) -> Any:
 
 
 def run(opts: Options) -> dict[str, Any]:
+    if opts.outage_input == "socket":  # what cannot be read again waits in the disk spool
+        import spool_outage
+
+        return spool_outage.scenario(opts)
     work = opts.workdir / "outage"
     work.mkdir(parents=True, exist_ok=True)
     log_file = work / "app.log"

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py throughput            # agent vs syslog-ng, 1,000,000 lines
     python benchmarks/run.py outage                # 2-minute ingestor outage at 50k lines/s
+    python benchmarks/run.py outage --input socket # the disk spool: spooling and replay rates
     python benchmarks/run.py idle-files            # 1,000 idle tailed files
     python benchmarks/run.py latency               # write -> accepted at 10k lines/s
     python benchmarks/run.py all --quick --json    # everything, scaled down, as JSON
@@ -71,6 +72,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--lines", type=int, help="throughput: lines (default 1,000,000; quick 200k)")
     p.add_argument("--outage-seconds", type=float, help="outage length (default 120; quick 20)")
     p.add_argument("--outage-rate", type=float, default=50_000.0, help="writer lines/s")
+    p.add_argument(
+        "--input",
+        choices=("file", "socket"),
+        default="file",
+        help="outage: a tailed file (memory bound), or a socket input with the disk spool "
+        "(spooling and replay rates)",
+    )
+    p.add_argument(
+        "--outage-entries",
+        type=int,
+        help="outage --input socket: entries spooled (default 200,000; quick 50k)",
+    )
+    p.add_argument(
+        "--spool-fsync",
+        choices=("every_batch", "interval"),
+        default="every_batch",
+        help="outage --input socket: the spool's fsync mode",
+    )
     p.add_argument(
         "--rss-bound-mib",
         type=float,
@@ -166,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         repeat=max(1, args.repeat),
         line_format=args.line_format,
         processors=_processors(args.processors),
+        outage_input=args.input,
+        outage_entries=args.outage_entries,
+        spool_fsync=args.spool_fsync,
     )
     if args.syslog_ng != "only" and not Path(opts.agent_bin).exists():
         print(f"run.py: agent not found at {opts.agent_bin} (use --agent-bin)", file=sys.stderr)

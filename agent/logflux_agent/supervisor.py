@@ -391,8 +391,12 @@ class Supervisor:
         self.queue.close()
         timeout = self.config.sender.shutdown_timeout
         # Without a session, file and journal data can simply be read again after the restart;
-        # stdin cannot, so its entries get the drain time even while the session is pending.
-        if not sender_task.done() and (self.session_ready.is_set() or self.undelivered_stdin > 0):
+        # stdin cannot, so its entries get the drain time even while the session is pending;
+        # so does a spool told to wait until it is delivered (--wait-delivered).
+        spool_waits = self.spool is not None and self.spool.waits_at_exit()
+        if not sender_task.done() and (
+            self.session_ready.is_set() or self.undelivered_stdin > 0 or spool_waits
+        ):
             # Shielded: a timeout ends the wait, not the sender (it is cancelled just below).
             with contextlib.suppress(TimeoutError):
                 await self.clock.wait_for(asyncio.shield(sender_task), timeout)

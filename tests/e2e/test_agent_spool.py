@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 import urllib.request
 import uuid
 from pathlib import Path
@@ -312,3 +315,57 @@ def test_a_spool_directory_that_cannot_be_created_stops_the_start_naming_it(
     agent.start()
     assert agent.wait(timeout=60) == 2
     assert "spool.directory" in agent.logs() and "a-file" in agent.logs()
+
+
+def _oneshot(*args: str, stdin: bytes, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
+    return subprocess.run(
+        [sys.executable, "-m", "logflux_agent", "--stdin", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env={**base, **env},
+    )
+
+
+def test_one_shot_without_a_config_spools_when_asked_and_the_next_run_delivers(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    n = 300
+    lines = b"".join(f"cli-{i:06d} secret-plaintext-marker\n".encode() for i in range(n))
+    env = {"LOGFLUX_API_KEY": ref_ingestor.api_key, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    ref_ingestor.faults(status=503, count=10**6)
+    first = _oneshot("--endpoint", ref_ingestor.url, "--spool", stdin=lines, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    spool_dir = tmp_path / "xdg" / "logflux-agent" / "spool"  # the documented default
+    assert f"spool: {n} entries spooled".encode() in first.stderr
+    assert list(spool_dir.glob("*.seg")) and b"secret-plaintext-marker" not in _spool_bytes(
+        spool_dir
+    )
+    assert ref_ingestor.stats()["entries_recorded"] == 0
+    ref_ingestor.reset_faults()
+    second = _oneshot(
+        "--endpoint", ref_ingestor.url, "--spool", str(spool_dir), "--wait-delivered",
+        stdin=b"", env=env,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert b"0 request(s) waiting" in second.stderr
+    expected = [f"cli-{i:06d} secret-plaintext-marker" for i in range(n)]
+    report = ref_ingestor.verify({"stdin": expected})
+    assert report.missing_count == 0
+    assert not list(spool_dir.glob("*.seg"))
+
+
+def test_a_spool_directory_in_use_by_another_agent_is_refused_naming_it(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    agent = _agent(tmp_path, ref_ingestor, directory=str(tmp_path / "shared"))
+    agent.start()
+    agent.wait_for_event("socket.listening", timeout=60)
+    env = {"LOGFLUX_API_KEY": ref_ingestor.api_key}
+    result = _oneshot(
+        "--endpoint", ref_ingestor.url, "--spool", str(tmp_path / "shared"), stdin=b"x\n", env=env
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert b"in use by another logflux-agent process" in result.stderr
+    agent.stop()

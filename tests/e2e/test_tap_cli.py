@@ -106,3 +106,44 @@ def test_tap_of_an_unknown_input_is_a_usage_error(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
     assert "no input with id 'nope' (inputs: pods, other)" in err and out == ""
+
+
+def test_tap_shows_what_the_spool_holds_and_changes_nothing_there(tmp_path: Path) -> None:
+    import asyncio
+
+    from logflux_agent.delivery.segment import SpoolItem
+    from logflux_agent.delivery.spool import Spool
+
+    spool_dir = tmp_path / "spool"
+    spool = Spool(spool_dir, max_bytes=2**20, segment_bytes=2**16)
+    spool.open()
+    items = [
+        SpoolItem("kid", "c2VjcmV0", "b" * 32, os.urandom(300), [0, 100], [100, 200], {}, 1e9)
+        for _ in range(3)
+    ]
+    asyncio.run(spool.append(items))
+    pending = spool.peek()
+    assert pending is not None
+    asyncio.run(spool.accepted(pending))  # one of three accepted: two wait
+    spool.close()
+    (seg,) = spool_dir.glob("*.seg")
+    with seg.open("ab") as fh:
+        fh.write(b"\x00\x00\x01")  # a torn tail: the agent would cut it, tap must not
+    before = {p.name: p.read_bytes() for p in spool_dir.iterdir() if p.is_file()}
+    doc = {
+        "api_key": KEY,
+        "endpoint": "http://127.0.0.1:9",
+        "state_dir": str(tmp_path / "state"),
+        "inputs": [{"type": "stdin", "spool": {"directory": str(spool_dir)}}],
+    }
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    cfg.chmod(0o600)
+    proc = tap(cfg, stdin=subprocess.DEVNULL)  # stdin ends at once: tap ends with it
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert f"input(s) stdin spool to {spool_dir}" in err
+    assert "2 request(s) waiting (4 entries)" in err and "1 segment(s)" in err
+    assert "1 segment(s) with a damaged tail" in err
+    after = {p.name: p.read_bytes() for p in spool_dir.iterdir() if p.is_file()}
+    assert after == before and out == ""

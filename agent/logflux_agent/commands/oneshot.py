@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import sys
@@ -66,6 +65,9 @@ def config_from_command_line(args: argparse.Namespace) -> tuple[AgentConfig, str
         "metrics": {"enabled": False},
         "inputs": [{"type": "stdin"}],
     }
+    spool_dir = spool_directory(args)
+    if spool_dir is not None:  # outside the temporary state directory: it outlives the run
+        doc["inputs"] = [{"type": "stdin", "spool": {"directory": spool_dir}}]
     if args.endpoint:
         doc["endpoint"] = args.endpoint
     if args.api_key_file:
@@ -76,7 +78,10 @@ def config_from_command_line(args: argparse.Namespace) -> tuple[AgentConfig, str
     if args.api_key_file:
         environ.pop(API_KEY_VAR, None)  # the command line beats the environment
     try:
-        return load_config_text(text, "(command line)", environ), state_dir
+        config = load_config_text(text, "(command line)", environ)
+        if getattr(args, "wait_delivered", False):
+            config = _wait_delivered(config)
+        return config, state_dir
     except BaseException:
         shutil.rmtree(state_dir, ignore_errors=True)
         raise
@@ -104,9 +109,44 @@ def apply_overrides(config: AgentConfig, args: argparse.Namespace) -> AgentConfi
             ) from None
         except (CredentialError, UnicodeDecodeError) as exc:
             raise ConfigError(f"--api-key-file {args.api_key_file}: {exc}") from None
+    spool_dir = spool_directory(args)
+    if spool_dir is not None:
+        config = _stdin_spool(config, spool_dir)
     if getattr(args, "wait_delivered", False):
         config = _wait_delivered(config)
     return config
+
+
+def spool_directory(args: argparse.Namespace) -> str | None:
+    """``--spool [DIR]``: the one-shot's spool directory (``$XDG_STATE_HOME/logflux-agent/spool``
+    when no DIR is given), or None without the flag. Refused without ``--stdin``."""
+    given: str | None = getattr(args, "spool", None)
+    if given is None:
+        return None
+    if not getattr(args, "stdin", False):
+        raise ConfigError("--spool: only with --stdin (other inputs set `spool:` in the file)")
+    if given:
+        return os.path.abspath(os.path.expanduser(given))
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "logflux-agent", "spool")
+
+
+def _stdin_spool(config: AgentConfig, directory: str) -> AgentConfig:
+    """``--spool`` with ``--config``: standard input spools to ``directory`` (added as an
+    input when the file has none), with the file's other spool settings if it has any."""
+    from logflux_agent.config.spool import SpoolConfig
+
+    def spooled(cfg: StdinInputConfig) -> StdinInputConfig:
+        base = cfg.spool or config.spool or SpoolConfig()
+        return replace(cfg, spool=replace(base, enabled=True, directory=directory))
+
+    inputs = list(config.inputs)
+    if not any(isinstance(c, StdinInputConfig) for c in inputs):
+        inputs.append(StdinInputConfig())
+    return replace(
+        config,
+        inputs=tuple(spooled(c) if isinstance(c, StdinInputConfig) else c for c in inputs),
+    )
 
 
 def _wait_delivered(config: AgentConfig) -> AgentConfig:
@@ -162,30 +202,39 @@ async def run_one_shot(sup: Supervisor, config: AgentConfig, args: argparse.Name
     # The final line must not turn a delivered upload into a traceback when stderr is gone.
     out = TolerantStream(sys.stderr)
     show = input_id is not None and (getattr(args, "progress", False) or out.isatty())
-    progress = (
-        asyncio.create_task(_show_progress(sup, input_id, out), name="progress")
-        if show and input_id is not None
-        else None
-    )
     try:
-        code = int(await sup.run())
-        sink = getattr(sup, "spool", None)
-        if code == 0 and sink is not None and sink.wait_delivered and sink.spool.pending_requests:
-            code = 1  # --wait-delivered, but the spool was not drained in time
-        return code
+        try:
+            # The progress line lives exactly as long as the run: a task of this coroutine.
+            async with asyncio.TaskGroup() as tg:
+                progress = (
+                    tg.create_task(_show_progress(sup, input_id, out), name="progress")
+                    if show and input_id is not None
+                    else None
+                )
+                try:
+                    return await _supervise(sup)
+                finally:
+                    if progress is not None:
+                        progress.cancel()
+        except BaseExceptionGroup as group:  # the run's own error (exit code), as itself
+            raise group.exceptions[0] from None
     finally:
-        if progress is not None:
-            progress.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress
-            if out.isatty():
-                out.write("\r\033[K")
+        if show and out.isatty():
+            out.write("\r\033[K")
         if input_id is not None:
             # The agent's own log lines go through a buffered sink: let them out first, so the
             # final line is the last thing on stderr (bounded: a stalled reader costs 2 s).
             flush_logs()
             out.write(final_line(sup, input_id) + "\n")
             out.flush()
+
+
+async def _supervise(sup: Supervisor) -> int:
+    code = int(await sup.run())
+    sink = getattr(sup, "spool", None)
+    if code == 0 and sink is not None and sink.wait_delivered and sink.spool.pending_requests:
+        code = 1  # --wait-delivered, but the spool was not drained in time
+    return code
 
 
 def final_line(sup: Supervisor, input_id: str) -> str:

@@ -30,6 +30,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "sender.shutdown_timeout), not as soon as they are durably spooled",
     )
     parser.add_argument(
+        "--spool",
+        metavar="DIR",
+        nargs="?",
+        const="",
+        default=argparse.SUPPRESS,
+        help="with --stdin: spool what the ingestor does not take yet to DIR (default "
+        "$XDG_STATE_HOME/logflux-agent/spool), sent by the next run using it; exit 0 once "
+        "every line is accepted or durably spooled",
+    )
+    parser.add_argument(
         "--progress",
         action="store_true",
         default=argparse.SUPPRESS,

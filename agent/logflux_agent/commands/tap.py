@@ -8,6 +8,9 @@ from an empty, temporary checkpoint store, never the agent's ``state_dir``. By d
 are followed from their end (new lines only, like ``tail -f``); ``--from-beginning`` reads them
 whole. It stops at ``--limit`` entries, at Ctrl-C / SIGTERM, or when every input ended (stdin).
 
+An input the agent spools (stdin, socket, syslog with ``spool:``) is announced on stderr with
+the spool's directory and what it holds now (requests, entries, bytes, oldest), read only.
+
 ``--explain`` adds, on stderr, what each filter dropped and what each redaction replaced (rule
 names and counts per entry, never the replaced text) and each entry's search tokens. An input with a
 ``search_tokens`` processor is always announced: those tokens travel unencrypted.
@@ -126,7 +129,6 @@ def _tapped_inputs(config: Any, args: argparse.Namespace) -> tuple[Any, ...] | s
 
 async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
     import asyncio
-    import contextlib
     import signal
     import tempfile
 
@@ -145,6 +147,8 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
         store.load()
         checkpointer = Checkpointer(store)
 
+        running = [len(inputs)]
+
         async def one(cfg: Any) -> None:
             emit = stage.wrap(cfg, printer, config.labels, state_dir=_key_dir(config))
             _announce(cfg, emit, printer.explain)
@@ -152,23 +156,25 @@ async def _run(config: Any, inputs: tuple[Any, ...], printer: Printer) -> None:
             feed = one_entry_at_a_time(emit) if printer.explain is not None else emit
             await stage.run(emit, build_input(cfg, checkpointer, _clock()).run(feed))
             await stage.drain(emit)
+            running[0] -= 1
+            if not running[0]:  # every input ended (stdin at EOF): nothing more to show
+                printer.done.set()
 
-        tasks = [asyncio.create_task(one(cfg)) for cfg in inputs]
-        waiter: asyncio.Task[Any] = asyncio.create_task(printer.done.wait())
-        pending: set[asyncio.Task[Any]] = set(tasks)
-        while pending and not printer.done.is_set():
-            done, pending = await asyncio.wait(
-                pending | {waiter}, return_when=asyncio.FIRST_COMPLETED
-            )
-            pending.discard(waiter)
-            for task in done - {waiter}:
-                error = task.exception()
-                if error is not None:
-                    raise error
-        for task in [*tasks, waiter]:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*tasks, waiter, return_exceptions=True)
+        try:
+            # Every input and the stop watch are tasks of this coroutine: an input's error
+            # ends them all; --limit, Ctrl-C or every input ended stops them.
+            async with asyncio.TaskGroup() as tg:
+                runs = [tg.create_task(one(cfg), name=f"tap-{cfg.id}") for cfg in inputs]
+                tg.create_task(_stop_when_done(printer, runs), name="tap-stop")
+        except BaseExceptionGroup as group:  # an input's own error (its exit code), as itself
+            raise group.exceptions[0] from None
+
+
+async def _stop_when_done(printer: Printer, runs: list[Any]) -> None:
+    """Cancel the inputs once the printer is done (--limit, a signal, every input ended)."""
+    await printer.done.wait()
+    for run in runs:
+        run.cancel()
 
 
 def _key_dir(config: Any) -> str | None:
@@ -194,6 +200,27 @@ def _announce(cfg: Any, emit: Any, explain: TextIO | None) -> None:
     if explain is not None and isinstance(emit, ProcessingEmit):
         prefix = f"# {cfg.id}: "
         emit.chain.reporter.explain = lambda line: print(prefix + line, file=explain)
+
+
+def _show_spool(config: Any, inputs: tuple[Any, ...]) -> None:
+    """On stderr: which tapped inputs the agent spools, where, and what the spool holds now
+    (read only: tap never cuts, moves or deletes anything there)."""
+    from logflux_agent.delivery.snapshot import look
+    from logflux_agent.delivery.writer import spool_choice
+
+    found = spool_choice(config)
+    if found is None:
+        return
+    chosen, directory, owners = found
+    tapped = sorted(owners & {cfg.id for cfg in inputs})
+    if not tapped:
+        return
+    print(
+        f"logflux-agent tap: input(s) {', '.join(tapped)} spool to {directory} (max_bytes "
+        f"{chosen.max_bytes}, fsync {chosen.fsync}) what the ingestor does not take, as "
+        f"ciphertext; the spool now: {look(directory).describe(_clock().wall())}",
+        file=sys.stderr,
+    )
 
 
 def _clock() -> Any:
@@ -225,6 +252,7 @@ def main(args: argparse.Namespace) -> int:
     if isinstance(inputs, str):
         print(f"logflux-agent tap: {inputs}", file=sys.stderr)
         return ConfigError.exit_code
+    _show_spool(config, inputs)
     statics = PayloadStatics.build(
         node=config.node, environment=config.environment, agent=USER_AGENT, labels=config.labels
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -82,6 +82,18 @@ def relabel(item: SpoolItem, new_key_id: str) -> SpoolItem | None:
     )
 
 
+@dataclass(slots=True)
+class _Delivery:
+    """One spooled request being delivered: the part ranges still to send (and whether each is
+    a resend), the parts accepted so far, and whether its key id was just re-registered."""
+
+    item: SpoolItem
+    work: deque[tuple[int, int, bool]]
+    backoff: Backoff
+    accepted: int = 0
+    rekeyed: bool = False
+
+
 class Replayer:
     """Drains one spool into the ingest client's current endpoint."""
 
@@ -95,7 +107,14 @@ class Replayer:
         self.drained = asyncio.Event()
 
     async def run(self, session_ready: asyncio.Event) -> None:
-        await session_ready.wait()
+        interval = self._spool.fsync_interval
+        async with asyncio.TaskGroup() as tg:
+            if interval is not None:  # fsync: interval also syncs while no batch arrives
+                tg.create_task(self._spool.sync_every(interval), name="spool-sync")
+            await session_ready.wait()
+            await self._replay()
+
+    async def _replay(self) -> None:
         while True:
             if self._spool.peek() is None:
                 self.drained.set()
@@ -114,73 +133,83 @@ class Replayer:
 
     async def deliver(self, item: SpoolItem) -> int:
         """Send ``item`` until every part is accepted or kept dead; the parts accepted."""
-        work: deque[tuple[int, int, bool]] = deque([(0, item.parts, False)])
-        backoff = self._backoff()
-        accepted = 0
-        rekeyed = False
+        state = _Delivery(item, deque([(0, item.parts, False)]), self._backoff())
+        while state.work:
+            lo, hi, resend = state.work[0]
+            await self._client.gate.wait()
+            outcome = await self._post(state.item, lo, hi)
+            await self._act(state, outcome, lo, hi, resend)
+        return state.accepted
+
+    async def _act(
+        self, state: _Delivery, outcome: oc.Outcome, lo: int, hi: int, resend: bool
+    ) -> None:
+        """One answer for parts ``[lo, hi)`` (the head of ``state.work``)."""
         gate = self._client.gate
         health = self._client.health
-        while work:
-            lo, hi, resend = work[0]
-            await gate.wait()
-            outcome = await self._post(item, lo, hi)
-            match outcome:
-                case oc.Delivered():
-                    health.note_success()
-                    accepted += hi - lo
-                    work.popleft()
-                    backoff.reset()
-                    rekeyed = False
-                case oc.Partial():
-                    health.note_success()
-                    work.popleft()
-                    failed = {f.index: f for f in outcome.failures}
-                    accepted += hi - lo - len(failed)
-                    for index in sorted(failed, reverse=True):
-                        part = lo + index
-                        if not resend or failed[index].retryable:
-                            work.appendleft((part, part + 1, True))
-                        else:
-                            self._dead(slice_item(item, part, part + 1), "entry_failed")
-                    if resend and work:
-                        await self._clock.sleep(backoff.next_delay())
-                case oc.Backoff():
-                    metrics.SEND_FAILURES.labels(reason=outcome.reason).inc()
-                    health.note_failure(outcome.error or outcome.reason)
-                    await self._clock.sleep(backoff.next_delay())
-                case oc.RetryAfter():
-                    gate.pause_until(
-                        self._clock.monotonic() + outcome.seconds, "rate limited (429)"
-                    )
-                case oc.QuotaPaused():
-                    delay = health.storage_exhausted()
-                    gate.pause_until(self._clock.monotonic() + delay, "storage full (507)")
-                case oc.Split():
-                    work.popleft()
-                    mid = (lo + hi) // 2
-                    if mid == lo:
-                        self._dead(slice_item(item, lo, hi), "rejected")
-                    else:
-                        work.appendleft((mid, hi, resend))
-                        work.appendleft((lo, mid, resend))
-                case oc.Rejected():
-                    work.popleft()
-                    self._dead(slice_item(item, lo, hi), outcome.reason)
-                case oc.Rehandshake():
-                    metrics.SEND_FAILURES.labels(reason="401").inc()
-                    if rekeyed:  # the new key id was refused too: the API key itself
-                        health.auth_refused = True
-                        await self._clock.sleep(health.next_slow_delay())
-                        rekeyed = False
-                        continue
-                    relabelled = await self._rekey(item)
-                    if relabelled is None:
-                        for rlo, rhi, _ in work:
-                            self._dead(slice_item(item, rlo, rhi), "key_refused")
-                        work.clear()
-                    elif relabelled is not item:
-                        item, rekeyed = relabelled, True
-        return accepted
+        match outcome:
+            case oc.Delivered():
+                health.note_success()
+                state.accepted += hi - lo
+                state.work.popleft()
+                state.backoff.reset()
+                state.rekeyed = False
+            case oc.Partial():
+                health.note_success()
+                await self._partial(state, outcome, lo, hi, resend)
+            case oc.Backoff():
+                metrics.SEND_FAILURES.labels(reason=outcome.reason).inc()
+                health.note_failure(outcome.error or outcome.reason)
+                await self._clock.sleep(state.backoff.next_delay())
+            case oc.RetryAfter():
+                gate.pause_until(self._clock.monotonic() + outcome.seconds, "rate limited (429)")
+            case oc.QuotaPaused():
+                delay = health.storage_exhausted()
+                gate.pause_until(self._clock.monotonic() + delay, "storage full (507)")
+            case oc.Split():
+                state.work.popleft()
+                mid = (lo + hi) // 2
+                if mid == lo:
+                    self._dead(slice_item(state.item, lo, hi), "rejected")
+                else:
+                    state.work.extendleft([(mid, hi, resend), (lo, mid, resend)])
+            case oc.Rejected():
+                state.work.popleft()
+                self._dead(slice_item(state.item, lo, hi), outcome.reason)
+            case oc.Rehandshake():
+                metrics.SEND_FAILURES.labels(reason="401").inc()
+                await self._rehandshake(state)
+
+    async def _partial(
+        self, state: _Delivery, outcome: oc.Partial, lo: int, hi: int, resend: bool
+    ) -> None:
+        """Listed failures are sent once more; then permanent ones are kept dead."""
+        state.work.popleft()
+        failed = {f.index: f for f in outcome.failures}
+        state.accepted += hi - lo - len(failed)
+        for index in sorted(failed, reverse=True):
+            part = lo + index
+            if not resend or failed[index].retryable:
+                state.work.appendleft((part, part + 1, True))
+            else:
+                self._dead(slice_item(state.item, part, part + 1), "entry_failed")
+        if resend and state.work:
+            await self._clock.sleep(state.backoff.next_delay())
+
+    async def _rehandshake(self, state: _Delivery) -> None:
+        """401/403: register the stored secret again, or (refused) keep what is left dead."""
+        if state.rekeyed:  # the new key id was refused too: the API key itself
+            self._client.health.auth_refused = True
+            await self._clock.sleep(self._client.health.next_slow_delay())
+            state.rekeyed = False
+            return
+        relabelled = await self._rekey(state.item)
+        if relabelled is None:
+            for rlo, rhi, _ in state.work:
+                self._dead(slice_item(state.item, rlo, rhi), "key_refused")
+            state.work.clear()
+        elif relabelled is not state.item:
+            state.item, state.rekeyed = relabelled, True
 
     async def _post(self, item: SpoolItem, lo: int, hi: int) -> oc.Outcome:
         sessions = self._client.sessions

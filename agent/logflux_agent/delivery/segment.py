@@ -16,6 +16,7 @@ A torn append only makes that count smaller: the batch is sent again (a bounded 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import struct
@@ -54,6 +55,11 @@ class SpoolItem:
         return len(self.part_sizes)
 
     def encode(self) -> bytes:
+        return self.head() + self.body
+
+    def head(self) -> bytes:
+        """The payload's first piece (length-prefixed JSON head); the body follows it as is,
+        so a record is written without copying the body (``frame_pieces``)."""
         head = json.dumps(
             {
                 "key_id": self.key_id,
@@ -66,7 +72,7 @@ class SpoolItem:
             },
             separators=(",", ":"),
         ).encode("ascii")
-        return _HEAD_LEN.pack(len(head)) + head + self.body
+        return _HEAD_LEN.pack(len(head)) + head
 
     @classmethod
     def decode(cls, payload: bytes) -> SpoolItem:
@@ -87,6 +93,25 @@ class SpoolItem:
 def frame(payload: bytes) -> bytes:
     """``payload`` as one record: length, CRC, bytes."""
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def frame_pieces(head: bytes, body: bytes) -> list[bytes]:
+    """The record of payload ``head + body`` as pieces for one ``writev``: the same bytes as
+    ``frame(head + body)``, without joining them (the CRC runs over the pieces in turn)."""
+    return [_FRAME.pack(len(head) + len(body), zlib.crc32(body, zlib.crc32(head))), head, body]
+
+
+FRAME_BYTES = _FRAME.size
+
+
+def write_all(fd: int, pieces: list[bytes]) -> None:
+    """``writev`` of ``pieces``; a short write (rare: a signal, a nearly full disk) goes on
+    from where it stopped."""
+    done = os.writev(fd, pieces)
+    if done < sum(map(len, pieces)):
+        rest = memoryview(b"".join(pieces))[done:]
+        while rest:
+            rest = rest[os.write(fd, rest) :]
 
 
 @dataclass(slots=True)
@@ -163,3 +188,17 @@ def acked_count(path: Path) -> int:
         return acked_path(path).stat().st_size
     except FileNotFoundError:
         return 0
+
+
+def grow_acked(path: Path, count: int) -> bool:
+    """Grow ``path``'s ``.acked`` to ``count`` bytes; False on a full filesystem (ENOSPC,
+    EDQUOT). A short write still counts a prefix: never more than was accepted."""
+    try:
+        if (missing := count - acked_count(path)) > 0:
+            with acked_path(path).open("ab") as fh:
+                fh.write(b"\x01" * missing)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        return False
+    return True

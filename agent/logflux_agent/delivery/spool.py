@@ -11,8 +11,9 @@ record not yet deleted, i.e. at most ``max_bytes / smallest request`` tuples.
 
 Durability (``fsync``): ``every_batch`` fsyncs each append before it returns, so an entry
 acknowledged to its input survives a power loss; ``interval`` fsyncs at most every
-``fsync_interval`` seconds, so a power loss (not a process crash: the page cache survives
-kill -9) may lose that window. Accepted counts are not fsynced: losing one resends a batch.
+``fsync_interval`` seconds (and ``sync_every`` syncs that long after the last write), so a
+power loss (not a process crash: the page cache survives kill -9) may lose that window.
+Accepted counts are not fsynced: losing one resends a batch.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import shutil
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,12 @@ from logflux_agent.delivery.segment import SpoolItem
 from logflux_agent.observe import metrics
 
 log = structlog.get_logger(__name__)
+
+LOCK_FILE = ".lock"
+
+
+class SpoolBusy(Exception):
+    """Another process holds the spool directory's lock (two writers would interleave)."""
 
 
 class SpoolFull(Exception):
@@ -88,6 +98,11 @@ class Spool:
         self._active: _Segment | None = None
         self._fd: int | None = None
         self._last_fsync = 0.0
+        self._lock_fd: int | None = None
+        self._dirty = False  # written since the last fsync (``fsync: interval``)
+        # One thread does every write and fsync of the segment files, in order: appends never
+        # wait behind other work of the default executor, and never run concurrently.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-write")
         self._next_seq = 1
         self._lock = asyncio.Lock()
         self._arrived = asyncio.Event()
@@ -105,6 +120,7 @@ class Spool:
         """Scan the directory: cut torn/corrupt tails, move foreign files aside. Never raises
         for what it finds in the files (only for a directory it cannot create or list)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock_directory()
         for path in sorted(self.directory.glob("*" + sg.SUFFIX)):
             try:
                 seq = int(path.stem)
@@ -127,6 +143,17 @@ class Spool:
                 requests=self.pending_requests,
                 bytes=self.bytes,
             )
+
+    def _lock_directory(self) -> None:
+        """One process per spool directory (a one-shot's ``--spool`` may name a daemon's): an
+        exclusive ``flock`` on ``.lock``, held until the process ends."""
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolBusy("in use by another logflux-agent process") from None
+        self._lock_fd = fd
 
     def _recover(self, path: Path, seq: int) -> None:
         try:
@@ -172,39 +199,73 @@ class Spool:
 
     # ---- writing -------------------------------------------------------------------------
 
-    async def append(self, item: SpoolItem) -> None:
-        """Write ``item`` durably (per ``fsync``); raises SpoolFull when it does not fit."""
-        record = sg.frame(item.encode())
+    async def append(self, items: Sequence[SpoolItem]) -> int:
+        """Write ``items`` in order and durably (per ``fsync``), as few calls as possible: one
+        ``writev`` per record, one fsync per call. Returns how many leading items were written
+        (all, unless the segment filled or ``max_bytes`` is reached: the caller appends the
+        rest again); raises SpoolFull when not even the first one fits."""
+        pieces = [(sg.frame_pieces(item.head(), item.body), item.created) for item in items]
         async with self._lock:
-            if self.bytes + len(record) + len(sg.HEADER) > self.max_bytes:
+            room = self.max_bytes - self.bytes - len(sg.HEADER)
+            fits = 0
+            for record, _ in pieces:
+                room -= sum(map(len, record))
+                if room < 0:
+                    break
+                fits += 1
+            if not fits:
                 raise SpoolFull("max_bytes")
-            await asyncio.to_thread(self._write, record, item.created)
-        metrics.SPOOL_WRITTEN_ENTRIES.inc(item.parts)
-        metrics.SPOOL_WRITTEN_BYTES.inc(len(record))
+            loop = asyncio.get_running_loop()
+            done = await loop.run_in_executor(self._executor, self._write, pieces[:fits])
+        for item in items[:done]:
+            metrics.SPOOL_WRITTEN_ENTRIES.inc(item.parts)
+        metrics.SPOOL_WRITTEN_BYTES.inc(sum(sum(map(len, r)) for r, _ in pieces[:done]))
         self._arrived.set()
+        return done
 
-    def _write(self, record: bytes, created: float) -> None:
+    def _write(self, pieces: list[tuple[list[bytes], float]]) -> int:
+        """In the spool's thread: records into the active segment (a new one when it is full),
+        then fsync. On an error nothing of this call stays (cut back): nothing was acknowledged."""
         seg = self._active
-        if seg is None or (seg.records and seg.size + len(record) > self.segment_bytes):
+        first = sum(map(len, pieces[0][0]))
+        if seg is None or (seg.records and seg.size + first > self.segment_bytes):
             seg = self._start_segment()
         assert self._fd is not None
-        before = seg.size
+        before = pos = seg.size
+        added: list[tuple[int, int, float]] = []
         try:
-            view = memoryview(record)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            for record, created in pieces:
+                size = sum(map(len, record))
+                if (seg.records or added) and pos + size > self.segment_bytes:
+                    break  # the rest goes to the next segment, in the next call
+                sg.write_all(self._fd, record)
+                added.append((pos, size - sg.FRAME_BYTES, created))
+                pos += size
             now = self._clock.monotonic()
             if self._fsync_every or now - self._last_fsync >= self._fsync_interval:
                 os.fsync(self._fd)
                 self._last_fsync = now
+                self._dirty = False
+            else:
+                self._dirty = True
         except OSError as exc:
             with contextlib.suppress(OSError):  # leave no half record behind
                 os.ftruncate(self._fd, before)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise SpoolFull("disk") from None
             raise
-        seg.records.append((before, len(record) - 8, created))
-        seg.size = before + len(record)
+        seg.records.extend(added)
+        seg.size = pos
+        return len(added)
+
+    async def sync_every(self, interval: float) -> None:
+        """With ``fsync: interval``: fsync what was written and not yet synced, every
+        ``interval`` seconds, so the loss window holds while no new batch arrives too."""
+        while True:
+            await self._clock.sleep(interval)
+            async with self._lock:
+                if self._dirty and self._fd is not None:
+                    await asyncio.get_running_loop().run_in_executor(self._executor, self.sync)
 
     def _start_segment(self) -> _Segment:
         self._close_active()
@@ -266,13 +327,19 @@ class Spool:
         async with self._lock:
             if pending.index != seg.acked:
                 return
-            with sg.acked_path(seg.path).open("ab") as fh:
-                fh.write(b"\x01")
             seg.acked += 1
+            if not seg.done:
+                self._write_acked(seg)
             if seg.done:
                 if seg is self._active:
                     self._close_active()
                 self._delete(seg)
+
+    def _write_acked(self, seg: _Segment) -> None:
+        # On a full filesystem the count waits in memory (sg.grow_acked): a crash then resends
+        # those requests (bounded duplicates, never a loss); a segment done is deleted anyway.
+        if not sg.grow_acked(seg.path, seg.acked):
+            log.warning("spool.acked_not_written", segment=seg.path.name, reason="disk full")
 
     def _delete(self, seg: _Segment) -> None:
         seg.path.unlink(missing_ok=True)
@@ -319,9 +386,20 @@ class Spool:
                 return max(0.0, self._clock.wall() - created) if created else 0.0
         return 0.0
 
+    @property
+    def fsync_interval(self) -> float | None:
+        """Seconds between fsyncs (``fsync: interval``), None when every batch is fsynced."""
+        return None if self._fsync_every else self._fsync_interval
+
     def sync(self) -> None:
         if self._fd is not None:
             os.fsync(self._fd)
+            self._last_fsync = self._clock.monotonic()
+            self._dirty = False
 
     def close(self) -> None:
         self._close_active()
+        self._executor.shutdown(wait=False)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None

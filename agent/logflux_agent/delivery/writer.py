@@ -22,7 +22,7 @@ from logflux_agent.config.model import AgentConfig
 from logflux_agent.config.spool import SpoolConfig, effective_spool
 from logflux_agent.delivery.replayer import Replayer
 from logflux_agent.delivery.segment import SpoolItem
-from logflux_agent.delivery.spool import Spool, SpoolFull
+from logflux_agent.delivery.spool import Spool, SpoolBusy, SpoolFull
 from logflux_agent.errors import ConfigError
 from logflux_agent.observe import metrics
 from logflux_agent.record import Record
@@ -55,10 +55,24 @@ class SpoolSink:
 
     async def write(self, records: list[Record], owners: dict[str, int]) -> None:
         """Encode and spool one batch; returns once all of it is durably in the spool."""
+        await self.append(await self.encode(records, owners))
+
+    async def encode(self, records: list[Record], owners: dict[str, int]) -> list[SpoolItem]:
+        """The batch as the requests to spool (encoded under the current session): may run
+        while the previous batch of the same input is still being written."""
         items, _dead = await self._client.encode_for_spool(records, owners)
-        for item in items:
-            await self._append(item)
-            self.spooled_entries += item.parts
+        return items
+
+    async def append(self, items: list[SpoolItem]) -> None:
+        """Write encoded requests in order; returns once all are durably in the spool."""
+        while items:
+            done = await self._append(items)
+            self.spooled_entries += sum(item.parts for item in items[:done])
+            items = items[done:]
+
+    def waits_at_exit(self) -> bool:
+        """``wait_delivered`` and something still spooled: the stop waits for the replay."""
+        return self.wait_delivered and self.spool.pending_requests > 0
 
     async def settle(self) -> None:
         """At the sender's end: with ``wait_delivered``, until the replayer drained the spool."""
@@ -67,15 +81,15 @@ class SpoolSink:
             await self.replayer.drained.wait()
         self.spool.sync()  # fsync: interval leaves nothing unsynced at a clean stop
 
-    async def _append(self, item: SpoolItem) -> None:
+    async def _append(self, items: list[SpoolItem]) -> int:
         delay = _FULL_RETRY_FIRST
         while True:
             try:
-                await self.spool.append(item)
+                done = await self.spool.append(items)
                 if self.full_since is not None:
                     log.info("spool.room_again", waited=self._clock.monotonic() - self.full_since)
                 self.full_since = None
-                return
+                return done
             except SpoolFull as exc:
                 if self.full_since is None:
                     self.full_since = self._clock.monotonic()
@@ -119,9 +133,9 @@ class SpoolSink:
         }
 
 
-def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> SpoolSink | None:
-    """The agent's spool, or None when no input spools. One directory per agent: the first
-    spooled input's settings (or the top-level ones) choose directory, size and fsync."""
+def spool_choice(config: AgentConfig) -> tuple[SpoolConfig, str, frozenset[str]] | None:
+    """The agent's spool settings, directory and spooled input ids; None when nothing spools.
+    One directory per agent: the first spooled input's settings (or the top-level ones)."""
     chosen: SpoolConfig | None = None
     owners: set[str] = set()
     for cfg in config.inputs:
@@ -134,6 +148,15 @@ def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> Spoo
     if chosen is None:
         return None
     directory = chosen.directory or os.path.join(config.state_dir, "spool")
+    return chosen, directory, frozenset(owners)
+
+
+def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> SpoolSink | None:
+    """The agent's spool (``spool_choice``), opened; None when no input spools."""
+    found = spool_choice(config)
+    if found is None:
+        return None
+    chosen, directory, owners = found
     spool = Spool(
         Path(directory),
         max_bytes=chosen.max_bytes,
@@ -144,10 +167,12 @@ def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> Spoo
     )
     try:
         spool.open()
+    except SpoolBusy as exc:
+        raise ConfigError(f"spool.directory {directory}: {exc}") from None
     except OSError as exc:  # a directory we cannot create or list: a setup problem, said once
         raise ConfigError(
             f"spool.directory {directory}: cannot create or read it: {exc.strerror or exc}"
         ) from None
-    sink = SpoolSink(spool, frozenset(owners), client, clock)
+    sink = SpoolSink(spool, owners, client, clock)
     sink.wait_delivered = chosen.wait_delivered
     return sink

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -50,7 +50,9 @@ class SpoolWriter(Protocol):
 
     def takes(self, owners: dict[str, int]) -> bool: ...
 
-    async def write(self, records: list[Record], owners: dict[str, int]) -> None: ...
+    async def encode(self, records: list[Record], owners: dict[str, int]) -> Any: ...
+
+    async def append(self, encoded: Any) -> None: ...
 
     async def settle(self) -> None: ...
 
@@ -141,9 +143,11 @@ class SenderStage:
     ) -> None:
         """A spooled input's batch is resolved once it is durably in the spool, in order."""
         assert self._spool is not None
+        # Encoded now, while the previous batch of the same inputs is still being written.
+        items = await self._spool.encode(batch.records, batch.owners)
         for event in before:  # the previous batches of the same inputs are spooled or accepted
             await event.wait()
-        await self._spool.write(batch.records, batch.owners)
+        await self._spool.append(items)
         self._tracker.complete(batch)
         done.set()
 

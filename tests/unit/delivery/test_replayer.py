@@ -44,7 +44,9 @@ def _encoded_item(n: int = 3) -> tuple[SpoolItem, AESGCM]:
 def _parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
     out = []
     for chunk in body.split(f"--{boundary}".encode())[1:-1]:
-        head, _, payload = chunk.strip(b"\r\n").partition(b"\r\n\r\n")
+        # Exactly the CRLFs around the part: a strip() would eat ciphertext bytes 0x0d / 0x0a.
+        assert chunk.startswith(b"\r\n") and chunk.endswith(b"\r\n")
+        head, _, payload = chunk[2:-2].partition(b"\r\n\r\n")
         headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n"))
         out.append((headers, payload))
     return out

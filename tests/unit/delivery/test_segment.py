@@ -25,7 +25,7 @@ def _spool(d: Path, max_bytes: int = 10_000_000, segment_bytes: int = 64 * 1024)
 
 async def _fill(s: Spool, n: int, size: int = 100) -> None:
     for i in range(n):
-        await s.append(_item(i, size))
+        await s.append([_item(i, size)])
 
 
 async def _drain(s: Spool) -> list[SpoolItem]:
@@ -136,5 +136,72 @@ def test_filesystem_full_raises_spool_full(tmp_path: Path) -> None:
     os.close(s._fd)
     s._fd = os.open(full, os.O_WRONLY)
     with pytest.raises(SpoolFull) as exc:
-        asyncio.run(s.append(_item(9)))
+        asyncio.run(s.append([_item(9)]))
     assert exc.value.reason == "disk"
+
+
+def test_pieces_frame_the_same_bytes_as_one_joined_record() -> None:
+    item = _item(7, 3000)
+    assert b"".join(sg.frame_pieces(item.head(), item.body)) == sg.frame(item.encode())
+
+
+def test_one_append_writes_a_batch_in_order_and_continues_in_the_next_segment(
+    tmp_path: Path,
+) -> None:
+    s = _spool(tmp_path, segment_bytes=64 * 1024)
+    items = [_item(i, 10_000) for i in range(12)]
+
+    async def go() -> list[int]:
+        written = []
+        rest = items
+        while rest:
+            done = await s.append(rest)
+            written.append(done)
+            rest = rest[done:]
+        return written
+
+    written = asyncio.run(go())
+    assert sum(written) == 12 and len(written) == s.segments > 1
+    s.close()
+    again = _spool(tmp_path, segment_bytes=64 * 1024)
+    assert [i.created for i in asyncio.run(_drain(again))] == [1000.0 + n for n in range(12)]
+
+
+def test_append_takes_only_what_fits_under_max_bytes(tmp_path: Path) -> None:
+    s = _spool(tmp_path, max_bytes=3000)
+    done = asyncio.run(s.append([_item(i, 500) for i in range(10)]))
+    assert 0 < done < 10 and s.bytes <= 3000 and s.pending_requests == done
+
+
+def test_interval_mode_syncs_written_data_while_no_batch_arrives(tmp_path: Path) -> None:
+    s = Spool(tmp_path, max_bytes=10_000_000, segment_bytes=64 * 1024, fsync="interval")
+    s.open()
+    assert s.fsync_interval == 1.0
+
+    async def go() -> None:
+        await s.append([_item(1)])
+        await s.append([_item(2)])  # within the interval: written, not yet synced
+        assert s._dirty
+        syncer = asyncio.create_task(s.sync_every(0.05))
+        try:
+            for _ in range(200):
+                if not s._dirty:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            syncer.cancel()
+        assert not s._dirty
+
+    asyncio.run(go())
+
+
+def test_an_accepted_count_on_a_full_disk_waits_and_is_written_later(tmp_path: Path) -> None:
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.skip("/dev/full is missing: no device that answers ENOSPC")
+    seg = tmp_path / "0000000000000001.seg"
+    seg.write_bytes(sg.HEADER)
+    sg.acked_path(seg).symlink_to(full)  # every write there answers ENOSPC
+    assert sg.grow_acked(seg, 2) is False
+    sg.acked_path(seg).unlink()
+    assert sg.grow_acked(seg, 3) is True and sg.acked_count(seg) == 3
