@@ -171,8 +171,6 @@ TASKS_ALLOWED = {"logflux_agent.supervisor"}
 # Still creating bare tasks, being converted in parallel: remove each entry once converted.
 BARE_TASKS_ALLOWED = {
     "logflux_agent.ingest.encode_pool",
-    "logflux_agent.commands.tap",
-    "logflux_agent.commands.oneshot",
 }
 
 
