@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,11 @@ class FileIdentity:
         return doc
 
     def spans(self) -> list[tuple[int, int, Delivery]]:
+        """Byte spans accepted, one per delivery (a chunk cut between batches is mapped to
+        its lines when the file is on disk; else counted once when all its parts arrived)."""
+        self.unmapped = self.dropped = 0
         out: list[tuple[int, int, Delivery]] = []
+        parts: dict[tuple[int, int, int], list[Claim]] = {}
         for c in self.claims:
             if not isinstance(c.end, int) or not isinstance(c.start, int):
                 continue
@@ -91,10 +96,25 @@ class FileIdentity:
             if self.disk is not None:
                 part = entry_range(self.disk.path, c.start, c.end, c.n, c.lo, c.hi)
             if part is None:
-                self.unmapped += 1
+                parts.setdefault((c.start, c.end, c.n), []).append(c)
             else:
                 out.append((part[0], part[1], c.delivery))
+        for (start, end, n), group in parts.items():
+            # Which bytes each part was is unknown; all parts together are the whole chunk.
+            if _covers(group, n):
+                out.append((start, end, max((c.delivery for c in group), key=lambda d: d.at)))
+            else:
+                self.unmapped += len(group)
         return out
+
+
+def _covers(group: list[Claim], n: int) -> bool:
+    at = 0
+    for c in sorted(group, key=lambda c: c.lo):
+        if c.lo > at:
+            return False
+        at = max(at, c.hi)
+    return at >= n
 
 
 def identities(
@@ -146,10 +166,16 @@ def _attach_checkpoints(found: list[FileIdentity], saved: dict[str, dict[str, An
         if ident.disk is None:
             continue
         for state in saved.values():
-            if (state.get("dev"), state.get("ino")) == (ident.disk.dev, ident.disk.ino):
-                offset = state.get("offset")
-                if isinstance(offset, int):
-                    ident.checkpoint = offset
+            as_stream = Stream(
+                kind="file",
+                dev=int(state.get("dev") or 0),
+                ino=int(state.get("ino") or 0),
+                fp_len=int(state.get("fingerprint_len") or 0),
+                fp=str(state.get("fingerprint_sha256") or ""),
+            )
+            offset = state.get("offset")
+            if ident.disk.matches(as_stream) and isinstance(offset, int):
+                ident.checkpoint = offset
 
 
 def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
@@ -193,7 +219,9 @@ def point(ident: FileIdentity, offset: int, ledger: Ledger) -> dict[str, Any]:
 def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
     pieces = coverage(ident.spans())
     size = ident.disk.size if ident.disk is not None else max((p.end for p in pieces), default=0)
-    holes = _holes(pieces, size)
+    if ident.disk is None:
+        size = max([size, *(end for _, end, _ in ident.gaps)])
+    holes = _split(_holes(pieces, size), ident.gaps)
     marks = [p.start for p in pieces] + [p.end for p in pieces]
     marks += [a for h in holes for a in h] + [size]
     lines = line_numbers(ident.disk.path, marks) if ident.disk is not None else {}
@@ -244,6 +272,16 @@ def _holes(pieces: list[Piece], size: int) -> list[tuple[int, int]]:
         at = max(at, p.end)
     if size > at:
         out.append((at, size))
+    return out
+
+
+def _split(holes: list[tuple[int, int]], gaps: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    """``holes`` cut at the edges of recorded gaps, so a gap shows with its exact bytes."""
+    edges = sorted({x for start, end, _ in gaps for x in (start, end)})
+    out: list[tuple[int, int]] = []
+    for start, end in holes:
+        cuts = [start, *(e for e in edges if start < e < end), end]
+        out.extend(pairwise(cuts))
     return out
 
 
