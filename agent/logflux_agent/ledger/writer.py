@@ -245,7 +245,11 @@ class LedgerWriter:
         try:
             os.fsync(self._fd)
         except OSError as exc:
-            self._failed(exc, [])
+            self.failures += 1
+            metrics.LEDGER_WRITE_FAILURES.inc()
+            if str(exc.errno) != self._failed_cause:
+                self._failed_cause = str(exc.errno)
+                log.error("ledger.sync_failed", path=str(self.dir), error=exc.strerror)
             return
         self._dirty = False
 
