@@ -280,9 +280,17 @@ def test_copytruncate_window_is_reported_as_a_gap_with_its_byte_range(
             timeout=60,
             message="the new generation to arrive",
         )
+        # ``status`` shows the ledger's size (from the running agent's /status).
+        shown = subprocess.run(
+            [sys.executable, "-m", "logflux_agent", "status", "--config", str(agent.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert agent.terminate() == 0
     finally:
         agent.stop()
+    assert shown.returncode == 0 and "ledger: " in shown.stdout, shown.stdout + shown.stderr
     lost = (event["lost_from"], event["lost_to"])
     _, summary = audit(agent, "--file", str(log), "--summary")
     # The truncated generation is gone from disk (same inode, other content): its identity is

@@ -52,6 +52,18 @@ class Receipts:
         self._fifo: dict[str, deque[Chunk]] = {}
         self._last: dict[int, tuple[AckStream, int | str]] = {}
 
+    def status(self) -> dict[str, Any]:
+        """The ledger in ``/status``: where, how big, what failed (docs/audit.md)."""
+        w = self.writer
+        return {
+            "directory": str(w.dir),
+            "bytes": w.size_bytes,
+            "max_bytes": w.max_bytes,
+            "records": w.records,
+            "write_failures": w.failures,
+            "torn_tails_cut": w.torn_cut,
+        }
+
     # ---- chunks ---------------------------------------------------------------------------
 
     def emitted(self, owner: str, records: list[Record]) -> None:
