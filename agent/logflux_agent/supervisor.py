@@ -57,8 +57,7 @@ from logflux_agent.input_runner import (
     wait_settled,
 )
 from logflux_agent.inputs.base import Input
-from logflux_agent.ledger import open_receipts
-from logflux_agent.ledger.receipts import Receipts
+from logflux_agent.ledger import Receipts, open_receipts
 from logflux_agent.observe import banner, metrics
 from logflux_agent.observe.freshness import readiness_of, status_of
 from logflux_agent.pipeline.acks import AckTracker

@@ -17,6 +17,8 @@ from logflux_agent.ledger.format import DIR_NAME
 from logflux_agent.ledger.receipts import Receipts
 from logflux_agent.ledger.writer import LedgerWriter
 
+__all__ = ["Receipts", "ledger_dir", "open_receipts"]
+
 
 def ledger_dir(state_dir: str | os.PathLike[str]) -> Path:
     return Path(state_dir) / DIR_NAME

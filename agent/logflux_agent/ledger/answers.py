@@ -191,8 +191,15 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
             f"not yet accepted: the agent's checkpoint for this file is at byte "
             f"{ident.checkpoint}; it holds or will read what follows"
         )
-    if ident.checkpoint is None and ident.disk is not None and not ident.claims:
-        return "not yet read: the agent has no checkpoint for this file"
+    if ident.checkpoint is None and ident.disk is not None:
+        ends = [c.end for c in ident.claims if isinstance(c.end, int)]
+        if not ends:
+            return "not yet read: the agent has no checkpoint for this file"
+        if offset >= max(ends):
+            return (
+                f"not yet accepted: after the last accepted range (byte {max(ends)}); "
+                "the agent has no checkpoint for this file"
+            )
     if ledger.lost:
         return "no receipt: the ledger lost some batches (disk full) — see its x records"
     return "no receipt: accepted before the ledger's oldest record, or not by this agent"

@@ -8,7 +8,6 @@ file's first ``fp_len`` bytes is the recorded one (the file input's own rule).
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import os
 from dataclasses import dataclass
@@ -144,8 +143,3 @@ def lines_between(path: str, start: int, end: int) -> int | None:
     if len(data) != end - start:
         return None
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
-
-
-def covering(points: list[int], value: int) -> int:
-    """Index of the last of sorted ``points`` that is <= ``value`` (-1: none)."""
-    return bisect.bisect_right(points, value) - 1
