@@ -72,9 +72,13 @@ class Receipts:
         if fifo is None:
             fifo = self._fifo[owner] = deque()
         last = records[-1].ack
-        if last is not None and n == 1:
-            fifo.append([1, 1, last, self._advance(last)])
+        if last is not None:
+            # The usual list: one chunk ending at its last entry's token, no per-entry work.
+            # A token a filter carried from another stream inside it is not claimed here; that
+            # stream's next chunk starts where its last claim ended, so it covers those lines.
+            fifo.append([n, n, last, self._advance(last)])
             return
+        # A processor holds this list's last token: cut it at the tokens it does carry.
         at = list(compress(range(n), map(ACK, records)))
         prev = -1
         for i in at:
