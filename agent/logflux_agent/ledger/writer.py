@@ -66,6 +66,7 @@ class LedgerWriter:
         self._failed_cause: str | None = None
         self._lost = 0
         self._lost_from = 0.0
+        self._broken = False
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class LedgerWriter:
 
     @property
     def enabled(self) -> bool:
-        return self._fd >= 0
+        """Open, or failing for now (then records are counted as lost until it recovers)."""
+        return self._fd >= 0 or self._broken
 
     def sid(self, key: Hashable, describe: dict[str, Any]) -> int:
         """The id of stream ``key`` in the current segment, defining it on first use."""
@@ -136,14 +138,17 @@ class LedgerWriter:
 
     def append(self, doc: dict[str, Any], kind: str) -> None:
         """Write ``doc`` (after the stream definitions it needs) with one write."""
-        if self._fd < 0:
+        if self._fd < 0 and not self._broken:  # off (never opened)
             self._pending_defs.clear()
             return
         parts = self._pending_defs
         self._pending_defs = []
-        if self._lost and not self._repair():
-            self._note_lost(parts)
-            return
+        if self._lost or self._broken:
+            number = self._number
+            # In a new segment ``doc``'s stream ids mean nothing: it counts as lost too.
+            if not self._repair() or self._number != number:
+                self._note_lost(parts)
+                return
         if self._lost:
             parts.insert(
                 0,
@@ -193,6 +198,14 @@ class LedgerWriter:
 
     def _repair(self) -> bool:
         """Cut what a failed write may have left; else start a new segment."""
+        if self._fd < 0:  # a rotation failed: try a new segment again
+            try:
+                self._number += 1
+                self._start_segment()
+            except OSError:
+                return False
+            self._broken = False
+            return True
         try:
             os.ftruncate(self._fd, self._size)
             return True
@@ -212,7 +225,10 @@ class LedgerWriter:
         try:
             self._start_segment()
         except OSError as exc:
-            self._failed(exc, [])
+            self._broken = True  # the next record tries a new segment (or counts as lost)
+            self.failures += 1
+            metrics.LEDGER_WRITE_FAILURES.inc()
+            log.error("ledger.rotate_failed", path=str(self.dir), error=exc.strerror)
             return
         self._retain()
 

@@ -89,13 +89,15 @@ def test_a_full_disk_is_counted_and_the_next_write_says_what_was_lost(tmp_path: 
     w._fd = os.open("/dev/full", os.O_WRONLY)
     w.append({"t": "b", "seq": 1}, "batch")  # returns: counted, logged, delivery goes on
     assert w.failures == 1
-    # The next record cannot cut /dev/full back, so it starts a new segment, first saying
-    # how many batch records are missing and since when.
+    # The next record cannot cut /dev/full back: a new segment begins (that record, built for
+    # the old segment's stream ids, counts as lost too); the one after says how many are
+    # missing and since when.
     w.append({"t": "b", "seq": 2}, "batch")
+    w.append({"t": "b", "seq": 3}, "batch")
     records = all_records(tmp_path)
     lost = [r for r in records if r["t"] == "x"]
-    assert len(lost) == 1 and lost[0]["n"] == 1
-    assert [r["seq"] for r in records if r["t"] == "b"] == [0, 2]
+    assert len(lost) == 1 and lost[0]["n"] == 2
+    assert [r["seq"] for r in records if r["t"] == "b"] == [0, 3]
     assert len(fmt.segments(tmp_path)) == 2
 
 
