@@ -33,8 +33,8 @@ class Positions(Protocol):
 
     Nothing here writes by itself: ``track`` (a stream now exists, optionally at a position
     known without any record, e.g. a file started at its end), ``release`` (its source is gone)
-    and ``present`` (which keys the input still sees) are facts; the checkpointer decides what
-    to persist or drop.
+    ``present`` (which keys the input still sees) and ``gap`` (a range that will never be read,
+    for the receipt ledger) are facts; the checkpointer decides what to persist or drop.
     """
 
     def get(self, key: str) -> dict[str, Any] | None: ...
@@ -46,6 +46,8 @@ class Positions(Protocol):
     def release(self, stream: Resumable, final: int) -> None: ...
 
     def present(self, prefix: str, keys: set[str], grace: float, now: float) -> None: ...
+
+    def gap(self, stream: Resumable, start: int, end: int, reason: str) -> None: ...
 
 
 class CheckpointStore:

@@ -48,6 +48,12 @@ COMMANDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         (CONFIG,),
     ),
     (
+        "audit",
+        "audit",
+        "did a line (byte offset, journal cursor) reach LogFlux, and when? (the receipt ledger)",
+        (CONFIG,),
+    ),
+    (
         "tap",
         "tap",
         "run the inputs and processors and print the entries; sends nothing",

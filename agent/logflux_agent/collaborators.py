@@ -99,7 +99,9 @@ def make_emit(
             if not records:
                 return
             tracker.emitted(owner, len(records))
-            if not queue.offer(owner, records):
+            if queue.offer(owner, records):
+                tracker.queued(owner, records)
+            else:
                 tracker.discarded(owner, len(records))
                 dropped.inc(len(records))
                 dropped_counts[owner] = dropped_counts.get(owner, 0) + len(records)
@@ -117,5 +119,6 @@ def make_emit(
         except BaseException:
             tracker.discarded(owner, len(records))
             raise
+        tracker.queued(owner, records)  # no await since the put: still in queue order
 
     return emit

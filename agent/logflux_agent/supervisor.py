@@ -57,6 +57,7 @@ from logflux_agent.input_runner import (
     wait_settled,
 )
 from logflux_agent.inputs.base import Input
+from logflux_agent.ledger import Receipts, open_receipts
 from logflux_agent.observe import banner, metrics
 from logflux_agent.observe.freshness import readiness_of, status_of
 from logflux_agent.pipeline.acks import AckTracker
@@ -122,6 +123,7 @@ class Supervisor:
         self.started_wall = clock.wall()
         self._started = clock.monotonic()
         self.dropped: dict[str, int] = {}
+        self.receipts: Receipts | None = None
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -236,6 +238,9 @@ class Supervisor:
             self._flush_checkpoints()
 
     def _flush_checkpoints(self) -> None:
+        if self.receipts is not None:  # first: on disk the ledger is never behind checkpoints
+            self.receipts.writer.sync()
+            self.receipts.writer.expire()
         if not self.store.dirty:
             return
         if self.store.flush():
@@ -319,6 +324,9 @@ class Supervisor:
 
     async def run(self) -> int:
         self.store.load()
+        # The receipt ledger (docs/audit.md): fed by the ack path, synced before checkpoints.
+        self.receipts = open_receipts(self.config, self.clock)
+        self.tracker.receipts = self.checkpointer.receipts = self.receipts
         self._notifier = self._notifier_factory()
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
@@ -412,6 +420,8 @@ class Supervisor:
             task.cancel()
         await asyncio.gather(sender_task, *list(self._background), return_exceptions=True)
         self._flush_checkpoints()
+        if self.receipts is not None:
+            self.receipts.writer.close()
         self._report_unsent()
         if self.client is not None:
             await self.client.close()

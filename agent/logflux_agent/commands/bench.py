@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="sender.encode_workers for the run (default: the agent's default)",
     )
+    parser.add_argument(
+        "--no-ledger",
+        action="store_true",
+        help="run without the receipt ledger (ledger.enabled: false), to measure its cost",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
 
@@ -87,6 +92,7 @@ def _agent_config(
         "sender": sender,
         "metrics": {"enabled": False},
         "logging": {"level": "warning", "format": "json"},
+        "ledger": {"enabled": not args.no_ledger},
     }
 
 

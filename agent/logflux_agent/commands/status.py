@@ -189,6 +189,13 @@ def render(doc: dict[str, Any], *, top: int = 5) -> str:
         f"queue: {queue.get('entries', 0)}/{queue.get('max_entries', 0)} entries, "
         f"{_bytes(queue.get('bytes', 0))}/{_bytes(queue.get('max_bytes', 0))}"
     )
+    ledger = doc.get("ledger")
+    if ledger:  # docs/audit.md
+        failed = ledger.get("write_failures", 0)
+        add(
+            f"ledger: {_bytes(ledger.get('bytes', 0))}/{_bytes(ledger.get('max_bytes', 0))} "
+            f"in {ledger.get('directory')}" + (f", {failed} write failure(s)" if failed else "")
+        )
     spool = doc.get("spool")
     if spool:  # docs/spool.md
         oldest = _age(spool.get("oldest_age_seconds", 0))

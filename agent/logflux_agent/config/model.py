@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Literal
 
+from logflux_agent.config.ledger import LedgerConfig
 from logflux_agent.config.processors import ProcessorConfig
 from logflux_agent.config.sockets import (
     DEFAULT_SOCKET_PATH,
@@ -37,6 +38,7 @@ from logflux_agent.credentials import ApiKey
 
 __all__ = [
     "DEFAULT_SOCKET_PATH",
+    "LedgerConfig",
     "SocketInputConfig",
     "SocketLongLines",
     "SpoolConfig",
@@ -246,6 +248,7 @@ class AgentConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     spool: SpoolConfig | None = None  # for every stdin/socket/syslog input without its own
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)  # receipts for ``audit``
     # "watch": reload (as on SIGHUP) when the config file or a conf.d fragment changes.
     reload: Literal["signal", "watch"] = "signal"
 

@@ -212,6 +212,12 @@ def check_spool_bytes(value: int) -> int:
     return value
 
 
+def check_ledger_bytes(value: int) -> int:
+    if value < 1024 * 1024:
+        raise Invalid("at least 1048576 bytes (1 MiB)")
+    return value
+
+
 def check_positive_seconds(value: float) -> float:
     if value <= 0:
         raise Invalid("a number of seconds above 0")
@@ -244,4 +250,6 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "SpoolConfig.max_bytes": check_spool_bytes,
     "SpoolConfig.segment_bytes": check_spool_bytes,
     "SpoolConfig.fsync_interval": check_positive_seconds,
+    "LedgerConfig.max_bytes": check_ledger_bytes,
+    "LedgerConfig.max_age": check_positive_seconds,
 }

@@ -48,14 +48,24 @@ _E2E_SAMPLES = 8
 class DeliveryReport:
     accepted: int
     dead_lettered: int
+    # What the receipt ledger records: the answers' request ids, the session's key id.
+    request_ids: tuple[str, ...] = ()
+    key_id: str | None = None
 
 
 class _Tally:
-    __slots__ = ("accepted", "dead")
+    __slots__ = ("accepted", "dead", "key_id", "request_ids")
 
     def __init__(self) -> None:
         self.accepted = 0
         self.dead = 0
+        self.request_ids: list[str] = []
+        self.key_id: str | None = None
+
+    def receipt(self, request_id: str | None, key_id: str) -> None:
+        if request_id is not None:
+            self.request_ids.append(request_id)
+        self.key_id = key_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +114,7 @@ class PreparedBatch:
             await delivery.send_group(group, tally)
         if rest:
             await delivery.deliver_all(rest, tally, resend=False)
-        return DeliveryReport(tally.accepted, tally.dead)
+        return DeliveryReport(tally.accepted, tally.dead, tuple(tally.request_ids), tally.key_id)
 
 
 class Delivery:
@@ -252,9 +262,11 @@ class Delivery:
         """Do what ``outcome`` asks; True when ``group.records`` are to be sent again."""
         match outcome:
             case oc.Delivered():
+                tally.receipt(outcome.request_id, session.key_id)
                 self._delivered(outcome, group.records, tally)
                 return False
             case oc.Partial():
+                tally.receipt(outcome.request_id, session.key_id)
                 return await self._partial(outcome, group, tally)
             case oc.Backoff():
                 await self._back_off(outcome, group)

@@ -47,9 +47,11 @@ UNLISTED_ERROR = "failed (index not reported)"
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """Every part was accepted. ``invalid_indexes``: failure indexes outside the request."""
+    """Every part was accepted. ``invalid_indexes``: failure indexes outside the request.
+    ``request_id``: the server's id of the request (body or ``X-Request-ID``), if it sent one."""
 
     invalid_indexes: tuple[str, ...] = ()
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class Partial:
     status: int = 200
     unlisted: int = 0
     invalid_indexes: tuple[str, ...] = ()
+    request_id: str | None = None
 
     @property
     def indexes(self) -> tuple[int, ...]:
@@ -158,7 +161,7 @@ def classify(
     """The outcome of one ingest answer for a request of ``parts`` parts."""
     doc = _json(body, truncated)
     if 200 <= status < 300:
-        return _success(status, doc, parts)
+        return _success(status, doc, parts, request_id(doc, headers))
     error = error_text(doc, body)
     if status == 429:
         delay = parse_retry_after(_header(headers, "Retry-After"), doc, now_wall)
@@ -207,19 +210,28 @@ def _rejection(status: int) -> str:
     return "rejected"
 
 
-def _success(status: int, doc: object, parts: int) -> Delivered | Partial:
+def request_id(doc: object, headers: Mapping[str, str]) -> str | None:
+    """The request id of an answer (the receipt ledger records it); None when it has none."""
+    value = doc.get("request_id") if isinstance(doc, dict) else None
+    if not isinstance(value, str) or not value:
+        value = _header(headers, "X-Request-ID")
+    return mask_secrets(value)[:128] if value else None
+
+
+def _success(status: int, doc: object, parts: int, rid: str | None) -> Delivered | Partial:
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, dict):
-        return Delivered()
+        return Delivered(request_id=rid)
     failed, invalid = _listed_failures(data.get("failures"), parts)
     count = data.get("failed")
     if isinstance(count, int) and not isinstance(count, bool) and count > 0 and not failed:
         # The server says some failed but not which: resend all (at-least-once).
         everything = tuple(PartFailure(i, UNLISTED_ERROR, False) for i in range(parts))
-        return Partial(everything, status, unlisted=count, invalid_indexes=invalid)
+        return Partial(everything, status, unlisted=count, invalid_indexes=invalid, request_id=rid)
     if not failed:
-        return Delivered(invalid)
-    return Partial(tuple(failed[i] for i in sorted(failed)), status, invalid_indexes=invalid)
+        return Delivered(invalid, rid)
+    failures = tuple(failed[i] for i in sorted(failed))
+    return Partial(failures, status, invalid_indexes=invalid, request_id=rid)
 
 
 def _listed_failures(

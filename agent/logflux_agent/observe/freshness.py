@@ -151,6 +151,7 @@ def status_of(sup: Supervisor) -> dict[str, Any]:
         },
         "sender": sender,
         **({"spool": sup.spool.status()} if sup.spool is not None else {}),
+        **({"ledger": sup.receipts.status()} if sup.receipts is not None else {}),
         "last_accepted_timestamp": last or None,
         "last_accepted_age_seconds": round(time.time() - last, 1) if last else None,
     }

@@ -376,3 +376,24 @@ SPOOL_DEAD_LETTERED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+
+# Receipt ledger (ledger/): evidence of what was accepted, never on the ack path
+LEDGER_BYTES = Gauge(
+    "logflux_agent_ledger_bytes", "Bytes of receipt ledger segments on disk.", registry=REGISTRY
+)
+LEDGER_RECORDS = Counter(
+    "logflux_agent_ledger_records_total",
+    "Receipt ledger records written, by kind (batch, gap, start).",
+    ["kind"],
+    registry=REGISTRY,
+)
+LEDGER_WRITE_FAILURES = Counter(
+    "logflux_agent_ledger_write_failures_total",
+    "Ledger records that could not be written (disk full, I/O error); delivery went on.",
+    registry=REGISTRY,
+)
+LEDGER_TORN = Counter(
+    "logflux_agent_ledger_torn_tails_total",
+    "Ledger segment tails cut at start (torn by a crash or a CRC mismatch).",
+    registry=REGISTRY,
+)

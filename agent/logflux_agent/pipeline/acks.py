@@ -17,6 +17,10 @@ emitted (the queue is FIFO and the sender keeps each input's batches in order), 
 consumes from the front: that gives the read→accepted latency of each chunk and the age of the
 oldest unresolved entry. Memory: one small list per unresolved chunk, so bounded by the queue's
 ``max_entries`` plus the batches in flight.
+
+Receipts (ledger/, docs/audit.md): with a ledger, ``complete`` hands the batch's ranges to it
+*before* committing the completed prefix, so the ledger may be ahead of the checkpoint and is
+never behind what it claims.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
+from logflux_agent.ledger.receipts import Receipts
 from logflux_agent.observe import metrics
 from logflux_agent.record import ACK, AckStream, CountingStream, Record
 
@@ -54,9 +59,15 @@ class Batch:
 class AckTracker:
     """Commits stream positions for the completed prefix of batches; counts unresolved records."""
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK, commit: Commit = count_only) -> None:
+    def __init__(
+        self,
+        clock: Clock = SYSTEM_CLOCK,
+        commit: Commit = count_only,
+        receipts: Receipts | None = None,
+    ) -> None:
         self._clock = clock
         self._commit = commit
+        self.receipts = receipts
         self._chunks: dict[str, deque[list[float]]] = {}
         self._observers: dict[str, Callable[[float], None]] = {}
         self.emitted_total: dict[str, int] = {}
@@ -87,6 +98,12 @@ class AckTracker:
             if chunks[-1][1] <= 0:
                 chunks.pop()
 
+    def queued(self, owner: str, records: list[Record]) -> None:
+        """``records`` of ``owner`` are in the queue now (called right after the put, so in
+        queue order): the ledger learns their ranges."""
+        if self.receipts is not None:
+            self.receipts.emitted(owner, records)
+
     def open(self, records: list[Record], owners: dict[str, int]) -> Batch:
         """Register a new batch, in queue order. Positions are gathered here, once per batch."""
         positions: dict[int, tuple[AckStream, int | str]] = {}
@@ -97,8 +114,16 @@ class AckTracker:
         self._pending.append(batch)
         return batch
 
-    def complete(self, batch: Batch) -> int:
-        """Mark ``batch`` resolved; commit positions of the completed prefix. Returns commits."""
+    def complete(
+        self, batch: Batch, report: object | None = None, *, status: str = "accepted"
+    ) -> int:
+        """Mark ``batch`` resolved; commit positions of the completed prefix. Returns commits.
+
+        ``report``: the delivery's (request ids, key id, dead-lettered count) for the ledger;
+        ``status``: ``spooled`` when the batch went to the disk spool instead.
+        """
+        if self.receipts is not None:
+            self.receipts.completed(batch.seq, batch.owners, report, status)
         batch.done = True
         now = self._clock.monotonic()
         for owner, count in batch.owners.items():

@@ -15,6 +15,9 @@ Three things change the store, all here:
   the input has not reported present for ``grace`` seconds are dropped.
 
 Writing to disk is ``store.flush`` (atomic), called by the supervisor's flusher.
+
+With a receipt ledger (``receipts``), declared starts and ``gap`` facts (a copytruncate window
+never read) are recorded there too, so ``audit`` can say why a range was not delivered.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import structlog
 
 from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.ledger.receipts import Receipts
 from logflux_agent.record import AckStream, CountingStream, Resumable
 
 log = structlog.get_logger(__name__)
@@ -38,6 +42,7 @@ class Checkpointer:
         self._live: dict[str, Resumable] = {}
         # Key → monotonic time it was first found neither live nor present.
         self._absent: dict[str, float] = {}
+        self.receipts: Receipts | None = None
 
     # ---- the ack path ---------------------------------------------------------------------
 
@@ -87,7 +92,14 @@ class Checkpointer:
         self._live[stream.key] = stream
         self._absent.pop(stream.key, None)
         if start is not None:
+            if self.receipts is not None and stream.durable:
+                self.receipts.started(stream, start)
             self._apply(stream, start)
+
+    def gap(self, stream: Resumable, start: int, end: int, reason: str) -> None:
+        """``[start, end)`` of ``stream`` will never be read (``reason``): for the ledger."""
+        if self.receipts is not None:
+            self.receipts.gap(stream, start, end, reason)
 
     def release(self, stream: Resumable, final: int) -> None:
         """``stream``'s source is gone; its entry goes once ``final`` is committed."""

@@ -126,8 +126,8 @@ class SenderStage:
             prepared = await self._client.prepare(batch.records)
             for event in before:  # the previous batches of the same inputs were accepted
                 await event.wait()
-            await prepared.send()
-            self._tracker.complete(batch)
+            report = await prepared.send()
+            self._tracker.complete(batch, report)
             done.set()
         except asyncio.CancelledError:
             raise
@@ -148,7 +148,7 @@ class SenderStage:
         for event in before:  # the previous batches of the same inputs are spooled or accepted
             await event.wait()
         await self._spool.append(items)
-        self._tracker.complete(batch)
+        self._tracker.complete(batch, status="spooled")
         done.set()
 
     @property

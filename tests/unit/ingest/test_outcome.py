@@ -261,3 +261,19 @@ def test_error_text_masks_api_keys() -> None:
     got = run(401, leaked)
     assert isinstance(got, Rehandshake)
     assert "supersecret" not in got.error and "eu-lf_****e123" in got.error
+
+
+def test_a_success_carries_the_request_id_from_the_body_else_the_header() -> None:
+    from logflux_agent.ingest.outcome import classify
+
+    body = json.dumps({"status": "success", "request_id": "rq-body", "data": {"failed": 0}})
+    got = classify(202, {"X-Request-ID": "rq-head"}, body.encode(), parts=1, now_wall=0.0)
+    assert isinstance(got, Delivered) and got.request_id == "rq-body"
+    got = classify(202, {"x-request-id": "rq-head"}, b"", parts=1, now_wall=0.0)
+    assert isinstance(got, Delivered) and got.request_id == "rq-head"
+    assert classify(200, {}, b"", parts=1, now_wall=0.0) == Delivered()
+    partial = json.dumps(
+        {"request_id": "rq-p", "data": {"failed": 1, "failures": [{"index": 0, "error": "bad"}]}}
+    )
+    got = classify(200, {}, partial.encode(), parts=2, now_wall=0.0)
+    assert isinstance(got, Partial) and got.request_id == "rq-p"

@@ -162,6 +162,8 @@ class Rotation:
                     lost_to=unread[1],
                     detail="truncated before these bytes were read and no copy found next to it",
                 )
+                # A fact for the receipt ledger (the checkpointer records it; nothing written here).
+                self._in._positions.gap(tailer.stream, unread[0], unread[1], "truncated_unread")
             return False
         path, st = copy
         committed = tailer.stream.offset

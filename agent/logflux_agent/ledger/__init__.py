@@ -1,0 +1,42 @@
+"""The receipt ledger: a durable record of which ranges of which sources LogFlux accepted.
+
+``format.py`` (segments, CRC-framed records, torn-tail scan), ``writer.py`` (append, rotate,
+retention, fsync cadence), ``receipts.py`` (what the ack path hands it), ``index.py`` (reading
+it back for ``logflux-agent audit``). docs/audit.md describes the format and its limits.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from logflux_agent.clock import Clock
+from logflux_agent.config.model import AgentConfig
+from logflux_agent.ledger.format import DIR_NAME
+from logflux_agent.ledger.receipts import Receipts
+from logflux_agent.ledger.writer import LedgerWriter
+
+__all__ = ["Receipts", "ledger_dir", "open_receipts"]
+
+
+def ledger_dir(state_dir: str | os.PathLike[str]) -> Path:
+    return Path(state_dir) / DIR_NAME
+
+
+def open_receipts(config: AgentConfig, clock: Clock) -> Receipts | None:
+    """The ledger of ``config`` opened for appending, or None when it is off or unusable."""
+    settings = config.ledger
+    if not settings.enabled:
+        return None
+    run = f"{int(clock.wall())}-{secrets.token_hex(3)}"
+    writer = LedgerWriter(
+        ledger_dir(config.state_dir),
+        max_bytes=settings.max_bytes,
+        max_age=settings.max_age,
+        run=run,
+        clock=clock,
+    )
+    if not writer.open():
+        return None
+    return Receipts(writer, clock)

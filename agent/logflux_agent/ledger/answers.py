@@ -1,0 +1,352 @@
+"""What ``logflux-agent audit`` answers, as JSON-able documents (commands/audit.py prints them).
+
+For a file: its identities (the file now at the path, its rotated siblings, and identities the
+ledger knows under that path that are gone), each with the byte intervals accepted and how
+often (a count of 2+ is a duplicate: sent again after a crash), the gaps and why, and, for one
+offset, which deliveries covered it or what the agent still holds (its checkpoint). For the
+journal: whether a cursor lies inside an accepted (after, last] cursor range.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from logflux_agent.ledger.filemap import OnDisk, entry_range, line_numbers, lines_between
+from logflux_agent.ledger.index import Claim, Delivery, Ledger, Piece, Stream, coverage
+
+
+def iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+
+
+def delivery_doc(d: Delivery) -> dict[str, Any]:
+    doc: dict[str, Any] = {"accepted_at": iso(d.at), "status": d.status, "run": d.run}
+    doc["batch"] = d.seq
+    doc["request_ids"] = list(d.request_ids)
+    if d.key:
+        doc["key_id"] = d.key
+    if d.dead_lettered:
+        doc["dead_lettered_in_batch"] = d.dead_lettered
+    return doc
+
+
+def checkpoints(state_dir: Path) -> dict[str, dict[str, Any]]:
+    try:
+        doc = json.loads((state_dir / "checkpoints.json").read_text(encoding="utf-8"))
+        streams = doc["streams"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {str(k): v for k, v in streams.items() if isinstance(v, dict)}
+
+
+class FileIdentity:
+    """One identity of a file: its ledger streams, claims, gaps, starts and checkpoint."""
+
+    def __init__(self, disk: OnDisk | None, streams: list[Stream]) -> None:
+        self.disk = disk
+        self.streams = streams
+        self.claims: list[Claim] = []
+        self.gaps: list[tuple[int, int, str]] = []
+        self.starts: list[int] = []
+        self.checkpoint: int | None = None
+        self.unmapped = 0  # partial claims whose bytes cannot be told
+        self.dropped = 0  # lines read but not shipped as their own entries
+
+    @property
+    def path(self) -> str:
+        if self.disk is not None:
+            return self.disk.path
+        return self.streams[0].path if self.streams else ""
+
+    def describe(self) -> dict[str, Any]:
+        s = self.streams[0] if self.streams else None
+        doc: dict[str, Any] = {"path": self.path, "on_disk": self.disk is not None}
+        if self.disk is not None:
+            doc.update(dev=self.disk.dev, ino=self.disk.ino, size=self.disk.size)
+        elif s is not None:
+            doc.update(dev=s.dev, ino=s.ino)
+        if s is not None:
+            doc["input"] = s.input
+            doc["recorded_path"] = s.path
+        if self.checkpoint is not None:
+            doc["checkpoint_offset"] = self.checkpoint
+        return doc
+
+    def spans(self) -> list[tuple[int, int, Delivery]]:
+        """Byte spans accepted, one per delivery (a chunk cut between batches is mapped to
+        its lines when the file is on disk; else counted once when all its parts arrived)."""
+        self.unmapped = self.dropped = 0
+        out: list[tuple[int, int, Delivery]] = []
+        parts: dict[tuple[int, int, int], list[Claim]] = {}
+        for c in self.claims:
+            if not isinstance(c.end, int) or not isinstance(c.start, int):
+                continue
+            if c.whole:
+                out.append((c.start, c.end, c.delivery))
+                if self.disk is not None:
+                    lines = lines_between(self.disk.path, c.start, c.end)
+                    if lines is not None and lines > c.n:
+                        self.dropped += lines - c.n
+                continue
+            part = None
+            if self.disk is not None:
+                part = entry_range(self.disk.path, c.start, c.end, c.n, c.lo, c.hi)
+            if part is None:
+                parts.setdefault((c.start, c.end, c.n), []).append(c)
+            else:
+                out.append((part[0], part[1], c.delivery))
+        for (start, end, n), group in parts.items():
+            # Which bytes each part was is unknown; all parts together are the whole chunk.
+            if _covers(group, n):
+                out.append((start, end, max((c.delivery for c in group), key=lambda d: d.at)))
+            else:
+                self.unmapped += len(group)
+        return out
+
+
+def _covers(group: list[Claim], n: int) -> bool:
+    at = 0
+    for c in sorted(group, key=lambda c: c.lo):
+        if c.lo > at:
+            return False
+        at = max(at, c.hi)
+    return at >= n
+
+
+def identities(
+    path: str, siblings: list[str], ledger: Ledger, state_dir: Path
+) -> list[FileIdentity]:
+    """The identities of ``path``: now at it, its rotated siblings, and gone ones."""
+    found: list[FileIdentity] = []
+    disks = [d for p in [path, *siblings] if (d := OnDisk.at(p)) is not None]
+    by_stream: dict[Stream, FileIdentity] = {}
+    streams = {c.stream for c in ledger.claims} | {g.stream for g in ledger.gaps}
+    streams |= {s for s, _, _ in ledger.starts}
+    for disk in disks:
+        own = [s for s in streams if disk.matches(s)]
+        if disk.path != path and not own:
+            continue  # a sibling the ledger knows nothing of: not this file's rotation
+        ident = FileIdentity(disk, own)
+        found.append(ident)
+        for s in own:
+            by_stream[s] = ident
+    gone: dict[tuple[int, int], FileIdentity] = {}
+    for s in sorted(streams, key=lambda s: (s.dev, s.ino, s.fp_len)):
+        if s in by_stream or s.path != path:
+            continue
+        lost = gone.get((s.dev, s.ino))
+        if lost is None:
+            lost = gone[(s.dev, s.ino)] = FileIdentity(None, [])
+            found.append(lost)
+        lost.streams.append(s)
+        by_stream[s] = lost
+    _distribute(ledger, by_stream)
+    _attach_checkpoints(found, checkpoints(state_dir))
+    return found
+
+
+def _distribute(ledger: Ledger, by_stream: dict[Stream, FileIdentity]) -> None:
+    for c in ledger.claims:
+        if (owner := by_stream.get(c.stream)) is not None:
+            owner.claims.append(c)
+    for g in ledger.gaps:
+        if (owner := by_stream.get(g.stream)) is not None:
+            owner.gaps.append((g.start, g.end, g.reason))
+    for s, pos, _ in ledger.starts:
+        if (owner := by_stream.get(s)) is not None:
+            owner.starts.append(pos)
+
+
+def _attach_checkpoints(found: list[FileIdentity], saved: dict[str, dict[str, Any]]) -> None:
+    for ident in found:
+        if ident.disk is None:
+            continue
+        for state in saved.values():
+            as_stream = Stream(
+                kind="file",
+                dev=int(state.get("dev") or 0),
+                ino=int(state.get("ino") or 0),
+                fp_len=int(state.get("fingerprint_len") or 0),
+                fp=str(state.get("fingerprint_sha256") or ""),
+            )
+            offset = state.get("offset")
+            if ident.disk.matches(as_stream) and isinstance(offset, int):
+                ident.checkpoint = offset
+
+
+def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
+    """Why ``offset`` of ``ident`` has no receipt."""
+    for start, end, reason in ident.gaps:
+        if start <= offset < end:
+            return f"never read: {reason.replace('_', ' ')} (bytes {start}-{end})"
+    begun = [p for p in ident.starts if p > offset]
+    if begun and not any(isinstance(c.start, int) and c.start <= offset for c in ident.claims):
+        return f"never read: the agent began this file at byte {min(begun)}"
+    if ident.checkpoint is not None and offset >= ident.checkpoint:
+        return (
+            f"not yet accepted: the agent's checkpoint for this file is at byte "
+            f"{ident.checkpoint}; it holds or will read what follows"
+        )
+    if ident.checkpoint is None and ident.disk is not None:
+        ends = [c.end for c in ident.claims if isinstance(c.end, int)]
+        if not ends:
+            return "not yet read: the agent has no checkpoint for this file"
+        if offset >= max(ends):
+            return (
+                f"not yet accepted: after the last accepted range (byte {max(ends)}); "
+                "the agent has no checkpoint for this file"
+            )
+    if ledger.lost:
+        return "no receipt: the ledger lost some batches (disk full) — see its x records"
+    return "no receipt: accepted before the ledger's oldest record, or not by this agent"
+
+
+def point(ident: FileIdentity, offset: int, ledger: Ledger) -> dict[str, Any]:
+    pieces = coverage(ident.spans())
+    hit = next((p for p in pieces if p.start <= offset < p.end), None)
+    doc: dict[str, Any] = {"identity": ident.describe(), "offset": offset}
+    if hit is not None and hit.deliveries:
+        doc.update(
+            accepted=True,
+            times=len(hit.deliveries),
+            range=[hit.start, hit.end],
+            deliveries=[delivery_doc(d) for d in sorted(hit.deliveries, key=lambda d: d.at)],
+        )
+    else:
+        doc.update(accepted=False, reason=why_not(ident, offset, ledger))
+        if ident.unmapped:
+            doc["note"] = f"{ident.unmapped} partly accepted range(s) could not be mapped to bytes"
+    return doc
+
+
+def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
+    pieces = coverage(ident.spans())
+    size = ident.disk.size if ident.disk is not None else max((p.end for p in pieces), default=0)
+    if ident.disk is None:
+        size = max([size, *(end for _, end, _ in ident.gaps)])
+    holes = _split(_holes(pieces, size), ident.gaps)
+    marks = [p.start for p in pieces] + [p.end for p in pieces]
+    marks += [a for h in holes for a in h] + [size]
+    lines = line_numbers(ident.disk.path, marks) if ident.disk is not None else {}
+
+    def span(start: int, end: int) -> dict[str, Any]:
+        doc: dict[str, Any] = {"bytes": [start, end]}
+        if start in lines and end in lines:
+            last = lines[end] - (1 if end > start else 0)
+            # ``end`` is where the next line starts: the range's last line is the one before.
+            doc["lines"] = [lines[start], max(lines[start], last)]
+        return doc
+
+    accepted = _merge([p for p in pieces if p.deliveries])
+    dups = [p for p in pieces if len(p.deliveries) > 1]
+    out: dict[str, Any] = {"identity": ident.describe()}
+    out["accepted"] = [span(s, e) for s, e in accepted]
+    out["gaps"] = [{**span(s, e), "reason": why_not(ident, s, ledger)} for s, e in holes]
+    out["duplicates"] = [
+        {
+            **span(p.start, p.end),
+            "times": len(p.deliveries),
+            "runs": sorted({d.run for d in p.deliveries}),
+        }
+        for p in dups
+    ]
+    if ident.dropped:
+        out["not_shipped_lines"] = ident.dropped
+        out["not_shipped_note"] = (
+            f"{ident.dropped} line(s) inside accepted ranges were not shipped as their own "
+            "entries: dropped by processors (filters) or joined (multiline, partial lines)"
+        )
+    dead = sorted({d for p in pieces for d in p.deliveries if d.dead_lettered}, key=lambda d: d.at)
+    if dead:
+        out["dead_lettered_batches"] = [delivery_doc(d) for d in dead]
+    if ident.unmapped:
+        out["unmapped_partial_ranges"] = ident.unmapped
+    return out
+
+
+def _holes(pieces: list[Piece], size: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    at = 0
+    for p in pieces:
+        if not p.deliveries:
+            continue
+        if p.start > at:
+            out.append((at, p.start))
+        at = max(at, p.end)
+    if size > at:
+        out.append((at, size))
+    return out
+
+
+def _split(holes: list[tuple[int, int]], gaps: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    """``holes`` cut at the edges of recorded gaps, so a gap shows with its exact bytes."""
+    edges = sorted({x for start, end, _ in gaps for x in (start, end)})
+    out: list[tuple[int, int]] = []
+    for start, end in holes:
+        cuts = [start, *(e for e in edges if start < e < end), end]
+        out.extend(pairwise(cuts))
+    return out
+
+
+def _merge(pieces: list[Piece]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for p in pieces:
+        if out and out[-1][1] == p.start:
+            out[-1] = (out[-1][0], p.end)
+        else:
+            out.append((p.start, p.end))
+    return out
+
+
+# ---- the journal ---------------------------------------------------------------------------
+
+
+def cursor_fields(cursor: str) -> tuple[str, int] | None:
+    """(seqnum id, seqnum) of a journal cursor, the part that orders cursors."""
+    fields = dict(p.split("=", 1) for p in cursor.split(";") if "=" in p)
+    try:
+        return fields["s"], int(fields["i"], 16)
+    except (KeyError, ValueError):
+        return None
+
+
+def in_range(cursor: tuple[str, int], after: object, last: object) -> bool:
+    end = cursor_fields(str(last))
+    if end is None:
+        return False
+    begin = cursor_fields(str(after)) if isinstance(after, str) else None
+    sid, seq = cursor
+    above = begin is None or (sid != begin[0]) or seq > begin[1]
+    below = sid != end[0] or seq <= end[1]
+    same = sid in (end[0], begin[0] if begin else end[0])
+    return same and above and below
+
+
+def journal_point(ledger: Ledger, cursor: str, state_dir: Path) -> dict[str, Any]:
+    parsed = cursor_fields(cursor)
+    doc: dict[str, Any] = {"cursor": cursor}
+    if parsed is None:
+        doc.update(accepted=False, reason="not a journal cursor (no s= and i= fields)")
+        return doc
+    hits = [
+        c.delivery
+        for c in ledger.claims
+        if c.stream.kind == "journal" and c.whole and in_range(parsed, c.start, c.end)
+    ]
+    if hits:
+        doc.update(accepted=True, times=len(hits), deliveries=[delivery_doc(d) for d in hits])
+        return doc
+    doc["accepted"] = False
+    saved = [
+        v.get("cursor") for k, v in checkpoints(state_dir).items() if k.startswith("journald:")
+    ]
+    committed = next((cursor_fields(str(c)) for c in saved if c), None)
+    if committed is not None and committed[0] == parsed[0] and parsed[1] > committed[1]:
+        doc["reason"] = "not yet accepted: after the agent's committed journal cursor"
+    else:
+        doc["reason"] = "no receipt: before the ledger's oldest record, or not read by this agent"
+    return doc

@@ -1,0 +1,201 @@
+"""Reading the ledger back (``logflux-agent audit``): its records, per stream, as intervals.
+
+``load`` reads every segment oldest first (a torn tail is skipped, never cut: the agent may be
+writing it), resolving each segment's stream ids, and keeps only the streams ``want`` accepts,
+so an audit of one file holds only that file's claims. ``coverage`` turns an identity's claims
+into disjoint byte intervals with how many times each was accepted: a count of 2 or more is a
+range sent again (after a crash, a restart from an older checkpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from logflux_agent.ledger import format as fmt
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A stream as the ledger describes it (see format.py ``s`` records)."""
+
+    kind: str
+    key: str = ""
+    input: str = ""
+    path: str = ""
+    dev: int = 0
+    ino: int = 0
+    fp_len: int = 0
+    fp: str = ""
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Stream:
+        return cls(
+            kind=str(doc.get("kind", "")),
+            key=str(doc.get("key", "")),
+            input=str(doc.get("input") or ""),
+            path=str(doc.get("path") or ""),
+            dev=int(doc.get("dev") or 0),
+            ino=int(doc.get("ino") or 0),
+            fp_len=int(doc.get("fp_len") or 0),
+            fp=str(doc.get("fp") or ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One accepted batch, as far as a claim needs it."""
+
+    at: float
+    run: str
+    seq: int
+    status: str
+    request_ids: tuple[str, ...]
+    key: str
+    dead_lettered: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Entries ``[lo, hi)`` of the ``n`` read from ``[start, end)`` of ``stream``."""
+
+    stream: Stream
+    start: int | str | None
+    end: int | str
+    n: int
+    lo: int
+    hi: int
+    delivery: Delivery
+
+    @property
+    def whole(self) -> bool:
+        return self.lo == 0 and self.hi == self.n
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    stream: Stream
+    start: int
+    end: int
+    reason: str
+    at: float
+
+
+@dataclass(slots=True)
+class Ledger:
+    """What ``load`` found."""
+
+    claims: list[Claim] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    starts: list[tuple[Stream, int, float]] = field(default_factory=list)
+    lost: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[tuple[str, float]] = field(default_factory=list)
+    segments: int = 0
+    bytes: int = 0
+    torn: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+
+
+def load(directory: Path, want: Callable[[Stream], bool] | None = None) -> Ledger:
+    out = Ledger()
+    for path in fmt.segments(directory):
+        found = fmt.scan(path)
+        if found.bad_header:
+            continue
+        out.segments += 1
+        out.bytes += found.size
+        out.torn += int(found.torn)
+        _segment(found.records, out, want)
+    return out
+
+
+def _segment(
+    records: list[dict[str, Any]], out: Ledger, want: Callable[[Stream], bool] | None
+) -> None:
+    streams: dict[int, Stream | None] = {}
+    run = ""
+    for doc in records:
+        kind = doc.get("t")
+        at = doc.get("at")
+        if isinstance(at, int | float):
+            out.first_at = at if out.first_at is None else min(out.first_at, at)
+            out.last_at = at if out.last_at is None else max(out.last_at, at)
+        if kind == "s":
+            stream = Stream.of(doc)
+            streams[int(doc.get("id", -1))] = stream if want is None or want(stream) else None
+        elif kind == "r":
+            run = str(doc.get("run", ""))
+            out.runs.append((run, float(doc.get("at", 0.0))))
+        elif kind == "b":
+            _batch(doc, run, streams, out)
+        elif kind == "g":
+            stream_g = streams.get(int(doc.get("sid", -1)))
+            if stream_g is not None:
+                out.gaps.append(
+                    Gap(stream_g, int(doc["start"]), int(doc["end"]), str(doc["reason"]), at or 0)
+                )
+        elif kind == "p":
+            stream_p = streams.get(int(doc.get("sid", -1)))
+            if stream_p is not None and isinstance(doc.get("pos"), int):
+                out.starts.append((stream_p, int(doc["pos"]), float(at or 0)))
+        elif kind == "x":
+            out.lost.append(doc)
+
+
+def _batch(doc: dict[str, Any], run: str, streams: dict[int, Stream | None], out: Ledger) -> None:
+    delivery = Delivery(
+        at=float(doc.get("at", 0.0)),
+        run=run,
+        seq=int(doc.get("seq", -1)),
+        status=str(doc.get("st", "accepted")),
+        request_ids=tuple(str(r) for r in doc.get("rq", ())),
+        key=str(doc.get("key", "")),
+        dead_lettered=int(doc.get("dl", 0)),
+    )
+    for item in doc.get("c", ()):
+        try:
+            sid, start, end, n, lo, hi = item
+        except (TypeError, ValueError):
+            continue
+        stream = streams.get(int(sid))
+        if stream is not None:
+            out.claims.append(Claim(stream, start, end, int(n), int(lo), int(hi), delivery))
+
+
+# ---- intervals ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Piece:
+    """``[start, end)`` accepted ``len(deliveries)`` times."""
+
+    start: int
+    end: int
+    deliveries: list[Delivery]
+
+
+def coverage(spans: list[tuple[int, int, Delivery]]) -> list[Piece]:
+    """Disjoint pieces of the union of ``spans``, each with the deliveries covering it."""
+    points = sorted({p for s, e, _ in spans if e > s for p in (s, e)})
+    pieces: list[Piece] = []
+    if not points:
+        return pieces
+    ordered = sorted(((s, e, d) for s, e, d in spans if e > s), key=lambda t: t[0])
+    active: list[tuple[int, Delivery]] = []
+    i = 0
+    for left, right in pairwise(points):
+        while i < len(ordered) and ordered[i][0] <= left:
+            active.append((ordered[i][1], ordered[i][2]))
+            i += 1
+        active = [(e, d) for e, d in active if e > left]
+        if active:
+            covering = [d for e, d in active if e >= right]
+            if pieces and pieces[-1].end == left and pieces[-1].deliveries == covering:
+                pieces[-1].end = right
+            else:
+                pieces.append(Piece(left, right, covering))
+    return pieces
