@@ -4,10 +4,7 @@ Each worker is a plain child process (``ingest/encode_worker.py``) spoken to ove
 pipes by the event loop itself. This replaces ``concurrent.futures.ProcessPoolExecutor``, whose
 management and feeder threads competed with the event loop for the GIL (~2.6 µs per line at
 full speed) and whose forkserver and resource-tracker processes cost ~25 MiB of RSS. Bodies come
-back as raw bytes after a small pickled header, so nothing large is pickled. Jobs travel as
-columns (``pack_entries``): one tuple per entry field, a field that is the same for the whole
-batch (source, level, attributes, often the timestamp) sent once — ~40 % less pickling in the
-agent than a list of entry tuples, and the worker rebuilds the tuples in one ``zip``.
+back as raw bytes after a small pickled header, so nothing large is pickled.
 
 A job goes to the worker with the fewest jobs waiting; each worker answers in order. A worker
 that dies fails its waiting jobs with ``WorkerDied`` (the client then encodes them itself) and
@@ -19,12 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
 import pickle
 import sys
 from collections import deque
-from typing import Any
 
 import structlog
 
@@ -50,16 +45,6 @@ def _widen_pipe(stream: asyncio.StreamWriter | asyncio.StreamReader | None) -> N
         return
     with contextlib.suppress(OSError):
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-
-
-def pack_entries(entries: list[Any]) -> tuple[int, list[tuple[Any, ...]]]:
-    """(count, columns) of equal-length tuples; a column whose values are all equal is sent
-    as a 1-tuple. ``tuple.count`` compares in C, identity first, so shared values cost little."""
-    columns: list[tuple[Any, ...]] = []
-    for column in zip(*entries, strict=True):
-        first = column[0]
-        columns.append((first,) if column.count(first) == len(column) else column)
-    return len(entries), columns
 
 
 class WorkerError(Exception):
@@ -130,9 +115,7 @@ class EncodePool:
             return None
         stdin = worker.proc.stdin
         assert stdin is not None
-        # The job without its entries, then the entries as columns (encode_worker.unpack_job).
-        shell = dataclasses.replace(job, entries=[])
-        meta = pickle.dumps((shell, *pack_entries(job.entries)), protocol=pickle.HIGHEST_PROTOCOL)
+        meta = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
         send_key = job.key_id not in worker.keys
         future: asyncio.Future[EncodedBatch] = asyncio.get_running_loop().create_future()
         # No await between queueing the future and writing the frame: answers come in order.

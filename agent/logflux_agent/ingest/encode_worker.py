@@ -2,9 +2,8 @@
 
 It reads encode requests from stdin and writes encoded batches to stdout, one at a time, in
 order, until stdin closes. Each frame is an 8-byte header (``!II``: meta length, raw length),
-a pickled meta object, then raw bytes. Requests: meta = ``(EncodeJob without entries, count,
-columns)`` (``encode_pool.pack_entries``), raw = the session's 32-byte AES key the first time
-this worker sees that key id, else nothing.
+a pickled meta object, then raw bytes. Requests: meta = ``EncodeJob`` (``key`` unset), raw = the
+session's 32-byte AES key the first time this worker sees that key id, else nothing.
 Responses: meta = ``EncodedBatch`` with an empty body, or an error text; raw = the body, so the
 large part never goes through pickle.
 
@@ -23,8 +22,6 @@ import signal
 import struct
 import sys
 from collections import OrderedDict
-from itertools import repeat
-from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -50,14 +47,6 @@ def read_exact(stream: io.RawIOBase, size: int) -> bytearray | None:
     return buf
 
 
-def unpack_job(meta: bytes | bytearray) -> EncodeJob:
-    """The job of a request: its entry tuples rebuilt from the columns in one C-level zip."""
-    job, count, columns = pickle.loads(meta)
-    full: list[Any] = [repeat(c[0], count) if len(c) == 1 else c for c in columns]
-    job.entries = list(zip(*full, strict=False)) if count else []
-    return job  # type: ignore[no-any-return]
-
-
 def write_frame(fd: int, meta: bytes, raw: bytes = b"") -> None:
     pieces = [memoryview(FRAME_HEADER.pack(len(meta), len(raw))), memoryview(meta), memoryview(raw)]
     while pieces:
@@ -80,7 +69,7 @@ def serve(stream: io.RawIOBase, out_fd: int) -> None:
         key = read_exact(stream, raw_len) if raw_len else None
         if meta is None or (raw_len and key is None):
             raise EOFError("stream ended inside a frame")
-        job = unpack_job(meta)
+        job: EncodeJob = pickle.loads(meta)
         if key is not None:
             try:
                 ciphers[job.key_id] = AESGCM(bytes(key))

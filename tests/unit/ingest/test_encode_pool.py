@@ -4,36 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import email.parser
 import email.policy
 import fcntl
 import gzip
 import json
 import os
-import pickle
 import signal
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.ingest.encode import (
-    EncodedBatch,
-    EncodeJob,
-    PayloadStatics,
-    encode_with_aead,
-    new_boundary,
-)
+from logflux_agent.ingest.encode import EncodedBatch, EncodeJob, PayloadStatics, new_boundary
 from logflux_agent.ingest.encode_pool import (
     MAX_DEATHS,
     PIPE_BYTES,
     EncodePool,
     WorkerDied,
     WorkerError,
-    pack_entries,
 )
-from logflux_agent.ingest.encode_worker import unpack_job
 from tests.support.wait import async_wait_until
 
 STATICS = PayloadStatics.build(node="web-01", environment=None, agent="logflux-agent/test")
@@ -174,43 +164,3 @@ async def test_a_job_the_worker_cannot_encode_fails_alone_and_the_worker_carries
         assert enc is not None and messages_of(enc, key) == ["fine"]
     finally:
         await workers.close()
-
-
-def test_jobs_travel_as_columns_with_batch_wide_values_sent_once() -> None:
-    shared = {"host": "a"}
-    entries = [
-        (f"m{i}", 1_795_000_000.0 + (i // 3), 7, "/var/log/app.log", shared) for i in range(9)
-    ]
-    count, columns = pack_entries(entries)
-    assert count == 9
-    assert [len(c) for c in columns] == [9, 9, 1, 1, 1]  # level, source, attributes once
-    meta = pickle.dumps((dataclasses.replace(job([], "k"), entries=[]), count, columns))
-    rebuilt = unpack_job(meta)
-    assert rebuilt.entries == entries
-    assert len({id(e[4]) for e in rebuilt.entries}) == 1  # still one shared dict
-    same = [("same", 1.0, 1, "s", shared)] * 4  # every column constant: still 4 entries
-    assert unpack_job(pickle.dumps((job([], "k"), *pack_entries(same)))).entries == same
-    assert unpack_job(pickle.dumps((job([], "k"), *pack_entries([])))).entries == []
-
-
-async def test_a_worker_body_is_byte_identical_to_encoding_in_process() -> None:
-    key = os.urandom(32)
-    entries = [
-        (
-            f"line {i}",
-            1_795_000_000.0 + i % 4,
-            1 + i % 3,
-            f"/var/log/{i % 2}.log",
-            {"n": str(i % 5)},
-        )
-        for i in range(50)
-    ]
-    one = job([], "k")
-    one.entries = entries
-    workers = EncodePool(1)
-    try:
-        enc = await workers.encode(one, bytearray(key))
-    finally:
-        await workers.close()
-    assert enc is not None
-    assert enc.body == encode_with_aead(one, AESGCM(key)).body
