@@ -24,7 +24,6 @@ from collections import deque
 import structlog
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
-from logflux_agent.ingest import allocator
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob
 from logflux_agent.ingest.encode_worker import FRAME_HEADER, KEYS_KEPT
 
@@ -104,9 +103,6 @@ class EncodePool:
         self._deaths: deque[float] = deque(maxlen=MAX_DEATHS)
         self._starting = asyncio.Lock()
         self.disabled = False
-        # The agent receives a ~0.55 MiB body per batch from the workers: keep those buffers
-        # (allocator.py); the workers do the same for theirs.
-        allocator.tune()
 
     async def encode(self, job: EncodeJob, key: bytearray) -> EncodedBatch | None:
         """The encoded batch, or None when workers are disabled (encode in-process then).
@@ -153,7 +149,6 @@ class EncodePool:
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     limit=_READ_LIMIT,
-                    env=allocator.worker_env(),
                 )
                 for stream in (proc.stdin, proc.stdout):
                     _widen_pipe(stream)
