@@ -218,6 +218,7 @@ def render_processes(procs: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  "
             f"pss {p.get('pss_mib', 0):6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
+            f"faults {p.get('minor_faults') or 0:>8}  "
             f"{p['cmd'][:80]}"
         )
         threads = p.get("threads") or []
