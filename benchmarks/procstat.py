@@ -74,6 +74,12 @@ def threads(pid: int) -> list[dict[str, object]]:
     return out
 
 
+def minor_faults(pid: int) -> int | None:
+    """Minor page faults of one process so far (``minflt``), None when it is gone."""
+    f = _stat_fields(pid)
+    return int(f[7]) if f is not None else None
+
+
 def breakdown(pid: int) -> list[dict[str, object]]:
     """Each live process of the tree: pid, RSS and PSS MiB, CPU seconds (own + reaped),
     command line, and its busiest threads."""
@@ -83,6 +89,7 @@ def breakdown(pid: int) -> list[dict[str, object]]:
             "rss_mib": round(rss_bytes(p) / 2**20, 1),
             "pss_mib": round(pss_bytes(p) / 2**20, 1),
             "cpu_s": round(cpu_seconds(p), 2),
+            "minor_faults": minor_faults(p),
             "cmd": cmdline(p)[:120],
             "threads": [t for t in threads(p) if float(str(t["cpu_s"])) >= 0.05][:6],
         }

@@ -15,6 +15,37 @@ TARGET_RSS_MIB = 80.0
 TARGET_HEALTH_P99_MS = 100.0
 TARGET_IDLE_CPU_PERCENT = 1.0
 TARGET_LATENCY_SLACK_S = 0.3
+# Issue 18: against syslog-ng in the same run, and the agent's memory.
+TARGET_18_CPU_RATIO = 2.0  # agent CPU per line ≤ 2.0 times syslog-ng's
+TARGET_18_LINES_RATIO = 0.75  # agent lines/s ≥ 0.75 times syslog-ng's
+TARGET_18_RSS_MIB = 80.0  # peak RSS of the agent's tree
+TARGET_18_PSS_MIB = 60.0  # PSS of the tree at that peak
+
+
+def targets_18(
+    agent: dict[str, Any], sng: dict[str, Any], ratios: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Issue 18's targets, each with its value and met / not met / n/a (no syslog-ng run)."""
+    rows = [
+        (
+            "CPU µs/line, agent / syslog-ng",
+            ratios.get("cpu_us_per_line"),
+            "<=",
+            TARGET_18_CPU_RATIO,
+        ),
+        ("lines/s, agent / syslog-ng", ratios.get("lines_per_s"), ">=", TARGET_18_LINES_RATIO),
+        ("peak RSS MiB, agent tree", agent.get("peak_rss_mib_tree"), "<=", TARGET_18_RSS_MIB),
+        ("PSS MiB, agent tree", agent.get("peak_pss_mib_tree"), "<=", TARGET_18_PSS_MIB),
+    ]
+    out = []
+    for label, value, op, bound in rows:
+        verdict = {"PASS": "met", "FAIL": "NOT met", "n/a": "n/a"}[check(value, op, bound)]
+        if value is None and not sng and "syslog-ng" in label:
+            verdict = "n/a (no syslog-ng run)"
+        out.append(
+            {"target": label, "value": value, "bound": f"{op} {bound:g}", "verdict": verdict}
+        )
+    return out
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -96,7 +127,11 @@ def render_throughput(res: dict[str, Any]) -> str:
         ("lines/s incl. startup", "lines_per_s_wall", ""),
         ("MiB/s", "mib_per_s", ""),
         ("CPU µs/line (whole run)", "cpu_us_per_line", f"<= {TARGET_CPU_US_PER_LINE}"),
+        ("  of it: main process", "cpu_us_per_line_main", ""),
+        ("  of it: child processes (encode workers)", "cpu_us_per_line_children", ""),
         ("CPU µs/line (10-90 % window)", "cpu_us_per_line_steady", ""),
+        ("  of it: main process", "cpu_us_per_line_main_steady", ""),
+        ("  of it: child processes (encode workers)", "cpu_us_per_line_children_steady", ""),
         ("CPU % of one core (avg)", "cpu_percent", ""),
         ("peak RSS MiB (process tree)", "peak_rss_mib_tree", f"<= {TARGET_RSS_MIB:.0f}"),
         ("peak RSS MiB (main process)", "peak_rss_mib_main", ""),
@@ -145,6 +180,14 @@ def render_throughput(res: dict[str, Any]) -> str:
     ]
     if res.get("checks"):
         out.append("checks: " + ", ".join(f"{k} {v}" for k, v in res["checks"].items()))
+    if res.get("targets_18"):
+        out.append(
+            table(
+                "issue 18 targets (median runs)",
+                ["target", "value", "bound", "verdict"],
+                [(t["target"], t["value"], t["bound"], t["verdict"]) for t in res["targets_18"]],
+            )
+        )
     shippers: tuple[tuple[str, dict[str, Any]], ...] = (("agent", agent), ("syslog-ng", sng))
     for name, shipper in shippers:
         if shipper.get("runs"):
@@ -175,6 +218,7 @@ def render_processes(procs: list[dict[str, Any]]) -> list[str]:
         out.append(
             f"  pid {p['pid']:>7}  rss {p['rss_mib']:6.1f} MiB  "
             f"pss {p.get('pss_mib', 0):6.1f} MiB  cpu {p['cpu_s']:7.2f} s  "
+            f"faults {p.get('minor_faults') or 0:>8}  "
             f"{p['cmd'][:80]}"
         )
         threads = p.get("threads") or []

@@ -35,14 +35,16 @@ def measure_shipping(
     launched_at: float,
 ) -> dict[str, Any]:
     """Poll the receiver until ``n`` lines arrived; figures from the launch to the last line."""
-    series: list[tuple[float, int]] = []
+    # (time, lines counted, CPU s of the root process alone, of the tree): the main/child split.
+    series: list[tuple[float, int, float, float]] = []
     ticks0 = procstat.system_ticks()
     deadline = time.monotonic() + timeout
     first_at: float | None = None
     while True:
         got = count()
         now = time.monotonic()
-        series.append((now, got))
+        main_cpu = procstat.cpu_seconds(pid, include_reaped=False)
+        series.append((now, got, main_cpu, procstat.sample_tree(pid).cpu))
         if got > 0 and first_at is None:
             first_at = now
         if got >= n:
@@ -59,10 +61,13 @@ def measure_shipping(
     end = sampler.now()
     processes = procstat.breakdown(pid)
     assert first_at is not None
-    t10 = next(t for t, c in series if c >= n * 0.1)
-    t90 = next(t for t, c in series if c >= n * 0.9)
-    steady_lines = next(c for t, c in series if t >= t90) - next(c for t, c in series if t >= t10)
-    cpu_steady = sampler.cpu_between(t10, t90)
+    i10 = next(i for i, row in enumerate(series) if row[1] >= n * 0.1)
+    i90 = next(i for i, row in enumerate(series) if row[1] >= n * 0.9)
+    t10, t90 = series[i10][0], series[i90][0]
+    steady_lines = series[i90][1] - series[i10][1]
+    cpu_steady = series[i90][3] - series[i10][3]
+    main_steady = series[i90][2] - series[i10][2]
+    main_total = series[-1][2]
     peak_tree, peak_main = sampler.peak_rss(launched_at, done_at)
     seconds = max(done_at - first_at, 1e-6)
     return {
@@ -78,6 +83,16 @@ def measure_shipping(
         if steady_lines
         else None,
         "cpu_percent": round(end.cpu / (done_at - launched_at) * 100, 1),
+        # The split between the root process (for the agent: reading, batching, HTTP, acks) and
+        # its children (the encode workers), whole run and 10-90 % window.
+        "cpu_us_per_line_main": round(main_total / n * 1e6, 3),
+        "cpu_us_per_line_children": round((end.cpu - main_total) / n * 1e6, 3),
+        "cpu_us_per_line_main_steady": round(main_steady / steady_lines * 1e6, 3)
+        if steady_lines
+        else None,
+        "cpu_us_per_line_children_steady": round((cpu_steady - main_steady) / steady_lines * 1e6, 3)
+        if steady_lines
+        else None,
         "peak_rss_mib_tree": round(peak_tree / report.MIB, 1),
         "peak_rss_mib_main": round(peak_main / report.MIB, 1),
         # The tree at its RSS peak with shared library pages counted once (split by PSS).
@@ -244,6 +259,8 @@ def run(opts: Options) -> dict[str, Any]:
             "cpu_us_per_line": report.ratio(agent["cpu_us_per_line"], sng["cpu_us_per_line"]),
             "peak_rss": report.ratio(agent["peak_rss_mib_tree"], sng["peak_rss_mib_tree"]),
         }
+    if agent:
+        res["targets_18"] = report.targets_18(agent, sng, res.get("ratios") or {})
     return res
 
 
@@ -259,7 +276,10 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
                     "lines_per_s",
                     "cpu_us_per_line",
                     "cpu_us_per_line_steady",
+                    "cpu_us_per_line_main",
+                    "cpu_us_per_line_children",
                     "peak_rss_mib_tree",
+                    "peak_pss_mib_tree",
                     "health_p99_ms",
                     "steal_percent",
                 )

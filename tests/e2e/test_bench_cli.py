@@ -38,6 +38,10 @@ def test_bench_json_ships_every_line_and_reports_each_figure(tmp_path: Path) -> 
     assert result["complete"] is True
     for key in ("lines_per_second", "mib_per_second", "cpu_us_per_line", "peak_rss_mib"):
         assert result[key] > 0, key
+    # The split adds up to the whole (rounding aside), and the agent process did some of it.
+    split = result["cpu_us_per_line_agent_process"] + result["cpu_us_per_line_encode_workers"]
+    assert abs(split - result["cpu_us_per_line"]) <= 0.02
+    assert result["cpu_us_per_line_agent_process"] > 0
     assert not list(tmp_path.glob("logflux-bench-*"))  # the work directory is removed
     assert "lf_" not in proc.stdout + proc.stderr
 

@@ -12,10 +12,12 @@ JavaScript SDK's framing bug, protocol §4). Such a body is ambiguous when a par
 in CRLF, so a part whose CRLF was taken as framing carries ``alt_body`` (the bytes with the CRLF
 kept) for the decryptor to try when the first reading fails authentication.
 
-``scan_multipart`` is the counting mode (``--no-decrypt``): the same exact framing checks; the
-header blocks are checked in bulk (printable ASCII, CRLF line ends, a blank line after them,
-at least as many colons as lines) but not split into maps. Whenever a bulk check fails it runs
-the exact header parser, for the precise error.
+``count_parts`` is the counting mode (``--no-decrypt``): for a well-formed body it counts
+delimiters (two ``bytes.count`` calls, ~0.3 µs per 500-byte part) and checks nothing inside
+the parts; any other shape falls back to ``scan_multipart``, which applies the same exact
+framing checks as the full parser and checks header blocks in bulk (printable ASCII, CRLF line
+ends, a blank line after them) without splitting them into maps, running the exact header
+parser whenever a bulk check fails, for the precise error.
 """
 
 from __future__ import annotations
@@ -150,6 +152,32 @@ def scan_multipart(body: bytes, boundary: bytes, *, lenient_js: bool = False) ->
             return len(pieces), sum(map(len, pieces)) - sum(ends) - 4 * len(pieces)
     # A rare shape (an empty part) or an error: let the exact parser decide.
     return len(pieces), sum(len(_parse_piece(t, i)[1]) for i, t in enumerate(pieces))
+
+
+def count_parts(body: bytes, boundary: bytes) -> tuple[int, int]:
+    """Counting mode's scan: (parts, framed part bytes), from two delimiter counts.
+
+    A well-formed body (the shape every client sends) is ``--b CRLF part (CRLF --b CRLF part)*
+    CRLF --b-- [CRLF]``: then every delimiter but the close one is followed by CRLF, which two
+    C-level ``bytes.count`` calls confirm, and the parts are counted without being split out.
+    Part bytes here include each part's header block. Header blocks are not checked; any other
+    shape (a preamble, transport padding, an epilogue, a malformed delimiter) goes through
+    ``scan_multipart`` for the exact answer or error.
+    """
+    dash = b"--" + boundary
+    delim = CRLF + dash
+    tail = 2 if body.endswith(CRLF) else 0
+    if (
+        body.startswith(dash + CRLF)
+        and not body.startswith(delim, len(dash))  # a first part that is no part
+        and body.endswith(delim + b"--", 0, len(body) - tail)
+        and not body.endswith(delim + delim + b"--", 0, len(body) - tail)  # a last one, too
+    ):
+        parts = body.count(delim)  # the close delimiter, and one before each part but the first
+        if parts > 0 and body.count(delim + CRLF) == parts - 1:
+            framing = len(dash) + 2 + (parts - 1) * (len(delim) + 2) + len(delim) + 2 + tail
+            return parts, len(body) - framing
+    return scan_multipart(body, boundary)
 
 
 def _strict_pieces(body: bytes, boundary: bytes) -> list[bytes]:

@@ -14,6 +14,7 @@ from logflux_agent.devserver.multipart import (
     MultipartError,
     TooManyParts,
     boundary_from_content_type,
+    count_parts,
     parse_multipart,
     scan_multipart,
 )
@@ -44,6 +45,9 @@ def test_two_parts_rfc_framing() -> None:
     assert parts[0].headers == {"content-type": "application/octet-stream", "x-lf-entry-type": "1"}
     assert parts[1].headers["x-lf-entry-type"] == "7"  # names are case-insensitive
     assert scan_multipart(rfc([(H1, b"first\r\nbody"), (H2, b"second")]), B) == (2, 17)
+    # Counting mode: the same parts, their bytes with the header blocks (and blank lines).
+    framed = 2 * 2 + len(H1) + len(H2) + 17
+    assert count_parts(rfc([(H1, b"first\r\nbody"), (H2, b"second")]), B) == (2, framed)
 
 
 def test_js_framing_is_one_part_when_strict_and_two_when_lenient() -> None:
@@ -103,6 +107,30 @@ def test_malformed_bodies_are_refused_by_both_parsers(body: bytes, message: str)
         parse_multipart(body, B)
     with pytest.raises(MultipartError, match=message):
         scan_multipart(body, B)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"no delimiter at all", "no --boundary"),
+        (b"--" + B + b"\r\n" + H1 + b"\r\nbody", "missing close delimiter"),
+        (b"--" + B + b"--\r\n", "no parts"),
+        (b"--" + B + b"\r\n--" + B + b"--", "boundary appears inside"),  # shared CRLF
+        (b"--" + B + b"\r\n--" + B + b"\r\nx\r\n--" + B + b"--", "boundary appears inside"),
+        (
+            b"--" + B + b"\r\n" + H1 + b"\r\nbody\r\n--" + B + b"X\r\n--" + B + b"--",
+            "boundary appears inside",
+        ),
+        (b"--" + B + b"\r\n\r\na\r\n--" + B + b"\r\n--" + B + b"--", "boundary appears inside"),
+        (b"--" + B + b"junk\r\n" + H1 + b"\r\nbody\r\n--" + B + b"--", "not followed by CRLF"),
+        (b"--" + B + b"\r\n" + H1 + b"\r\nbody\r\n--" + B + b"--junk", "close delimiter"),
+    ],
+)
+def test_counting_scan_refuses_broken_framing(body: bytes, message: str) -> None:
+    # Counting mode (count_parts) checks delimiters only; header blocks are not looked into.
+    with pytest.raises(MultipartError, match=message):
+        count_parts(body, B)
+    assert count_parts(b"--" + B + b"\r\nX-A: \xe9\nno blank line\r\n--" + B + b"--", B)[0] == 1
 
 
 @pytest.mark.parametrize(
@@ -188,6 +216,8 @@ def test_any_rfc_body_round_trips_and_scan_agrees(
         ({k: v.strip(" \t") for k, v in h.items()}, body) for h, body in parts
     ]
     assert scan_multipart(data, boundary) == (len(parts), sum(len(b) for _, b in parts))
+    framed = sum(len(h) + 2 + len(b) for h, b in raw)
+    assert count_parts(data, boundary) == (len(parts), framed)
     lenient = parse_multipart(data, boundary, lenient_js=True)
     assert [p.body for p in lenient] == [body for _, body in parts]
 
@@ -195,6 +225,28 @@ def test_any_rfc_body_round_trips_and_scan_agrees(
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_arbitrary_bytes_never_crash_the_parsers(data: bytes) -> None:
-    for fn in (parse_multipart, scan_multipart):
+    for fn in (parse_multipart, scan_multipart, count_parts):
         with contextlib.suppress(MultipartError):
             fn(b"--b\r\n" + data, b"b")
+
+
+@settings(max_examples=500, deadline=None)
+@given(pieces=st.lists(st.sampled_from([b"\r\n", b"--b", b"--", b"x", b"X-A: 1", b" ", b"\r"])))
+def test_counting_scan_counts_what_the_exact_scan_counts(pieces: list[bytes]) -> None:
+    # Bodies made of framing fragments: wherever the exact scan accepts the framing, the
+    # counting scan finds the same number of parts, and it never accepts broken delimiters.
+    data = b"--b\r\n" + b"".join(pieces)
+    try:
+        exact = scan_multipart(data, b"b")[0]
+    except MultipartError:
+        exact = None
+    try:
+        counted = count_parts(data, b"b")[0]
+    except MultipartError:
+        counted = None
+    if exact is not None:
+        assert counted == exact
+    elif counted is not None:  # accepted by counting only: the headers were bad, not framing
+        with pytest.raises(MultipartError, match=r"^part \d+: "):
+            parse_multipart(data, b"b")
+        assert counted == data.count(b"\r\n--b") == data.count(b"\r\n--b\r\n") + 1
