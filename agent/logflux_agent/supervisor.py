@@ -123,7 +123,7 @@ class Supervisor:
         self.started_wall = clock.wall()
         self._started = clock.monotonic()
         self.dropped: dict[str, int] = {}
-        self.receipts: Receipts | None = None
+        self.receipts: Receipts | None = None  # the receipt ledger (docs/audit.md), from run()
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -239,8 +239,7 @@ class Supervisor:
 
     def _flush_checkpoints(self) -> None:
         if self.receipts is not None:  # first: on disk the ledger is never behind checkpoints
-            self.receipts.writer.sync()
-            self.receipts.writer.expire()
+            self.receipts.sync()
         if not self.store.dirty:
             return
         if self.store.flush():
@@ -324,7 +323,6 @@ class Supervisor:
 
     async def run(self) -> int:
         self.store.load()
-        # The receipt ledger (docs/audit.md): fed by the ack path, synced before checkpoints.
         self.receipts = open_receipts(self.config, self.clock)
         self.tracker.receipts = self.checkpointer.receipts = self.receipts
         self._notifier = self._notifier_factory()

@@ -247,6 +247,7 @@ BOUNDED_LABELS = {
     "rule": "a configured redaction rule name",
     "version": "one value per process",
     "python": "one value per process",
+    "kind": "ledger record kinds: batch, gap, start",
 }
 # Where a label value must never come from: these are unbounded (paths, peers, log text).
 _UNBOUNDED_NAMES = {"path", "paths", "filename", "source", "peer", "address", "host", "line"}

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_LISTEN = "127.0.0.1:9102"
@@ -145,31 +146,41 @@ def render(doc: dict[str, Any], *, top: int = 5) -> str:
     add(f"last accepted: {_age(last) + ' ago' if last is not None else 'nothing yet'}")
     add("inputs:")
     for inp in doc.get("inputs", []):
-        add(
-            f"  {inp['id']} ({inp['type']}): read {inp['read']}, acknowledged {inp['resolved']}, "
-            f"unacknowledged {inp['unacknowledged']}"
-            + (
-                f" (oldest {_age(inp['oldest_unacked_age_seconds'])})"
-                if inp["unacknowledged"]
-                else ""
-            )
-            + f", dropped {inp['dropped']}"
-        )
-        if "lag_bytes" in inp:
-            files = inp.get("files", [])
-            add(f"    lag: {_bytes(inp['lag_bytes'])} in {len(files)} file(s) followed")
-            for row in files[:top]:
-                add(f"      {_bytes(row['lag_bytes']):>10}  {row['path']}")
-        if inp.get("errors"):
-            shown = ", ".join(f"{k} {v}" for k, v in sorted(inp["errors"].items()))
-            add(f"    errors: {shown}")
-        if inp.get("restarts"):
-            add(f"    restarts: {inp['restarts']}")
-        for problem in inp.get("problems", []):
-            add(f"    problem: {problem}")
-        if inp.get("last_error") and inp["last_error"] not in inp.get("problems", []):
-            add(f"    last error: {inp['last_error']}")
-    sender = doc.get("sender", {})
+        _render_input(inp, top, add)
+    _render_sender(doc.get("sender", {}), add)
+    queue = doc.get("queue", {})
+    add(
+        f"queue: {queue.get('entries', 0)}/{queue.get('max_entries', 0)} entries, "
+        f"{_bytes(queue.get('bytes', 0))}/{_bytes(queue.get('max_bytes', 0))}"
+    )
+    _render_storage(doc, add)
+    return "\n".join(out) + "\n"
+
+
+def _render_input(inp: dict[str, Any], top: int, add: Callable[[str], None]) -> None:
+    add(
+        f"  {inp['id']} ({inp['type']}): read {inp['read']}, acknowledged {inp['resolved']}, "
+        f"unacknowledged {inp['unacknowledged']}"
+        + (f" (oldest {_age(inp['oldest_unacked_age_seconds'])})" if inp["unacknowledged"] else "")
+        + f", dropped {inp['dropped']}"
+    )
+    if "lag_bytes" in inp:
+        files = inp.get("files", [])
+        add(f"    lag: {_bytes(inp['lag_bytes'])} in {len(files)} file(s) followed")
+        for row in files[:top]:
+            add(f"      {_bytes(row['lag_bytes']):>10}  {row['path']}")
+    if inp.get("errors"):
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(inp["errors"].items()))
+        add(f"    errors: {shown}")
+    if inp.get("restarts"):
+        add(f"    restarts: {inp['restarts']}")
+    for problem in inp.get("problems", []):
+        add(f"    problem: {problem}")
+    if inp.get("last_error") and inp["last_error"] not in inp.get("problems", []):
+        add(f"    last error: {inp['last_error']}")
+
+
+def _render_sender(sender: dict[str, Any], add: Callable[[str], None]) -> None:
     add(
         f"sender: {sender.get('in_flight', 0)} request(s) in flight, "
         f"{sender.get('pending_batches', 0)} batch(es) unacknowledged"
@@ -184,20 +195,19 @@ def render(doc: dict[str, Any], *, top: int = 5) -> str:
         add("  session: none yet")
     if sender.get("last_error"):
         add(f"  last error: {sender['last_error']}")
-    queue = doc.get("queue", {})
-    add(
-        f"queue: {queue.get('entries', 0)}/{queue.get('max_entries', 0)} entries, "
-        f"{_bytes(queue.get('bytes', 0))}/{_bytes(queue.get('max_bytes', 0))}"
-    )
+
+
+def _render_storage(doc: dict[str, Any], add: Callable[[str], None]) -> None:
+    """The ledger (docs/audit.md) and the spool (docs/spool.md), when configured."""
     ledger = doc.get("ledger")
-    if ledger:  # docs/audit.md
+    if ledger:
         failed = ledger.get("write_failures", 0)
         add(
             f"ledger: {_bytes(ledger.get('bytes', 0))}/{_bytes(ledger.get('max_bytes', 0))} "
             f"in {ledger.get('directory')}" + (f", {failed} write failure(s)" if failed else "")
         )
     spool = doc.get("spool")
-    if spool:  # docs/spool.md
+    if spool:
         oldest = _age(spool.get("oldest_age_seconds", 0))
         add(
             f"spool: {spool.get('pending_requests', 0)} request(s) waiting, "
@@ -205,4 +215,3 @@ def render(doc: dict[str, Any], *, top: int = 5) -> str:
             f"{spool.get('segments', 0)} segment(s), oldest {oldest}"
             + (" — FULL, inputs wait" if spool.get("full") else "")
         )
-    return "\n".join(out) + "\n"

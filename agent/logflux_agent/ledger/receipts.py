@@ -64,6 +64,11 @@ class Receipts:
             "torn_tails_cut": w.torn_cut,
         }
 
+    def sync(self) -> None:
+        """Durable now, and old segments expired: called before every checkpoint flush."""
+        self.writer.sync()
+        self.writer.expire()
+
     # ---- chunks ---------------------------------------------------------------------------
 
     def emitted(self, owner: str, records: list[Record]) -> None:
