@@ -68,11 +68,11 @@ if grep -rlI "$stage" "$venv" >/dev/null; then
   echo "build-deb: staging path left in:" >&2; grep -rlI "$stage" "$venv" >&2; exit 1
 fi
 
-cp "$root/systemd/logflux-agent.service" "$stage/"
+cp "$root/systemd/logflux-agent.service" "$root/systemd/logflux-agent.socket" "$stage/"
 cp "$config_example" "$stage/agent.yaml"
 mkdir -p "$stage/doc"
 cp "$config_example" "$stage/doc/agent.yaml.example"
-for doc in README.md docs/operations.md; do
+for doc in README.md docs/operations.md docs/socket-syslog.md docs/audit.md; do
   [ -f "$root/$doc" ] && cp "$root/$doc" "$stage/doc/"
 done
 mkdir -p "$work/scripts"

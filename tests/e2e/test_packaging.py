@@ -609,6 +609,8 @@ def test_deb_metadata(deb: Path) -> None:
     assert depends is not None and "python3.11" in depends.group(1)
     listing = _run(["dpkg-deb", "--contents", str(deb)]).stdout
     assert "./lib/systemd/system/logflux-agent.service" in listing
+    assert "./lib/systemd/system/logflux-agent.socket" in listing
+    assert "./usr/share/doc/logflux-agent/socket-syslog.md" in listing
     assert "./usr/bin/logflux-agent -> /opt/logflux-agent/bin/logflux-agent" in listing
     for shipped in (
         "./usr/share/man/man1/logflux-agent.1.gz",
