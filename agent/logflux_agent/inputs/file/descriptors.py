@@ -103,9 +103,10 @@ class OpenFiles:
         tailer.stream = self._in._new_stream(
             tailer.source, tailer.dev, tailer.ino, committed=offset, fingerprint=tailer.fingerprint
         )
-        if offset > 0:
-            # Skipped on purpose: remember it, or a restart would read it as a new file.
-            self._in._positions.track(tailer.stream, start=offset)
+        # Remembered now, not at its first commit: a file skipped to its end must not be read
+        # as new after a restart, and a file read from 0 that is rotated away while the agent
+        # is down must be named by a checkpoint to be found among its path's siblings.
+        self._in._positions.track(tailer.stream, start=offset)
 
     def _evict(self) -> bool:
         """Close the least recently read file that can be reopened by its path."""

@@ -266,7 +266,9 @@ class Rotation:
             source=source,
             dev=st.st_dev,
             ino=st.st_ino,
-            stream=inp._new_stream(path, st.st_dev, st.st_ino, committed=committed),
+            # Recorded under the path it belongs to, like a file renamed while followed: a
+            # restart then looks for it (and what came after it) among that path's siblings.
+            stream=inp._new_stream(source, st.st_dev, st.st_ino, committed=committed),
             framer=inp._framer(at, mid),
             multiline=inp._multiline(),
             offset=at,
@@ -297,52 +299,67 @@ class Rotation:
         return tailer
 
     def recover_moved(self) -> None:
-        """At start: finish checkpointed identities that rotation moved while the agent was down."""
+        """At start: finish checkpointed identities that rotation moved while the agent was down.
+
+        Oldest first, each after the one before it under the same followed path, so lines
+        keep their order across generations.
+        """
         inp = self._in
         cfg = inp.config
+        found: list[tuple[os.stat_result, Saved, str, str]] = []
         for key, state in list(inp._saved.items()):
             saved = Saved.decode(cfg.id, key, state)
             if saved is None or not saved.path:
                 continue
+            # The followed path it belongs to. A checkpoint written before recovered files
+            # kept it may name a rotated sibling (app.log.3 of app.log).
+            base = saved.path if inp._finder.matches(saved.path) else self._followed(saved.path)
+            if base is None:
+                continue  # no longer in the configuration: not ours to look for
             try:
                 st = os.stat(saved.path)
                 if (st.st_dev, st.st_ino) == (saved.dev, saved.ino):
-                    if not inp._finder.matches(saved.path) and self._beside_followed(saved.path):
-                        self._resume(saved, saved.path, st)  # was being finished: finish it
+                    if base != saved.path:
+                        found.append((st, saved, saved.path, base))  # was being finished
                     continue
             except OSError:
                 pass
-            if not inp._finder.matches(saved.path):
-                continue  # no longer in the configuration: not ours to look for
-            for path, sib in siblings(saved.path):
+            for path, sib in siblings(base):
                 if (sib.st_dev, sib.st_ino) == (saved.dev, saved.ino):
                     fp = saved.fingerprint
                     if fp.compare(read_head(path, fp.length)) is Match.SAME:
-                        self._resume(saved, path, sib)
+                        found.append((sib, saved, path, base))
                     break
+        for st, saved, path, base in sorted(found, key=lambda item: item[0].st_mtime_ns):
+            self._resume(saved, path, st, base)
 
-    def _beside_followed(self, path: str) -> bool:
-        """Whether ``path`` is a sibling of a path the globs match (app.log.1 of app.log)."""
+    def _followed(self, path: str) -> str | None:
+        """The path the globs match that ``path`` is a sibling of (app.log of app.log.1)."""
         directory, name = os.path.split(path)
-        return any(
-            self._in._finder.matches(os.path.join(directory, name[:n])) for n in range(1, len(name))
-        )
+        for n in range(len(name) - 1, 0, -1):
+            candidate = os.path.join(directory, name[:n])
+            if self._in._finder.matches(candidate):
+                return candidate
+        return None
 
-    def _resume(self, saved: Saved, path: str, st: os.stat_result) -> None:
+    def _resume(self, saved: Saved, path: str, st: os.stat_result, base: str) -> None:
+        """Finish ``saved`` (now at ``path``) under the followed path ``base``, then the
+        generations after it that no checkpoint knows."""
         inp = self._in
         if (st.st_dev, st.st_ino) in inp._by_ident or st.st_size < saved.offset:
             return
+        before = self.chain.get(base)
         found = self.adopt(
-            path, st, saved.offset, saved.mid_line, committed=saved.offset, source=saved.path
+            path, st, saved.offset, saved.mid_line, committed=saved.offset, source=base
         )
         if found is None:
             return
-        log.info(
-            "file.recovered", input=inp.config.id, path=saved.path, now_at=path, offset=saved.offset
-        )
+        if before is not None and not before.dead:
+            found.after = before
+        log.info("file.recovered", input=inp.config.id, path=base, now_at=path, offset=saved.offset)
         last = found
         # Generations written after it that no checkpoint knows: read whole, oldest first.
-        for other, sib in siblings(saved.path):
+        for other, sib in siblings(base):
             ident = (sib.st_dev, sib.st_ino)
             if (
                 sib.st_mtime_ns <= st.st_mtime_ns
@@ -351,8 +368,8 @@ class Rotation:
                 or inp._finder.matches(other)
             ):
                 continue
-            nxt = self.adopt(other, sib, 0, None, committed=0, source=saved.path)
+            nxt = self.adopt(other, sib, 0, None, committed=0, source=base)
             if nxt is not None:
                 nxt.after = last
                 last = nxt
-        self.chain[saved.path] = last
+        self.chain[base] = last

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
+from logflux_agent.checkpoints import CheckpointStore
+from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file.rotation import MAX_SIBLINGS, siblings
 from logflux_agent.record import Record
 from tests.support.collector import Collector
@@ -139,3 +141,75 @@ async def test_two_truncations_while_the_input_waits_in_emit_are_both_noticed(
             )
     events = [e for e in logs if e["event"] == "file.truncated_repeatedly"]
     assert events and events[0]["truncations"] == 2
+
+
+# ---- rename rotations while the input is down, after a crash (no commit survives the run) ----
+
+
+def _rotate(log: Path, to: str, mtime: int) -> None:
+    """Rename ``log`` away; its mtime is set explicitly so "newer" never depends on the
+    filesystem's timestamp granularity (files written within one tick share an mtime)."""
+    os.utime(log, ns=(mtime, mtime))
+    log.rename(log.with_name(to))
+
+
+async def _crashed_run(config: FileInputConfig, store: CheckpointStore, n: int) -> None:
+    """A run that reads ``n`` lines and dies before any of them is committed."""
+    async with running(config, store, collector=Collector(commit=False)) as (_, got):
+        await got.wait_count(n)
+
+
+async def test_a_recovered_generation_rotated_again_while_down_is_still_finished(
+    tmp_path: Path,
+) -> None:
+    # Before: a recovered file's checkpoint named its rotated name (app.log.1); when the next
+    # rotation shifted it to app.log.2, no sibling search looked for it, and the generation
+    # read in the crashed run after it (never committed) was lost too: 170 of 230 lines here.
+    log = tmp_path / "app.log"
+    gen1 = [f"gen1 line {i:03d}" for i in range(100)]
+    gen2 = [f"gen2 line {i:03d}" for i in range(100)]
+    gen3 = [f"gen3 line {i:03d}" for i in range(30)]
+    store = make_store(tmp_path)
+    config = make_config(tmp_path, "app.log")
+    write_lines(log, gen1[:30])
+    async with running(config, store) as (_, got):
+        await got.wait_count(30)  # committed: the checkpoint of gen1 is at line 30
+    write_lines(log, gen1[30:])
+    _rotate(log, "app.log.1", 10**18)
+    write_lines(log, gen2)
+    await _crashed_run(config, store, 70 + 100)  # recovers gen1, reads gen2: nothing commits
+    os.utime(log, ns=(2 * 10**18, 2 * 10**18))
+    (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+    log.rename(tmp_path / "app.log.1")
+    write_lines(log, gen3)
+    async with running(config, store) as (_, got):
+        await got.wait_count(70 + 100 + 30)
+    assert got.messages() == gen1[30:] + gen2 + gen3
+    assert {r.source for r in got.records} == {str(log)}
+
+
+async def test_a_file_never_committed_and_rotated_twice_while_down_is_read(
+    tmp_path: Path,
+) -> None:
+    # Before: a file read for less than a checkpoint interval had no checkpoint, so after two
+    # rotations while the agent was down nothing named it: it and the generation after it
+    # were never read (all 80 lines of gen1 and gen2 here).
+    log = tmp_path / "app.log"
+    gen1 = [f"gen1 line {i:03d}" for i in range(50)]
+    gen2 = [f"gen2 line {i:03d}" for i in range(30)]
+    gen3 = [f"gen3 line {i:03d}" for i in range(20)]
+    store = make_store(tmp_path)
+    config = make_config(tmp_path, "app.log")
+    write_lines(log, gen1)
+    await _crashed_run(config, store, 50)
+    st = log.stat()
+    # Known from its first open, before any commit: a crash cannot leave it unnamed.
+    assert store.get(f"file:{config.id}:{st.st_dev}:{st.st_ino}") is not None
+    _rotate(log, "app.log.1", 10**18)
+    write_lines(log, gen2)
+    (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+    _rotate(log, "app.log.1", 2 * 10**18)
+    write_lines(log, gen3)
+    async with running(config, store) as (_, got):
+        await got.wait_count(100)
+    assert got.messages() == gen1 + gen2 + gen3
