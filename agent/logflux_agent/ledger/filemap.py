@@ -106,13 +106,8 @@ def entry_range(
     None when the range does not hold exactly ``n`` lines (processors dropped or joined some,
     a long line was split): then which bytes those entries were cannot be told.
     """
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            data = fh.read(end - start)
-    except OSError:
-        return None
-    if len(data) != end - start:
+    data = _read_range(path, start, end)
+    if data is None:
         return None
     ends = [i + 1 for i in _newlines(data)]
     if data and not data.endswith(b"\n"):
@@ -134,12 +129,18 @@ def _newlines(data: bytes) -> list[int]:
 
 def lines_between(path: str, start: int, end: int) -> int | None:
     """Lines that end inside ``[start, end)`` (a last unterminated line counts), or None."""
+    data = _read_range(path, start, end)
+    if data is None:
+        return None
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _read_range(path: str, start: int, end: int) -> bytes | None:
+    """The bytes ``[start, end)`` of ``path``; None when unreadable or no longer that long."""
     try:
         with open(path, "rb") as fh:
             fh.seek(start)
             data = fh.read(end - start)
     except OSError:
         return None
-    if len(data) != end - start:
-        return None
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    return data if len(data) == end - start else None

@@ -242,20 +242,14 @@ class Unwrapper:
             group = held.groups[stream] = _Group(when, rows.level[i], attrs, rid)
         elif group.parts and group.size + size > self.max_bytes:
             # The joined line would pass the cap: what is held goes out as an entry.
-            bad["partial_split"] = bad.get("partial_split", 0) + 1
-            _out(out, group.take(), group.ts, group.level, source, group.attrs)
-            out.ack.append(None)
-            out.rid.append(group.rid)
+            _split_out(out, group, source, group.attrs, bad)
         if not group.parts:
             group.ts, group.rid = when, rid
         group.parts.append(body)
         group.size += size
         held.last = now
         if size > self.max_bytes:  # one piece over the cap alone: out at once
-            bad["partial_split"] = bad.get("partial_split", 0) + 1
-            _out(out, group.take(), group.ts, group.level, source, attrs)
-            out.ack.append(None)
-            out.rid.append(group.rid)
+            _split_out(out, group, source, attrs, bad)
         if token is not None:
             held.token = token
 
@@ -355,3 +349,16 @@ def _out(out: Rows, text: str, ts: float, level: int, source: str, attrs: dict[s
     out.level.append(level)
     out.source.append(source)
     out.attrs.append(attrs)
+
+
+def _split_out(
+    out: Rows, group: _Group, source: str, attrs: dict[str, str], bad: dict[str, int]
+) -> None:
+    """What ``group`` holds goes out as an entry of its own: the cap split the joined line.
+
+    It carries no ack token (the piece's token waits for the rest) and the group's record id.
+    """
+    bad["partial_split"] = bad.get("partial_split", 0) + 1
+    _out(out, group.take(), group.ts, group.level, source, attrs)
+    out.ack.append(None)
+    out.rid.append(group.rid)
