@@ -6,7 +6,9 @@ it (CI) the outage is scaled down: ``LOGFLUX_SOAK_SCALE`` (default 0.05) multipl
 the rate stays. ``LOGFLUX_SPOOL_SOAK_RATE`` / ``LOGFLUX_SPOOL_SOAK_SECONDS`` set them directly.
 ``max_bytes`` is three quarters of what the outage produces: the spool takes the first three
 quarters at the producer's pace, then fills, the producer feels backpressure until the ingestor
-is back, and the disk bound is exercised.
+is back, and the disk bound is exercised. The second test gives the spool room for all of it
+(the producer never meets a full spool) and kills the agent with ``kill -9`` eleven times at
+random points during and after the outage (see the comment above it for what it can know).
 
 Nothing here asserts a time or a rate: the producer's achieved rate is printed (``-s``), since a
 busy machine may not reach it; what is asserted is no loss, order, and the disk bound.
