@@ -17,11 +17,16 @@ not in the configuration file, and under systemd a restart after the fix picks i
 ``inspect`` answers without creating or writing anything (for ``validate``); ``prepare``
 creates the directory and proves it writable with a probe file (for ``run``), since only a
 real write sees ACLs, security modules or an immutable attribute.
+
+``hold`` makes the directory this process's own for as long as it runs: two agents on one
+``state_dir`` would each rewrite ``checkpoints.json`` with only what they follow, so the
+checkpoints of the other's files (and of generations rotated while one was down) would vanish.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
 import stat
@@ -32,6 +37,7 @@ from logflux_agent.config.model import DEFAULT_STATE_DIR
 from logflux_agent.errors import StateError
 
 _PROBE = ".logflux-agent-write-test"
+LOCK_FILE = ".logflux-agent.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,3 +178,26 @@ def prepare(state_dir: str | os.PathLike[str]) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise StateError(describe(path, exc.errno or errno.EIO).message) from exc
+
+
+def hold(state_dir: str | os.PathLike[str]) -> int:
+    """Prepare ``state_dir`` and take an exclusive ``flock`` on its lock file; the returned
+    descriptor holds it (the kernel releases it when the process ends, also on kill -9).
+    ``StateError`` when another process holds it."""
+    prepare(state_dir)
+    path = Path(state_dir)
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StateError(describe(path, exc.errno or errno.EIO).message) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise StateError(
+                f"state_dir {path}: in use by another logflux-agent process; give each agent "
+                "its own state_dir"
+            ) from None
+        raise StateError(describe(path, exc.errno or errno.EIO).message) from exc
+    return fd

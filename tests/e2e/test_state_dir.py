@@ -21,6 +21,9 @@ import pytest
 import yaml
 
 from logflux_agent.devserver.options import DEV_API_KEY
+from tests.support.agentproc import AgentProcess
+from tests.support.refingestor import RefIngestor
+from tests.support.wait import wait_until
 
 NOBODY = 65534
 
@@ -187,3 +190,41 @@ def test_a_state_dir_below_a_regular_file_says_not_a_directory(workdir: Path) ->
     code, output = run_agent([], config)
     assert code == 1, output
     assert f"state_dir {state}: {blocker} exists and is not a directory" in failure(output)
+
+
+def test_a_second_agent_on_the_same_state_dir_exits_1_saying_it_is_in_use(
+    tmp_path: Path, ref_ingestor: RefIngestor
+) -> None:
+    """Two agents on one state_dir would each rewrite checkpoints.json with only their own
+    files (a stray agent left by a crashed run loses the other's checkpoints): the second one
+    stops at start; the lock goes with the first one, also on kill -9."""
+    log = tmp_path / "app.log"
+    log.write_text("one\n", encoding="utf-8")
+    first = AgentProcess(
+        tmp_path / "agent",
+        endpoint=ref_ingestor.url,
+        api_key=ref_ingestor.api_key,
+        inputs=[{"type": "file", "id": "app", "paths": [str(log)], "start_at": "beginning"}],
+        metrics=False,
+    )
+    try:
+        first.start()
+        first.wait_for_event("file.input_started")
+        code, output = run_agent([], first.config_path)
+        assert code == 1, output
+        assert failure(output) == (
+            f"state_dir {first.state_dir}: in use by another logflux-agent process; give each "
+            "agent its own state_dir"
+        )
+        assert first.alive()
+        ref_ingestor.wait_for_entries(1, timeout=30)
+        first.kill9()
+        first.start()  # the kernel released the lock with the killed process
+        wait_until(
+            lambda: [e.get("event") for e in first.events()].count("file.input_started") == 2,
+            timeout=30,
+            message="the restarted agent's input started",
+        )
+        assert first.alive()
+    finally:
+        first.stop()

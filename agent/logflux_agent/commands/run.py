@@ -7,6 +7,7 @@ The one-shot upload's extras (config from the command line, progress, final line
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,7 @@ def main(args: argparse.Namespace) -> int:
 
     import structlog
 
+    from logflux_agent import statedir
     from logflux_agent.commands import oneshot
     from logflux_agent.config.load import load_config
     from logflux_agent.config.model import StdinInputConfig
@@ -113,10 +115,16 @@ def main(args: argparse.Namespace) -> int:
             return ConfigError.exit_code
         configure_logging(*logging_settings(args, config))
         supervisor = Supervisor(config, config_path=config_path, reload_loader=load_config)
+        held: int | None = None
         try:
+            # One agent per state_dir, held until it exits (statedir.py says why).
+            held = statedir.hold(config.state_dir)
             return asyncio.run(oneshot.run_one_shot(supervisor, config, args))
         except AgentError as exc:
             structlog.get_logger(__name__).error("agent.failed", error=str(exc))
             return exc.exit_code
+        finally:
+            if held is not None:
+                os.close(held)
     finally:
         oneshot.remove_state_dir(temp_state)
