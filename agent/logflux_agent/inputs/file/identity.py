@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +172,9 @@ class FileStream(Resumable):
             "fingerprint_sha256": self._digest[1],
             "fingerprint_len": len(fp),
             "offset": offset,
+            # Wall time of this knowledge: after a restart, rotated siblings modified later
+            # than it that no checkpoint knows are generations the agent never saw.
+            "saved_at": round(time.time(), 3),
         }
         if mid_line is not None:
             state["mid_line"] = mid_line

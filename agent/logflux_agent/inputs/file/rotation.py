@@ -15,7 +15,9 @@ name starting with the file's name, not compressed, at most ``MAX_SIBLINGS`` of 
   is looked for among the siblings — by device + inode + fingerprint, or by fingerprint and
   size for a copy — and finished from its checkpoint. Siblings modified after it that the agent
   never saw (intermediate generations) are read whole, oldest first; the file now at the path
-  waits for them, so lines stay in order.
+  waits for them, so lines stay in order. When every checkpointed file of a path is gone
+  (rotation deleted it), a counted warning names it, and the siblings no checkpoint knows that
+  were modified after its ``saved_at`` are read whole the same way.
 
 A recovered file outside the globs is read to its end and then let go, like a renamed file;
 inside the globs it is followed as usual.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -84,6 +86,16 @@ def read_head(path: str, size: int) -> bytes:
         return b""
     finally:
         os.close(fd)
+
+
+def _found_again(saved: Saved, base: str) -> tuple[str, os.stat_result] | None:
+    """The sibling of ``base`` that is ``saved``'s file: device + inode + fingerprint."""
+    for path, sib in siblings(base):
+        if (sib.st_dev, sib.st_ino) == (saved.dev, saved.ino):
+            fp = saved.fingerprint
+            if fp.compare(read_head(path, fp.length)) is Match.SAME:
+                return path, sib
+    return None
 
 
 class Rotation:
@@ -307,6 +319,8 @@ class Rotation:
         inp = self._in
         cfg = inp.config
         found: list[tuple[os.stat_result, Saved, str, str]] = []
+        # Followed path -> latest saved_at of its checkpointed files that are gone entirely.
+        gone: dict[str, float | None] = {}
         for key, state in list(inp._saved.items()):
             saved = Saved.decode(cfg.id, key, state)
             if saved is None or not saved.path:
@@ -324,14 +338,71 @@ class Rotation:
                     continue
             except OSError:
                 pass
-            for path, sib in siblings(base):
-                if (sib.st_dev, sib.st_ino) == (saved.dev, saved.ino):
-                    fp = saved.fingerprint
-                    if fp.compare(read_head(path, fp.length)) is Match.SAME:
-                        found.append((sib, saved, path, base))
-                    break
+            again = _found_again(saved, base)
+            if again is not None:
+                found.append((again[1], saved, again[0], base))
+            else:
+                self._gone(saved, base, state.get("saved_at"), gone)
         for st, saved, path, base in sorted(found, key=lambda item: item[0].st_mtime_ns):
             self._resume(saved, path, st, base)
+        for base, since in gone.items():
+            if base not in {item[3] for item in found}:
+                self._read_unseen(base, since)
+
+    def _gone(self, saved: Saved, base: str, at: Any, gone: dict[str, float | None]) -> None:
+        """``saved``'s file is nowhere (rotation deleted it while the agent was down)."""
+        cfg = self._in.config
+        since = float(at) if isinstance(at, int | float) else None
+        before = gone.get(base)
+        gone[base] = since if before is None else max(before, since or before)
+        metrics.INPUT_ERRORS.labels(input=cfg.id, reason="rotated_away").inc()
+        log.warning(
+            "file.checkpointed_gone",
+            input=cfg.id,
+            path=base,
+            was_at=saved.path,
+            checkpoint_offset=saved.offset,
+            detail="its file was rotated away and deleted while the agent was stopped; "
+            "whatever it held past the checkpoint is lost",
+        )
+
+    def _read_unseen(self, base: str, since: float | None) -> None:
+        """Every generation ``base`` had a checkpoint for is gone: read its rotated siblings
+        modified after that checkpoint that no checkpoint knows, whole, oldest first; the
+        file now at ``base`` waits for them."""
+        inp = self._in
+        if since is None:  # a checkpoint written before entries had a time: unknown which
+            log.warning("file.rotated_unseen_unknown", input=inp.config.id, path=base)
+            return
+        last = self.chain.get(base)
+        read: list[str] = []
+        for other, sib in siblings(base):
+            if sib.st_mtime_ns <= int(since * 1e9) or self._known(other, sib):
+                continue
+            nxt = self.adopt(other, sib, 0, None, committed=0, source=base)
+            if nxt is not None:
+                if last is not None and not last.dead:
+                    nxt.after = last
+                last = nxt
+                read.append(other)
+        if last is not None:
+            self.chain[base] = last
+        if read:
+            log.info("file.rotated_unseen_read", input=inp.config.id, path=base, files=read)
+
+    def _known(self, path: str, st: os.stat_result) -> bool:
+        """Whether a checkpoint (or this run) knows the file: by device + inode and, for a
+        checkpoint, its fingerprint too (an inode number reused by a new file is not it)."""
+        inp = self._in
+        ident = (st.st_dev, st.st_ino)
+        if ident in inp._by_ident or inp._finder.matches(path):
+            return True
+        key = stream_key(inp.config.id, *ident)
+        state = inp._saved.get(key)
+        saved = Saved.decode(inp.config.id, key, state) if state is not None else None
+        if saved is None:
+            return False
+        return saved.fingerprint.compare(read_head(path, saved.fingerprint.length)) is Match.SAME
 
     def _followed(self, path: str) -> str | None:
         """The path the globs match that ``path`` is a sibling of (app.log of app.log.1)."""
@@ -360,13 +431,7 @@ class Rotation:
         last = found
         # Generations written after it that no checkpoint knows: read whole, oldest first.
         for other, sib in siblings(base):
-            ident = (sib.st_dev, sib.st_ino)
-            if (
-                sib.st_mtime_ns <= st.st_mtime_ns
-                or ident in inp._by_ident
-                or stream_key(inp.config.id, *ident) in inp._saved
-                or inp._finder.matches(other)
-            ):
+            if sib.st_mtime_ns <= st.st_mtime_ns or self._known(other, sib):
                 continue
             nxt = self.adopt(other, sib, 0, None, committed=0, source=base)
             if nxt is not None:

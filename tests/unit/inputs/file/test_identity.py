@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 from logflux_agent.checkpoints import CheckpointStore
@@ -46,6 +47,8 @@ def test_commit_writes_a_resumable_state(tmp_path: Path) -> None:
     assert stream.key == stream_key("in", 7, 42) == "file:in:7:42"
     checkpointer.commit(stream, 100)
     state = store.get(stream.key)
+    assert state is not None
+    assert abs(state.pop("saved_at") - time.time()) < 60  # when it was known, wall time
     assert state == {
         "input": "in",
         "path": "/var/log/a.log",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 
 from structlog.testing import capture_logs
@@ -12,9 +13,11 @@ from structlog.testing import capture_logs
 from logflux_agent.checkpoints import CheckpointStore
 from logflux_agent.config.model import FileInputConfig
 from logflux_agent.inputs.file.rotation import MAX_SIBLINGS, siblings
+from logflux_agent.observe.metrics import INPUT_ERRORS
 from logflux_agent.record import Record
 from tests.support.collector import Collector
 from tests.support.fileinput import (
+    counter,
     make_config,
     make_store,
     running,
@@ -213,3 +216,68 @@ async def test_a_file_never_committed_and_rotated_twice_while_down_is_read(
     async with running(config, store) as (_, got):
         await got.wait_count(100)
     assert got.messages() == gen1 + gen2 + gen3
+
+
+async def test_generations_left_when_every_checkpointed_one_was_deleted_are_read(
+    tmp_path: Path,
+) -> None:
+    # Before: logrotate `rotate 2` ran four times while the agent was down, deleting the only
+    # checkpointed generation (gen0); the siblings were looked at only relative to a
+    # checkpointed file found again, so gen2 and gen3 (on disk as app.log.2, app.log.1) were
+    # never read and nothing was logged: only gen4 (app.log) arrived.
+    log = tmp_path / "app.log"
+    gens = [[f"gen{g} line {i:03d}" for i in range(40)] for g in range(5)]
+    store = make_store(tmp_path)
+    config = make_config(tmp_path, "app.log")
+    write_lines(log, gens[0])
+    async with running(config, store) as (_, got):
+        await got.wait_count(40)  # committed: the checkpoint knows gen0 at its end
+    # Later than the checkpoint's saved_at, beyond any timestamp granularity.
+    tick = time.time_ns() + 10 * 10**9
+    for g in range(1, 5):  # `rotate 2`: the oldest kept is deleted, the rest shift
+        (tmp_path / "app.log.2").unlink(missing_ok=True)
+        if (tmp_path / "app.log.1").exists():
+            (tmp_path / "app.log.1").rename(tmp_path / "app.log.2")
+        _rotate(log, "app.log.1", tick + g * 10**9)
+        write_lines(log, gens[g])
+    gone_before = counter(INPUT_ERRORS, input=config.id, reason="rotated_away")
+    with capture_logs() as logs:
+        async with running(config, store) as (_, got):
+            await got.wait_count(120)
+    assert got.messages() == gens[2] + gens[3] + gens[4]
+    assert {r.source for r in got.records} == {str(log)}
+    events = {e["event"]: e for e in logs}
+    assert events["file.rotated_unseen_read"]["files"] == [
+        str(tmp_path / "app.log.2"),
+        str(tmp_path / "app.log.1"),
+    ]
+    assert events["file.checkpointed_gone"]["log_level"] == "warning"
+    assert counter(INPUT_ERRORS, input=config.id, reason="rotated_away") == gone_before + 1
+    # Now known (finished from their checkpoints): a further restart reads nothing again.
+    async with running(config, store) as (inp, got):
+        await started(inp)
+    assert got.messages() == []
+
+
+async def test_a_sibling_older_than_the_checkpoint_is_not_read_when_the_checkpointed_is_gone(
+    tmp_path: Path,
+) -> None:
+    # A rotated file last written before the checkpoint (read and forgotten earlier) is not
+    # a generation the agent missed: it is never read again.
+    log = tmp_path / "app.log"
+    old = [f"old line {i:03d}" for i in range(20)]
+    gen0 = [f"gen0 line {i:03d}" for i in range(20)]
+    new = [f"new line {i:03d}" for i in range(20)]
+    write_lines(tmp_path / "app.log.1", old)
+    os.utime(tmp_path / "app.log.1", ns=(10**18, 10**18))
+    store = make_store(tmp_path)
+    config = make_config(tmp_path, "app.log")
+    write_lines(log, gen0)
+    async with running(config, store) as (_, got):
+        await got.wait_count(20)
+    log.unlink()
+    write_lines(log, new)
+    async with running(config, store) as (inp, got):
+        await got.wait_count(20)
+        await started(inp)
+    assert got.messages() == new
