@@ -13,6 +13,7 @@ from logflux_agent.inputs.journald.process import (
     JournalctlMissing,
     JournalctlProcess,
 )
+from tests.support.wait import async_wait_until
 
 
 async def read_all(proc: JournalctlProcess) -> bytes:
@@ -51,6 +52,8 @@ async def test_a_long_stderr_line_keeps_its_start_and_the_tail_stays_bounded() -
 async def test_stop_terminates_a_running_child_and_leaves_no_task() -> None:
     proc = JournalctlProcess(["sh", "-c", "echo started >&2; exec sleep 60"], grace=5)
     await proc.start()
+    # Running for real: SIGTERM before the shell wrote its line would leave nothing to keep.
+    await async_wait_until(lambda: list(proc.stderr_tail) == ["started"], timeout=10)
     returncode = await asyncio.wait_for(proc.stop(), 10)
     assert returncode is not None and returncode < 0  # ended by SIGTERM
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("journalctl-")]
