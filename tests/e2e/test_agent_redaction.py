@@ -161,11 +161,6 @@ def test_hash_replacement_is_a_stable_pseudonym_and_the_key_stays_local(
 
 
 def test_tap_explain_shows_drops_rules_and_tokens_but_never_the_secret(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    import yaml
 
     log = tmp_path / "app.log"
     log.write_text(
@@ -189,19 +184,7 @@ def test_tap_explain_shows_drops_rules_and_tokens_but_never_the_secret(tmp_path:
             }
         ],
     }
-    cfg = tmp_path / "agent.yaml"
-    cfg.write_text(yaml.safe_dump(doc))
-    cfg.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
-    args = [sys.executable, "-m", "logflux_agent", "tap", "--config", str(cfg)]
-    proc = subprocess.run(
-        [*args, "--from-beginning", "--limit", "1", "--explain", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    proc = _tap_explain(tmp_path, doc, limit=1)
     assert proc.returncode == 0, proc.stderr
     [entry] = [json.loads(line) for line in proc.stdout.splitlines()]
     assert entry["message"] == "login from [REDACTED:ipv4] with [REDACTED:logflux_key]"
@@ -214,11 +197,6 @@ def test_tap_explain_shows_drops_rules_and_tokens_but_never_the_secret(tmp_path:
 
 
 def test_tap_explain_counts_what_each_entry_lost_not_the_whole_read(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    import yaml
 
     log = tmp_path / "app.log"
     log.write_text(
@@ -238,19 +216,7 @@ def test_tap_explain_counts_what_each_entry_lost_not_the_whole_read(tmp_path: Pa
             }
         ],
     }
-    cfg = tmp_path / "agent.yaml"
-    cfg.write_text(yaml.safe_dump(doc))
-    cfg.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
-    args = [sys.executable, "-m", "logflux_agent", "tap", "--config", str(cfg)]
-    proc = subprocess.run(
-        [*args, "--from-beginning", "--limit", "2", "--explain", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    proc = _tap_explain(tmp_path, doc, limit=2)
     assert proc.returncode == 0, proc.stderr
     messages = [json.loads(line)["message"] for line in proc.stdout.splitlines()]
     assert messages == ["two [REDACTED:ipv4] and [REDACTED:ipv4]", "one [REDACTED:ipv4]"]
@@ -261,3 +227,26 @@ def test_tap_explain_counts_what_each_entry_lost_not_the_whole_read(tmp_path: Pa
         "# app: exclude: dropped 1 (excluded)",
         "# app: redact: replaced 1 x ipv4",
     ]
+
+
+def _tap_explain(tmp_path: Path, doc: dict[str, Any], *, limit: int) -> Any:
+    """``tap --explain`` on ``doc`` written as a 0600 config, without the caller's LOGFLUX_*."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    cfg.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOGFLUX_")}
+    args = [sys.executable, "-m", "logflux_agent", "tap", "--config", str(cfg)]
+    return subprocess.run(
+        [*args, "--from-beginning", "--limit", str(limit), "--explain", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
