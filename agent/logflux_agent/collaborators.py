@@ -11,7 +11,7 @@ full, or (``on_full: drop_newest``) dropping and counting them instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from logflux_agent.clock import Clock
@@ -95,7 +95,7 @@ def make_emit(
     if cfg.on_full == "drop_newest":
         dropped = metrics.DROPPED.labels(reason="queue_full")
 
-        async def emit_or_drop(records: list[Record]) -> None:
+        async def emit_or_drop(records: Sequence[Record]) -> None:
             if not records:
                 return
             tracker.emitted(owner, len(records))
@@ -110,7 +110,7 @@ def make_emit(
 
         return emit_or_drop
 
-    async def emit(records: list[Record]) -> None:
+    async def emit(records: Sequence[Record]) -> None:
         if not records:
             return
         tracker.emitted(owner, len(records))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any, Literal, TextIO
 
 
@@ -80,7 +81,7 @@ class Printer:
         self.count = 0
         self.done = asyncio.Event()
 
-    async def __call__(self, records: list[Any]) -> None:
+    async def __call__(self, records: Sequence[Any]) -> None:
         import json
 
         from logflux_agent.ingest.encode import build_payload, entry_tuple

@@ -12,6 +12,7 @@ as without a spool. The disk never grows past ``max_bytes``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,7 +58,7 @@ class SpoolSink:
         """Encode and spool one batch; returns once all of it is durably in the spool."""
         await self.append(await self.encode(records, owners))
 
-    async def encode(self, records: list[Record], owners: dict[str, int]) -> list[SpoolItem]:
+    async def encode(self, records: Sequence[Record], owners: dict[str, int]) -> list[SpoolItem]:
         """The batch as the requests to spool (encoded under the current session): may run
         while the previous batch of the same input is still being written."""
         items, _dead = await self._client.encode_for_spool(records, owners)

@@ -37,6 +37,7 @@ from logflux_agent.ingest.retry import Backoff, PauseGate
 from logflux_agent.ingest.session import Session
 from logflux_agent.ingest.session_keeper import SessionKeeper
 from logflux_agent.observe import metrics
+from logflux_agent.packed import Run
 from logflux_agent.record import Record
 
 log = structlog.get_logger(__name__)
@@ -82,7 +83,7 @@ class _Encoded:
 class _Group:
     """Records on their way to one request, with that request's retry state."""
 
-    records: list[Record]
+    records: Sequence[Record]
     resend: bool
     backoff: Backoff
     encoded: _Encoded | None = None
@@ -93,7 +94,7 @@ class PreparedBatch:
     """A batch encoded (its first request's worth) and ready to ``send``."""
 
     def __init__(
-        self, delivery: Delivery, ready: list[_Group], rest: list[Record], tally: _Tally
+        self, delivery: Delivery, ready: list[_Group], rest: Sequence[Record], tally: _Tally
     ) -> None:
         self._delivery = delivery
         self._ready = ready
@@ -104,11 +105,11 @@ class PreparedBatch:
         """Return once every record is accepted or dead-lettered; retries forever otherwise."""
         delivery, tally = self._delivery, self._tally
         ready, rest = self._ready, self._rest
-        self._ready, self._rest = [], []
+        self._ready, self._rest = [], ()
         current = delivery.sessions.current
         if any(g.encoded is not None and g.encoded.session is not current for g in ready):
             # The key changed since encoding (rotation, 401): encode again under the new one.
-            rest = [r for g in ready for r in g.records] + rest
+            rest = Run([*(g.records for g in ready), rest])
             ready = []
         for group in ready:
             await delivery.send_group(group, tally)
@@ -153,7 +154,8 @@ class Delivery:
         if not records:
             return PreparedBatch(self, [], [], tally)
         step = self.sessions.limits.max_batch_entries
-        head, rest = list(records[:step]), list(records[step:])
+        # Slices, not lists: a packed batch (packed.py) stays packed on its way to the encoder.
+        head, rest = records[:step], records[step:]
         await self._gate.wait()
         ready = await self._encode(_Group(head, False, self._backoff()), tally)
         return PreparedBatch(self, ready, rest, tally)
@@ -168,13 +170,13 @@ class Delivery:
         items: list[SpoolItem] = []
         step = self.sessions.limits.max_batch_entries
         for i in range(0, len(records), step):
-            group = _Group(list(records[i : i + step]), False, self._backoff())
+            group = _Group(records[i : i + step], False, self._backoff())
             for ready in await self._encode(group, tally):
                 assert ready.encoded is not None
                 items.append(spool_item(ready.encoded, owners if not items else {}, self._clock))
         return items, tally.dead
 
-    async def deliver_all(self, records: list[Record], tally: _Tally, *, resend: bool) -> None:
+    async def deliver_all(self, records: Sequence[Record], tally: _Tally, *, resend: bool) -> None:
         step = self.sessions.limits.max_batch_entries
         for i in range(0, len(records), step):
             await self.send_group(_Group(records[i : i + step], resend, self._backoff()), tally)
@@ -289,7 +291,7 @@ class Delivery:
             case _:
                 assert_never(outcome)
 
-    def _delivered(self, outcome: oc.Delivered, records: list[Record], tally: _Tally) -> None:
+    def _delivered(self, outcome: oc.Delivered, records: Sequence[Record], tally: _Tally) -> None:
         self._warn_invalid(outcome.invalid_indexes, len(records))
         self._health.note_success()
         self._accepted(records, tally)
@@ -398,7 +400,7 @@ class Delivery:
         await self.deliver_all(records[:half], tally, resend=group.resend)
         await self.deliver_all(records[half:], tally, resend=group.resend)
 
-    def _rejected(self, outcome: oc.Rejected, records: list[Record], tally: _Tally) -> None:
+    def _rejected(self, outcome: oc.Rejected, records: Sequence[Record], tally: _Tally) -> None:
         self._health.note_failure(f"HTTP {outcome.status}: {outcome.error}")
         metrics.SEND_FAILURES.labels(reason=_reason_4xx(outcome.status)).inc()
         self._dead.write(records, reason=outcome.reason, status=outcome.status, error=outcome.error)
@@ -406,7 +408,7 @@ class Delivery:
 
     # ---- bookkeeping --------------------------------------------------------------------
 
-    def _accepted(self, records: list[Record], tally: _Tally) -> None:
+    def _accepted(self, records: Sequence[Record], tally: _Tally) -> None:
         if not records:
             return
         tally.accepted += len(records)
@@ -414,8 +416,8 @@ class Delivery:
         metrics.ENTRIES_SENT.inc(len(records))
         now = self._clock.wall()
         step = max(1, len(records) // _E2E_SAMPLES)
-        for rec in records[::step]:
-            metrics.E2E_LATENCY.observe(max(0.0, now - rec.timestamp))
+        for i in range(0, len(records), step):  # by index: a packed batch stays unbuilt
+            metrics.E2E_LATENCY.observe(max(0.0, now - records[i].timestamp))
 
     def _warn_invalid(self, indexes: tuple[str, ...], parts: int) -> None:
         for index in indexes:

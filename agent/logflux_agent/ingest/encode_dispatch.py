@@ -8,8 +8,10 @@ a worker that is not coming back. The encoding itself is ``encode.py``'s pure fu
 
 What the job carries per entry: the five payload fields (``ENTRY_FIELDS``) and, only when some
 record of the batch has one, the record ids as a column of their own (``EncodeJob.rids``), so a
-batch without ids pickles to the worker exactly as before. Labels the encoder had to leave out
-at the attribute limit are counted here, in the agent process, whichever side encoded.
+batch without ids pickles to the worker exactly as before. A packed batch (packed.py) goes as
+columns per read chunk instead (``PackedJob``), unpacked on the encoding side. Labels the
+encoder had to leave out at the attribute limit are counted here, in the agent process,
+whichever side encoded.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from logflux_agent.ingest.encode import (
     new_boundary,
 )
 from logflux_agent.ingest.encode_pool import EncodePool, WorkerError
+from logflux_agent.ingest.packed_job import PackedJob, Piece
 from logflux_agent.ingest.session import Limits, Session
 from logflux_agent.observe import metrics
+from logflux_agent.packed import Lines, Run
 from logflux_agent.record import ENTRY_FIELDS, RID, Record
 
 log = structlog.get_logger(__name__)
@@ -67,15 +71,34 @@ class EncodeDispatch:
     async def encode(
         self, records: Sequence[Record], session: Session, limits: Limits
     ) -> EncodedBatch:
-        entries: list[EntryTuple] = list(map(ENTRY_FIELDS, records))
-        # One C-level pass when no record has an id (the feature off): nothing else changes.
-        rids = list(map(RID, records)) if any(map(RID, records)) else None
-        job = EncodeJob(
+        job: EncodeJob | PackedJob
+        if type(records) is Run and records.packed:
+            # Columns per read chunk (ingest/packed_job.py): no per-entry object here.
+            job = PackedJob(self._job([], None, len(records), session, limits), job_pieces(records))
+        else:
+            entries: list[EntryTuple] = list(map(ENTRY_FIELDS, records))
+            # One C-level pass when no record has an id (the feature off): nothing else changes.
+            rids = list(map(RID, records)) if any(map(RID, records)) else None
+            job = self._job(entries, rids, len(entries), session, limits)
+        enc = await self._encoded(job, session)
+        if enc.labels_cut:
+            self._labels_cut.inc(enc.labels_cut)
+        return enc
+
+    def _job(
+        self,
+        entries: list[EntryTuple],
+        rids: list[str | None] | None,
+        count: int,
+        session: Session,
+        limits: Limits,
+    ) -> EncodeJob:
+        return EncodeJob(
             rids=rids,
             entries=entries,
             key_id=session.key_id,
             nonce_prefix=session.nonce_prefix,
-            counter_start=session.reserve(len(entries)),
+            counter_start=session.reserve(count),
             statics=self._statics,
             boundary=new_boundary(),
             max_payload=limits.max_payload_bytes,
@@ -83,12 +106,8 @@ class EncodeDispatch:
             compressor=self.compressor,
             compress_min_bytes=self._compress_min_bytes,
         )
-        enc = await self._encoded(job, session)
-        if enc.labels_cut:
-            self._labels_cut.inc(enc.labels_cut)
-        return enc
 
-    async def _encoded(self, job: EncodeJob, session: Session) -> EncodedBatch:
+    async def _encoded(self, job: EncodeJob | PackedJob, session: Session) -> EncodedBatch:
         aead = session.aead
         if self.pool is not None:
             enc = await self._in_worker(job, session)
@@ -99,9 +118,10 @@ class EncodeDispatch:
                 max_workers=self._thread_count, thread_name_prefix="encode"
             )
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, encode_with_aead, job, aead)
+        plain = job.unpack() if isinstance(job, PackedJob) else job
+        return await loop.run_in_executor(self._threads, encode_with_aead, plain, aead)
 
-    async def _in_worker(self, job: EncodeJob, session: Session) -> EncodedBatch | None:
+    async def _in_worker(self, job: EncodeJob | PackedJob, session: Session) -> EncodedBatch | None:
         assert self.pool is not None
         key = session.key_copy()
         try:
@@ -122,3 +142,15 @@ class EncodeDispatch:
         if self._threads is not None:
             self._threads.shutdown(wait=False, cancel_futures=True)
         self._threads = None
+
+
+def job_pieces(run: Run) -> list[Piece]:
+    """The job's pieces: a ``Lines`` as its columns, a record list as entry tuples."""
+    pieces: list[Piece] = []
+    for piece in run.pieces:
+        if type(piece) is Lines:
+            pieces.append(piece.columns())
+        else:
+            ids = list(map(RID, piece)) if any(map(RID, piece)) else None
+            pieces.append((list(map(ENTRY_FIELDS, piece)), ids))
+    return pieces

@@ -26,6 +26,7 @@ import structlog
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.ingest.encode import EncodedBatch, EncodeJob
 from logflux_agent.ingest.encode_worker import FRAME_HEADER, KEYS_KEPT
+from logflux_agent.ingest.packed_job import PackedJob
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,7 @@ class EncodePool:
         self._starting = asyncio.Lock()
         self.disabled = False
 
-    async def encode(self, job: EncodeJob, key: bytearray) -> EncodedBatch | None:
+    async def encode(self, job: EncodeJob | PackedJob, key: bytearray) -> EncodedBatch | None:
         """The encoded batch, or None when workers are disabled (encode in-process then).
 
         ``key`` is the session's AES key; it is sent only to workers that lack it.

@@ -2,8 +2,9 @@
 
 It reads encode requests from stdin and writes encoded batches to stdout, one at a time, in
 order, until stdin closes. Each frame is an 8-byte header (``!II``: meta length, raw length),
-a pickled meta object, then raw bytes. Requests: meta = ``EncodeJob`` (``key`` unset), raw = the
-session's 32-byte AES key the first time this worker sees that key id, else nothing.
+a pickled meta object, then raw bytes. Requests: meta = ``EncodeJob`` or ``PackedJob``
+(packed_job.py), raw = the session's 32-byte AES key the first time this worker sees that key
+id, else nothing.
 Responses: meta = ``EncodedBatch`` with an empty body, or an error text; raw = the body, so the
 large part never goes through pickle.
 
@@ -26,6 +27,7 @@ from collections import OrderedDict
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from logflux_agent.ingest.encode import EncodeJob, encode_with_aead
+from logflux_agent.ingest.packed_job import PackedJob
 from logflux_agent.ingest.wipe import zero
 
 FRAME_HEADER = struct.Struct("!II")
@@ -69,7 +71,9 @@ def serve(stream: io.RawIOBase, out_fd: int) -> None:
         key = read_exact(stream, raw_len) if raw_len else None
         if meta is None or (raw_len and key is None):
             raise EOFError("stream ended inside a frame")
-        job: EncodeJob = pickle.loads(meta)
+        job: EncodeJob | PackedJob = pickle.loads(meta)
+        if isinstance(job, PackedJob):
+            job = job.unpack()
         if key is not None:
             try:
                 ciphers[job.key_id] = AESGCM(bytes(key))

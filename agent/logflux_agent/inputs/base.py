@@ -6,7 +6,8 @@ the one writer of the store, only after the ingestor accepted the records (Fileb
 harvester/registrar split). Tokens carry the stream and its resume state as data; nothing under
 inputs/ is called back from the ack path.
 
-Inputs emit *lists* of records (typically one list per read chunk) rather than one record at a
+Inputs emit *lists* of records (typically one list per read chunk; a file input without
+processors emits a packed ``Lines``, packed.py) rather than one record at a
 time: a queue operation per line would dominate the hot path. ``await emit(records)`` blocks
 while the queue is full; that is the backpressure. A record whose ``ack`` is None is shipped like
 any other; its stream's position advances when a later record of the same stream carrying a
@@ -15,12 +16,12 @@ token is committed, so an input may put a token only on the last record of each 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from logflux_agent.record import Record
 
-Emit = Callable[[list[Record]], Awaitable[None]]
+Emit = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 class Input(Protocol):

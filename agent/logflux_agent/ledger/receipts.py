@@ -20,6 +20,7 @@ chunk then starts at the stream's committed position).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from itertools import compress
 from typing import Any
 
@@ -71,7 +72,7 @@ class Receipts:
 
     # ---- chunks ---------------------------------------------------------------------------
 
-    def emitted(self, owner: str, records: list[Record]) -> None:
+    def emitted(self, owner: str, records: Sequence[Record]) -> None:
         n = len(records)
         fifo = self._fifo.get(owner)
         if fifo is None:

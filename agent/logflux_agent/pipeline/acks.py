@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.ledger.receipts import Receipts
 from logflux_agent.observe import metrics
-from logflux_agent.record import ACK, AckStream, CountingStream, Record
+from logflux_agent.packed import acks_of
+from logflux_agent.record import AckStream, CountingStream, Record
 
 # Where committed positions go: the checkpointer's ``commit`` (pipeline/checkpointer.py).
 Commit = Callable[[AckStream, int | str], None]
@@ -50,7 +51,7 @@ class Batch:
     """Records to send together, with the bookkeeping needed to acknowledge them."""
 
     seq: int
-    records: list[Record]
+    records: Sequence[Record]
     owners: dict[str, int]
     done: bool = False
     positions: dict[int, tuple[AckStream, int | str]] = field(default_factory=dict)
@@ -98,16 +99,16 @@ class AckTracker:
             if chunks[-1][1] <= 0:
                 chunks.pop()
 
-    def queued(self, owner: str, records: list[Record]) -> None:
+    def queued(self, owner: str, records: Sequence[Record]) -> None:
         """``records`` of ``owner`` are in the queue now (called right after the put, so in
         queue order): the ledger learns their ranges."""
         if self.receipts is not None:
             self.receipts.emitted(owner, records)
 
-    def open(self, records: list[Record], owners: dict[str, int]) -> Batch:
+    def open(self, records: Sequence[Record], owners: dict[str, int]) -> Batch:
         """Register a new batch, in queue order. Positions are gathered here, once per batch."""
         positions: dict[int, tuple[AckStream, int | str]] = {}
-        for token in filter(None, map(ACK, records)):
+        for token in acks_of(records):
             positions[id(token.stream)] = (token.stream, token.position)
         batch = Batch(self._next_seq, records, owners, positions=positions)
         self._next_seq += 1

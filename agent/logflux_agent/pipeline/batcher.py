@@ -8,11 +8,13 @@ ingest client still checks the real encoded size against the server's limit and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
+from logflux_agent.packed import Run, sources_bytes, text_bytes
 from logflux_agent.pipeline.queue import RecordQueue
-from logflux_agent.record import MESSAGE, SOURCE, Record
+from logflux_agent.record import Record
 
 # Part headers (~230 B) + boundary line + tag + the JSON keys around message/source/ts.
 ENTRY_OVERHEAD_BYTES = 420
@@ -22,13 +24,9 @@ def estimate_entry_bytes(record: Record) -> int:
     return len(record.message) + len(record.source) + ENTRY_OVERHEAD_BYTES
 
 
-def _list_cost(records: list[Record]) -> int:
+def _list_cost(records: Sequence[Record]) -> int:
     """``estimate_entry_bytes`` summed over ``records``, with the loop in C."""
-    return (
-        sum(map(len, map(MESSAGE, records)))
-        + sum(map(len, map(SOURCE, records)))
-        + ENTRY_OVERHEAD_BYTES * len(records)
-    )
+    return text_bytes(records) + sources_bytes(records) + ENTRY_OVERHEAD_BYTES * len(records)
 
 
 class RequestLimits(Protocol):
@@ -72,7 +70,7 @@ class Batcher:
         self._server = server
         self._flush_interval = flush_interval
         self._clock = clock
-        self._carry: tuple[str, list[Record]] | None = None
+        self._carry: tuple[str, Sequence[Record]] | None = None
 
     def limits(self) -> tuple[int, int]:
         """(max entries, max estimated bytes) for the next batch."""
@@ -84,9 +82,9 @@ class Batcher:
             min(server.max_request_bytes, self._max_bytes),
         )
 
-    async def next_batch(self) -> tuple[list[Record], dict[str, int]] | None:
+    async def next_batch(self) -> tuple[Run, dict[str, int]] | None:
         max_entries, max_bytes = self.limits()
-        batch: list[Record] = []
+        batch = Run()
         owners: dict[str, int] = {}
         size = 0
         deadline = 0.0
@@ -106,7 +104,7 @@ class Batcher:
             owner, records = item
             taken, cost = self._fit(records, max_entries - len(batch), max_bytes - size, batch)
             if taken:
-                batch.extend(records if taken == len(records) else records[:taken])
+                batch.append(records if taken == len(records) else records[:taken])
                 size += cost
                 owners[owner] = owners.get(owner, 0) + taken
             if taken < len(records):
@@ -127,7 +125,7 @@ class Batcher:
         return readable or not self._queue.closed
 
     @staticmethod
-    def _fit(records: list[Record], room: int, budget: int, batch: list[Record]) -> tuple[int, int]:
+    def _fit(records: Sequence[Record], room: int, budget: int, batch: Run) -> tuple[int, int]:
         """How many of ``records`` fit in ``room`` entries and ``budget`` bytes, and their cost.
 
         The first record of an empty batch is always taken, whatever its size.

@@ -12,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Sequence
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.observe import metrics
-from logflux_agent.record import MESSAGE, Record
+from logflux_agent.packed import text_bytes
+from logflux_agent.record import Record
 
 # What a queued record costs beyond its message text: the Record, its token, the str header.
 RECORD_OVERHEAD_BYTES = 200
 
 
-def records_size(records: list[Record]) -> int:
-    """Bytes a list of records accounts for against ``max_bytes`` (close to its real RSS cost)."""
-    return sum(map(len, map(MESSAGE, records))) + RECORD_OVERHEAD_BYTES * len(records)
+def records_size(records: Sequence[Record]) -> int:
+    """Bytes a list of records accounts for against ``max_bytes`` (close to its real RSS cost;
+    a packed ``Lines`` costs less per line, so the bound stays true for it)."""
+    return text_bytes(records) + RECORD_OVERHEAD_BYTES * len(records)
 
 
 class RecordQueue:
@@ -32,7 +35,7 @@ class RecordQueue:
     def __init__(self, max_entries: int, max_bytes: int, *, clock: Clock = SYSTEM_CLOCK) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._items: deque[tuple[str, list[Record], int]] = deque()
+        self._items: deque[tuple[str, Sequence[Record], int]] = deque()
         self.entries = 0
         self.bytes = 0
         self._closed = False
@@ -47,7 +50,7 @@ class RecordQueue:
             return True
         return self.entries + n <= self.max_entries and self.bytes + size <= self.max_bytes
 
-    def _append(self, owner: str, records: list[Record], size: int) -> None:
+    def _append(self, owner: str, records: Sequence[Record], size: int) -> None:
         self._items.append((owner, records, size))
         self.entries += len(records)
         self.bytes += size
@@ -58,7 +61,7 @@ class RecordQueue:
         metrics.QUEUE_ENTRIES.set(self.entries)
         metrics.QUEUE_BYTES.set(self.bytes)
 
-    async def put(self, owner: str, records: list[Record]) -> None:
+    async def put(self, owner: str, records: Sequence[Record]) -> None:
         """Enqueue ``records`` from input ``owner``, waiting while the queue is full.
 
         Raises RuntimeError once the queue is closed.
@@ -73,7 +76,7 @@ class RecordQueue:
             raise RuntimeError("queue closed")
         self._append(owner, records, size)
 
-    def offer(self, owner: str, records: list[Record]) -> bool:
+    def offer(self, owner: str, records: Sequence[Record]) -> bool:
         """Enqueue without waiting; False (nothing enqueued) when it does not fit."""
         size = records_size(records)
         if self._closed or not self._fits(len(records), size):
@@ -81,7 +84,7 @@ class RecordQueue:
         self._append(owner, records, size)
         return True
 
-    async def get(self) -> tuple[str, list[Record]] | None:
+    async def get(self) -> tuple[str, Sequence[Record]] | None:
         """The oldest list, waiting for one; None when closed and empty."""
         while not self._items:
             if self._closed:
@@ -98,13 +101,13 @@ class RecordQueue:
                 await self._clock.wait_for(self._not_empty.wait(), timeout)
         return bool(self._items)
 
-    def get_nowait(self) -> tuple[str, list[Record]] | None:
+    def get_nowait(self) -> tuple[str, Sequence[Record]] | None:
         """The oldest list if one is waiting, else None (never waits)."""
         if not self._items:
             return None
         return self._pop()
 
-    def _pop(self) -> tuple[str, list[Record]]:
+    def _pop(self) -> tuple[str, Sequence[Record]]:
         owner, records, size = self._items.popleft()
         self.entries -= len(records)
         self.bytes -= size

@@ -15,7 +15,7 @@ and what redact replaced in it, printed just before the entry itself.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
@@ -52,13 +52,13 @@ DROP_REASONS = frozenset(
 CUT_REASONS = ("dropped", "value_too_long", "reserved_name")
 
 
-Emit = Callable[[list[Record]], Awaitable[None]]
+Emit = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 def one_entry_at_a_time(emit: Emit) -> Emit:
     """``emit`` called with one record per list (``tap --explain``: per-entry counts)."""
 
-    async def each(records: list[Record]) -> None:
+    async def each(records: Sequence[Record]) -> None:
         for record in records:
             await emit([record])
 

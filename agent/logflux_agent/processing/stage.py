@@ -14,7 +14,7 @@ long as the reading does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -25,7 +25,7 @@ from logflux_agent.record import Record
 
 log = structlog.get_logger(__name__)
 
-EmitFn = Callable[[list[Record]], Awaitable[None]]
+EmitFn = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 class ProcessingEmit:
@@ -38,9 +38,11 @@ class ProcessingEmit:
         self._lock = asyncio.Lock()
         self._armed = asyncio.Event()  # something is held: the timer has a deadline to wait for
 
-    async def __call__(self, records: list[Record]) -> None:
+    async def __call__(self, records: Sequence[Record]) -> None:
+        # The chain works on record lists; a packed ``Lines`` (packed.py) becomes one here.
+        rows = records if isinstance(records, list) else list(records)
         async with self._lock:
-            out = self.chain.process(records, self._clock.monotonic())
+            out = self.chain.process(rows, self._clock.monotonic())
             if out:
                 await self._emit(out)
         if self.chain.stateful and self.chain.deadline() is not None:

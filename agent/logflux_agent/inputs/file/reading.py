@@ -3,7 +3,8 @@
 A turn reads at most ``read_chunk_bytes`` of one file with ``pread`` (after one small pread
 checking its first bytes: a file truncated and rewritten past the offset has other first bytes),
 frames it, joins multiline entries and emits lists of at most ``MAX_EMIT_RECORDS`` records whose
-last record carries the ack token of its end. The timers flush partial lines and multiline
+last record carries the ack token of its end (packed ``Lines`` when the input has no
+processors, packed.py). The timers flush partial lines and multiline
 entries held past their timeout, and let go of a renamed or deleted file read to its end and
 quiet for ``ROTATED_LINGER`` (its stream is then released to the checkpointer). With
 ``record_ids`` on, each record gets its stable id (record_ids.py: identity and start offset).
@@ -22,9 +23,10 @@ from logflux_agent.inputs.file.identity import Match, compare, position
 from logflux_agent.inputs.file.record_ids import FileIds
 from logflux_agent.inputs.file.tailer import Tailer
 from logflux_agent.inputs.framing import Frames, newline_slices
-from logflux_agent.inputs.levels import make_records
+from logflux_agent.inputs.levels import LEVEL_INFO, make_records
 from logflux_agent.observe import metrics
-from logflux_agent.record import AckToken
+from logflux_agent.packed import Lines
+from logflux_agent.record import AckToken, Record
 
 if TYPE_CHECKING:
     from logflux_agent.inputs.file.input import FileInput
@@ -54,6 +56,9 @@ class Reading:
         self._m_long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
         self._m_utf8 = metrics.INVALID_UTF8.labels(input=config.id)
         self._ids = FileIds(config.id) if config.record_ids else None
+        # Without processors nor level detection every line of a chunk shares all fields but
+        # its text: emit them packed (packed.py), no Record per line in the agent process.
+        self._packed = not config.processors and not config.detect_level
 
     async def turn(self, tailer: Tailer, emit: Emit) -> None:
         """One bounded read of one file, framed and emitted."""
@@ -169,17 +174,22 @@ class Reading:
         if not lines:
             return
         cfg = self._in.config
-        records = make_records(
-            lines,
-            self._in._clock.wall(),
-            tailer.source,
-            self._attrs,
-            detect=cfg.detect_level,
-            rids=rids,
-        )
+        records: list[Record] | Lines
+        if self._packed:
+            records = Lines(lines, self._in._clock.wall(), LEVEL_INFO, tailer.source, self._attrs)
+            records.rids = rids
+        else:
+            records = make_records(
+                lines,
+                self._in._clock.wall(),
+                tailer.source,
+                self._attrs,
+                detect=cfg.detect_level,
+                rids=rids,
+            )
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
-            records[-1] = records[-1].with_ack(self._token(tailer, end))
+            _set_ack(records, self._token(tailer, end))
             tailer.emitted_end = end
             await emit(records)
             return
@@ -192,7 +202,7 @@ class Reading:
                 at = end
             else:
                 at = ends[i + MAX_EMIT_RECORDS - 1] if ends else before
-            part[-1] = part[-1].with_ack(self._token(tailer, at))
+            _set_ack(part, self._token(tailer, at))
             tailer.emitted_end = at
             await emit(part)
 
@@ -341,3 +351,11 @@ class Reading:
             ino=tailer.ino,
             offset=tailer.offset,
         )
+
+
+def _set_ack(records: list[Record] | Lines, token: AckToken) -> None:
+    """Give the last entry of ``records`` its list's ack token."""
+    if isinstance(records, Lines):
+        records.ack = token
+    else:
+        records[-1] = records[-1].with_ack(token)

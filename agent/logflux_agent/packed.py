@@ -1,0 +1,216 @@
+"""Packed record lists: a read chunk's lines as columns, and a batch as a run of such pieces.
+
+Owns the hot path's representation between the file input and the encode worker (issue #18:
+bytes, not lines, through the main process). A file input without processors emits ``Lines``:
+the chunk's messages (one list of str, split and decoded by C-level byte scans in framing),
+the fields every line of the chunk shares (read time, level, source, attributes), the ack
+token of the chunk's end and, with record ids on, the ids column. No per-line Python object
+is built in the agent process but the message str itself, which the garbage collector does
+not track: building a Record tuple per line (tracked, as it holds a dict) was a quarter of the
+agent process's CPU at full speed, most of it the collections those tuples triggered.
+
+``Lines`` is a ``Sequence[Record]``: whatever is off the hot path (processors, dead letters,
+tap, the retry paths, tests) indexes, slices or iterates it and gets ordinary Records, built
+on demand; only the last line carries the ack token, as with record lists (inputs/base.py).
+
+``Run`` is a batch: the pieces (``Lines`` or record lists) the batcher took, in queue order,
+with the same Sequence view. Slicing cuts at piece level without copying lines, so a batch
+split by the delivery (server limits, retries) stays packed all the way to the encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from itertools import chain
+from typing import overload
+
+from logflux_agent.record import ACK, MESSAGE, SOURCE, AckToken, Record, records_for
+
+# (messages, timestamp, level, source, attributes, record ids or None): what a piece of an
+# encode job carries for a ``Lines``, pickled once per piece rather than once per entry.
+LinesColumns = tuple[list[str], float, int, str, dict[str, str], list[str] | None]
+
+
+class Lines(Sequence[Record]):
+    """The lines of one read chunk of one stream, sharing every field but the message."""
+
+    __slots__ = ("ack", "attributes", "level", "messages", "rids", "source", "timestamp")
+
+    def __init__(
+        self,
+        messages: list[str],
+        timestamp: float,
+        level: int,
+        source: str,
+        attributes: dict[str, str],
+        ack: AckToken | None = None,
+        rids: list[str] | None = None,
+    ) -> None:
+        self.messages = messages
+        self.timestamp = timestamp
+        self.level = level
+        self.source = source
+        self.attributes = attributes
+        self.ack = ack  # the token of the last line (None: a head cut off a longer chunk)
+        self.rids = rids
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Lines: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Lines:
+        n = len(self.messages)
+        if isinstance(index, slice):
+            taken = range(n)[index]
+            if taken.step < 0:  # the token could not stay on the last line
+                raise ValueError("packed lines are sliced in order only")
+            return Lines(
+                self.messages[index],
+                self.timestamp,
+                self.level,
+                self.source,
+                self.attributes,
+                self.ack if taken and taken[-1] == n - 1 else None,
+                None if self.rids is None else self.rids[index],
+            )
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError("Lines index out of range")
+        return Record(
+            self.messages[i],
+            self.timestamp,
+            self.level,
+            self.source,
+            self.attributes,
+            self.ack if i == n - 1 else None,
+            None if self.rids is None else self.rids[i],
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        records = records_for(
+            self.messages, self.timestamp, self.level, self.source, self.attributes, self.rids
+        )
+        if records and self.ack is not None:
+            records[-1] = records[-1].with_ack(self.ack)
+        return iter(records)
+
+    def __repr__(self) -> str:  # never the messages: they are log text
+        return f"Lines({len(self.messages)} lines of {self.source!r}, ack={self.ack!r})"
+
+    def text_bytes(self) -> int:
+        """Characters of message text, summed in C (queue and batch byte bounds)."""
+        return sum(map(len, self.messages))
+
+    def columns(self) -> LinesColumns:
+        return (
+            self.messages,
+            self.timestamp,
+            self.level,
+            self.source,
+            self.attributes,
+            self.rids,
+        )
+
+
+class Run(Sequence[Record]):
+    """A batch: pieces (``Lines`` or record lists) in order, seen as one sequence."""
+
+    __slots__ = ("_len", "pieces")
+
+    def __init__(self, pieces: Sequence[Sequence[Record]] = ()) -> None:
+        self.pieces: list[Sequence[Record]] = [p for p in pieces if len(p)]
+        self._len = sum(map(len, self.pieces))
+
+    def append(self, piece: Sequence[Record]) -> None:
+        if len(piece):
+            self.pieces.append(piece)
+            self._len += len(piece)
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Sequence[Record]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step != 1:
+                return list(self)[index]
+            return self._cut(start, stop)
+        i = index + self._len if index < 0 else index
+        if not 0 <= i < self._len:
+            raise IndexError("Run index out of range")
+        for piece in self.pieces:
+            if i < len(piece):
+                return piece[i]
+            i -= len(piece)
+        raise IndexError("Run index out of range")  # pragma: no cover - lengths agree
+
+    def _cut(self, start: int, stop: int) -> Run:
+        out = Run()
+        at = 0
+        for piece in self.pieces:
+            n = len(piece)
+            lo, hi = max(start - at, 0), min(stop - at, n)
+            if lo < hi:
+                out.append(piece if (lo, hi) == (0, n) else piece[lo:hi])
+            at += n
+            if at >= stop:
+                break
+        return out
+
+    def __iter__(self) -> Iterator[Record]:
+        return chain.from_iterable(self.pieces)
+
+    def __repr__(self) -> str:
+        return f"Run({self._len} records in {len(self.pieces)} pieces)"
+
+    def acks(self) -> Iterator[AckToken]:
+        """The ack tokens of the batch, in order, without building a Record per line."""
+        for piece in self.pieces:
+            if type(piece) is Lines:
+                if piece.ack is not None:
+                    yield piece.ack
+            else:
+                yield from filter(None, map(ACK, piece))
+
+    @property
+    def packed(self) -> bool:
+        """True when some piece is ``Lines`` (the encoder then ships columns)."""
+        return any(type(p) is Lines for p in self.pieces)
+
+
+def text_bytes(records: Sequence[Record]) -> int:
+    """Characters of message text of ``records`` (a list, ``Lines`` or ``Run``), loop in C."""
+    if type(records) is Lines:
+        return records.text_bytes()
+    if type(records) is Run:
+        return sum(map(text_bytes, records.pieces))
+    return sum(map(len, map(MESSAGE, records)))
+
+
+def sources_bytes(records: Sequence[Record]) -> int:
+    """Characters of the ``source`` of every record, loop in C (the batcher's estimate)."""
+    if type(records) is Lines:
+        return len(records.source) * len(records)
+    if type(records) is Run:
+        return sum(map(sources_bytes, records.pieces))
+    return sum(map(len, map(SOURCE, records)))
+
+
+def acks_of(records: Sequence[Record]) -> Iterator[AckToken]:
+    """The ack tokens carried by ``records``, in order."""
+    if type(records) is Run:
+        return records.acks()
+    if type(records) is Lines:
+        return iter(() if records.ack is None else (records.ack,))
+    return filter(None, map(ACK, records))

@@ -1,0 +1,94 @@
+"""Packed record lists: ``Lines`` and ``Run`` read exactly like the record lists they stand for."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from logflux_agent.packed import Lines, Run, acks_of, sources_bytes, text_bytes
+from logflux_agent.record import ACK, AckToken, Record, Resumable, records_for
+
+STREAM = Resumable("file:1:2")
+ATTRS = {"input": "app"}
+
+
+def lines(n: int, *, tag: str = "l", end: int | None = 100, ids: bool = False) -> Lines:
+    msgs = [f"{tag}{i}" for i in range(n)]
+    rids = [f"{tag}-id-{i}" for i in range(n)] if ids else None
+    token = None if end is None else AckToken(STREAM, end)
+    return Lines(msgs, 1_795_000_000.5, 7, "/var/log/app.log", ATTRS, token, rids)
+
+
+def as_records(packed: Lines) -> list[Record]:
+    """The record list a file input emitted before packing: ack on the last record only."""
+    out = records_for(
+        packed.messages,
+        packed.timestamp,
+        packed.level,
+        packed.source,
+        packed.attributes,
+        packed.rids,
+    )
+    if out and packed.ack is not None:
+        out[-1] = out[-1].with_ack(packed.ack)
+    return out
+
+
+def test_lines_iterate_index_and_measure_like_their_record_list() -> None:
+    packed = lines(5, ids=True)
+    plain = as_records(packed)
+    assert list(packed) == plain
+    assert [packed[i] for i in range(-5, 5)] == plain + plain
+    assert packed[-1].ack == AckToken(STREAM, 100) and packed[0].ack is None
+    assert text_bytes(packed) == sum(len(r.message) for r in plain)
+    assert sources_bytes(packed) == sum(len(r.source) for r in plain)
+    assert list(acks_of(packed)) == [AckToken(STREAM, 100)]
+
+
+def test_a_head_cut_off_lines_has_no_token_and_the_tail_keeps_it() -> None:
+    packed = lines(6)
+    head, tail = packed[:4], packed[4:]
+    assert isinstance(head, Lines) and isinstance(tail, Lines)
+    assert head.ack is None and tail.ack == packed.ack
+    assert list(head) + list(tail) == list(packed)
+    assert list(packed[::2]) == list(packed)[::2] and list(packed[1::2]) == list(packed)[1::2]
+    with pytest.raises(ValueError, match="in order"):
+        packed[::-1]  # the token could not stay on the last line
+
+
+def test_repr_never_shows_the_log_text() -> None:
+    packed = Lines(["password=hunter2"], 0.0, 7, "/var/log/a", {}, None)
+    assert "hunter2" not in repr(packed) and "hunter2" not in repr(Run([packed]))
+
+
+def test_run_reads_as_the_concatenation_of_its_pieces() -> None:
+    first = lines(3, tag="a", end=10)
+    middle = [
+        Record("r0", 1.0, 3, "stdin", {}),
+        Record("r1", 1.0, 3, "stdin", {}, AckToken(STREAM, 20)),
+    ]
+    last = lines(4, tag="b", end=30, ids=True)
+    run = Run([first, middle, last, lines(0)])
+    flat = list(first) + middle + list(last)
+    assert len(run) == len(flat) == 9 and list(run) == flat
+    assert [run[i] for i in range(-9, 9)] == flat + flat
+    assert list(run.acks()) == [t for t in map(ACK, flat) if t is not None]
+    assert run.packed and not Run([middle]).packed
+    assert text_bytes(run) == sum(len(r.message) for r in flat)
+
+
+@given(
+    sizes=st.lists(st.integers(0, 6), max_size=6),
+    lo=st.integers(-12, 40),
+    hi=st.integers(-12, 40),
+)
+def test_run_slices_equal_list_slices(sizes: list[int], lo: int, hi: int) -> None:
+    pieces = [lines(n, tag=f"p{k}-", end=k) for k, n in enumerate(sizes)]
+    run = Run(pieces)
+    flat = [r for p in pieces for r in p]
+    cut = run[lo:hi]
+    assert list(cut) == flat[lo:hi]
+    assert len(cut) == len(flat[lo:hi])
+    # Tokens survive exactly where the list kept them (on each piece's last line).
+    assert list(acks_of(cut)) == [t for t in map(ACK, flat[lo:hi]) if t is not None]
