@@ -16,6 +16,7 @@ and SIGHUP are ignored: the agent decides when workers stop (it closes their std
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import pickle
@@ -94,9 +95,19 @@ def serve(stream: io.RawIOBase, out_fd: int) -> None:
         write_frame(out_fd, pickle.dumps(enc, protocol=pickle.HIGHEST_PROTOCOL), body)
 
 
+# The encoder allocates a few GC-tracked objects per entry (entry tuples, part lists) and frees
+# them all by reference counting within the batch: at the default threshold (700 allocations)
+# the collector ran every few dozen entries and cost ~1 µs of the ~5-6 µs per entry. What was
+# imported is frozen (never scanned again); a rare cycle (an exception's traceback) is still
+# collected, just after 100,000 allocations instead of 700.
+GC_THRESHOLD = (100_000, 50, 50)
+
+
 def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
     stdout_fd = os.dup(sys.stdout.fileno())
     # Anything printed by accident must not corrupt the frames: stdout becomes stderr.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
