@@ -32,6 +32,7 @@ import queue
 import select
 import sys
 import threading
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import structlog
@@ -41,10 +42,11 @@ from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.config.model import StdinInputConfig
 from logflux_agent.inputs.base import Emit
 from logflux_agent.inputs.framing import Frames, LineFramer
-from logflux_agent.inputs.levels import make_records
+from logflux_agent.inputs.levels import LEVEL_INFO, make_records
 from logflux_agent.inputs.multiline import Multiline
 from logflux_agent.observe import metrics
-from logflux_agent.record import AckToken, Resumable
+from logflux_agent.packed import Lines
+from logflux_agent.record import AckToken, Record, Resumable
 
 log = structlog.get_logger(__name__)
 
@@ -250,16 +252,25 @@ class StdinInput:
                     self._rid_format.__mod__, range(self.emitted + 1, self.emitted + 1 + len(lines))
                 )
             )
-        records = make_records(
-            lines,
-            self.clock.wall(),
-            SOURCE,
-            self.attributes,
-            detect=self.config.detect_level,
-            rids=rids,
-        )
-        count = self.emitted + len(records)
-        records[-1] = records[-1].with_ack(AckToken(self.stream, count))
+        count = self.emitted + len(lines)
+        token = AckToken(self.stream, count)
+        records: Sequence[Record]
+        if not self.config.processors and not self.config.detect_level:
+            # Packed like a file input's read (packed.py): no Record per line here.
+            records = Lines(
+                lines, self.clock.wall(), LEVEL_INFO, SOURCE, self.attributes, token, rids
+            )
+        else:
+            rows = make_records(
+                lines,
+                self.clock.wall(),
+                SOURCE,
+                self.attributes,
+                detect=self.config.detect_level,
+                rids=rids,
+            )
+            rows[-1] = rows[-1].with_ack(token)
+            records = rows
         await emit(records)
         self.emitted = count
         self._entries.inc(len(records))
