@@ -16,6 +16,7 @@ from logflux_agent.errors import ConfigError
 from logflux_agent.inputs.file import FileInput
 from logflux_agent.inputs.file.identity import marker_key
 from logflux_agent.observe import metrics
+from logflux_agent.packed import Lines
 from logflux_agent.record import Record
 from tests.support.collector import Collector
 from tests.support.fileinput import (
@@ -80,6 +81,25 @@ async def test_every_emitted_list_ends_with_a_token_at_the_offset_after_its_last
         assert token is not None
         assert token.position == len(b"".join(f"{line}\n".encode() for line in lines[:seen]))
         assert data[token.position - 1 : token.position] == b"\n"
+
+
+async def test_without_processors_a_read_is_emitted_packed_and_with_level_detection_as_records(
+    tmp_path: Path,
+) -> None:
+    # The hot path's shape (packed.py): one Lines per read, its token on the last line.
+    write_lines(tmp_path / "app.log", ["a", "ERROR b", "c"])
+    for detect, kind in ((False, Lines), (True, list)):
+        emitted: list[object] = []
+        collector = Collector(commit=True, on_emit=emitted.append)
+        config = make_config(tmp_path, detect_level=detect)
+        async with running(config, make_store(tmp_path / kind.__name__), collector=collector) as (
+            _inp,
+            got,
+        ):
+            await got.wait_count(3)
+        assert {type(e) for e in emitted} == {kind}
+        assert [r.message for r in got.records] == ["a", "ERROR b", "c"]
+        assert [r.ack is not None for r in got.records] == [False, False, True]
 
 
 async def test_detect_level_guesses_levels(tmp_path: Path) -> None:
