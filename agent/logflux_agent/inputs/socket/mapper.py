@@ -30,6 +30,7 @@ from logflux_agent.inputs.socket.entry import (
     usable_id,
 )
 from logflux_agent.inputs.socket.rids import RecordIds
+from logflux_agent.inputs.socket.sdkline import map_sdk_lines
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.record import Record
 
@@ -39,7 +40,8 @@ __all__ = ["FittedLabels", "LineMapper", "Policy"]
 class LineMapper:
     """One connection's decoder. ``counts`` accumulates problems until the caller takes them.
 
-    A chunk of usual entries is mapped column-wise (``columns.py``); otherwise line by line:
+    A chunk of lines exactly as the SDKs write them is mapped by one regular expression
+    (``sdkline.py``), else a chunk of usual entries column-wise (``columns.py``), else line by line:
     ``_fast`` for each usual entry, the general path (``entry.py``) for the rest. Every record
     gets a record id: the SDK's ``id``, else one from ``rids`` (``rids.py``).
     """
@@ -76,6 +78,10 @@ class LineMapper:
         return len(self._held[0]) if self._held is not None else 0
 
     def map_lines(self, lines: list[str], now: float) -> list[Record]:
+        if self._held is None:
+            records = map_sdk_lines(lines, self.labels, self.policy, self.rids)
+            if records is not None:
+                return records
         objs = decode_lines(lines)
         if self._held is None:
             records = map_columns(objs, self.labels, self.policy, self.default_source, self.rids)
