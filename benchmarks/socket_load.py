@@ -113,10 +113,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         start_acc, start = ingestor.accepted(), sample_tree(agent.pid)
         main_start = cpu_seconds(agent.pid, include_reaped=False)
         clients_start, sys_start = cpu_seconds(clients.pid, include_reaped=False), system_ticks()
+        ingestor_start = cpu_seconds(ingestor.pid)
         time.sleep(args.seconds)
         end_acc, end = ingestor.accepted(), sample_tree(agent.pid)
         main_end = cpu_seconds(agent.pid, include_reaped=False)
         clients_end, sys_end = cpu_seconds(clients.pid, include_reaped=False), system_ticks()
+        ingestor_end = cpu_seconds(ingestor.pid)
         out, _ = clients.communicate(timeout=120)
         sampler.stop()
         connections = agent.metric("logflux_agent_socket_connections_total")
@@ -138,6 +140,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # The load generator shares the machine: if it takes most of the CPU, the rate
             # says more about it than about the agent.
             "clients_cpu_share": round((clients_end - clients_start) / window, 2),
+            "ingestor_cpu_share": round((ingestor_end - ingestor_start) / window, 2),
             **system_share(sys_start, sys_end),
             "idle_rss_mib": round(idle.rss_total / 2**20, 1),
             "peak_rss_mib": round(peak_rss / 2**20, 1),

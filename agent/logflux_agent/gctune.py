@@ -14,8 +14,8 @@ created (modules, functions, classes: most of the heap). Two changes remove most
   mentioning: a ``gc.collect()`` runs first).
 - A young-generation threshold of 50,000 (then 20, 100): collections run ~70x less often. The
   objects a young collection finds are still collected, just later; the extra memory held
-  is at most the garbage *cycles* created between two collections (records are not cyclic),
-  measured at a few MiB (docs/performance.md).
+  is at most the garbage *cycles* created between two collections (records are not cyclic);
+  peak RSS did not move beyond run-to-run noise (docs/socket-syslog.md, Performance).
 
 ``LOGFLUX_AGENT_GC`` overrides it, for measuring: ``default`` keeps CPython's settings,
 ``A,B,C`` sets those thresholds (the freeze still applies).
