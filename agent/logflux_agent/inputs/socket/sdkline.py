@@ -58,6 +58,13 @@ def map_sdk_lines(
 ) -> list[Record] | None:
     """The chunk's records, or None when any line needs the JSON path (every line carries
     its ``source``, so the input's default never applies here)."""
+    text = sdk_text(lines)
+    return None if text is None else map_sdk_text(text, len(lines), labels, policy, rids)
+
+
+def sdk_text(lines: list[str]) -> str | None:
+    """The joined chunk the expression may be run on; None: an escape or control character
+    (cheap: no match is tried)."""
     if not lines:
         return None
     text = "\n".join(lines)
@@ -70,8 +77,15 @@ def map_sdk_lines(
     raw = text.encode("utf-8", "surrogatepass")
     if len(raw.translate(None, _CONTROL)) != len(raw):
         return None
+    return text
+
+
+def map_sdk_text(
+    text: str, lines: int, labels: FittedLabels, policy: Policy, rids: RecordIds
+) -> list[Record] | None:
+    """The records of ``text`` (from ``sdk_text``, ``lines`` lines); None: not all match."""
     found = _LINE.findall(text)
-    if len(found) != len(lines):
+    if len(found) != lines:
         return None
     return _records(found, labels, policy, rids)
 

@@ -54,7 +54,7 @@ def new_mapper(policy: Policy | None = None) -> LineMapper:
 def json_path(lines: list[str], policy: Policy | None = None) -> tuple[list[Record], object]:
     """The same lines mapped with the regex path turned off: the reference."""
     m = new_mapper(policy)
-    with mock.patch.object(mapper_module, "map_sdk_lines", return_value=None):
+    with mock.patch.object(mapper_module, "map_sdk_text", return_value=None):
         records = m.map_lines(lines, NOW) + m.flush(NOW)
     return records, dict(m.counts)
 
@@ -161,3 +161,18 @@ def test_php_label_arrays_are_mapped_column_wise_when_the_regex_cannot_take_the_
     records = map_columns(decode_lines(lines), m.labels, m.policy, "socket:app", m.rids)
     assert records is not None and records == json_path(lines)[0]
     assert [r.attributes for r in records] == [{"team": "web"}, {"team": "web", "0": "a", "1": "b"}]
+
+
+def test_after_a_chunk_the_regex_missed_the_next_16_chunks_skip_it_with_the_same_records() -> None:
+    from logflux_agent.inputs.socket.mapper import SDK_RETRY_CHUNKS
+    from logflux_agent.inputs.socket.sdkline import map_sdk_text
+
+    m = new_mapper()
+    good = [sdk_line("ok", labels={"a": "b"})]
+    chunks = [[sdk_line("x", level=9)], *([good] * (SDK_RETRY_CHUNKS + 1))]
+    with mock.patch.object(mapper_module, "map_sdk_text", wraps=map_sdk_text) as spy:
+        got = [m.map_lines(chunk, NOW) for chunk in chunks]
+    assert spy.call_count == 2  # the miss, then the first chunk after the window
+    reference = new_mapper()
+    with mock.patch.object(mapper_module, "map_sdk_text", return_value=None):
+        assert got == [reference.map_lines(chunk, NOW) for chunk in chunks]
