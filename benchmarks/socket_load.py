@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from agentrun import Agent, default_agent_bin
 from ingestor import Ingestor
 from procs import free_port
-from procstat import TreeSampler, cpu_seconds, sample_tree
+from procstat import TreeSampler, cpu_seconds, sample_tree, system_share, system_ticks
 
 
 def chunk(client: int, lines: int = 400) -> bytes:
@@ -112,9 +112,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load_start = os.getloadavg()[0]
         start_acc, start = ingestor.accepted(), sample_tree(agent.pid)
         main_start = cpu_seconds(agent.pid, include_reaped=False)
+        clients_start, sys_start = cpu_seconds(clients.pid, include_reaped=False), system_ticks()
+        ingestor_start = cpu_seconds(ingestor.pid)
         time.sleep(args.seconds)
         end_acc, end = ingestor.accepted(), sample_tree(agent.pid)
         main_end = cpu_seconds(agent.pid, include_reaped=False)
+        clients_end, sys_end = cpu_seconds(clients.pid, include_reaped=False), system_ticks()
+        ingestor_end = cpu_seconds(ingestor.pid)
         out, _ = clients.communicate(timeout=120)
         sampler.stop()
         connections = agent.metric("logflux_agent_socket_connections_total")
@@ -133,6 +137,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "agent_cpu_share": round((end.cpu - start.cpu) / window, 2),
             "agent_main_cpu_share": round((main_end - main_start) / window, 2),
+            # The load generator shares the machine: if it takes most of the CPU, the rate
+            # says more about it than about the agent.
+            "clients_cpu_share": round((clients_end - clients_start) / window, 2),
+            "ingestor_cpu_share": round((ingestor_end - ingestor_start) / window, 2),
+            **system_share(sys_start, sys_end),
             "idle_rss_mib": round(idle.rss_total / 2**20, 1),
             "peak_rss_mib": round(peak_rss / 2**20, 1),
             "peak_rss_main_mib": round(max(s.rss_main for s in sampler.samples) / 2**20, 1),

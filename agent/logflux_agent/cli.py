@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from logflux_agent import __version__
+from logflux_agent import __version__, gctune
 from logflux_agent.config.model import DEFAULT_CONFIG_PATH
 
 # Shared option groups a command may take: "config" (--config) and "logging" (--log-level,
@@ -139,7 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for opt in ("log_level", "log_format"):
         if not hasattr(args, opt):
             setattr(args, opt, None)
-    module = _load(getattr(args, "_module", "run"))
+    name = getattr(args, "_module", "run")
+    module = _load(name)
+    if name == "run":
+        gctune.tune()  # the long-running agent: fewer, cheaper collections (gctune.py)
     try:
         code = module.main(args)
     except KeyboardInterrupt:

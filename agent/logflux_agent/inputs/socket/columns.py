@@ -41,11 +41,19 @@ class Policy(NamedTuple):
 class FittedLabels:
     """Label set (as given, in order) → its fitted attributes, at most 256 sets (then reset)."""
 
-    __slots__ = ("_cache", "base")
+    __slots__ = ("_cache", "base", "by_text")
 
     def __init__(self, base: Mapping[str, str]) -> None:
         self.base = dict(base)
         self._cache: dict[tuple[Any, ...], dict[str, str]] = {}
+        # The same dicts by the labels' JSON text as sent ("" when absent; ``sdkline.py``):
+        # at most 256 texts of at most 1 KiB.
+        self.by_text: dict[str, dict[str, str]] = {}
+
+    def remember_text(self, text: str, attrs: dict[str, str]) -> None:
+        if len(self.by_text) >= _FITTED_CACHE:
+            self.by_text.clear()
+        self.by_text[text] = attrs
 
     def get(self, key: tuple[Any, ...]) -> dict[str, str] | None:
         """The attributes of label items ``key``; None when they do not fit without loss.
@@ -64,7 +72,10 @@ class FittedLabels:
 
     def column(self, labels: list[Any]) -> list[dict[str, str]] | None:
         """One attribute dict per entry, or None when any label set is unusual."""
-        keys = list(map(tuple, map(dict.items, labels)))
+        try:
+            keys = list(map(tuple, map(dict.items, labels)))
+        except TypeError:  # PHP's [] or array form among them (or labels of another type)
+            keys = list(map(_label_key, labels))
         attrs = list(map(self._cache.get, keys))
         if None in attrs:
             for key in set(keys):
@@ -74,6 +85,15 @@ class FittedLabels:
             if None in attrs:  # more distinct sets than the cache holds
                 return None
         return cast("list[dict[str, str]]", attrs)
+
+
+def _label_key(labels: Any) -> tuple[Any, ...]:
+    """Label items of an object, or of PHP's array form read as index → value."""
+    if type(labels) is dict:
+        return tuple(labels.items())
+    if type(labels) is list:
+        return tuple((str(i), v) for i, v in enumerate(labels))
+    raise TypeError("labels are neither an object nor an array")
 
 
 def map_columns(

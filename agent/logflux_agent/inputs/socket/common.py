@@ -120,7 +120,7 @@ class StreamConn(asyncio.BufferedProtocol):
     def __init__(self, serve: Callable[[StreamConn], Awaitable[None]], owner: Connections) -> None:
         self._serve = serve
         self._owner = owner
-        self._buffer = bytearray(self.RECV_BYTES)
+        self._buffer = memoryview(bytearray(self.RECV_BYTES))  # slices copy once, in bytes()
         self._chunks: list[bytes] = []
         self._held = 0
         self._eof = False
@@ -136,7 +136,7 @@ class StreamConn(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         del sizehint
-        return memoryview(self._buffer)
+        return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._eof:

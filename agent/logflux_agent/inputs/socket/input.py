@@ -3,10 +3,11 @@
 This module owns the listeners and the client connections: accepting (up to
 ``max_connections``), reading, framing lines (``inputs/framing.py``), handing them to the
 per-connection ``LineMapper`` and the records to the queue, and stopping gracefully. Entry
-mapping and recovery are ``entry.py``'s (the usual chunk column-wise: ``columns.py``), the
-secret policy ``mapper.py``'s, record ids ``rids.py``'s, the secret file ``secret.py``'s, safe
-binding ``listen.py``'s, sockets passed by systemd ``activation.py``'s. Connection tasks run in
-a TaskGroup owned by ``run()``.
+mapping and recovery are ``entry.py``'s (a chunk of SDK-shaped lines by one regex:
+``sdkline.py``; else the usual chunk column-wise: ``columns.py``), the secret policy
+``mapper.py``'s, record ids ``rids.py``'s, the secret file ``secret.py``'s, safe binding
+``listen.py``'s, sockets passed by systemd ``activation.py``'s. Connection tasks run in a
+TaskGroup owned by ``run()``.
 
 Backpressure: one task per connection reads, maps and awaits ``emit``; while the queue is full
 it does not read, so the kernel buffers fill and the client's ``write`` blocks (an SDK call in

@@ -30,22 +30,30 @@ from logflux_agent.inputs.socket.entry import (
     usable_id,
 )
 from logflux_agent.inputs.socket.rids import RecordIds
+from logflux_agent.inputs.socket.sdkline import map_sdk_text, sdk_text
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.record import Record
 
 __all__ = ["FittedLabels", "LineMapper", "Policy"]
 
+# After a chunk the regular expression did not take, the next chunks of the connection skip
+# it: a client whose lines never match (another key order, levels outside 0-7, ...) then pays
+# for a failed match only once every 16 chunks, not on every chunk.
+SDK_RETRY_CHUNKS = 16
+
 
 class LineMapper:
     """One connection's decoder. ``counts`` accumulates problems until the caller takes them.
 
-    A chunk of usual entries is mapped column-wise (``columns.py``); otherwise line by line:
+    A chunk of lines exactly as the SDKs write them is mapped by one regular expression
+    (``sdkline.py``), else a chunk of usual entries column-wise (``columns.py``), else line by line:
     ``_fast`` for each usual entry, the general path (``entry.py``) for the rest. Every record
     gets a record id: the SDK's ``id``, else one from ``rids`` (``rids.py``).
     """
 
     __slots__ = (
         "_held",
+        "_sdk_skip",
         "counts",
         "default_source",
         "labels",
@@ -70,12 +78,17 @@ class LineMapper:
         self.counts: Counter[str] = Counter()
         # A C SDK head-only line, held until the next line says whether it continues it.
         self._held: tuple[str, Entry] | None = None
+        self._sdk_skip = 0
 
     @property
     def held_bytes(self) -> int:
         return len(self._held[0]) if self._held is not None else 0
 
     def map_lines(self, lines: list[str], now: float) -> list[Record]:
+        if self._held is None:
+            records = self._by_regex(lines)
+            if records is not None:
+                return records
         objs = decode_lines(lines)
         if self._held is None:
             records = map_columns(objs, self.labels, self.policy, self.default_source, self.rids)
@@ -102,6 +115,18 @@ class LineMapper:
                 self.counts["parse_error"] += 1
                 self._emit(raw_entry(line, reason, now), out)
         return out
+
+    def _by_regex(self, lines: list[str]) -> list[Record] | None:
+        text = sdk_text(lines)
+        if text is None:
+            return None
+        if self._sdk_skip:
+            self._sdk_skip -= 1
+            return None
+        records = map_sdk_text(text, len(lines), self.labels, self.policy, self.rids)
+        if records is None:
+            self._sdk_skip = SDK_RETRY_CHUNKS
+        return records
 
     def _fast(self, obj: dict[str, Any]) -> Record | None:
         """A usual entry without building an Entry; None: take the general path, which
