@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from json.encoder import encode_basestring
-from operator import itemgetter
+from operator import itemgetter, ne, or_
 from typing import Any, cast
 
 from logflux_agent.config.model import MAX_LABELS
@@ -106,9 +105,12 @@ def plaintexts(
     """
     if rids is not None and len(rids) != len(entries):
         raise ValueError("one record id (or None) per entry")
+    if not entries:
+        return []
+    keys = list(map(_HEAD_KEY, entries))
     heads: dict[tuple[float, int, str], str] = {}
     sources: dict[str, str] = {}
-    for ts, level, source in set(map(_HEAD_KEY, entries)):
+    for ts, level, source in set(keys):
         frag = sources.get(source)
         if frag is None:
             frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
@@ -116,36 +118,96 @@ def plaintexts(
             f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
         )
     attributes = list(map(ATTRIBUTES_OF, entries))
-    tails, opened = _attribute_parts(attributes, statics, tokens, cut)
+    ids = list(map(id, attributes))
+    distinct = dict(zip(ids, attributes, strict=True))
+    tails, opened = _attribute_parts(distinct, attributes, statics, tokens, cut)
+    messages = list(map(_MESSAGE, entries))
+    if rids is None:
+        # Each run of entries sharing the JSON before and after the message is built at once.
+        bounds = _run_bounds(keys, ids if len(distinct) > 1 else None, len(heads) > 1)
+        runs = map(
+            _run_json,
+            map(messages.__getitem__, map(slice, bounds[:-1], bounds[1:])),
+            map(heads.__getitem__, map(keys.__getitem__, bounds[:-1])),
+            map(tails.__getitem__, map(ids.__getitem__, bounds[:-1])),
+        )
+        return b"".join(runs).split(b"\n")[:-1]
     columns: list[Any] = [
-        map(heads.__getitem__, map(_HEAD_KEY, entries)),
-        map(encode_basestring, map(_MESSAGE, entries)),
-        *_tail_columns(map(id, attributes), tails, opened, rids),
+        map(heads.__getitem__, keys),
+        map(encode_basestring, messages),
+        *_tail_columns(ids, tails, opened, rids),
     ]
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never
     # holds a raw newline (json escapes it in every string), so they separate entries exactly.
-    # (Not strict: the constant columns are endless; the others have one item per entry.)
-    text = "".join(chain.from_iterable(zip(*columns, strict=False)))
+    # (Not strict: a constant column is endless; the others have one item per entry.)
+    return _utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
+
+
+def _utf8(text: str) -> bytes:
     try:
-        data = text.encode()
+        return text.encode()
     except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
-        data = text.encode("utf-8", "replace")
-    return data.split(b"\n")[:-1]
+        return text.encode("utf-8", "replace")
+
+
+def _run_bounds(keys: list[Any], ids: list[int] | None, several_heads: bool) -> list[int]:
+    """Where each run of equal (timestamp, level, source) and attributes object starts, and
+    the end; C-level comparisons of neighbours, skipped for a column with one value."""
+    count = len(keys)
+    if ids is None and not several_heads:
+        return [0, count]
+    changed: Any = repeat(False)
+    if several_heads:
+        changed = map(ne, keys[1:], keys[:-1])
+    if ids is not None:
+        changed = map(or_, changed, map(ne, ids[1:], ids[:-1]))
+    return [0, *compress(range(1, count), changed), count]
+
+
+# The ASCII bytes a JSON string holds as they are (encode_basestring leaves them alone) and
+# the two it escapes with a backslash; deleting them leaves only control characters.
+_KEPT_OR_QUOTED = bytes(range(0x20, 0x80))
+
+
+def _run_json(messages: list[str], head: str, tail: str) -> bytes:
+    """The JSON of entries sharing ``head`` (up to the message) and ``tail`` (after it, with
+    the newline that ends each entry), one after the other.
+
+    Messages in ASCII without control characters (the usual case) are escaped and framed in
+    a few C-level passes over the run: joined by newlines (then exactly the separators), only
+    ``\\`` and ``"`` escaped, each newline replaced by the text between two messages. Any other
+    run is escaped message by message; both give what ``json.dumps`` gives.
+    """
+    joined = "\n".join(messages)
+    if joined.isascii():
+        data = joined.encode("ascii")
+        if len(data.translate(None, _KEPT_OR_QUOTED)) == len(messages) - 1:
+            if b"\\" in data:
+                data = data.replace(b"\\", b"\\\\")
+            if b'"' in data:
+                data = data.replace(b'"', b'\\"')
+            opening = _utf8(head + '"')
+            closing = _utf8('"' + tail)
+            return b"".join((opening, data.replace(b"\n", closing + opening), closing))
+    escaped = map(encode_basestring, messages)
+    return _utf8("".join(chain.from_iterable(zip(repeat(head), escaped, repeat(tail)))))
 
 
 def _attribute_parts(
+    distinct: dict[int, dict[str, str]],
     attributes: list[dict[str, str]],
     statics: PayloadStatics,
     tokens: dict[int, bytes] | None,
     cut: list[int] | None,
 ) -> tuple[dict[int, str], dict[int, str]]:
-    """Per distinct attributes object: the JSON after the message (``tails``), and the same up
-    to the open meta object for an entry with a record id (``opened``)."""
+    """Per distinct attributes object (``distinct``, by id): the JSON after the message
+    (``tails``), and the same up to the open meta object for an entry with a record id
+    (``opened``)."""
     tails: dict[int, str] = {}
     opened: dict[int, str] = {}
     cuts: dict[int, int] = {}
     meta_open = statics.meta_open()
-    for attrs in {id(a): a for a in attributes}.values():
+    for attrs in distinct.values():
         shown = attrs
         found = attrs.get(TOKENS_KEY)
         if type(found) is SearchTokens:  # processing/tokens.py: a header, not payload
@@ -165,7 +227,7 @@ def _attribute_parts(
 
 
 def _tail_columns(
-    ids: Iterator[int],
+    ids: list[int],
     tails: dict[int, str],
     opened: dict[int, str],
     rids: list[str | None] | None,
