@@ -19,7 +19,7 @@ from json.encoder import encode_basestring
 from operator import itemgetter, ne, or_
 from typing import Any, cast
 
-from logflux_agent.config.model import MAX_LABELS
+from logflux_agent.ingest.limits import MAX_LABELS
 from logflux_agent.record import TOKENS_KEY, SearchTokens
 
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
