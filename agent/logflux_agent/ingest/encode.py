@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import accumulate, chain, islice, repeat
-from operator import add
+from operator import add, sub
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -49,7 +49,7 @@ from logflux_agent.ingest.nonces import (
     nonce_block,
 )
 from logflux_agent.ingest.nonces import cut as cut_block
-from logflux_agent.ingest.plaintext import ATTRIBUTES_OF, TS_OF, plaintexts, stamps_of
+from logflux_agent.ingest.plaintext import ATTRIBUTES_OF, TS_OF, plaintexts, run_starts, stamps_of
 
 # Re-exported: the payload's types live in plaintext.py, the encoder's callers import them here.
 from logflux_agent.ingest.plaintext import EntryTuple as EntryTuple
@@ -64,6 +64,7 @@ _STORED_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\x03"
 _STORED_BLOCK_MAX = 0xFFFF
 _pack_block = struct.Struct("<BHH").pack
 _pack_trailer = struct.Struct("<II").pack
+_STORED_OVERHEAD = len(_STORED_HEADER) + 5 + 8  # gzip header, one block header, trailer
 
 
 def stored_gzip(data: bytes) -> bytes:
@@ -228,10 +229,14 @@ def _encode(
     # Python-level code runs only per batch or per distinct (timestamp, level, source) value.
     entries = job.entries
     count = len(entries)
-    stamps = stamps_of(entries)
+    # Runs of neighbours sharing timestamp, level, source and attributes share all but the
+    # message: their JSON and part headers are made once per run.
+    starts = run_starts(entries)
+    firsts = list(map(entries.__getitem__, starts[:-1]))
+    stamps = stamps_of(firsts)
     tokens: dict[int, bytes] = {}  # id(attributes) → the search tokens header, when any
     cut: list[int] = [0]
-    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut)
+    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut, starts)
     if capture is not None:
         for plaintext in texts:
             capture(plaintext)
@@ -244,21 +249,23 @@ def _encode(
     else:
         values = tuple(map(add, map(_b64_nonce, nonces), repeat(HEADER_END)))
     sizes = list(map(len, texts))
-    datas = _gzip_all(texts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
+    datas, stored = _gzip_all(texts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
     sealed = list(map(aead.encrypt, nonces, datas, repeat(None)))
-    leads, lead_sizes = _leads(job, entries, stamps, tokens)
+    leads, lead_sizes = _leads(job, starts, firsts, stamps, tokens)
     # A part's chunk: lead (less its CRLF, which separates it from the chunk before), the
-    # nonce header value with the blank line, the sealed body.
+    # nonce header value with the blank line, the sealed body. With every entry stored, a
+    # sealed body is its plaintext and a constant: sizes follow from the plaintext sizes.
     extra = B64_BYTES + len(HEADER_END) - 2
+    lengths = map(add, sizes, repeat(stored + GCM_TAG_BYTES)) if stored else map(len, sealed)
     if isinstance(lead_sizes, int):
-        part_sizes = list(map(add, map(len, sealed), repeat(lead_sizes + extra)))
+        part_sizes = list(map(add, lengths, repeat(lead_sizes + extra)))
     else:
-        part_sizes = list(map(add, map(len, sealed), map(add, lead_sizes, repeat(extra))))
-    max_chunk = job.max_request - len(closing(job.boundary))
+        part_sizes = list(map(add, lengths, map(add, lead_sizes, repeat(extra))))
+    max_sealed = max(sizes) + stored + GCM_TAG_BYTES if stored else max(map(len, sealed))
     if (
         max(sizes) > job.max_payload
-        or max(map(len, datas)) + GCM_TAG_BYTES > job.max_payload
-        or max(part_sizes) > max_chunk
+        or max_sealed > job.max_payload
+        or max(part_sizes) > job.max_request - len(closing(job.boundary))
     ):  # rare: sort out which entries broke a limit, frame the others
         return _without_too_large(job, texts, sealed, leads, values, part_sizes, cut[0])
     pieces = list(chain.from_iterable(zip(leads, values, sealed, strict=False)))
@@ -268,23 +275,27 @@ def _encode(
 
 
 def _leads(
-    job: EncodeJob, entries: list[EntryTuple], stamps: dict[float, str], tokens: dict[int, bytes]
+    job: EncodeJob,
+    starts: list[int],
+    firsts: list[EntryTuple],
+    stamps: dict[float, str],
+    tokens: dict[int, bytes],
 ) -> tuple[Any, int | list[int]]:
-    """Each part's text up to its nonce value (CRLF, delimiter, headers), and its size: one
-    number when every lead has it (no search tokens, stamps of one length), else a list."""
+    """Each part's text up to its nonce value (CRLF, delimiter, headers), made per run, and
+    its size: one number when every lead has it (the usual case), else a list."""
     head = f"\r\n--{job.boundary}\r\n".encode("ascii") + _HEAD
     mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii")
+    stamp_of = {ts: head + text.encode("ascii") for ts, text in stamps.items()}
+    run_leads: Any = map(stamp_of.__getitem__, map(TS_OF, firsts))
     if tokens:  # only with a search_tokens processor: the header follows X-LF-Timestamp
-        stamp_of = {ts: head + text.encode("ascii") for ts, text in stamps.items()}
-        found = map(tokens.get, map(id, map(ATTRIBUTES_OF, entries)), repeat(b""))
-        stamped = map(add, map(stamp_of.__getitem__, map(TS_OF, entries)), found)
-        leads = list(map(add, stamped, repeat(mid)))
-        return leads, list(map(len, leads))
-    lead_of = {ts: head + text.encode("ascii") + mid for ts, text in stamps.items()}
-    lengths = set(map(len, lead_of.values()))
-    if len(lead_of) == 1:
-        return repeat(next(iter(lead_of.values()))), lengths.pop()
-    column = map(lead_of.__getitem__, map(TS_OF, entries))
+        found = map(tokens.get, map(id, map(ATTRIBUTES_OF, firsts)), repeat(b""))
+        run_leads = map(add, run_leads, found)
+    run_leads = list(map(add, run_leads, repeat(mid)))
+    lengths = set(map(len, run_leads))
+    if len(run_leads) == 1:
+        column: Any = repeat(run_leads[0])
+    else:
+        column = chain.from_iterable(map(repeat, run_leads, map(sub, starts[1:], starts[:-1])))
     if len(lengths) == 1:
         return column, lengths.pop()
     leads = list(column)
@@ -331,18 +342,19 @@ _b64_nonce = partial(binascii.b2a_base64, newline=False)
 
 def _gzip_all(
     plaintexts: list[bytes], sizes: list[int], deflate: Callable[[bytes], bytes], min_deflate: int
-) -> list[bytes]:
+) -> tuple[list[bytes], int]:
+    """Each plaintext as a gzip member, and what a member adds to its plaintext when every one
+    is stored in one block (else 0)."""
     if max(sizes) < min(min_deflate, _STORED_BLOCK_MAX + 1):
         # All stored, each in one block: header with block header (one per distinct size),
         # data, CRC-32 and size trailer.
         heads = {n: _STORED_HEADER + _pack_block(1, n, n ^ 0xFFFF) for n in set(sizes)}
         trailers = map(_pack_trailer, map(zlib.crc32, plaintexts), sizes)
-        return list(
-            map(b"".join, zip(map(heads.__getitem__, sizes), plaintexts, trailers, strict=True))
-        )
+        members = zip(map(heads.__getitem__, sizes), plaintexts, trailers, strict=True)
+        return list(map(b"".join, members)), _STORED_OVERHEAD
     if min(sizes) >= min_deflate:
-        return list(map(deflate, plaintexts))
-    return [deflate(p) if len(p) >= min_deflate else stored_gzip(p) for p in plaintexts]
+        return list(map(deflate, plaintexts)), 0
+    return [deflate(p) if len(p) >= min_deflate else stored_gzip(p) for p in plaintexts], 0
 
 
 def _assemble(

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from json.encoder import encode_basestring
-from operator import itemgetter, ne, or_
+from operator import is_not, itemgetter, mul, ne, or_, sub
 from typing import Any, cast
 
 from logflux_agent.ingest.limits import MAX_LABELS
@@ -90,6 +89,19 @@ def stamps_of(entries: list[EntryTuple]) -> dict[float, str]:
     return stamps
 
 
+def run_starts(entries: list[EntryTuple]) -> list[int]:
+    """Where each run of neighbours with the same timestamp, level, source and attributes
+    object starts, then the number of entries: C-level comparisons of neighbours. A run shares
+    all of its JSON but the message (and the record id), and its part headers."""
+    count = len(entries)
+    if count < 2:
+        return [0, count] if count else [0]
+    keys = list(map(_HEAD_KEY, entries))
+    attributes = list(map(ATTRIBUTES_OF, entries))
+    changed = map(or_, map(ne, keys[1:], keys[:-1]), map(is_not, attributes[1:], attributes[:-1]))
+    return [0, *compress(range(1, count), changed), count]
+
+
 def plaintexts(
     entries: list[EntryTuple],
     statics: PayloadStatics,
@@ -97,45 +109,42 @@ def plaintexts(
     tokens: dict[int, bytes] | None = None,
     rids: list[str | None] | None = None,
     cut: list[int] | None = None,
+    starts: list[int] | None = None,
 ) -> list[bytes]:
     """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts.
 
     ``tokens`` collects search-token part headers by ``id(attributes)``; ``rids`` are the
-    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out.
+    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out;
+    ``starts`` is ``run_starts(entries)`` when the caller has it.
     """
     if rids is not None and len(rids) != len(entries):
         raise ValueError("one record id (or None) per entry")
     if not entries:
         return []
-    keys = list(map(_HEAD_KEY, entries))
-    heads: dict[tuple[float, int, str], str] = {}
-    sources: dict[str, str] = {}
-    for ts, level, source in set(keys):
-        frag = sources.get(source)
-        if frag is None:
-            frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
-        heads[ts, level, source] = (
-            f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
-        )
-    attributes = list(map(ATTRIBUTES_OF, entries))
-    ids = list(map(id, attributes))
-    distinct = dict(zip(ids, attributes, strict=True))
-    tails, opened = _attribute_parts(distinct, attributes, statics, tokens, cut)
-    messages = list(map(_MESSAGE, entries))
-    if rids is None:
-        # Each run of entries sharing the JSON before and after the message is built at once.
-        bounds = _run_bounds(keys, ids if len(distinct) > 1 else None, len(heads) > 1)
+    if starts is None:
+        starts = run_starts(entries)
+    firsts = list(map(entries.__getitem__, starts[:-1]))
+    heads = _heads(firsts, stamps)
+    run_attributes = list(map(ATTRIBUTES_OF, firsts))
+    distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
+    tails, opened, cuts = _attribute_parts(distinct, statics, tokens)
+    if cuts and cut is not None:
+        per_entry = map(cuts.get, map(id, run_attributes), repeat(0))
+        cut[0] += sum(map(mul, per_entry, map(sub, starts[1:], starts[:-1])))
+    if rids is None and len(firsts) * 8 <= len(entries) + 16:
+        # Few runs (the usual batch): each run's JSON is built at once.
+        messages = list(map(_MESSAGE, entries))
         runs = map(
             _run_json,
-            map(messages.__getitem__, map(slice, bounds[:-1], bounds[1:])),
-            map(heads.__getitem__, map(keys.__getitem__, bounds[:-1])),
-            map(tails.__getitem__, map(ids.__getitem__, bounds[:-1])),
+            map(messages.__getitem__, map(slice, starts[:-1], starts[1:])),
+            map(heads.__getitem__, map(_HEAD_KEY, firsts)),
+            map(tails.__getitem__, map(id, run_attributes)),
         )
         return b"".join(runs).split(b"\n")[:-1]
     columns: list[Any] = [
-        map(heads.__getitem__, keys),
-        map(encode_basestring, messages),
-        *_tail_columns(ids, tails, opened, rids),
+        map(heads.__getitem__, map(_HEAD_KEY, entries)),
+        map(encode_basestring, map(_MESSAGE, entries)),
+        *_tail_columns(list(map(id, map(ATTRIBUTES_OF, entries))), tails, opened, rids),
     ]
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never
     # holds a raw newline (json escapes it in every string), so they separate entries exactly.
@@ -143,25 +152,25 @@ def plaintexts(
     return _utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
 
 
+def _heads(firsts: list[EntryTuple], stamps: dict[float, str]) -> dict[tuple[float, int, str], str]:
+    """The JSON up to the message, per distinct (timestamp, level, source)."""
+    heads: dict[tuple[float, int, str], str] = {}
+    sources: dict[str, str] = {}
+    for ts, level, source in set(map(_HEAD_KEY, firsts)):
+        frag = sources.get(source)
+        if frag is None:
+            frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
+        heads[ts, level, source] = (
+            f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
+        )
+    return heads
+
+
 def _utf8(text: str) -> bytes:
     try:
         return text.encode()
     except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
         return text.encode("utf-8", "replace")
-
-
-def _run_bounds(keys: list[Any], ids: list[int] | None, several_heads: bool) -> list[int]:
-    """Where each run of equal (timestamp, level, source) and attributes object starts, and
-    the end; C-level comparisons of neighbours, skipped for a column with one value."""
-    count = len(keys)
-    if ids is None and not several_heads:
-        return [0, count]
-    changed: Any = repeat(False)
-    if several_heads:
-        changed = map(ne, keys[1:], keys[:-1])
-    if ids is not None:
-        changed = map(or_, changed, map(ne, ids[1:], ids[:-1]))
-    return [0, *compress(range(1, count), changed), count]
 
 
 # The ASCII bytes a JSON string holds as they are (encode_basestring leaves them alone) and
@@ -194,15 +203,11 @@ def _run_json(messages: list[str], head: str, tail: str) -> bytes:
 
 
 def _attribute_parts(
-    distinct: dict[int, dict[str, str]],
-    attributes: list[dict[str, str]],
-    statics: PayloadStatics,
-    tokens: dict[int, bytes] | None,
-    cut: list[int] | None,
-) -> tuple[dict[int, str], dict[int, str]]:
+    distinct: dict[int, dict[str, str]], statics: PayloadStatics, tokens: dict[int, bytes] | None
+) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
     """Per distinct attributes object (``distinct``, by id): the JSON after the message
-    (``tails``), and the same up to the open meta object for an entry with a record id
-    (``opened``)."""
+    (``tails``), the same up to the open meta object for an entry with a record id
+    (``opened``), and the labels each leaves out (``cuts``, only those that leave some)."""
     tails: dict[int, str] = {}
     opened: dict[int, str] = {}
     cuts: dict[int, int] = {}
@@ -220,10 +225,7 @@ def _attribute_parts(
         frag = ',"attributes":' + _json_object(merged) if merged else ""
         tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
         opened[id(attrs)] = f'{frag}{meta_open}"record_id":'
-    if cuts and cut is not None:
-        per_set = Counter(map(id, attributes))
-        cut[0] += sum(dropped * per_set[key] for key, dropped in cuts.items())
-    return tails, opened
+    return tails, opened, cuts
 
 
 def _tail_columns(
