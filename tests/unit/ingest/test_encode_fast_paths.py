@@ -42,10 +42,12 @@ ATTRIBUTE_SETS: list[dict[str, str]] = [{}, {"service": "nginx"}, {"k": 'v "é" 
 TIMESTAMPS = [1_795_000_000.0, 1_795_000_000.25, 1_795_000_001.000001]
 SOURCES = ["/var/log/app.log", "stdin", 'we"ird\\src\t']
 
-# Mostly access-log text (the fast path), with every character class json treats apart:
-# quotes, backslashes, control characters, newlines, DEL, non-ASCII, lone surrogates.
+# Access-log-like text (printable ASCII: the fast path, which escapes quotes and backslashes)
+# or any text, with every character class json treats apart: quotes, backslashes, control
+# characters, newlines, DEL, non-ASCII, lone surrogates.
+PLAIN = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=60)
 MESSAGE = st.one_of(
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60),
+    PLAIN,
     st.text(
         st.one_of(
             st.sampled_from('"\\\n\r\t\x00\x1f\x7f é€😀'),
@@ -103,6 +105,26 @@ def test_plaintexts_with_record_ids_equal_json_dumps(drawn: list[Any], mixed: bo
         if rid is not None:
             want["meta"]["record_id"] = rid
         assert json.loads(data) == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 25),
+            ENTRY,
+            st.one_of(st.lists(PLAIN, min_size=25), st.lists(MESSAGE, min_size=25)),
+        ),
+        max_size=6,
+    )
+)
+def test_plaintexts_of_long_runs_equal_json_dumps(runs: list[Any]) -> None:
+    # Runs of neighbours sharing timestamp, level, source and attributes (how inputs hand
+    # entries over): the path that builds a run's JSON at once.
+    drawn = [(m, *entry[1:]) for length, entry, messages in runs for m in messages[:length]]
+    entries = _entries(drawn)
+    got = plaintexts(entries, STATICS, stamps_of(entries))
+    assert got == [_expected(e) for e in entries]
 
 
 def test_a_run_of_plain_messages_is_one_json_per_entry() -> None:
