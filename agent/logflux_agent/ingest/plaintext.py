@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from json.encoder import encode_basestring
-from operator import is_not, itemgetter, mul, ne, or_, sub
+from operator import is_, is_not, itemgetter, mul, ne, or_, sub
 from typing import Any, cast
 
 from logflux_agent.ingest.limits import MAX_LABELS
@@ -74,6 +74,8 @@ TS_OF = itemgetter(1)
 _HEAD_KEY = itemgetter(1, 2, 3)  # (timestamp, level, source)
 _MESSAGE = itemgetter(0)
 ATTRIBUTES_OF = itemgetter(4)
+_LEVEL_OF = itemgetter(2)
+_SOURCE_OF = itemgetter(3)
 
 
 def stamps_of(entries: list[EntryTuple]) -> dict[float, str]:
@@ -91,14 +93,21 @@ def stamps_of(entries: list[EntryTuple]) -> dict[float, str]:
 
 def run_starts(entries: list[EntryTuple]) -> list[int]:
     """Where each run of neighbours with the same timestamp, level, source and attributes
-    object starts, then the number of entries: C-level comparisons of neighbours. A run shares
-    all of its JSON but the message (and the record id), and its part headers."""
+    object starts, then the number of entries. A run shares all of its JSON but the message
+    (and the record id), and its part headers. C-level comparisons of neighbours, per column;
+    a column with one value (level and source, usually) is checked in one pass instead."""
     count = len(entries)
     if count < 2:
         return [0, count] if count else [0]
-    keys = list(map(_HEAD_KEY, entries))
+    stamps = list(map(TS_OF, entries))
+    changed: Any = map(ne, stamps[1:], stamps[:-1])
+    for getter in (_LEVEL_OF, _SOURCE_OF):
+        column = list(map(getter, entries))
+        if column.count(column[0]) != count:
+            changed = map(or_, changed, map(ne, column[1:], column[:-1]))
     attributes = list(map(ATTRIBUTES_OF, entries))
-    changed = map(or_, map(ne, keys[1:], keys[:-1]), map(is_not, attributes[1:], attributes[:-1]))
+    if not all(map(is_, attributes, repeat(attributes[0]))):  # by identity, as the JSON cache
+        changed = map(or_, changed, map(is_not, attributes[1:], attributes[:-1]))
     return [0, *compress(range(1, count), changed), count]
 
 
