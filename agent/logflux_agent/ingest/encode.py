@@ -5,8 +5,12 @@ so it runs the same in the agent or in a worker process (``encode_worker.py``). 
 headers, RFC 2046 framing) and §5 (payload fields) are the contract.
 
 Per-entry cost: the batch is encoded column by column, each step one ``map`` over the entries,
-so the per-entry loop runs in C; Python code runs once per batch or per distinct timestamp,
-source and attributes object (the JSON around the message is built once for each).
+so the per-entry loop runs in C; Python code runs once per batch, per *run* of neighbours with
+the same timestamp, level, source and attributes object (inputs hand over a read chunk as one
+such run: its JSON around the messages and its part headers are made once), or per distinct
+attributes object. The nonces and their header values are whole blocks (nonces.py), the body
+one join of each part's lead, nonce value and sealed body. Where the CPU goes, step by step:
+``benchmarks/encode.py --steps``.
 
 Compression: every part body is a standard RFC 1952 gzip member (protocol §4). Entries shorter
 than ``compress_min_bytes`` get a *stored* member (deflate's level 0: header, raw bytes, CRC) —

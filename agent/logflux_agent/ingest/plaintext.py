@@ -3,9 +3,12 @@
 Owns the plaintext an entry is encrypted from: the per-agent parts (``PayloadStatics``: the
 top-level labels and the ``meta`` fragment), the merge of those labels under an entry's own
 attributes within the attribute limit, and the entry's ``meta.record_id`` (docs/record-ids.md).
-Python code runs once per batch or per distinct timestamp, (timestamp, level, source) and
-attributes object; the per-entry work is ``map`` over columns. encode.py compresses, encrypts
-and frames what this builds.
+Python code runs once per batch, per run of neighbours sharing timestamp, level, source and
+attributes object (``run_starts``), or per distinct attributes object; the per-entry work is
+``map`` over columns or C-level passes over a run's joined text: a run of ASCII messages
+without control characters (access logs, most application logs) is escaped as one string, as
+``json.dumps`` would escape each message. encode.py compresses, encrypts and frames what this
+builds.
 """
 
 from __future__ import annotations
