@@ -289,7 +289,10 @@ def _leads(
     its size: one number when every lead has it (the usual case), else a list."""
     head = f"\r\n--{job.boundary}\r\n".encode("ascii") + _HEAD
     mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii")
-    stamp_of = {ts: head + text.encode("ascii") for ts, text in stamps.items()}
+    # (C-level maps: an input that stamps each entry has one stamp per entry.)
+    stamp_of = dict(
+        zip(stamps, map(add, repeat(head), map(str.encode, stamps.values())), strict=True)
+    )
     run_leads: Any = map(stamp_of.__getitem__, map(TS_OF, firsts))
     if tokens:  # only with a search_tokens processor: the header follows X-LF-Timestamp
         found = map(tokens.get, map(id, map(ATTRIBUTES_OF, firsts)), repeat(b""))
@@ -298,6 +301,8 @@ def _leads(
     lengths = set(map(len, run_leads))
     if len(run_leads) == 1:
         column: Any = repeat(run_leads[0])
+    elif len(run_leads) == len(starts) - 1 == starts[-1]:  # each entry a run of its own
+        column = run_leads
     else:
         column = chain.from_iterable(map(repeat, run_leads, map(sub, starts[1:], starts[:-1])))
     if len(lengths) == 1:

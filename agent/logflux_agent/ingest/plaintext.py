@@ -78,20 +78,22 @@ _HEAD_KEY = itemgetter(1, 2, 3)  # (timestamp, level, source)
 _MESSAGE = itemgetter(0)
 ATTRIBUTES_OF = itemgetter(4)
 _LEVEL_OF = itemgetter(2)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_KEY_SOURCE = itemgetter(2)  # of a (timestamp, level, source) key
 _SOURCE_OF = itemgetter(3)
 
 
 def stamps_of(entries: list[EntryTuple]) -> dict[float, str]:
     """Each distinct timestamp as RFC 3339 text; each distinct second is formatted once."""
-    seconds: dict[int, str] = {}
-    stamps: dict[float, str] = {}
-    for ts in set(map(TS_OF, entries)):
-        sec, us = divmod(round(ts * 1_000_000), 1_000_000)
-        text = seconds.get(sec)
-        if text is None:
-            text = seconds[sec] = _second_text(sec)
-        stamps[ts] = f"{text}.{us:06d}Z"
-    return stamps
+    distinct = list(set(map(TS_OF, entries)))
+    # Column-wise (an input that stamps each entry, e.g. syslog, has one per entry): the same
+    # arithmetic and format as format_timestamp, each step one map.
+    split = list(map(divmod, map(round, map(mul, distinct, repeat(1_000_000))), repeat(1_000_000)))
+    seconds = list(map(_FIRST, split))
+    text = {sec: _second_text(sec) for sec in set(seconds)}
+    pairs = zip(map(text.__getitem__, seconds), map(_SECOND, split), strict=True)
+    return dict(zip(distinct, map("%s.%06dZ".__mod__, pairs), strict=True))
 
 
 def run_starts(entries: list[EntryTuple]) -> list[int]:
@@ -153,9 +155,17 @@ def plaintexts(
             map(tails.__getitem__, map(id, run_attributes)),
         )
         return b"".join(runs).split(b"\n")[:-1]
+    messages = list(map(_MESSAGE, entries))
+    escaped: Any = _escaped_batch(messages)
+    if escaped is None:
+        escaped = map(encode_basestring, messages)
+    else:  # plain messages: the fragments around them carry their quotes
+        heads = {key: text + '"' for key, text in heads.items()}
+        tails = {key: '"' + text for key, text in tails.items()}
+        opened = {key: '"' + text for key, text in opened.items()}
     columns: list[Any] = [
         map(heads.__getitem__, map(_HEAD_KEY, entries)),
-        map(encode_basestring, map(_MESSAGE, entries)),
+        escaped,
         *_tail_columns(list(map(id, map(ATTRIBUTES_OF, entries))), tails, opened, rids),
     ]
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never
@@ -166,16 +176,18 @@ def plaintexts(
 
 def _heads(firsts: list[EntryTuple], stamps: dict[float, str]) -> dict[tuple[float, int, str], str]:
     """The JSON up to the message, per distinct (timestamp, level, source)."""
-    heads: dict[tuple[float, int, str], str] = {}
-    sources: dict[str, str] = {}
-    for ts, level, source in set(map(_HEAD_KEY, firsts)):
-        frag = sources.get(source)
-        if frag is None:
-            frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
-        heads[ts, level, source] = (
-            f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
-        )
-    return heads
+    keys = list(set(map(_HEAD_KEY, firsts)))
+    sources = {
+        source: '{"v":"2.0","type":"log","source":' + encode_basestring(source)
+        for source in set(map(_KEY_SOURCE, keys))
+    }
+    texts = zip(
+        map(sources.__getitem__, map(_KEY_SOURCE, keys)),
+        map(_LEVEL_FRAG.get, map(_SECOND, keys), repeat("")),
+        map(stamps.__getitem__, map(_FIRST, keys)),
+        strict=True,
+    )
+    return dict(zip(keys, map('%s%s,"ts":"%s","message":'.__mod__, texts), strict=True))
 
 
 def _utf8(text: str) -> bytes:
@@ -188,6 +200,20 @@ def _utf8(text: str) -> bytes:
 # The ASCII bytes a JSON string holds as they are (encode_basestring leaves them alone) and
 # the two it escapes with a backslash; deleting them leaves only control characters.
 _KEPT_OR_QUOTED = bytes(range(0x20, 0x80))
+
+
+def _escaped_batch(messages: list[str]) -> list[str] | None:
+    """Each message's JSON string body without its quotes when all are ASCII without control
+    characters (escaped at once, as ``_run_json`` does); else None."""
+    joined = "\n".join(messages)
+    if not joined.isascii():
+        return None
+    data = joined.encode("ascii")
+    if len(data.translate(None, _KEPT_OR_QUOTED)) != len(messages) - 1:
+        return None
+    if b"\\" in data:
+        data = data.replace(b"\\", b"\\\\")
+    return data.replace(b'"', b'\\"').decode("ascii").split("\n")
 
 
 def _run_json(messages: list[str], head: str, tail: str) -> bytes:

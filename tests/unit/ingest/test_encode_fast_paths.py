@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from itertools import repeat
 from typing import Any
 
 import pytest
@@ -125,6 +126,26 @@ def test_plaintexts_of_long_runs_equal_json_dumps(runs: list[Any]) -> None:
     entries = _entries(drawn)
     got = plaintexts(entries, STATICS, stamps_of(entries))
     assert got == [_expected(e) for e in entries]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(PLAIN, min_size=1, max_size=40), st.booleans())
+def test_plain_entries_each_stamped_apart_equal_json_dumps(messages: list[str], ids: bool) -> None:
+    # An input that stamps each entry (syslog, the SDK socket): no runs, the batch's plain
+    # messages are escaped at once and framed per entry, with or without record ids.
+    entries: list[EntryTuple] = [
+        (m, TIMESTAMPS[0] + i / 1000, 7, "stdin", ATTRIBUTE_SETS[1]) for i, m in enumerate(messages)
+    ]
+    rids: list[str | None] | None = [f'f:"{i}"' for i in range(len(entries))] if ids else None
+    got = plaintexts(entries, STATICS, stamps_of(entries), rids=rids)
+    want = [_expected(e) for e in entries]
+    if rids is None:
+        assert got == want
+    for data, expected, rid in zip(got, want, rids or repeat(None), strict=False):
+        record = json.loads(expected)
+        if rid is not None:
+            record["meta"]["record_id"] = rid
+        assert json.loads(data) == record
 
 
 def test_a_run_of_plain_messages_is_one_json_per_entry() -> None:
