@@ -9,6 +9,13 @@ pays — next to the wall-clock rate.
 
     .venv/bin/python benchmarks/encode.py                  # defaults: 20,000 entries, batch 1000
     .venv/bin/python benchmarks/encode.py --entries 100000 --json
+
+``--steps`` instead prints where the CPU of one in-process encode goes (``encode_with_aead``
+on a batch of realistic access-log lines, every entry stored, as with the default
+``compress_min_bytes``): CPU µs per entry of the whole encode and of each step run on its
+own (process time; median and best of ``--repeat`` rounds, each round ``--rounds`` encodes):
+
+    .venv/bin/python benchmarks/encode.py --steps --repeat 15
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import time
+import zlib
+from collections.abc import Callable
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +40,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from gen import AccessLogGenerator
 from logflux_agent import USER_AGENT
 from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
+from logflux_agent.ingest import encode as encode_module
+from logflux_agent.ingest import nonces, plaintext
 from logflux_agent.ingest.encode import (
     COMPRESSORS,
     DEFAULT_COMPRESSOR,
@@ -150,6 +163,52 @@ async def _offloaded(
     }
 
 
+def steps(entries: int, rounds: int, repeat_: int) -> list[tuple[str, float, float]]:
+    """(step, median, best) CPU µs per entry: the whole encode, then each step on its own.
+
+    The batch: ``entries`` access-log lines read in chunks of 250 (one timestamp each), one
+    source and attributes object, as the file input hands them to the encoder."""
+    lines = AccessLogGenerator().lines(entries)
+    t0 = 1_795_000_000.0
+    batch: list[EntryTuple] = [
+        (line, t0 + i // 250 * 0.01, 7, "/var/log/nginx/access.log", ATTRS)
+        for i, line in enumerate(lines)
+    ]
+    aead = AESGCM(os.urandom(32))
+    work = job(batch, 0, "stored")
+    starts = plaintext.run_starts(batch)
+    stamps = plaintext.stamps_of([batch[i] for i in starts[:-1]])
+    texts = plaintext.plaintexts(batch, STATICS, stamps, starts=starts)
+    sizes = list(map(len, texts))
+    datas, _ = encode_module._gzip_all(texts, sizes, zlib.compress, 1 << 30)
+    block = nonces.nonce_block(work.nonce_prefix, 0, len(batch))
+    nonce_list = list(nonces.cut(block, nonces.NONCE_BYTES, len(batch)))
+    parts: dict[str, Callable[[], object]] = {
+        "encode_with_aead (total)": lambda: encode_with_aead(work, aead),
+        "run boundaries": lambda: plaintext.run_starts(batch),
+        "payload JSON (plaintexts)": lambda: plaintext.plaintexts(
+            batch, STATICS, stamps, starts=starts
+        ),
+        "stored gzip members": lambda: encode_module._gzip_all(
+            texts, sizes, zlib.compress, 1 << 30
+        ),
+        "  of which CRC-32": lambda: list(map(zlib.crc32, texts)),
+        "nonces + header values": lambda: (
+            nonces.cut(block := nonces.nonce_block(b"\1\2\3\4", 0, len(batch)), 12, len(batch)),
+            nonces.cut(nonces.header_values(block, len(batch)), 20, len(batch)),
+        ),
+        "AES-GCM encrypt": lambda: list(map(aead.encrypt, nonce_list, datas, repeat(None))),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(repeat_):  # interleaved, so load on a shared machine hits every step alike
+        for name, run in parts.items():
+            cpu0 = time.process_time()
+            for _ in range(rounds):
+                run()
+            samples[name].append((time.process_time() - cpu0) / rounds / len(batch) * 1e6)
+    return [(name, statistics.median(v), min(v)) for name, v in samples.items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=20_000)
@@ -158,7 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="process counts to try (0: none)")
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     parser.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    parser.add_argument("--steps", action="store_true", help="CPU per step of one encode")
+    parser.add_argument("--rounds", type=int, default=30, help="--steps: encodes per round")
     args = parser.parse_args(argv)
+    if args.steps:
+        results = steps(args.batch, args.rounds, args.repeat)
+        if args.json:
+            for name, median, best in results:
+                print(json.dumps({"step": name, "us_per_entry": median, "best": best}))
+            return 0
+        print(f"CPU µs per entry, batch of {args.batch}, median / best of {args.repeat} rounds")
+        for name, median, best in results:
+            print(f"{name:<28} {median:>7.3f} {best:>7.3f}")
+        return 0
     key = os.urandom(32)
     rows: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):

@@ -5,8 +5,12 @@ so it runs the same in the agent or in a worker process (``encode_worker.py``). 
 headers, RFC 2046 framing) and §5 (payload fields) are the contract.
 
 Per-entry cost: the batch is encoded column by column, each step one ``map`` over the entries,
-so the per-entry loop runs in C; Python code runs once per batch or per distinct timestamp,
-source and attributes object (the JSON around the message is built once for each).
+so the per-entry loop runs in C; Python code runs once per batch, per *run* of neighbours with
+the same timestamp, level, source and attributes object (inputs hand over a read chunk as one
+such run: its JSON around the messages and its part headers are made once), or per distinct
+attributes object. The nonces and their header values are whole blocks (nonces.py), the body
+one join of each part's lead, nonce value and sealed body. Where the CPU goes, step by step:
+``benchmarks/encode.py --steps``.
 
 Compression: every part body is a standard RFC 1952 gzip member (protocol §4). Entries shorter
 than ``compress_min_bytes`` get a *stored* member (deflate's level 0: header, raw bytes, CRC) —
@@ -35,13 +39,21 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import accumulate, repeat
-from operator import add, xor
+from itertools import accumulate, chain, islice, repeat
+from operator import add, sub
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.ingest.plaintext import ATTRIBUTES_OF, TS_OF, plaintexts, stamps_of
+from logflux_agent.ingest.nonces import (
+    B64_BYTES,
+    HEADER_END,
+    NONCE_BYTES,
+    header_values,
+    nonce_block,
+)
+from logflux_agent.ingest.nonces import cut as cut_block
+from logflux_agent.ingest.plaintext import ATTRIBUTES_OF, TS_OF, plaintexts, run_starts, stamps_of
 
 # Re-exported: the payload's types live in plaintext.py, the encoder's callers import them here.
 from logflux_agent.ingest.plaintext import EntryTuple as EntryTuple
@@ -56,6 +68,7 @@ _STORED_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\x03"
 _STORED_BLOCK_MAX = 0xFFFF
 _pack_block = struct.Struct("<BHH").pack
 _pack_trailer = struct.Struct("<II").pack
+_STORED_OVERHEAD = len(_STORED_HEADER) + 5 + 8  # gzip header, one block header, trailer
 
 
 def stored_gzip(data: bytes) -> bytes:
@@ -220,67 +233,117 @@ def _encode(
     # Python-level code runs only per batch or per distinct (timestamp, level, source) value.
     entries = job.entries
     count = len(entries)
-    stamps = stamps_of(entries)
+    # Runs of neighbours sharing timestamp, level, source and attributes share all but the
+    # message: their JSON and part headers are made once per run.
+    starts = run_starts(entries)
+    firsts = list(map(entries.__getitem__, starts[:-1]))
+    stamps = stamps_of(firsts)
     tokens: dict[int, bytes] = {}  # id(attributes) → the search tokens header, when any
     cut: list[int] = [0]
-    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut)
+    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut, starts)
     if capture is not None:
         for plaintext in texts:
             capture(plaintext)
     if capture is not None or aead is None or not count:
-        return _assemble(job, [], [], [], 0, cut[0])
+        return _assemble(job, b"", [], [], [], 0, cut[0])
     if nonces is None:
-        prefix = job.nonce_prefix
-        first = (int.from_bytes(prefix, "big") << 64) + job.counter_start
-        nonces = list(
-            map(
-                partial(int.to_bytes, length=len(prefix) + 8, byteorder="big"),
-                range(first, first + count),
-            )
-        )
+        block = nonce_block(job.nonce_prefix, job.counter_start, count)
+        values = cut_block(header_values(block, count), B64_BYTES + len(HEADER_END), count)
+        nonces = list(cut_block(block, NONCE_BYTES, count))
+    else:
+        values = tuple(map(add, map(_b64_nonce, nonces), repeat(HEADER_END)))
     sizes = list(map(len, texts))
-    datas = _gzip_all(texts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
+    datas, stored = _gzip_all(texts, sizes, COMPRESSORS[job.compressor], job.compress_min_bytes)
     sealed = list(map(aead.encrypt, nonces, datas, repeat(None)))
-    head = (f"--{job.boundary}\r\n".encode("ascii") + _HEAD).replace(b"%", b"%%")
-    mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii").replace(b"%", b"%%")
-    template = head + b"%s" + mid + b"%s\r\n\r\n%s"  # part headers, blank line, part body
-    stamp_bytes = {ts: text.encode("ascii") for ts, text in stamps.items()}
-    stamp_col: Any = map(stamp_bytes.__getitem__, map(TS_OF, entries))
-    if tokens:  # only with a search_tokens processor: the header follows X-LF-Timestamp
-        ids = map(id, map(ATTRIBUTES_OF, entries))
-        stamp_col = list(map(add, stamp_col, map(tokens.get, ids, repeat(b""))))
-    chunks = list(
-        map(
-            template.__mod__,
-            zip(
-                stamp_col,
-                map(_b64_nonce, nonces),
-                sealed,
-                strict=True,
-            ),
-        )
-    )
-    included = list(range(count))
-    too_large: list[tuple[int, int]] = []
-    max_sealed = max(map(len, datas)) + GCM_TAG_BYTES
-    max_chunk = job.max_request - len(closing(job.boundary))
+    leads, lead_sizes = _leads(job, starts, firsts, stamps, tokens)
+    # A part's chunk: lead (less its CRLF, which separates it from the chunk before), the
+    # nonce header value with the blank line, the sealed body. With every entry stored, a
+    # sealed body is its plaintext and a constant: sizes follow from the plaintext sizes.
+    extra = B64_BYTES + len(HEADER_END) - 2
+    lengths = map(add, sizes, repeat(stored + GCM_TAG_BYTES)) if stored else map(len, sealed)
+    if isinstance(lead_sizes, int):
+        part_sizes = list(map(add, lengths, repeat(lead_sizes + extra)))
+    else:
+        part_sizes = list(map(add, lengths, map(add, lead_sizes, repeat(extra))))
+    max_sealed = max(sizes) + stored + GCM_TAG_BYTES if stored else max(map(len, sealed))
     if (
         max(sizes) > job.max_payload
         or max_sealed > job.max_payload
-        or max(map(len, chunks)) > max_chunk
-    ):  # rare: sort out which entries broke a limit
-        keep: list[int] = []
-        for index in included:
-            if sizes[index] > job.max_payload:
-                too_large.append((index, sizes[index]))
-            elif len(sealed[index]) > job.max_payload or len(chunks[index]) > max_chunk:
-                too_large.append((index, len(sealed[index])))
-            else:
-                keep.append(index)
-        included = keep
-        chunks = [chunks[i] for i in keep]
-        sizes = [sizes[i] for i in keep]
-    return _assemble(job, chunks, included, too_large, sum(sizes), cut[0])
+        or max(part_sizes) > job.max_request - len(closing(job.boundary))
+    ):  # rare: sort out which entries broke a limit, frame the others
+        return _without_too_large(job, texts, sealed, leads, values, part_sizes, cut[0])
+    pieces = list(chain.from_iterable(zip(leads, values, sealed, strict=False)))
+    return _assemble(
+        job, _body(job, pieces), part_sizes, list(range(count)), [], sum(sizes), cut[0]
+    )
+
+
+def _leads(
+    job: EncodeJob,
+    starts: list[int],
+    firsts: list[EntryTuple],
+    stamps: dict[float, str],
+    tokens: dict[int, bytes],
+) -> tuple[Any, int | list[int]]:
+    """Each part's text up to its nonce value (CRLF, delimiter, headers), made per run, and
+    its size: one number when every lead has it (the usual case), else a list."""
+    head = f"\r\n--{job.boundary}\r\n".encode("ascii") + _HEAD
+    mid = f"\r\nX-LF-Key-ID: {job.key_id}\r\nX-LF-Nonce: ".encode("ascii")
+    # (C-level maps: an input that stamps each entry has one stamp per entry.)
+    stamp_of = dict(
+        zip(stamps, map(add, repeat(head), map(str.encode, stamps.values())), strict=True)
+    )
+    run_leads: Any = map(stamp_of.__getitem__, map(TS_OF, firsts))
+    if tokens:  # only with a search_tokens processor: the header follows X-LF-Timestamp
+        found = map(tokens.get, map(id, map(ATTRIBUTES_OF, firsts)), repeat(b""))
+        run_leads = map(add, run_leads, found)
+    run_leads = list(map(add, run_leads, repeat(mid)))
+    lengths = set(map(len, run_leads))
+    if len(run_leads) == 1:
+        column: Any = repeat(run_leads[0])
+    elif len(run_leads) == len(starts) - 1 == starts[-1]:  # each entry a run of its own
+        column = run_leads
+    else:
+        column = chain.from_iterable(map(repeat, run_leads, map(sub, starts[1:], starts[:-1])))
+    if len(lengths) == 1:
+        return column, lengths.pop()
+    leads = list(column)
+    return leads, list(map(len, leads))
+
+
+def _body(job: EncodeJob, pieces: list[bytes]) -> bytes:
+    """Join the parts' pieces (lead, nonce value, sealed body, ...) and close the body."""
+    if not pieces:
+        return b""
+    pieces[0] = pieces[0][2:]  # the first delimiter has no CRLF before it
+    pieces.append(closing(job.boundary))
+    return b"".join(pieces)
+
+
+def _without_too_large(
+    job: EncodeJob,
+    texts: list[bytes],
+    sealed: list[bytes],
+    leads: Any,
+    values: tuple[bytes, ...],
+    part_sizes: list[int],
+    labels_cut: int,
+) -> EncodedBatch:
+    leads = list(islice(leads, len(texts)))  # a column, a list or an endless repeat
+    max_chunk = job.max_request - len(closing(job.boundary))
+    too_large: list[tuple[int, int]] = []
+    keep: list[int] = []
+    for index, text in enumerate(texts):
+        if len(text) > job.max_payload:
+            too_large.append((index, len(text)))
+        elif len(sealed[index]) > job.max_payload or part_sizes[index] > max_chunk:
+            too_large.append((index, len(sealed[index])))
+        else:
+            keep.append(index)
+    pieces = [p for i in keep for p in (leads[i], values[i], sealed[i])]
+    sizes = [part_sizes[i] for i in keep]
+    plain = sum(len(texts[i]) for i in keep)
+    return _assemble(job, _body(job, pieces), sizes, keep, too_large, plain, labels_cut)
 
 
 _b64_nonce = partial(binascii.b2a_base64, newline=False)
@@ -288,30 +351,34 @@ _b64_nonce = partial(binascii.b2a_base64, newline=False)
 
 def _gzip_all(
     plaintexts: list[bytes], sizes: list[int], deflate: Callable[[bytes], bytes], min_deflate: int
-) -> list[bytes]:
+) -> tuple[list[bytes], int]:
+    """Each plaintext as a gzip member, and what a member adds to its plaintext when every one
+    is stored in one block (else 0)."""
     if max(sizes) < min(min_deflate, _STORED_BLOCK_MAX + 1):
-        # All stored, each in one block: header, block header, data, CRC-32 + size trailer.
-        blocks = map(_pack_block, repeat(1), sizes, map(xor, sizes, repeat(0xFFFF)))
+        # All stored, each in one block: header with block header (one per distinct size),
+        # data, CRC-32 and size trailer.
+        heads = {n: _STORED_HEADER + _pack_block(1, n, n ^ 0xFFFF) for n in set(sizes)}
         trailers = map(_pack_trailer, map(zlib.crc32, plaintexts), sizes)
-        return list(map(b"".join, zip(repeat(_STORED_HEADER), blocks, plaintexts, trailers)))
+        members = zip(map(heads.__getitem__, sizes), plaintexts, trailers, strict=True)
+        return list(map(b"".join, members)), _STORED_OVERHEAD
     if min(sizes) >= min_deflate:
-        return list(map(deflate, plaintexts))
-    return [deflate(p) if len(p) >= min_deflate else stored_gzip(p) for p in plaintexts]
+        return list(map(deflate, plaintexts)), 0
+    return [deflate(p) if len(p) >= min_deflate else stored_gzip(p) for p in plaintexts], 0
 
 
 def _assemble(
     job: EncodeJob,
-    chunks: list[bytes],
+    body: bytes,
+    part_sizes: list[int],
     included: list[int],
     too_large: list[tuple[int, int]],
     plain_total: int,
     labels_cut: int = 0,
 ) -> EncodedBatch:
-    """Join part chunks with CRLF and close the body; record where each chunk starts."""
-    part_sizes = list(map(len, chunks))
-    offsets = list(accumulate(map(add, part_sizes[:-1], repeat(2)), initial=0)) if chunks else []
-    close = closing(job.boundary)
-    body = b"\r\n".join([*chunks, close[2:]]) if chunks else b""
+    """The batch of ``body`` (chunks joined by CRLF, closed); where each chunk starts."""
+    offsets = (
+        list(accumulate(map(add, part_sizes[:-1], repeat(2)), initial=0)) if part_sizes else []
+    )
     return EncodedBatch(
         body=body,
         boundary=job.boundary,

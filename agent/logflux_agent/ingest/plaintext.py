@@ -3,24 +3,25 @@
 Owns the plaintext an entry is encrypted from: the per-agent parts (``PayloadStatics``: the
 top-level labels and the ``meta`` fragment), the merge of those labels under an entry's own
 attributes within the attribute limit, and the entry's ``meta.record_id`` (docs/record-ids.md).
-Python code runs once per batch or per distinct timestamp, (timestamp, level, source) and
-attributes object; the per-entry work is ``map`` over columns. encode.py compresses, encrypts
-and frames what this builds.
+Python code runs once per batch, per run of neighbours sharing timestamp, level, source and
+attributes object (``run_starts``), or per distinct attributes object; the per-entry work is
+``map`` over columns or C-level passes over a run's joined text: a run of ASCII messages
+without control characters (access logs, most application logs) is escaped as one string, as
+``json.dumps`` would escape each message. encode.py compresses, encrypts and frames what this
+builds.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from json.encoder import encode_basestring
-from operator import itemgetter
+from operator import is_, is_not, itemgetter, mul, ne, or_, sub
 from typing import Any, cast
 
-from logflux_agent.config.model import MAX_LABELS
+from logflux_agent.ingest.limits import MAX_LABELS
 from logflux_agent.record import TOKENS_KEY, SearchTokens
 
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
@@ -76,19 +77,43 @@ TS_OF = itemgetter(1)
 _HEAD_KEY = itemgetter(1, 2, 3)  # (timestamp, level, source)
 _MESSAGE = itemgetter(0)
 ATTRIBUTES_OF = itemgetter(4)
+_LEVEL_OF = itemgetter(2)
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_KEY_SOURCE = itemgetter(2)  # of a (timestamp, level, source) key
+_SOURCE_OF = itemgetter(3)
 
 
 def stamps_of(entries: list[EntryTuple]) -> dict[float, str]:
     """Each distinct timestamp as RFC 3339 text; each distinct second is formatted once."""
-    seconds: dict[int, str] = {}
-    stamps: dict[float, str] = {}
-    for ts in set(map(TS_OF, entries)):
-        sec, us = divmod(round(ts * 1_000_000), 1_000_000)
-        text = seconds.get(sec)
-        if text is None:
-            text = seconds[sec] = _second_text(sec)
-        stamps[ts] = f"{text}.{us:06d}Z"
-    return stamps
+    distinct = list(set(map(TS_OF, entries)))
+    # Column-wise (an input that stamps each entry, e.g. syslog, has one per entry): the same
+    # arithmetic and format as format_timestamp, each step one map.
+    split = list(map(divmod, map(round, map(mul, distinct, repeat(1_000_000))), repeat(1_000_000)))
+    seconds = list(map(_FIRST, split))
+    text = {sec: _second_text(sec) for sec in set(seconds)}
+    pairs = zip(map(text.__getitem__, seconds), map(_SECOND, split), strict=True)
+    return dict(zip(distinct, map("%s.%06dZ".__mod__, pairs), strict=True))
+
+
+def run_starts(entries: list[EntryTuple]) -> list[int]:
+    """Where each run of neighbours with the same timestamp, level, source and attributes
+    object starts, then the number of entries. A run shares all of its JSON but the message
+    (and the record id), and its part headers. C-level comparisons of neighbours, per column;
+    a column with one value (level and source, usually) is checked in one pass instead."""
+    count = len(entries)
+    if count < 2:
+        return [0, count] if count else [0]
+    stamps = list(map(TS_OF, entries))
+    changed: Any = map(ne, stamps[1:], stamps[:-1])
+    for getter in (_LEVEL_OF, _SOURCE_OF):
+        column = list(map(getter, entries))
+        if column.count(column[0]) != count:
+            changed = map(or_, changed, map(ne, column[1:], column[:-1]))
+    attributes = list(map(ATTRIBUTES_OF, entries))
+    if not all(map(is_, attributes, repeat(attributes[0]))):  # by identity, as the JSON cache
+        changed = map(or_, changed, map(is_not, attributes[1:], attributes[:-1]))
+    return [0, *compress(range(1, count), changed), count]
 
 
 def plaintexts(
@@ -98,54 +123,134 @@ def plaintexts(
     tokens: dict[int, bytes] | None = None,
     rids: list[str | None] | None = None,
     cut: list[int] | None = None,
+    starts: list[int] | None = None,
 ) -> list[bytes]:
     """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts.
 
     ``tokens`` collects search-token part headers by ``id(attributes)``; ``rids`` are the
-    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out.
+    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out;
+    ``starts`` is ``run_starts(entries)`` when the caller has it.
     """
     if rids is not None and len(rids) != len(entries):
         raise ValueError("one record id (or None) per entry")
-    heads: dict[tuple[float, int, str], str] = {}
-    sources: dict[str, str] = {}
-    for ts, level, source in set(map(_HEAD_KEY, entries)):
-        frag = sources.get(source)
-        if frag is None:
-            frag = sources[source] = '{"v":"2.0","type":"log","source":' + encode_basestring(source)
-        heads[ts, level, source] = (
-            f'{frag}{_LEVEL_FRAG.get(level, "")},"ts":"{stamps[ts]}","message":'
+    if not entries:
+        return []
+    if starts is None:
+        starts = run_starts(entries)
+    firsts = list(map(entries.__getitem__, starts[:-1]))
+    heads = _heads(firsts, stamps)
+    run_attributes = list(map(ATTRIBUTES_OF, firsts))
+    distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
+    tails, opened, cuts = _attribute_parts(distinct, statics, tokens)
+    if cuts and cut is not None:
+        per_entry = map(cuts.get, map(id, run_attributes), repeat(0))
+        cut[0] += sum(map(mul, per_entry, map(sub, starts[1:], starts[:-1])))
+    if rids is None and len(firsts) * 8 <= len(entries) + 16:
+        # Few runs (the usual batch): each run's JSON is built at once.
+        messages = list(map(_MESSAGE, entries))
+        runs = map(
+            _run_json,
+            map(messages.__getitem__, map(slice, starts[:-1], starts[1:])),
+            map(heads.__getitem__, map(_HEAD_KEY, firsts)),
+            map(tails.__getitem__, map(id, run_attributes)),
         )
-    attributes = list(map(ATTRIBUTES_OF, entries))
-    tails, opened = _attribute_parts(attributes, statics, tokens, cut)
+        return b"".join(runs).split(b"\n")[:-1]
+    messages = list(map(_MESSAGE, entries))
+    escaped: Any = _escaped_batch(messages)
+    if escaped is None:
+        escaped = map(encode_basestring, messages)
+    else:  # plain messages: the fragments around them carry their quotes
+        heads = {key: text + '"' for key, text in heads.items()}
+        tails = {key: '"' + text for key, text in tails.items()}
+        opened = {key: '"' + text for key, text in opened.items()}
     columns: list[Any] = [
         map(heads.__getitem__, map(_HEAD_KEY, entries)),
-        map(encode_basestring, map(_MESSAGE, entries)),
-        *_tail_columns(map(id, attributes), tails, opened, rids),
+        escaped,
+        *_tail_columns(list(map(id, map(ATTRIBUTES_OF, entries))), tails, opened, rids),
     ]
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never
     # holds a raw newline (json escapes it in every string), so they separate entries exactly.
-    # (Not strict: the constant columns are endless; the others have one item per entry.)
-    text = "".join(chain.from_iterable(zip(*columns, strict=False)))
+    # (Not strict: a constant column is endless; the others have one item per entry.)
+    return _utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
+
+
+def _heads(firsts: list[EntryTuple], stamps: dict[float, str]) -> dict[tuple[float, int, str], str]:
+    """The JSON up to the message, per distinct (timestamp, level, source)."""
+    keys = list(set(map(_HEAD_KEY, firsts)))
+    sources = {
+        source: '{"v":"2.0","type":"log","source":' + encode_basestring(source)
+        for source in set(map(_KEY_SOURCE, keys))
+    }
+    texts = zip(
+        map(sources.__getitem__, map(_KEY_SOURCE, keys)),
+        map(_LEVEL_FRAG.get, map(_SECOND, keys), repeat("")),
+        map(stamps.__getitem__, map(_FIRST, keys)),
+        strict=True,
+    )
+    return dict(zip(keys, map('%s%s,"ts":"%s","message":'.__mod__, texts), strict=True))
+
+
+def _utf8(text: str) -> bytes:
     try:
-        data = text.encode()
+        return text.encode()
     except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
-        data = text.encode("utf-8", "replace")
-    return data.split(b"\n")[:-1]
+        return text.encode("utf-8", "replace")
+
+
+# The ASCII bytes a JSON string holds as they are (encode_basestring leaves them alone) and
+# the two it escapes with a backslash; deleting them leaves only control characters.
+_KEPT_OR_QUOTED = bytes(range(0x20, 0x80))
+
+
+def _escaped_batch(messages: list[str]) -> list[str] | None:
+    """Each message's JSON string body without its quotes when all are ASCII without control
+    characters (escaped at once, as ``_run_json`` does); else None."""
+    joined = "\n".join(messages)
+    if not joined.isascii():
+        return None
+    data = joined.encode("ascii")
+    if len(data.translate(None, _KEPT_OR_QUOTED)) != len(messages) - 1:
+        return None
+    if b"\\" in data:
+        data = data.replace(b"\\", b"\\\\")
+    return data.replace(b'"', b'\\"').decode("ascii").split("\n")
+
+
+def _run_json(messages: list[str], head: str, tail: str) -> bytes:
+    """The JSON of entries sharing ``head`` (up to the message) and ``tail`` (after it, with
+    the newline that ends each entry), one after the other.
+
+    Messages in ASCII without control characters (the usual case) are escaped and framed in
+    a few C-level passes over the run: joined by newlines (then exactly the separators), only
+    ``\\`` and ``"`` escaped, each newline replaced by the text between two messages. Any other
+    run is escaped message by message; both give what ``json.dumps`` gives.
+    """
+    joined = "\n".join(messages)
+    if joined.isascii():
+        data = joined.encode("ascii")
+        if len(data.translate(None, _KEPT_OR_QUOTED)) == len(messages) - 1:
+            if b"\\" in data:
+                data = data.replace(b"\\", b"\\\\")
+            if b'"' in data:
+                data = data.replace(b'"', b'\\"')
+            opening = _utf8(head + '"')
+            closing = _utf8('"' + tail)
+            return b"".join((opening, data.replace(b"\n", closing + opening), closing))
+    escaped = map(encode_basestring, messages)
+    return _utf8("".join(chain.from_iterable(zip(repeat(head), escaped, repeat(tail)))))
 
 
 def _attribute_parts(
-    attributes: list[dict[str, str]],
-    statics: PayloadStatics,
-    tokens: dict[int, bytes] | None,
-    cut: list[int] | None,
-) -> tuple[dict[int, str], dict[int, str]]:
-    """Per distinct attributes object: the JSON after the message (``tails``), and the same up
-    to the open meta object for an entry with a record id (``opened``)."""
+    distinct: dict[int, dict[str, str]], statics: PayloadStatics, tokens: dict[int, bytes] | None
+) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
+    """Per distinct attributes object (``distinct``, by id): the JSON after the message
+    (``tails``), the same up to the open meta object for an entry with a record id
+    (``opened``), and the labels each leaves out (``cuts``, only those that leave some)."""
     tails: dict[int, str] = {}
     opened: dict[int, str] = {}
     cuts: dict[int, int] = {}
     meta_open = statics.meta_open()
-    for attrs in {id(a): a for a in attributes}.values():
+    for attrs in distinct.values():
         shown = attrs
         found = attrs.get(TOKENS_KEY)
         if type(found) is SearchTokens:  # processing/tokens.py: a header, not payload
@@ -158,14 +263,11 @@ def _attribute_parts(
         frag = ',"attributes":' + _json_object(merged) if merged else ""
         tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
         opened[id(attrs)] = f'{frag}{meta_open}"record_id":'
-    if cuts and cut is not None:
-        per_set = Counter(map(id, attributes))
-        cut[0] += sum(dropped * per_set[key] for key, dropped in cuts.items())
-    return tails, opened
+    return tails, opened, cuts
 
 
 def _tail_columns(
-    ids: Iterator[int],
+    ids: list[int],
     tails: dict[int, str],
     opened: dict[int, str],
     rids: list[str | None] | None,
