@@ -156,10 +156,10 @@ def _file(args: argparse.Namespace, directory: Path, state_dir: Path) -> int:
 
 
 def _journal(args: argparse.Namespace, directory: Path, state_dir: Path) -> int:
-    from logflux_agent.ledger import answers, index
+    from logflux_agent.ledger import index, journal
 
     ledger = index.load(directory, lambda s: s.kind == "journal")
-    doc = {"ledger": _ledger_meta(ledger), **answers.journal_point(ledger, args.cursor, state_dir)}
+    doc = {"ledger": _ledger_meta(ledger), **journal.journal_point(ledger, args.cursor, state_dir)}
     _print(doc, args.json, _render_point)
     return 0 if doc.get("accepted") else 1
 
@@ -204,8 +204,8 @@ def _render_point(doc: dict[str, Any]) -> str:
             )
     else:
         out.append(f"{name}: {_where(doc)}: NOT accepted — {doc.get('reason')}")
-        if doc.get("note"):
-            out.append(f"  note: {doc['note']}")
+    if doc.get("note"):
+        out.append(f"  note: {doc['note']}")
     out.append(_ledger_line(doc["ledger"]))
     return "\n".join(out) + "\n"
 

@@ -3,8 +3,8 @@
 For a file: its identities (the file now at the path, its rotated siblings, and identities the
 ledger knows under that path that are gone), each with the byte intervals accepted and how
 often (a count of 2+ is a duplicate: sent again after a crash), the gaps and why, and, for one
-offset, which deliveries covered it or what the agent still holds (its checkpoint). For the
-journal: whether a cursor lies inside an accepted (after, last] cursor range.
+offset, which deliveries covered it or what the agent still holds (its checkpoint). The
+journal's answers are in journal.py.
 """
 
 from __future__ import annotations
@@ -101,14 +101,14 @@ class FileIdentity:
                 out.append((part[0], part[1], c.delivery))
         for (start, end, n), group in parts.items():
             # Which bytes each part was is unknown; all parts together are the whole chunk.
-            if _covers(group, n):
+            if parts_cover(group, n):
                 out.append((start, end, max((c.delivery for c in group), key=lambda d: d.at)))
             else:
                 self.unmapped += len(group)
         return out
 
 
-def _covers(group: list[Claim], n: int) -> bool:
+def parts_cover(group: list[Claim], n: int) -> bool:
     at = 0
     for c in sorted(group, key=lambda c: c.lo):
         if c.lo > at:
@@ -300,53 +300,3 @@ def _merge(pieces: list[Piece]) -> list[tuple[int, int]]:
         else:
             out.append((p.start, p.end))
     return out
-
-
-# ---- the journal ---------------------------------------------------------------------------
-
-
-def cursor_fields(cursor: str) -> tuple[str, int] | None:
-    """(seqnum id, seqnum) of a journal cursor, the part that orders cursors."""
-    fields = dict(p.split("=", 1) for p in cursor.split(";") if "=" in p)
-    try:
-        return fields["s"], int(fields["i"], 16)
-    except (KeyError, ValueError):
-        return None
-
-
-def in_range(cursor: tuple[str, int], after: object, last: object) -> bool:
-    end = cursor_fields(str(last))
-    if end is None:
-        return False
-    begin = cursor_fields(str(after)) if isinstance(after, str) else None
-    sid, seq = cursor
-    above = begin is None or (sid != begin[0]) or seq > begin[1]
-    below = sid != end[0] or seq <= end[1]
-    same = sid in (end[0], begin[0] if begin else end[0])
-    return same and above and below
-
-
-def journal_point(ledger: Ledger, cursor: str, state_dir: Path) -> dict[str, Any]:
-    parsed = cursor_fields(cursor)
-    doc: dict[str, Any] = {"cursor": cursor}
-    if parsed is None:
-        doc.update(accepted=False, reason="not a journal cursor (no s= and i= fields)")
-        return doc
-    hits = [
-        c.delivery
-        for c in ledger.claims
-        if c.stream.kind == "journal" and c.whole and in_range(parsed, c.start, c.end)
-    ]
-    if hits:
-        doc.update(accepted=True, times=len(hits), deliveries=[delivery_doc(d) for d in hits])
-        return doc
-    doc["accepted"] = False
-    saved = [
-        v.get("cursor") for k, v in checkpoints(state_dir).items() if k.startswith("journald:")
-    ]
-    committed = next((cursor_fields(str(c)) for c in saved if c), None)
-    if committed is not None and committed[0] == parsed[0] and parsed[1] > committed[1]:
-        doc["reason"] = "not yet accepted: after the agent's committed journal cursor"
-    else:
-        doc["reason"] = "no receipt: before the ledger's oldest record, or not read by this agent"
-    return doc
