@@ -17,6 +17,14 @@ from typing import Any
 
 from logflux_agent.ledger.filemap import OnDisk, entry_range, line_numbers, lines_between
 from logflux_agent.ledger.index import Claim, Delivery, Ledger, Piece, Stream, coverage
+from logflux_agent.ledger.skipped import (
+    Skipped,
+    dead_lettered,
+    dead_ranges,
+    id_prefix,
+    is_binary,
+    subtract,
+)
 
 
 def iso(at: float) -> str:
@@ -55,6 +63,10 @@ class FileIdentity:
         self.checkpoint: int | None = None
         self.unmapped = 0  # partial claims whose bytes cannot be told
         self.dropped = 0  # lines read but not shipped as their own entries
+        # Claimed chunks with fewer entries than lines: (start, end, lines not shipped).
+        self.thinned: set[tuple[int, int, int]] = set()
+        self.dead: list[Skipped] = []  # dead-lettered lines (skipped.py)
+        self.binary = disk is not None and is_binary(disk)
 
     @property
     def path(self) -> str:
@@ -80,6 +92,7 @@ class FileIdentity:
         """Byte spans accepted, one per delivery (a chunk cut between batches is mapped to
         its lines when the file is on disk; else counted once when all its parts arrived)."""
         self.unmapped = self.dropped = 0
+        self.thinned = set()
         out: list[tuple[int, int, Delivery]] = []
         parts: dict[tuple[int, int, int], list[Claim]] = {}
         for c in self.claims:
@@ -91,6 +104,7 @@ class FileIdentity:
                     lines = lines_between(self.disk.path, c.start, c.end)
                     if lines is not None and lines > c.n:
                         self.dropped += lines - c.n
+                        self.thinned.add((c.start, c.end, lines - c.n))
                 continue
             part = None
             if self.disk is not None:
@@ -146,7 +160,26 @@ def identities(
         by_stream[s] = lost
     _distribute(ledger, by_stream)
     _attach_checkpoints(found, checkpoints(state_dir))
+    _attach_dead_letters(found, state_dir)
     return found
+
+
+def _attach_dead_letters(found: list[FileIdentity], state_dir: Path) -> None:
+    """Dead-lettered lines of each identity on disk, by the record ids in dead-letter.jsonl."""
+    mine = {
+        id_prefix(ident.disk, i): ident
+        for ident in found
+        if ident.disk is not None
+        for i in {s.input for s in ident.streams}
+    }
+    for prefix, offsets in dead_lettered(state_dir, mine).items():
+        ident = mine[prefix]
+        if offsets and ident.disk is not None:
+            ident.dead = sorted([*ident.dead, *dead_ranges(ident.disk, offsets)], key=_at)
+
+
+def _at(s: Skipped) -> int:
+    return s.start
 
 
 def _distribute(ledger: Ledger, by_stream: dict[Stream, FileIdentity]) -> None:
@@ -183,6 +216,8 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
     for start, end, reason in ident.gaps:
         if start <= offset < end:
             return f"never read: {reason.replace('_', ' ')} (bytes {start}-{end})"
+    if ident.binary:
+        return "never read: skipped binary (NUL bytes in its first 8192 bytes)"
     begun = [p for p in ident.starts if p > offset]
     if begun and not any(isinstance(c.start, int) and c.start <= offset for c in ident.claims):
         return f"never read: the agent began this file at byte {min(begun)}"
@@ -209,18 +244,27 @@ def point(ident: FileIdentity, offset: int, ledger: Ledger) -> dict[str, Any]:
     pieces = coverage(ident.spans())
     hit = next((p for p in pieces if p.start <= offset < p.end), None)
     doc: dict[str, Any] = {"identity": ident.describe(), "offset": offset}
-    if hit is not None and hit.deliveries:
+    dead = next((s for s in ident.dead if s.start <= offset < s.end), None)
+    if dead is not None:
+        doc.update(accepted=False, reason=dead.reason, range=[dead.start, dead.end])
+        if hit is not None:
+            doc["resolved_in"] = [delivery_doc(d) for d in sorted(hit.deliveries, key=_when)]
+    elif hit is not None and hit.deliveries:
         doc.update(
             accepted=True,
             times=len(hit.deliveries),
             range=[hit.start, hit.end],
-            deliveries=[delivery_doc(d) for d in sorted(hit.deliveries, key=lambda d: d.at)],
+            deliveries=[delivery_doc(d) for d in sorted(hit.deliveries, key=_when)],
         )
     else:
         doc.update(accepted=False, reason=why_not(ident, offset, ledger))
         if ident.unmapped:
             doc["note"] = f"{ident.unmapped} partly accepted range(s) could not be mapped to bytes"
     return doc
+
+
+def _when(d: Delivery) -> float:
+    return d.at
 
 
 def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
@@ -231,6 +275,8 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
     holes = _split(_holes(pieces, size), ident.gaps)
     marks = [p.start for p in pieces] + [p.end for p in pieces]
     marks += [a for h in holes for a in h] + [size]
+    marks += [a for s in ident.dead for a in (s.start, s.end)]
+    marks += [a for start, end, _ in ident.thinned for a in (start, end)]
     lines = line_numbers(ident.disk.path, marks) if ident.disk is not None else {}
 
     def span(start: int, end: int) -> dict[str, Any]:
@@ -241,11 +287,23 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
             doc["lines"] = [lines[start], max(lines[start], last)]
         return doc
 
-    accepted = _merge([p for p in pieces if p.deliveries])
+    accepted = subtract(_merge([p for p in pieces if p.deliveries]), ident.dead)
     dups = [p for p in pieces if len(p.deliveries) > 1]
     out: dict[str, Any] = {"identity": ident.describe()}
     out["accepted"] = [span(s, e) for s, e in accepted]
-    out["gaps"] = [{**span(s, e), "reason": why_not(ident, s, ledger)} for s, e in holes]
+    gaps = [{**span(s, e), "reason": why_not(ident, s, ledger)} for s, e in holes]
+    gaps += [{**span(d.start, d.end), "reason": d.reason} for d in ident.dead]
+    gaps += [
+        {
+            **span(start, end),
+            "not_shipped": k,
+            "reason": f"{k} line(s) of this accepted range not shipped as their own entries: "
+            "dropped by a filter, or joined (multiline, partial lines); which ones is not "
+            "recorded",
+        }
+        for start, end, k in sorted(ident.thinned)
+    ]
+    out["gaps"] = sorted(gaps, key=lambda g: tuple(g["bytes"]))
     out["duplicates"] = [
         {
             **span(p.start, p.end),
