@@ -198,9 +198,10 @@ def _render_point(doc: dict[str, Any]) -> str:
         out.append(f"{name}: {_where(doc)}: accepted" + (f" {times} times" if times > 1 else ""))
         for d in doc["deliveries"]:
             ids = ", ".join(d["request_ids"]) or "none returned"
+            via = f", spooled {d['spooled_at']}" if d.get("spooled_at") else ""
             out.append(
                 f"  {d['accepted_at']}  batch {d['run']}/{d['batch']}  "
-                f"request {ids}  ({d['status']})"
+                f"request {ids}  ({d['status']}{via})"
             )
     else:
         out.append(f"{name}: {_where(doc)}: NOT accepted — {doc.get('reason')}")

@@ -35,6 +35,12 @@ def delivery_doc(d: Delivery) -> dict[str, Any]:
     doc: dict[str, Any] = {"accepted_at": iso(d.at), "status": d.status, "run": d.run}
     doc["batch"] = d.seq
     doc["request_ids"] = list(d.request_ids)
+    if d.replayed_at is not None:
+        doc.update(status="accepted via spool", spooled_at=iso(d.at))
+        doc["accepted_at"] = iso(d.replayed_at)
+        doc["request_ids"] = list(d.replay_request_ids)
+    elif d.in_spool:
+        doc.update(status="in spool", spooled_at=iso(d.at), accepted_at=None)
     if d.key:
         doc["key_id"] = d.key
     if d.dead_lettered:
@@ -67,6 +73,7 @@ class FileIdentity:
         self.thinned: set[tuple[int, int, int]] = set()
         self.dead: list[Skipped] = []  # dead-lettered lines (skipped.py)
         self.binary = disk is not None and is_binary(disk)
+        self.in_spool: list[tuple[int, int, Delivery]] = []  # spooled, not yet replayed
 
     @property
     def path(self) -> str:
@@ -93,10 +100,14 @@ class FileIdentity:
         its lines when the file is on disk; else counted once when all its parts arrived)."""
         self.unmapped = self.dropped = 0
         self.thinned = set()
+        self.in_spool = []
         out: list[tuple[int, int, Delivery]] = []
         parts: dict[tuple[int, int, int], list[Claim]] = {}
         for c in self.claims:
             if not isinstance(c.end, int) or not isinstance(c.start, int):
+                continue
+            if c.delivery.in_spool:
+                self.in_spool.append((c.start, c.end, c.delivery))
                 continue
             if c.whole:
                 out.append((c.start, c.end, c.delivery))
@@ -218,6 +229,12 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
             return f"never read: {reason.replace('_', ' ')} (bytes {start}-{end})"
     if ident.binary:
         return "never read: skipped binary (NUL bytes in its first 8192 bytes)"
+    for start, end, d in ident.in_spool:
+        if start <= offset < end:
+            return (
+                f"in the spool since {iso(d.at)} (batch {d.run}/{d.seq}), not yet accepted "
+                "by the ingestor: the replayer sends it"
+            )
     begun = [p for p in ident.starts if p > offset]
     if begun and not any(isinstance(c.start, int) and c.start <= offset for c in ident.claims):
         return f"never read: the agent began this file at byte {min(begun)}"

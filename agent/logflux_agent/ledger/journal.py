@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from logflux_agent.ledger.answers import checkpoints, delivery_doc, parts_cover
+from logflux_agent.ledger.answers import checkpoints, delivery_doc, iso, parts_cover
 from logflux_agent.ledger.index import Claim, Delivery, Ledger, Stream
 
 
@@ -62,6 +62,9 @@ def hits(ledger: Ledger, parsed: tuple[str, int]) -> tuple[list[Delivery], list[
     cut: dict[tuple[Stream, object, object, int], list[Claim]] = {}
     for c in ledger.claims:
         if c.stream.kind != "journal" or not in_range(parsed, c.start, c.end):
+            continue
+        if c.delivery.in_spool:
+            notes.append(f"in the spool since {iso(c.delivery.at)}, not yet accepted")
             continue
         if c.whole:
             found.append(c.delivery)
