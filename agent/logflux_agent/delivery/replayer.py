@@ -113,7 +113,7 @@ class Replayer:
         self.replayed_entries = 0
         self.dead_entries = 0
         self.drained = asyncio.Event()
-        self.receipts: Receipts | None = None  # the receipt ledger, set by the supervisor
+        self.receipts: Receipts | None = None  # the receipt ledger (set by build_spool)
 
     def note_spooled(self, items: Sequence[SpoolItem]) -> None:
         """``items`` are durably in the spool (called by the sink, in the spooling task)."""

@@ -39,6 +39,8 @@ def delivery_doc(d: Delivery) -> dict[str, Any]:
         doc.update(status="accepted via spool", spooled_at=iso(d.at))
         doc["accepted_at"] = iso(d.replayed_at)
         doc["request_ids"] = list(d.replay_request_ids)
+        if d.replay_accepted < d.replay_parts:
+            doc["dead_lettered_in_spool"] = d.replay_parts - d.replay_accepted
     elif d.in_spool:
         doc.update(status="in spool", spooled_at=iso(d.at), accepted_at=None)
     if d.key:
@@ -106,7 +108,7 @@ class FileIdentity:
         for c in self.claims:
             if not isinstance(c.end, int) or not isinstance(c.start, int):
                 continue
-            if c.delivery.in_spool:
+            if c.delivery.in_spool or c.delivery.spool_dead:
                 self.in_spool.append((c.start, c.end, c.delivery))
                 continue
             if c.whole:
@@ -229,12 +231,9 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
             return f"never read: {reason.replace('_', ' ')} (bytes {start}-{end})"
     if ident.binary:
         return "never read: skipped binary (NUL bytes in its first 8192 bytes)"
-    for start, end, d in ident.in_spool:
-        if start <= offset < end:
-            return (
-                f"in the spool since {iso(d.at)} (batch {d.run}/{d.seq}), not yet accepted "
-                "by the ingestor: the replayer sends it"
-            )
+    spooled = _spool_reason(ident, offset)
+    if spooled is not None:
+        return spooled
     begun = [p for p in ident.starts if p > offset]
     if begun and not any(isinstance(c.start, int) and c.start <= offset for c in ident.claims):
         return f"never read: the agent began this file at byte {min(begun)}"
@@ -255,6 +254,22 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
     if ledger.lost:
         return "no receipt: the ledger lost some batches (disk full) — see its x records"
     return "no receipt: accepted before the ledger's oldest record, or not by this agent"
+
+
+def _spool_reason(ident: FileIdentity, offset: int) -> str | None:
+    for start, end, d in ident.in_spool:
+        if not start <= offset < end:
+            continue
+        if d.spool_dead and d.replayed_at is not None:
+            return (
+                f"dead-lettered by the spool's replayer at {iso(d.replayed_at)} (batch "
+                f"{d.run}/{d.seq}): the ciphertext is kept in spool/dead/"
+            )
+        return (
+            f"in the spool since {iso(d.at)} (batch {d.run}/{d.seq}), not yet accepted "
+            "by the ingestor: the replayer sends it"
+        )
+    return None
 
 
 def point(ident: FileIdentity, offset: int, ledger: Ledger) -> dict[str, Any]:

@@ -63,11 +63,18 @@ class Delivery:
     spool_ids: tuple[str, ...] = ()
     replayed_at: float | None = None
     replay_request_ids: tuple[str, ...] = ()
+    replay_accepted: int = 0  # parts of its spool requests the ingestor took ...
+    replay_parts: int = 0  # ... of these (the rest the replayer kept dead in spool/dead/)
 
     @property
     def in_spool(self) -> bool:
         """Spooled, and not (yet) delivered by the replayer."""
         return self.status == "spooled" and bool(self.spool_ids) and self.replayed_at is None
+
+    @property
+    def spool_dead(self) -> bool:
+        """Replayed, and the ingestor took none of it (kept dead by the replayer)."""
+        return self.replayed_at is not None and self.replay_accepted == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,13 @@ def _resolve_spooled(out: Ledger) -> None:
                 firsts = [min(r, key=_at) for r in found if r]
                 rq = tuple(str(x) for r in firsts for x in r.get("rq", ()))
                 at = max(float(r.get("at", 0.0)) for r in firsts)
-                new = replace(d, replayed_at=at, replay_request_ids=rq)
+                new = replace(
+                    d,
+                    replayed_at=at,
+                    replay_request_ids=rq,
+                    replay_accepted=sum(int(r.get("n", 0)) for r in firsts),
+                    replay_parts=sum(int(r.get("parts", 0)) for r in firsts),
+                )
             done[d] = new
         if new is not d:
             out.claims[i] = replace(claim, delivery=new)

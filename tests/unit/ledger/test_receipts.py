@@ -165,3 +165,22 @@ async def test_spooled_batches_name_their_requests_and_the_replay_resolves_them(
     assert not b.in_spool and b.replayed_at is not None and b.replay_request_ids == ("rq-b1",)
     receipts.replayed("a2", accepted=2, parts=2, request_ids=["rq-a2"], key_id="k")
     assert delivery(0).replay_request_ids == ("rq-a1", "rq-a2")
+
+
+async def test_a_spooled_request_the_replayer_kept_dead_is_not_accepted(tmp_path: Path) -> None:
+    from logflux_agent.ledger import answers
+
+    tracker, receipts, _ = setup(tmp_path / "ledger")
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(4)))
+    st = log.stat()
+    stream = FileStream("app", str(log), st.st_dev, st.st_ino, log.read_bytes(), committed=0)
+    tracker.queued("app", chunk(stream, 4, st.st_size))
+    receipts.spooling(["s1"])
+    tracker.complete(tracker.open([], {"app": 4}), status="spooled")
+    receipts.replayed("s1", accepted=0, parts=4, request_ids=[], key_id="k")
+    found = index.load(tmp_path / "ledger")
+    (ident,) = answers.identities(str(log), [], found, tmp_path)
+    doc = answers.point(ident, 0, found)
+    assert doc["accepted"] is False
+    assert doc["reason"].startswith("dead-lettered by the spool's replayer at"), doc
