@@ -1,9 +1,12 @@
-"""What stable record ids add per line on the file input's hot path, measured in-process.
+"""What stable record ids and the receipt ledger add per line on the file input's hot path,
+measured in-process.
 
-Each step is timed with and without ids on the same data (access-log lines, one 256 KiB read
+Each step is timed with and without on the same data (access-log lines, one 256 KiB read
 chunk, batches of 1,000 as the agent sends them): framing (end offsets tracked), building the
 records (ids formatted), pickling a batch for the encode worker, and encoding (payload JSON +
-stored gzip + AES-GCM + multipart). Time is this thread's CPU time (not wall time, which
+stored gzip + AES-GCM + multipart) with ids and without; and the ack path (``AckTracker``:
+the chunk queued, batches opened and completed) with a receipt ledger writing to a real
+directory and without one. Time is this thread's CPU time (not wall time, which
 other processes stretch on a busy machine), the best of ``--repeat`` runs for each, the two
 sides alternated.
 
@@ -17,6 +20,7 @@ import json
 import os
 import pickle
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,10 +34,14 @@ from gen import AccessLogGenerator
 from logflux_agent import USER_AGENT
 from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
 from logflux_agent.ingest.encode import EncodeJob, PayloadStatics, encode_with_aead, new_boundary
+from logflux_agent.inputs.file.identity import FileStream
 from logflux_agent.inputs.file.record_ids import format_ids, line_starts
 from logflux_agent.inputs.framing import LineFramer
 from logflux_agent.inputs.levels import make_records
-from logflux_agent.record import ENTRY_FIELDS, RID, Record
+from logflux_agent.ledger.receipts import Receipts
+from logflux_agent.ledger.writer import LedgerWriter
+from logflux_agent.pipeline.acks import AckTracker
+from logflux_agent.record import ENTRY_FIELDS, RID, AckToken, Record
 
 STATICS = PayloadStatics.build(node="web-01", environment=None, agent=USER_AGENT)
 ATTRS = {"service": "nginx"}
@@ -66,6 +74,40 @@ def job(records: list[Record]) -> EncodeJob:
     )
 
 
+class Report:
+    """What a delivery reports to the ledger (ingest/delivery.py ``DeliveryReport``)."""
+
+    request_ids = ("5f0c2d1e-8a41-4c53-9d0e-1b2a3c4d5e6f",)
+    key_id = "0b6f3a52-6f1d-4a86-b2f6-3d5e7c9a1b20"
+    dead_lettered = 0
+
+
+def ack_path(records: list[Record], receipts: Receipts | None, chunks: int) -> Callable[[], int]:
+    """The tracker's work for ``chunks`` read chunks of ``records``, in batches of 1,000."""
+    stream = FileStream("app", "/var/log/app.log", 2049, 131, b"head\n", committed=0)
+    n = len(records)
+    lists = []
+    for k in range(chunks):
+        chunk = list(records)
+        chunk[-1] = chunk[-1].with_ack(AckToken(stream, (k + 1) * CHUNK))
+        lists.append(chunk)
+    report = Report()
+
+    def run() -> int:
+        tracker = AckTracker(receipts=receipts)
+        for chunk in lists:
+            tracker.emitted("app", n)
+            tracker.queued("app", chunk)
+        left = n * chunks
+        while left:
+            take = min(1000, left)
+            tracker.complete(tracker.open([], {"app": take}), report)
+            left -= take
+        return n * chunks
+
+    return run
+
+
 def measure(repeat: int) -> dict[str, Any]:
     data = b""
     gen = AccessLogGenerator()
@@ -86,6 +128,11 @@ def measure(repeat: int) -> dict[str, Any]:
         return make_records(frames_on.lines, 1.0, "/var/log/app.log", ATTRS, rids=rids)
 
     batch_on, batch_off = records(True)[:1000], records(False)[:1000]
+    tmp = tempfile.TemporaryDirectory(prefix="ledger-bench-")
+    writer = LedgerWriter(tmp.name, max_bytes=256 << 20, max_age=86_400.0, run="bench")
+    writer.open()
+    receipts = Receipts(writer)
+    chunks = 8
     steps: dict[str, tuple[Callable[[], object], Callable[[], object], int]] = {
         "framing": (lambda: frame(True), lambda: frame(False), n),
         "records": (lambda: records(True), lambda: records(False), n),
@@ -98,6 +145,11 @@ def measure(repeat: int) -> dict[str, Any]:
             lambda: encode_with_aead(job(batch_on), aead),
             lambda: encode_with_aead(job(batch_off), aead),
             1000,
+        ),
+        "ledger": (
+            ack_path(records(True), receipts, chunks),
+            ack_path(records(True), None, chunks),
+            n * chunks,
         ),
     }
     total = 0.0
@@ -115,6 +167,8 @@ def measure(repeat: int) -> dict[str, Any]:
             "added_us": round(added, 3),
         }
     out["added_us_per_line"] = round(total, 3)
+    writer.close()
+    tmp.cleanup()
     return out
 
 

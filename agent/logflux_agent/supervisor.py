@@ -368,7 +368,7 @@ class Supervisor:
         # The spool speaks the protocol itself (re-registering a session key): only the real
         # client can serve it; a test's stand-in client runs without one.
         if isinstance(client, IngestClient):
-            self.spool = build_spool(self.config, client, self.clock)
+            self.spool = build_spool(self.config, client, self.clock, self.receipts)
         stage = self.stage = SenderStage(
             batcher, self.tracker, client, sender.max_in_flight, self.session_ready, self.spool
         )

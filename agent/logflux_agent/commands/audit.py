@@ -156,10 +156,10 @@ def _file(args: argparse.Namespace, directory: Path, state_dir: Path) -> int:
 
 
 def _journal(args: argparse.Namespace, directory: Path, state_dir: Path) -> int:
-    from logflux_agent.ledger import answers, index
+    from logflux_agent.ledger import index, journal
 
     ledger = index.load(directory, lambda s: s.kind == "journal")
-    doc = {"ledger": _ledger_meta(ledger), **answers.journal_point(ledger, args.cursor, state_dir)}
+    doc = {"ledger": _ledger_meta(ledger), **journal.journal_point(ledger, args.cursor, state_dir)}
     _print(doc, args.json, _render_point)
     return 0 if doc.get("accepted") else 1
 
@@ -198,14 +198,15 @@ def _render_point(doc: dict[str, Any]) -> str:
         out.append(f"{name}: {_where(doc)}: accepted" + (f" {times} times" if times > 1 else ""))
         for d in doc["deliveries"]:
             ids = ", ".join(d["request_ids"]) or "none returned"
+            via = f", spooled {d['spooled_at']}" if d.get("spooled_at") else ""
             out.append(
                 f"  {d['accepted_at']}  batch {d['run']}/{d['batch']}  "
-                f"request {ids}  ({d['status']})"
+                f"request {ids}  ({d['status']}{via})"
             )
     else:
         out.append(f"{name}: {_where(doc)}: NOT accepted — {doc.get('reason')}")
-        if doc.get("note"):
-            out.append(f"  note: {doc['note']}")
+    if doc.get("note"):
+        out.append(f"  note: {doc['note']}")
     out.append(_ledger_line(doc["ledger"]))
     return "\n".join(out) + "\n"
 

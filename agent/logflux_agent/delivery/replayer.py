@@ -16,6 +16,11 @@ Outcomes (``ingest/outcome.py``) act on *parts* of the stored ciphertext, never 
   the ingestor refuses that secret (a 4xx: key rotated, or re-registration not allowed) the
   request is kept as ciphertext in ``spool/dead/`` and counted; a refused *API key* is retried
   slowly, keeping everything.
+
+Receipts (docs/audit.md): with a ledger (``receipts``), the sink reports each request once it
+is in the spool (``note_spooled``: its boundary is its id), and every request delivered here is
+recorded (``Receipts.replayed``: when, how many parts, the request ids) before the spool
+forgets it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import structlog
@@ -41,6 +47,7 @@ from logflux_agent.observe import metrics
 
 if TYPE_CHECKING:
     from logflux_agent.ingest.client import IngestClient
+    from logflux_agent.ledger.receipts import Receipts
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +99,7 @@ class _Delivery:
     backoff: Backoff
     accepted: int = 0
     rekeyed: bool = False
+    request_ids: list[str] = field(default_factory=list)
 
 
 class Replayer:
@@ -105,6 +113,12 @@ class Replayer:
         self.replayed_entries = 0
         self.dead_entries = 0
         self.drained = asyncio.Event()
+        self.receipts: Receipts | None = None  # the receipt ledger (set by build_spool)
+
+    def note_spooled(self, items: Sequence[SpoolItem]) -> None:
+        """``items`` are durably in the spool (called by the sink, in the spooling task)."""
+        if self.receipts is not None and items:
+            self.receipts.spooling([item.boundary for item in items])
 
     async def run(self, session_ready: asyncio.Event) -> None:
         interval = self._spool.fsync_interval
@@ -139,6 +153,14 @@ class Replayer:
             await self._client.gate.wait()
             outcome = await self._post(state.item, lo, hi)
             await self._act(state, outcome, lo, hi, resend)
+        if self.receipts is not None:
+            self.receipts.replayed(
+                item.boundary,
+                accepted=state.accepted,
+                parts=item.parts,
+                request_ids=state.request_ids,
+                key_id=state.item.key_id,
+            )
         return state.accepted
 
     async def _act(
@@ -147,6 +169,9 @@ class Replayer:
         """One answer for parts ``[lo, hi)`` (the head of ``state.work``)."""
         gate = self._client.gate
         health = self._client.health
+        rid = getattr(outcome, "request_id", None)
+        if rid and rid not in state.request_ids:
+            state.request_ids.append(rid)
         match outcome:
             case oc.Delivered():
                 health.note_success()

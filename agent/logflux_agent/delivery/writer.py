@@ -30,6 +30,7 @@ from logflux_agent.record import Record
 
 if TYPE_CHECKING:
     from logflux_agent.ingest.client import IngestClient
+    from logflux_agent.ledger.receipts import Receipts
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +70,7 @@ class SpoolSink:
         while items:
             done = await self._append(items)
             self.spooled_entries += sum(item.parts for item in items[:done])
+            self.replayer.note_spooled(items[:done])  # the receipt ledger's link (audit.md)
             items = items[done:]
 
     def waits_at_exit(self) -> bool:
@@ -152,8 +154,11 @@ def spool_choice(config: AgentConfig) -> tuple[SpoolConfig, str, frozenset[str]]
     return chosen, directory, frozenset(owners)
 
 
-def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> SpoolSink | None:
-    """The agent's spool (``spool_choice``), opened; None when no input spools."""
+def build_spool(
+    config: AgentConfig, client: IngestClient, clock: Clock, receipts: Receipts | None = None
+) -> SpoolSink | None:
+    """The agent's spool (``spool_choice``), opened; None when no input spools. ``receipts``:
+    the receipt ledger, told what is spooled and what the replayer delivered (docs/audit.md)."""
     found = spool_choice(config)
     if found is None:
         return None
@@ -176,4 +181,5 @@ def build_spool(config: AgentConfig, client: IngestClient, clock: Clock) -> Spoo
         ) from None
     sink = SpoolSink(spool, owners, client, clock)
     sink.wait_delivered = chosen.wait_delivered
+    sink.replayer.receipts = receipts
     return sink

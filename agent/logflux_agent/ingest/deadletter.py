@@ -1,9 +1,11 @@
 """The dead-letter file: entries the ingestor will never accept, kept for a human to inspect.
 
 JSON lines in ``{state_dir}/dead-letter.jsonl`` (reason, status, error, source, timestamp,
-message), mode 0600 (it holds log data). When the next line would pass ``max_bytes`` the file is
-rotated to ``dead-letter.jsonl.1`` (replacing the previous one), so disk use stays bounded by
-twice the cap. Every entry counts in ``logflux_agent_dead_lettered_entries_total{reason}``.
+message, and ``record_id`` when the input sets stable ids: ``logflux-agent audit`` reports a
+file entry's bytes as dead-lettered from it), mode 0600 (it holds log data). When the next
+line would pass ``max_bytes`` the file is rotated to ``dead-letter.jsonl.1`` (replacing the
+previous one), so disk use stays bounded by twice the cap. Every entry counts in
+``logflux_agent_dead_lettered_entries_total{reason}``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class DeadLetters:
                 "level": rec.level,
                 "message": rec.message,
             }
+            if rec.rid is not None:
+                # Where the entry came from (docs/record-ids.md): audit maps it to its bytes.
+                doc["record_id"] = rec.rid
             line = json.dumps(doc, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
             if len(line) > self.max_bytes:
                 keep = self.max_bytes // 2

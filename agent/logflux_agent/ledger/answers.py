@@ -3,8 +3,8 @@
 For a file: its identities (the file now at the path, its rotated siblings, and identities the
 ledger knows under that path that are gone), each with the byte intervals accepted and how
 often (a count of 2+ is a duplicate: sent again after a crash), the gaps and why, and, for one
-offset, which deliveries covered it or what the agent still holds (its checkpoint). For the
-journal: whether a cursor lies inside an accepted (after, last] cursor range.
+offset, which deliveries covered it or what the agent still holds (its checkpoint). The
+journal's answers are in journal.py.
 """
 
 from __future__ import annotations
@@ -17,6 +17,14 @@ from typing import Any
 
 from logflux_agent.ledger.filemap import OnDisk, entry_range, line_numbers, lines_between
 from logflux_agent.ledger.index import Claim, Delivery, Ledger, Piece, Stream, coverage
+from logflux_agent.ledger.skipped import (
+    Skipped,
+    dead_lettered,
+    dead_ranges,
+    id_prefix,
+    is_binary,
+    subtract,
+)
 
 
 def iso(at: float) -> str:
@@ -27,6 +35,14 @@ def delivery_doc(d: Delivery) -> dict[str, Any]:
     doc: dict[str, Any] = {"accepted_at": iso(d.at), "status": d.status, "run": d.run}
     doc["batch"] = d.seq
     doc["request_ids"] = list(d.request_ids)
+    if d.replayed_at is not None:
+        doc.update(status="accepted via spool", spooled_at=iso(d.at))
+        doc["accepted_at"] = iso(d.replayed_at)
+        doc["request_ids"] = list(d.replay_request_ids)
+        if d.replay_accepted < d.replay_parts:
+            doc["dead_lettered_in_spool"] = d.replay_parts - d.replay_accepted
+    elif d.in_spool:
+        doc.update(status="in spool", spooled_at=iso(d.at), accepted_at=None)
     if d.key:
         doc["key_id"] = d.key
     if d.dead_lettered:
@@ -55,6 +71,11 @@ class FileIdentity:
         self.checkpoint: int | None = None
         self.unmapped = 0  # partial claims whose bytes cannot be told
         self.dropped = 0  # lines read but not shipped as their own entries
+        # Claimed chunks with fewer entries than lines: (start, end, lines not shipped).
+        self.thinned: set[tuple[int, int, int]] = set()
+        self.dead: list[Skipped] = []  # dead-lettered lines (skipped.py)
+        self.binary = disk is not None and is_binary(disk)
+        self.in_spool: list[tuple[int, int, Delivery]] = []  # spooled, not yet replayed
 
     @property
     def path(self) -> str:
@@ -80,10 +101,15 @@ class FileIdentity:
         """Byte spans accepted, one per delivery (a chunk cut between batches is mapped to
         its lines when the file is on disk; else counted once when all its parts arrived)."""
         self.unmapped = self.dropped = 0
+        self.thinned = set()
+        self.in_spool = []
         out: list[tuple[int, int, Delivery]] = []
         parts: dict[tuple[int, int, int], list[Claim]] = {}
         for c in self.claims:
             if not isinstance(c.end, int) or not isinstance(c.start, int):
+                continue
+            if c.delivery.in_spool or c.delivery.spool_dead:
+                self.in_spool.append((c.start, c.end, c.delivery))
                 continue
             if c.whole:
                 out.append((c.start, c.end, c.delivery))
@@ -91,6 +117,7 @@ class FileIdentity:
                     lines = lines_between(self.disk.path, c.start, c.end)
                     if lines is not None and lines > c.n:
                         self.dropped += lines - c.n
+                        self.thinned.add((c.start, c.end, lines - c.n))
                 continue
             part = None
             if self.disk is not None:
@@ -101,14 +128,14 @@ class FileIdentity:
                 out.append((part[0], part[1], c.delivery))
         for (start, end, n), group in parts.items():
             # Which bytes each part was is unknown; all parts together are the whole chunk.
-            if _covers(group, n):
+            if parts_cover(group, n):
                 out.append((start, end, max((c.delivery for c in group), key=lambda d: d.at)))
             else:
                 self.unmapped += len(group)
         return out
 
 
-def _covers(group: list[Claim], n: int) -> bool:
+def parts_cover(group: list[Claim], n: int) -> bool:
     at = 0
     for c in sorted(group, key=lambda c: c.lo):
         if c.lo > at:
@@ -146,7 +173,26 @@ def identities(
         by_stream[s] = lost
     _distribute(ledger, by_stream)
     _attach_checkpoints(found, checkpoints(state_dir))
+    _attach_dead_letters(found, state_dir)
     return found
+
+
+def _attach_dead_letters(found: list[FileIdentity], state_dir: Path) -> None:
+    """Dead-lettered lines of each identity on disk, by the record ids in dead-letter.jsonl."""
+    mine = {
+        id_prefix(ident.disk, i): ident
+        for ident in found
+        if ident.disk is not None
+        for i in {s.input for s in ident.streams}
+    }
+    for prefix, offsets in dead_lettered(state_dir, mine).items():
+        ident = mine[prefix]
+        if offsets and ident.disk is not None:
+            ident.dead = sorted([*ident.dead, *dead_ranges(ident.disk, offsets)], key=_at)
+
+
+def _at(s: Skipped) -> int:
+    return s.start
 
 
 def _distribute(ledger: Ledger, by_stream: dict[Stream, FileIdentity]) -> None:
@@ -183,6 +229,11 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
     for start, end, reason in ident.gaps:
         if start <= offset < end:
             return f"never read: {reason.replace('_', ' ')} (bytes {start}-{end})"
+    if ident.binary:
+        return "never read: skipped binary (NUL bytes in its first 8192 bytes)"
+    spooled = _spool_reason(ident, offset)
+    if spooled is not None:
+        return spooled
     begun = [p for p in ident.starts if p > offset]
     if begun and not any(isinstance(c.start, int) and c.start <= offset for c in ident.claims):
         return f"never read: the agent began this file at byte {min(begun)}"
@@ -205,22 +256,47 @@ def why_not(ident: FileIdentity, offset: int, ledger: Ledger) -> str:
     return "no receipt: accepted before the ledger's oldest record, or not by this agent"
 
 
+def _spool_reason(ident: FileIdentity, offset: int) -> str | None:
+    for start, end, d in ident.in_spool:
+        if not start <= offset < end:
+            continue
+        if d.spool_dead and d.replayed_at is not None:
+            return (
+                f"dead-lettered by the spool's replayer at {iso(d.replayed_at)} (batch "
+                f"{d.run}/{d.seq}): the ciphertext is kept in spool/dead/"
+            )
+        return (
+            f"in the spool since {iso(d.at)} (batch {d.run}/{d.seq}), not yet accepted "
+            "by the ingestor: the replayer sends it"
+        )
+    return None
+
+
 def point(ident: FileIdentity, offset: int, ledger: Ledger) -> dict[str, Any]:
     pieces = coverage(ident.spans())
     hit = next((p for p in pieces if p.start <= offset < p.end), None)
     doc: dict[str, Any] = {"identity": ident.describe(), "offset": offset}
-    if hit is not None and hit.deliveries:
+    dead = next((s for s in ident.dead if s.start <= offset < s.end), None)
+    if dead is not None:
+        doc.update(accepted=False, reason=dead.reason, range=[dead.start, dead.end])
+        if hit is not None:
+            doc["resolved_in"] = [delivery_doc(d) for d in sorted(hit.deliveries, key=_when)]
+    elif hit is not None and hit.deliveries:
         doc.update(
             accepted=True,
             times=len(hit.deliveries),
             range=[hit.start, hit.end],
-            deliveries=[delivery_doc(d) for d in sorted(hit.deliveries, key=lambda d: d.at)],
+            deliveries=[delivery_doc(d) for d in sorted(hit.deliveries, key=_when)],
         )
     else:
         doc.update(accepted=False, reason=why_not(ident, offset, ledger))
         if ident.unmapped:
             doc["note"] = f"{ident.unmapped} partly accepted range(s) could not be mapped to bytes"
     return doc
+
+
+def _when(d: Delivery) -> float:
+    return d.at
 
 
 def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
@@ -231,6 +307,8 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
     holes = _split(_holes(pieces, size), ident.gaps)
     marks = [p.start for p in pieces] + [p.end for p in pieces]
     marks += [a for h in holes for a in h] + [size]
+    marks += [a for s in ident.dead for a in (s.start, s.end)]
+    marks += [a for start, end, _ in ident.thinned for a in (start, end)]
     lines = line_numbers(ident.disk.path, marks) if ident.disk is not None else {}
 
     def span(start: int, end: int) -> dict[str, Any]:
@@ -241,11 +319,23 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
             doc["lines"] = [lines[start], max(lines[start], last)]
         return doc
 
-    accepted = _merge([p for p in pieces if p.deliveries])
+    accepted = subtract(_merge([p for p in pieces if p.deliveries]), ident.dead)
     dups = [p for p in pieces if len(p.deliveries) > 1]
     out: dict[str, Any] = {"identity": ident.describe()}
     out["accepted"] = [span(s, e) for s, e in accepted]
-    out["gaps"] = [{**span(s, e), "reason": why_not(ident, s, ledger)} for s, e in holes]
+    gaps = [{**span(s, e), "reason": why_not(ident, s, ledger)} for s, e in holes]
+    gaps += [{**span(d.start, d.end), "reason": d.reason} for d in ident.dead]
+    gaps += [
+        {
+            **span(start, end),
+            "not_shipped": k,
+            "reason": f"{k} line(s) of this accepted range not shipped as their own entries: "
+            "dropped by a filter, or joined (multiline, partial lines); which ones is not "
+            "recorded",
+        }
+        for start, end, k in sorted(ident.thinned)
+    ]
+    out["gaps"] = sorted(gaps, key=lambda g: tuple(g["bytes"]))
     out["duplicates"] = [
         {
             **span(p.start, p.end),
@@ -300,53 +390,3 @@ def _merge(pieces: list[Piece]) -> list[tuple[int, int]]:
         else:
             out.append((p.start, p.end))
     return out
-
-
-# ---- the journal ---------------------------------------------------------------------------
-
-
-def cursor_fields(cursor: str) -> tuple[str, int] | None:
-    """(seqnum id, seqnum) of a journal cursor, the part that orders cursors."""
-    fields = dict(p.split("=", 1) for p in cursor.split(";") if "=" in p)
-    try:
-        return fields["s"], int(fields["i"], 16)
-    except (KeyError, ValueError):
-        return None
-
-
-def in_range(cursor: tuple[str, int], after: object, last: object) -> bool:
-    end = cursor_fields(str(last))
-    if end is None:
-        return False
-    begin = cursor_fields(str(after)) if isinstance(after, str) else None
-    sid, seq = cursor
-    above = begin is None or (sid != begin[0]) or seq > begin[1]
-    below = sid != end[0] or seq <= end[1]
-    same = sid in (end[0], begin[0] if begin else end[0])
-    return same and above and below
-
-
-def journal_point(ledger: Ledger, cursor: str, state_dir: Path) -> dict[str, Any]:
-    parsed = cursor_fields(cursor)
-    doc: dict[str, Any] = {"cursor": cursor}
-    if parsed is None:
-        doc.update(accepted=False, reason="not a journal cursor (no s= and i= fields)")
-        return doc
-    hits = [
-        c.delivery
-        for c in ledger.claims
-        if c.stream.kind == "journal" and c.whole and in_range(parsed, c.start, c.end)
-    ]
-    if hits:
-        doc.update(accepted=True, times=len(hits), deliveries=[delivery_doc(d) for d in hits])
-        return doc
-    doc["accepted"] = False
-    saved = [
-        v.get("cursor") for k, v in checkpoints(state_dir).items() if k.startswith("journald:")
-    ]
-    committed = next((cursor_fields(str(c)) for c in saved if c), None)
-    if committed is not None and committed[0] == parsed[0] and parsed[1] > committed[1]:
-        doc["reason"] = "not yet accepted: after the agent's committed journal cursor"
-    else:
-        doc["reason"] = "no receipt: before the ledger's oldest record, or not read by this agent"
-    return doc

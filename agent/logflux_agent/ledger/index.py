@@ -5,12 +5,16 @@ writing it), resolving each segment's stream ids, and keeps only the streams ``w
 so an audit of one file holds only that file's claims. ``coverage`` turns an identity's claims
 into disjoint byte intervals with how many times each was accepted: a count of 2 or more is a
 range sent again (after a crash, a restart from an older checkpoint).
+
+A ``spooled`` batch that names its spool requests (``sp``) is resolved against the replayer's
+``a`` records (any segment): accepted via the spool when every request of it was delivered
+(``replayed_at``: the last of them), else still in the spool (``in_spool``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -56,6 +60,21 @@ class Delivery:
     request_ids: tuple[str, ...]
     key: str
     dead_lettered: int
+    spool_ids: tuple[str, ...] = ()
+    replayed_at: float | None = None
+    replay_request_ids: tuple[str, ...] = ()
+    replay_accepted: int = 0  # parts of its spool requests the ingestor took ...
+    replay_parts: int = 0  # ... of these (the rest the replayer kept dead in spool/dead/)
+
+    @property
+    def in_spool(self) -> bool:
+        """Spooled, and not (yet) delivered by the replayer."""
+        return self.status == "spooled" and bool(self.spool_ids) and self.replayed_at is None
+
+    @property
+    def spool_dead(self) -> bool:
+        """Replayed, and the ingestor took none of it (kept dead by the replayer)."""
+        return self.replayed_at is not None and self.replay_accepted == 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +111,7 @@ class Ledger:
     gaps: list[Gap] = field(default_factory=list)
     starts: list[tuple[Stream, int, float]] = field(default_factory=list)
     lost: list[dict[str, Any]] = field(default_factory=list)
+    replays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     runs: list[tuple[str, float]] = field(default_factory=list)
     segments: int = 0
     bytes: int = 0
@@ -110,7 +130,40 @@ def load(directory: Path, want: Callable[[Stream], bool] | None = None) -> Ledge
         out.bytes += found.size
         out.torn += int(found.torn)
         _segment(found.records, out, want)
+    if out.replays:
+        _resolve_spooled(out)
     return out
+
+
+def _resolve_spooled(out: Ledger) -> None:
+    """Spooled deliveries whose every request the replayer delivered: when, which ids."""
+    done: dict[Delivery, Delivery] = {}
+    for i, claim in enumerate(out.claims):
+        d = claim.delivery
+        if not d.spool_ids:
+            continue
+        new = done.get(d)
+        if new is None:
+            found = [out.replays.get(sp) for sp in d.spool_ids]
+            new = d
+            if all(found):
+                firsts = [min(r, key=_at) for r in found if r]
+                rq = tuple(str(x) for r in firsts for x in r.get("rq", ()))
+                at = max(float(r.get("at", 0.0)) for r in firsts)
+                new = replace(
+                    d,
+                    replayed_at=at,
+                    replay_request_ids=rq,
+                    replay_accepted=sum(int(r.get("n", 0)) for r in firsts),
+                    replay_parts=sum(int(r.get("parts", 0)) for r in firsts),
+                )
+            done[d] = new
+        if new is not d:
+            out.claims[i] = replace(claim, delivery=new)
+
+
+def _at(doc: dict[str, Any]) -> float:
+    return float(doc.get("at", 0.0))
 
 
 def _segment(
@@ -144,6 +197,8 @@ def _segment(
                 out.starts.append((stream_p, int(doc["pos"]), float(at or 0)))
         elif kind == "x":
             out.lost.append(doc)
+        elif kind == "a" and isinstance(doc.get("sp"), str):
+            out.replays.setdefault(doc["sp"], []).append(doc)
 
 
 def _batch(doc: dict[str, Any], run: str, streams: dict[int, Stream | None], out: Ledger) -> None:
@@ -155,6 +210,7 @@ def _batch(doc: dict[str, Any], run: str, streams: dict[int, Stream | None], out
         request_ids=tuple(str(r) for r in doc.get("rq", ())),
         key=str(doc.get("key", "")),
         dead_lettered=int(doc.get("dl", 0)),
+        spool_ids=tuple(str(s) for s in doc.get("sp", ())),
     )
     for item in doc.get("c", ()):
         try:

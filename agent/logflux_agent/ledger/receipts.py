@@ -5,6 +5,14 @@ The ack tracker (pipeline/acks.py) calls ``emitted`` when an input's list entere
 ``started`` for facts the checkpointer learns from inputs. Nothing here blocks or raises: the
 ledger is evidence, not the ack path.
 
+Spooled batches (delivery/): the spool sink calls ``spooling`` with the requests' multipart
+boundaries (random per request, stored in the spool with the ciphertext) once they are durably
+in the spool; the sender then completes the batch as ``spooled`` in the same task, with no
+await in between, so the ids are found by the current task and the batch record carries them
+(``sp``). The replayer calls ``replayed`` when the ingestor took one of those requests: an
+``a`` record, written before the spool forgets the request, so ``audit`` says "accepted via
+spool" with when (a crash in between sends it again: a second ``a``, as the ingestor saw).
+
 How a batch's ranges are known without per-line state: every emitted list ends with an ack
 token (stream, position after its last entry), so a list is a *chunk* ``[start, end)`` of one
 stream, ``start`` being where the stream's previous chunk ended. Per input, chunks wait in a
@@ -19,6 +27,7 @@ chunk then starts at the stream's committed position).
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Sequence
 from itertools import compress
@@ -30,6 +39,9 @@ from logflux_agent.ledger.writer import LedgerWriter
 from logflux_agent.record import ACK, AckStream, AckToken, Record
 
 MAX_STREAMS = 16384
+# Spool ids waiting for their batch's ``completed``: one entry per batch being spooled (at most
+# the sender's in-flight slots); a batch whose spooling failed leaves one, so keep it bounded.
+MAX_SPOOLING = 1024
 
 # A chunk: [entries left, entries in total, token (None: no token in its list), start].
 Chunk = list[Any]
@@ -52,6 +64,7 @@ class Receipts:
         self._clock = clock
         self._fifo: dict[str, deque[Chunk]] = {}
         self._last: dict[int, tuple[AckStream, int | str]] = {}
+        self._spooling: dict[object, list[str]] = {}
 
     def status(self) -> dict[str, Any]:
         """The ledger in ``/status``: where, how big, what failed (docs/audit.md)."""
@@ -131,8 +144,42 @@ class Receipts:
         key_id = getattr(report, "key_id", None)
         if key_id:
             doc["key"] = mask_secrets(str(key_id))
+        if status == "spooled":
+            ids = self._spooling.pop(_task(), None)
+            if ids:
+                doc["sp"] = ids
         doc["c"] = [self._claim(*c) for c in claims]
         writer.append(doc, "batch")
+
+    # ---- the spool -------------------------------------------------------------------------
+
+    def spooling(self, spool_ids: Sequence[str]) -> None:
+        """Requests of the batch this task is spooling are durably in the spool."""
+        if not spool_ids:
+            return
+        self._spooling.setdefault(_task(), []).extend(spool_ids)
+        if len(self._spooling) > MAX_SPOOLING:
+            del self._spooling[next(iter(self._spooling))]
+
+    def replayed(
+        self,
+        spool_id: str,
+        *,
+        accepted: int,
+        parts: int,
+        request_ids: Sequence[str],
+        key_id: str | None,
+    ) -> None:
+        """The replayer delivered spooled request ``spool_id`` (``accepted`` of ``parts``)."""
+        if not self.writer.enabled:
+            return
+        doc: dict[str, Any] = {"t": "a", "at": round(self._clock.wall(), 3), "sp": spool_id}
+        doc["n"], doc["parts"] = accepted, parts
+        if request_ids:
+            doc["rq"] = list(request_ids)
+        if key_id:
+            doc["key"] = mask_secrets(str(key_id))
+        self.writer.append(doc, "replay")
 
     def _consume(self, owner: str, count: int, claims: list[list[Any]]) -> None:
         fifo = self._fifo.get(owner)
@@ -196,6 +243,14 @@ class Receipts:
         doc = {"t": "p", "at": round(self._clock.wall(), 3), "sid": self.writer.sid(key, describe)}
         doc["pos"] = _plain(position)
         self.writer.append(doc, "start")
+
+
+def _task() -> object:
+    """The current asyncio task (None outside one): who is spooling which batch."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
 
 
 def _describe(stream: AckStream, position: int | str) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from logflux_agent.clock import FakeClock
 from logflux_agent.inputs.file.identity import FileStream
-from logflux_agent.ledger import answers, index
+from logflux_agent.ledger import answers, index, journal
 from logflux_agent.ledger.receipts import Receipts
 from logflux_agent.ledger.writer import LedgerWriter
 from logflux_agent.record import AckToken, records_for
@@ -118,9 +118,52 @@ def test_journal_cursors_are_ordered_by_seqnum_within_their_seqnum_id(tmp_path: 
     receipts.emitted("j", records)
     receipts.completed(0, {"j": 2}, Report(), "accepted")
     found = index.load(tmp_path / "ledger", lambda s: s.kind == "journal")
-    assert answers.journal_point(found, cursor(15), tmp_path)["accepted"] is True
-    assert answers.journal_point(found, cursor(20), tmp_path)["accepted"] is True
-    assert answers.journal_point(found, cursor(10), tmp_path)["accepted"] is False  # after it
-    assert answers.journal_point(found, cursor(21), tmp_path)["accepted"] is False
-    assert answers.journal_point(found, cursor(15, "other"), tmp_path)["accepted"] is False
-    assert "not a journal cursor" in answers.journal_point(found, "junk", tmp_path)["reason"]
+    assert journal.journal_point(found, cursor(15), tmp_path)["accepted"] is True
+    assert journal.journal_point(found, cursor(20), tmp_path)["accepted"] is True
+    assert journal.journal_point(found, cursor(10), tmp_path)["accepted"] is False  # after it
+    assert journal.journal_point(found, cursor(21), tmp_path)["accepted"] is False
+    assert journal.journal_point(found, cursor(15, "other"), tmp_path)["accepted"] is False
+    assert "not a journal cursor" in journal.journal_point(found, "junk", tmp_path)["reason"]
+
+
+def cut_journal_chunk(tmp_path: Path, after: int | None, last: int, n: int) -> index.Ledger:
+    """One journal chunk of ``n`` entries ending at seqnum ``last``, cut between two batches
+    (entries [0, 3) accepted in batch 0, the rest in batch 1)."""
+    receipts = ledger(tmp_path)
+    j = Journal()
+    records = records_for([f"e{i}" for i in range(n)], 0.0, 6, "j", {})
+    records[-1] = records[-1].with_ack(AckToken(j, cursor(last)))  # type: ignore[arg-type]
+    if after is not None:
+        receipts._last[id(j)] = (j, cursor(after))  # type: ignore[assignment]
+    receipts.emitted("j", records)
+
+    class Other(Report):
+        request_ids = ("rq-8",)
+
+    receipts.completed(0, {"j": 3}, Report(), "accepted")
+    receipts.completed(1, {"j": n - 3}, Other(), "accepted")
+    return index.load(tmp_path / "ledger", lambda s: s.kind == "journal")
+
+
+def test_a_journal_chunk_cut_between_batches_maps_each_cursor_to_its_batch(tmp_path: Path) -> None:
+    found = cut_journal_chunk(tmp_path, after=10, last=15, n=5)  # seqnums 11..15: contiguous
+    rq = [journal.journal_point(found, cursor(s), tmp_path) for s in (11, 13, 14, 15)]
+    got = [d["deliveries"][0]["request_ids"] for d in rq]
+    assert got == [["rq-7"], ["rq-7"], ["rq-8"], ["rq-8"]]
+    assert all(d["times"] == 1 and "note" not in d for d in rq)
+    assert journal.journal_point(found, cursor(16), tmp_path)["accepted"] is False
+
+
+def test_the_first_journal_chunk_is_mapped_when_its_seqnums_are_1_to_n(tmp_path: Path) -> None:
+    found = cut_journal_chunk(tmp_path, after=None, last=5, n=5)
+    doc = journal.journal_point(found, cursor(4), tmp_path)
+    assert doc["times"] == 1 and doc["deliveries"][0]["request_ids"] == ["rq-8"]
+
+
+def test_a_cut_chunk_with_gaps_in_its_seqnums_is_accepted_once_all_parts_were(
+    tmp_path: Path,
+) -> None:
+    found = cut_journal_chunk(tmp_path, after=10, last=30, n=5)  # a filter skipped seqnums
+    doc = journal.journal_point(found, cursor(12), tmp_path)
+    assert doc["accepted"] is True and doc["times"] == 1
+    assert "cut between batches r/0, r/1" in doc["note"]

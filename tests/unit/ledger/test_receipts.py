@@ -124,3 +124,63 @@ def test_a_spooled_batch_is_recorded_as_spooled_not_accepted(tmp_path: Path) -> 
     tracker.complete(tracker.open(part, {"app": 1}), status="spooled")
     (claim,) = index.load(tmp_path).claims
     assert claim.delivery.status == "spooled" and claim.delivery.request_ids == ()
+
+
+async def test_spooled_batches_name_their_requests_and_the_replay_resolves_them(
+    tmp_path: Path,
+) -> None:
+    """Two batches of two inputs spooled concurrently (each in its own task) keep their own
+    spool ids; a batch is accepted via the spool once every one of its requests was replayed."""
+    import asyncio
+
+    tracker, receipts, _ = setup(tmp_path)
+    app = FileStream("app", "/x/app.log", 1, 2, b"head", committed=0)
+    web = FileStream("web", "/x/web.log", 1, 3, b"head", committed=40)
+    tracker.queued("app", chunk(app, 4, 40))
+    tracker.queued("web", chunk(web, 4, 80))
+    first, second = tracker.open([], {"app": 4}), tracker.open([], {"web": 4})
+    both = asyncio.Event()
+
+    async def spool(batch: object, ids: list[str]) -> None:
+        receipts.spooling(ids[:1])
+        both.set() if batch is second else await both.wait()  # interleaved with the other
+        receipts.spooling(ids[1:])
+        await asyncio.sleep(0)
+        tracker.complete(batch, status="spooled")  # type: ignore[arg-type]
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(spool(first, ["a1", "a2"]))
+        tg.create_task(spool(second, ["b1"]))
+
+    def delivery(start: int) -> index.Delivery:
+        found = index.load(tmp_path)
+        return next(c.delivery for c in found.claims if c.start == start)
+
+    assert delivery(0).spool_ids == ("a1", "a2") and delivery(40).spool_ids == ("b1",)
+    assert delivery(0).in_spool and delivery(40).in_spool
+    receipts.replayed("a1", accepted=2, parts=2, request_ids=["rq-a1"], key_id="k")
+    receipts.replayed("b1", accepted=1, parts=1, request_ids=["rq-b1"], key_id="k")
+    assert delivery(0).in_spool  # a2 is still in the spool
+    b = delivery(40)
+    assert not b.in_spool and b.replayed_at is not None and b.replay_request_ids == ("rq-b1",)
+    receipts.replayed("a2", accepted=2, parts=2, request_ids=["rq-a2"], key_id="k")
+    assert delivery(0).replay_request_ids == ("rq-a1", "rq-a2")
+
+
+async def test_a_spooled_request_the_replayer_kept_dead_is_not_accepted(tmp_path: Path) -> None:
+    from logflux_agent.ledger import answers
+
+    tracker, receipts, _ = setup(tmp_path / "ledger")
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"line %d\n" % i for i in range(4)))
+    st = log.stat()
+    stream = FileStream("app", str(log), st.st_dev, st.st_ino, log.read_bytes(), committed=0)
+    tracker.queued("app", chunk(stream, 4, st.st_size))
+    receipts.spooling(["s1"])
+    tracker.complete(tracker.open([], {"app": 4}), status="spooled")
+    receipts.replayed("s1", accepted=0, parts=4, request_ids=[], key_id="k")
+    found = index.load(tmp_path / "ledger")
+    (ident,) = answers.identities(str(log), [], found, tmp_path)
+    doc = answers.point(ident, 0, found)
+    assert doc["accepted"] is False
+    assert doc["reason"].startswith("dead-lettered by the spool's replayer at"), doc
