@@ -5,19 +5,20 @@ JSON or logfmt writes the same keys on every line), the attribute rule (attribut
 the same answer for all of them, and it is checked once: names that travel as they are (1 to
 64 characters, not reserved), no more than 20 with the shared attributes, values that are
 ``str``/``int``/``float`` (their text is ``str()``) of at most 256 characters. Then the rows'
-attributes are built with one C-level ``map`` per step — the values of all rows stringified in
-one pass, grouped back per row, zipped with the one names tuple (so every entry's names are the
-same objects, which the pickling to the encode worker stores once per batch), merged onto the
-shared dict — and the rows leave through ``rows.Fitter`` with nothing left to fit. Anything else
+attributes are built with one C-level ``map`` per step — each name's values taken from every
+row as one column, checked and stringified per column (a name's values have one type in an
+app's lines), the rows' dicts copies of one template (the shared attributes and the names, so
+every entry's names are the same objects, which the pickling to the encode worker stores once
+per batch) whose values are then set one column at a time — and the rows leave through
+``rows.Fitter`` with nothing left to fit. Anything else
 (one row different, a nested value, a name that must change, a value to cut) returns False and
 the general per-row path decides, counting what it cuts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from itertools import chain, repeat
-from operator import or_
+from itertools import repeat
+from operator import itemgetter
 from typing import cast
 
 from logflux_agent.config.model import MAX_LABELS
@@ -25,13 +26,9 @@ from logflux_agent.processing.attributes import MAX_VALUE_CHARS, attribute_name
 from logflux_agent.processing.rows import Fields, Rows
 
 _PLAIN_TYPES = frozenset((str, int, float))
-_values = dict.values
+_STR = {str}
+_setitem = dict.__setitem__
 _NAMES_CACHE_MAX = 256
-
-
-def _groups(items: Iterable[str], size: int) -> Iterator[tuple[str, ...]]:
-    """``items`` in consecutive tuples of ``size`` (the same iterator ``size`` times, in C)."""
-    return zip(*[iter(items)] * size, strict=True)
 
 
 class UniformFitter:
@@ -56,33 +53,37 @@ class UniformFitter:
         if not fields or None in fields or rows.tokens is not None:
             return False
         found: list[Fields] = fields  # type: ignore[assignment]
-        shapes = set(map(tuple, found))
         attrs = rows.attrs
-        if len(shapes) != 1 or len(set(map(id, attrs))) != 1:
+        if len(set(map(tuple, found))) != 1 or len(set(map(id, attrs))) != 1:
             return False
-        (names,) = shapes
-        if not names or not self._names_ok(names, attrs[0]):
-            return False
-        raw = list(chain.from_iterable(map(_values, found)))
-        if not _PLAIN_TYPES.issuperset(map(type, raw)):
-            return False
-        text: list[str] = (
-            cast("list[str]", raw) if set(map(type, raw)) == {str} else list(map(str, raw))
-        )
-        if max(map(len, text)) > MAX_VALUE_CHARS:
-            return False
+        names = tuple(found[0])
         base = attrs[0]
-        if base.keys().isdisjoint(names):
-            # One dict per row from one zip: the shared names then this row's values.
-            every = (*base, *names)
-            shared = tuple(base.values())
-            flat = chain.from_iterable(map(chain, repeat(shared), _groups(text, len(names))))
-            rows.attrs = list(map(dict, map(zip, repeat(every), _groups(flat, len(every)))))
-        else:  # a field overrides a shared attribute's value, in its place
-            per_row = map(dict, map(zip, repeat(names), _groups(text, len(names))))
-            rows.attrs = list(map(or_, attrs, per_row))
+        if not names or not self._names_ok(names, base):
+            return False
+        # One column per name (the values of every row), checked and stringified column-wise.
+        columns: list[list[str]] = []
+        for name in names:
+            column = list(map(itemgetter(name), found))
+            kinds = set(map(type, column))
+            if kinds != _STR:
+                if not _PLAIN_TYPES.issuperset(kinds):
+                    return False
+                column = list(map(str, column))  # str() of str/int/float is as_text's text
+            if max(map(len, column)) > MAX_VALUE_CHARS:
+                return False
+            columns.append(column)
+        # Every row's dict is a copy of one template (the shared attributes, then the names: a
+        # field named like a shared attribute takes its place, fit_attributes' rule), its
+        # values then set one column at a time; every entry's names are the same objects.
+        template = {**base, **dict.fromkeys(names, "")}
+        out = list(map(dict.copy, repeat(template, len(found))))
+        for name, column in zip(names, columns, strict=True):
+            any(map(_setitem, out, repeat(name), column))  # (any: runs the map; all None)
+        rows.attrs = out
         messages = rows.message
-        if messages is not None:
+        if messages is not None and None not in messages:  # every line had its message key
+            rows.text = cast("list[str]", messages)
+        elif messages is not None:
             rows.text = [t if m is None else m for t, m in zip(rows.text, messages, strict=True)]
         rows.fields = rows.message = None
         return True
