@@ -12,11 +12,12 @@ import json
 import re
 from itertools import chain, repeat
 from operator import itemgetter
+from typing import Any
 
 from logflux_agent.config.processors import JsonProcessor, LogfmtProcessor, RegexProcessor
 from logflux_agent.processing.attributes import as_text
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Fields, Rows
+from logflux_agent.processing.rows import Fields, Rows, slices
 
 # Nested objects deeper than this stay one field holding their JSON text.
 MAX_FLATTEN_DEPTH = 8
@@ -74,12 +75,16 @@ class JsonParser(_Parser):
         if rows.fields is not None or rows.message is not None:
             return False
         texts = rows.text
-        try:
-            parsed = list(map(_scan, texts, repeat(0)))
-        except (StopIteration, ValueError, RecursionError):
-            return False  # a line that is not JSON: the general way counts it
-        objs = list(map(_OBJ, parsed))
-        if list(map(_END, parsed)) != list(map(len, texts)) or set(map(type, objs)) != {dict}:
+        objs: list[Any] = []  # dicts once checked below
+        ends: list[int] = []
+        for part in slices(texts):  # the scanner's (object, end) tuples live for one slice
+            try:
+                parsed = list(map(_scan, part, repeat(0)))
+            except (StopIteration, ValueError, RecursionError):
+                return False  # a line that is not JSON: the general way counts it
+            objs += map(_OBJ, parsed)
+            ends += map(_END, parsed)
+        if ends != list(map(len, texts)) or set(map(type, objs)) != {dict}:
             return False
         if dict in set(map(type, chain.from_iterable(map(_values, objs)))):
             return False  # nested objects are flattened the general way
