@@ -4,16 +4,17 @@ the mapping of uniform fields to attributes (processing/columns.py)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logflux_agent.config.processors import JsonProcessor
+from logflux_agent.config.processors import CriProcessor, JsonProcessor, KubernetesProcessor
 from logflux_agent.processing.chain import Chain
 from logflux_agent.processing.columns import UniformFitter
 from logflux_agent.processing.parsers import JsonParser
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Fitter, Rows
+from logflux_agent.processing.rows import SLICE, Fitter, Rows
 from logflux_agent.record import Record, records_for
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -101,3 +102,56 @@ def test_a_chain_on_uniform_json_lines_gives_the_general_paths_entries() -> None
         "m4",
         {"env": "p", "n": "4", "ok": "yes"},
     )
+
+
+def container_read(count: int) -> list[Record]:
+    """One read of ``count`` CRI lines holding JSON objects, as the file input emits it."""
+    lines = [
+        f"2026-12-01T06:00:{n % 60:02d}.{n:09d}Z stdout F "
+        + json.dumps({"level": "info", "ts": n * 7, "msg": f"GET /{n}", "req": n, "svc": "web"})
+        for n in range(count)
+    ]
+    return records_for(lines, 1.0, 7, "/var/log/pods/ns_web-1_u1/app/0.log", {"env": "p"})
+
+
+def through_chain(records: list[Record], *, fast: bool) -> tuple[list[Record], list[bool]]:
+    """``records`` through cri + kubernetes + json; with ``fast`` False every column-wise path
+    is turned off (the per-line ways). Also returns whether each fast path was taken."""
+    chain = Chain("c", (CriProcessor(), KubernetesProcessor(), JsonProcessor(message_key="msg")))
+    assert chain.unwrapper is not None
+    parser = chain.steps[1]
+    assert isinstance(parser, JsonParser)
+    taken: list[bool] = []
+    paths = [(chain.unwrapper, "fast"), (parser, "fast"), (chain._uniform, "fit")]
+    for owner, name in paths:
+        real = getattr(owner, name)
+
+        def spy(rows: Rows, real: Any = real) -> bool:
+            taken.append(bool(real(rows)) if fast else False)
+            return taken[-1]
+
+        setattr(owner, name, spy)
+    return chain.process(records, 0.0), taken
+
+
+def test_a_read_longer_than_one_slice_gives_the_per_line_entries_column_wise() -> None:
+    records = container_read(3 * SLICE + 17)  # four slices, the last one short
+    fast, taken = through_chain(records, fast=True)
+    slow, _ = through_chain(records, fast=False)
+    assert taken == [True, True, True]
+    assert fast == slow
+    assert [list(r.attributes) for r in fast] == [list(r.attributes) for r in slow]
+    assert fast[-1].message == f"GET /{3 * SLICE + 16}" and fast[-1].attributes["req"] == str(
+        3 * SLICE + 16
+    )
+
+
+def test_a_bad_line_in_a_later_slice_sends_the_whole_read_the_per_line_way() -> None:
+    for bad in ("not a cri line", "2026-12-01T06:00:00.5Z stdout F not json"):
+        records = container_read(2 * SLICE + 5)
+        records[2 * SLICE + 1] = records[2 * SLICE + 1]._replace(message=bad)
+        fast, taken = through_chain(records, fast=True)
+        slow, _ = through_chain(records, fast=False)
+        assert False in taken  # a fast path saw the bad line in its third slice and declined
+        assert fast == slow
+        assert fast[2 * SLICE + 1].message in (bad, "not json")  # shipped as text
