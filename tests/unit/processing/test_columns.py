@@ -59,10 +59,60 @@ def test_the_fast_path_is_taken_for_the_usual_app_lines_and_shares_the_names() -
     assert {id(next(iter(a.keys() - {"env"}))) for a in rows.attrs} == {
         id(next(iter(rows.attrs[0].keys() - {"env"})))
     }
-    rows_of[1] = {"svc": "web", "level": "info", "req": 1}  # another order: the general path
+    rows_of[1] = {"svc": "web", "level": "info", "req": 1}  # another order: a group too small
     rows = Rows.from_records(records_for(["x"] * 3, 1.0, 7, "s", {}))
     rows.fields = rows_of  # type: ignore[assignment]
     assert not UniformFitter().fit(rows) and rows.fields is rows_of
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(st.sampled_from([0, 1, 2, 3]), st.integers(0, 99)), max_size=80),
+    st.sampled_from([{}, {"env": "prod"}, {"stream": "stdout", "k8s.pod": "p"}]),
+)
+def test_rows_of_several_shapes_fit_group_by_group_exactly_as_row_by_row(
+    picks: list[tuple[int, int]], base: dict[str, str]
+) -> None:
+    # Shapes: the usual line, the same names in another order, a line with one more field
+    # (sometimes one value too long), and a line that had no fields (not JSON).
+    def row(shape: int, n: int) -> dict[str, object] | None:
+        if shape == 0:
+            return {"msg": f"m{n}", "level": "info", "req": n}
+        if shape == 1:
+            return {"req": n, "level": "warn", "msg": f"m{n}"}
+        if shape == 2:
+            return {"msg": "e", "level": "error", "err": "x" * (300 if n == 7 else n)}
+        return None
+
+    rows_of = [row(shape, n) for shape, n in picks]
+    out = []
+    for fast in (True, False):
+        rows = Rows.from_records(records_for(["line"] * len(rows_of), 1.0, 7, "s", base))
+        rows.fields = [None if f is None else dict(f) for f in rows_of]
+        rows.message = [None if f is None else str(f["msg"]) for f in rows_of]
+        for f in rows.fields:
+            if f is not None:
+                del f["msg"]
+        if fast:
+            UniformFitter().fit(rows)
+        out.append(Fitter(lambda *_: None).to_records(rows))
+    assert out[0] == out[1]
+    assert [list(r.attributes) for r in out[0]] == [list(r.attributes) for r in out[1]]
+
+
+def test_a_list_of_two_shapes_and_unparsed_lines_is_done_column_wise() -> None:
+    usual = [{"level": "info", "req": n} for n in range(20)]
+    other = [{"level": "error", "err": f"e{n}"} for n in range(20)]
+    rows_of: list[dict[str, object] | None] = [*usual, None, *other, None]
+    rows = Rows.from_records(records_for(["x"] * len(rows_of), 1.0, 7, "s", {"env": "p"}))
+    rows.fields = rows_of  # type: ignore[assignment]
+    assert UniformFitter().fit(rows) and rows.fields is None
+    assert rows.attrs[20] == {"env": "p"} and rows.attrs[19] == {
+        "env": "p",
+        "level": "info",
+        "req": "19",
+    }
+    assert rows.attrs[21] == {"env": "p", "level": "error", "err": "e0"}
 
 
 json_lines = st.lists(
