@@ -135,7 +135,7 @@ def test_the_json_parser_column_wise_equals_its_per_line_way(lines: list[str]) -
     for fast in (True, False):
         parser = JsonParser(JsonProcessor(message_key="msg"), Reporter("j"))
         if not fast:
-            parser.fast = lambda rows: False  # type: ignore[method-assign]
+            parser.fast = lambda rows: None  # type: ignore[method-assign]
         rows = parser(Rows.from_records(records_for(lines, 1.0, 7, "s", {})))
         got.append((rows.fields, rows.message))
     fast_fields, fast_msgs = got[0]
@@ -164,31 +164,38 @@ def container_read(count: int) -> list[Record]:
     return records_for(lines, 1.0, 7, "/var/log/pods/ns_web-1_u1/app/0.log", {"env": "p"})
 
 
-def through_chain(records: list[Record], *, fast: bool) -> tuple[list[Record], list[bool]]:
+def through_chain(records: list[Record], *, fast: bool) -> tuple[list[Record], list[object]]:
     """``records`` through cri + kubernetes + json; with ``fast`` False every column-wise path
-    is turned off (the per-line ways). Also returns whether each fast path was taken."""
+    is turned off (the per-line ways). Also returns what each fast path returned: the
+    unwrapper's and the fitter's True/False, the parser's ranges of rows it left."""
     chain = Chain("c", (CriProcessor(), KubernetesProcessor(), JsonProcessor(message_key="msg")))
     assert chain.unwrapper is not None
     parser = chain.steps[1]
     assert isinstance(parser, JsonParser)
-    taken: list[bool] = []
-    paths = [(chain.unwrapper, "fast"), (parser, "fast"), (chain._uniform, "fit")]
-    for owner, name in paths:
+    results: list[object] = []
+    paths = [
+        (chain.unwrapper, "fast", False),
+        (parser, "fast", None),
+        (chain._uniform, "fit", False),
+    ]
+    for owner, name, off in paths:
         real = getattr(owner, name)
 
-        def spy(rows: Rows, real: Any = real) -> bool:
-            taken.append(bool(real(rows)) if fast else False)
-            return taken[-1]
+        def spy(rows: Rows, real: Any = real, off: object = off) -> Any:
+            if not fast:
+                return off
+            results.append(real(rows))
+            return results[-1]
 
         setattr(owner, name, spy)
-    return chain.process(records, 0.0), taken
+    return chain.process(records, 0.0), results
 
 
 def test_a_read_longer_than_one_slice_gives_the_per_line_entries_column_wise() -> None:
     records = container_read(3 * SLICE + 17)  # four slices, the last one short
     fast, taken = through_chain(records, fast=True)
     slow, _ = through_chain(records, fast=False)
-    assert taken == [True, True, True]
+    assert taken == [True, [], True]  # (the parser left no rows to the per-line way)
     assert fast == slow
     assert [list(r.attributes) for r in fast] == [list(r.attributes) for r in slow]
     assert fast[-1].message == f"GET /{3 * SLICE + 16}" and fast[-1].attributes["req"] == str(
@@ -196,12 +203,15 @@ def test_a_read_longer_than_one_slice_gives_the_per_line_entries_column_wise() -
     )
 
 
-def test_a_bad_line_in_a_later_slice_sends_the_whole_read_the_per_line_way() -> None:
+def test_a_bad_line_in_a_later_slice_costs_that_slice_the_per_line_way() -> None:
     for bad in ("not a cri line", "2026-12-01T06:00:00.5Z stdout F not json"):
         records = container_read(2 * SLICE + 5)
         records[2 * SLICE + 1] = records[2 * SLICE + 1]._replace(message=bad)
         fast, taken = through_chain(records, fast=True)
         slow, _ = through_chain(records, fast=False)
-        assert False in taken  # a fast path saw the bad line in its third slice and declined
+        if bad.startswith("not"):  # cri declines the whole read (it joins pieces per line)
+            assert taken[0] is False
+        else:  # the JSON parser: only the third slice, the bad line's, went the per-line way
+            assert taken == [True, [range(2 * SLICE, 2 * SLICE + 5)], True]
         assert fast == slow
         assert fast[2 * SLICE + 1].message in (bad, "not json")  # shipped as text
