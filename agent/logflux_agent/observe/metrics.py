@@ -268,6 +268,13 @@ PARTIALS_JOINED = Counter(
     ["input"],
     registry=REGISTRY,
 )
+MULTILINE_SPLITS = Counter(
+    "logflux_agent_multiline_splits_total",
+    "Entries the multiline processor completed because they reached max_lines or max_bytes "
+    "(the next line began a new entry: nothing dropped), per input and reason.",
+    ["input", "reason"],
+    registry=REGISTRY,
+)
 
 # Freshness: is logging keeping up? (observe/freshness.py updates the gauges on every scrape)
 READ_TO_ACCEPTED = Histogram(

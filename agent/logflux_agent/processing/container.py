@@ -32,7 +32,7 @@ from operator import itemgetter
 from logflux_agent.config.processors import CriProcessor, DockerProcessor
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Rows
+from logflux_agent.processing.rows import Rows, slices
 from logflux_agent.processing.timefmt import parse_rfc3339, parse_rfc3339_column
 from logflux_agent.record import AckToken
 
@@ -318,17 +318,23 @@ class CriUnwrapper(Unwrapper):
 
     def fast(self, rows: Rows) -> bool:
         # Each step one map() over the column: the per-line work runs in C but for the time.
-        splits = list(map(str.split, rows.text, repeat(" "), repeat(3)))
-        if min(map(len, splits)) < 4 or not {"F"}.issuperset(map(_THIRD, splits)):
-            return False
-        streams = list(map(_SECOND, splits))
+        # The split lists live for one slice of the read (rows.SLICE says why).
+        stamps: list[str] = []
+        streams: list[str] = []
+        texts: list[str] = []
+        for part in slices(rows.text):
+            splits = list(map(str.split, part, repeat(" "), repeat(3)))
+            if min(map(len, splits)) < 4 or not {"F"}.issuperset(map(_THIRD, splits)):
+                return False
+            stamps += map(_FIRST, splits)
+            streams += map(_SECOND, splits)
+            texts += map(_FOURTH, splits)
         if not _STREAMS.issuperset(streams):
             return False
-        stamps = list(map(_FIRST, splits))
         times = parse_rfc3339_column(stamps)
         if times is None:
             return False
-        rows.text = list(map(_FOURTH, splits))
+        rows.text = texts
         rows.ts = times
         attrs = rows.attrs
         if len(set(streams)) == 1 and len(set(map(id, attrs))) == 1:

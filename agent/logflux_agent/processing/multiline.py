@@ -4,7 +4,9 @@ The rule is the input option's (inputs/multiline.py ``Rule``: a start or a conti
 ``max_lines``, ``max_bytes``, ``timeout``); here it applies per (file, ``stream`` attribute),
 so a Java stack trace a container wrote to stderr is joined while its stdout lines go on. The
 joined entry is the first row's (its ts, level, source, attributes — and its record id) with
-the lines' texts joined by ``\\n``.
+the lines' texts joined by ``\\n``. An entry completed because it was full (a line that would
+have joined it began a new one instead) is counted by cap, ``max_lines`` or ``max_bytes``
+(``logflux_agent_multiline_splits_total``).
 
 An entry is complete only when the next one begins, so the last entry of every (file, stream)
 is held until then or until ``timeout`` passed without a line (the stage's timer calls
@@ -77,6 +79,7 @@ class MultilineStep:
         rule, files, now = self.rule, self._files, self.reporter.now
         begins = rule.begins
         seq = self._seq
+        full_lines = full_bytes = 0
         for i, text in enumerate(rows.text):
             source = rows.source[i]
             held = files.get(source)
@@ -84,9 +87,14 @@ class MultilineStep:
                 held = files[source] = _File()
             stream = rows.attrs[i].get(STREAM, "")
             entry = held.entries.get(stream)
-            if entry is not None and entry.ends_before(rule, text, begins(text)):
-                self._emit(out, held, stream, entry)
-                entry = None
+            if entry is not None:
+                starts = begins(text)
+                if entry.ends_before(rule, text, starts):
+                    if not starts:  # the entry was full: the cap split it (counted)
+                        full_lines += len(entry.lines) >= rule.max_lines
+                        full_bytes += len(entry.lines) < rule.max_lines
+                    self._emit(out, held, stream, entry)
+                    entry = None
             if entry is None:
                 entry = held.entries[stream] = _Entry(rows, i, seq)
             entry.add(text, now)
@@ -95,6 +103,8 @@ class MultilineStep:
                 held.tokens.append((seq, token))
             seq += 1
         self._seq = seq
+        self.reporter.split(self.name, "max_lines", full_lines)
+        self.reporter.split(self.name, "max_bytes", full_bytes)
         for held in files.values():  # what stays held must not keep this chunk alive
             for entry in held.entries.values():
                 first, i = entry.first

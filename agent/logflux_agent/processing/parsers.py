@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from itertools import chain, repeat
 from operator import itemgetter
+from typing import Any
 
 from logflux_agent.config.processors import JsonProcessor, LogfmtProcessor, RegexProcessor
 from logflux_agent.processing.attributes import as_text
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Fields, Rows
+from logflux_agent.processing.rows import Fields, Rows, slices
 
 # Nested objects deeper than this stay one field holding their JSON text.
 MAX_FLATTEN_DEPTH = 8
@@ -67,40 +69,51 @@ class JsonParser(_Parser):
     def __init__(self, cfg: JsonProcessor, reporter: Reporter) -> None:
         super().__init__(cfg.message_key, reporter)
 
-    def fast(self, rows: Rows) -> bool:
-        """Column-wise parsing of a list of object lines without nesting, on rows that have no
-        fields yet (the usual case: every line of an app logging JSON); False: not that case,
-        nothing changed. Each step is one C-level map over the column."""
+    def fast(self, rows: Rows) -> list[range] | None:
+        """Column-wise parsing, one slice of the list at a time, of rows that have no fields
+        yet (the usual case: every line of an app logging JSON). Returns the ranges of rows
+        left to the per-line way — the slices holding a line that is not a flat JSON object,
+        their fields None — so one such line costs its slice, not the whole read; ``[]``: all
+        done. None: not this case, nothing changed. Each step is one C-level map."""
         if rows.fields is not None or rows.message is not None:
-            return False
-        texts = rows.text
-        try:
-            parsed = list(map(_scan, texts, repeat(0)))
-        except (StopIteration, ValueError, RecursionError):
-            return False  # a line that is not JSON: the general way counts it
-        objs = list(map(_OBJ, parsed))
-        if list(map(_END, parsed)) != list(map(len, texts)) or set(map(type, objs)) != {dict}:
-            return False
-        if dict in set(map(type, chain.from_iterable(map(_values, objs)))):
-            return False  # nested objects are flattened the general way
+            return None
         key = self.message_key
-        if key is not None:
-            found = list(map(dict.pop, objs, repeat(key), repeat(_MISSING)))
-            if set(map(type, found)) == {str}:
-                rows.message = found
-            else:
-                rows.message = [None if m is _MISSING else as_text(m) for m in found]
+        objs: list[Fields | None] = []
+        messages: list[str | None] = []
+        left: list[range] = []
+        for part in slices(rows.text):
+            done = _flat_objects(part)
+            if done is None:
+                left.append(range(len(objs), len(objs) + len(part)))
+                objs += repeat(None, len(part))
+                messages += repeat(None, len(part))
+                continue
+            objs += done
+            if key is not None:
+                messages += _messages(done, key)
+        if sum(map(len, left)) == len(objs):
+            return [range(len(objs))]  # no slice done: the per-line way makes its own columns
         rows.fields = objs
-        return True
+        if key is not None:
+            rows.message = messages
+        return left
 
     def __call__(self, rows: Rows) -> Rows:
-        if self.fast(rows):
-            return rows
+        left = self.fast(rows)
+        if left is None:
+            left = [range(len(rows))]
+        if left:
+            self._per_line(rows, chain.from_iterable(left))
+        return rows
+
+    def _per_line(self, rows: Rows, indices: Iterable[int]) -> None:
         invalid = not_object = 0
         key = self.message_key
         fields = rows.field_column()
         messages = rows.message_column() if key is not None else None
-        for i, text in enumerate(rows.text):
+        texts = rows.text
+        for i in indices:
+            text = texts[i]
             try:
                 obj, end = _scan(text, 0)
             except (StopIteration, ValueError, RecursionError):
@@ -129,7 +142,29 @@ class JsonParser(_Parser):
             self.reporter.problem(self.name, "invalid_json", invalid)
         if not_object:
             self.reporter.problem(self.name, "not_object", not_object)
-        return rows
+
+
+def _flat_objects(texts: list[str]) -> list[Fields] | None:
+    """Each of ``texts`` parsed, when every one is exactly a JSON object without nested
+    objects; else None. The scanner's (object, end) tuples live for this slice only."""
+    try:
+        parsed = list(map(_scan, texts, repeat(0)))
+    except (StopIteration, ValueError, RecursionError):
+        return None  # a line that is not JSON: the per-line way counts it
+    objs: list[Any] = list(map(_OBJ, parsed))
+    if list(map(_END, parsed)) != list(map(len, texts)) or set(map(type, objs)) != {dict}:
+        return None
+    if dict in set(map(type, chain.from_iterable(map(_values, objs)))):
+        return None  # nested objects are flattened the per-line way
+    return objs
+
+
+def _messages(objs: list[Fields], key: str) -> list[str | None]:
+    """``key`` taken out of each object: its text, or None where an object has none."""
+    found = list(map(dict.pop, objs, repeat(key), repeat(_MISSING)))
+    if set(map(type, found)) == {str}:
+        return found  # type: ignore[return-value]
+    return [None if m is _MISSING else as_text(m) for m in found]
 
 
 # key=value, key="quoted \" value", key= (empty); a word without "=" is not a pair.

@@ -2,7 +2,8 @@
 
 Every processor of one input reports through one ``Reporter``: a problem is counted in
 ``logflux_agent_parse_errors_total{input,processor,reason}`` (or, for fields that did not fit,
-``logflux_agent_attributes_truncated_total{input,reason}``) and logged at most once per
+``logflux_agent_attributes_truncated_total{input,reason}``; for multiline entries completed at
+a cap, ``logflux_agent_multiline_splits_total{input,reason}``) and logged at most once per
 ``LOG_INTERVAL`` seconds per (processor, reason), with how many happened since the last line.
 The line itself is never logged (it may hold what the operator redacts; ``tap`` shows it).
 Reasons come from the fixed vocabulary below, so labels stay bounded.
@@ -50,6 +51,8 @@ DROP_REASONS = frozenset(
     {"excluded", "not_included", "below_min_level", "sampled_out", "throttled", "redact_failed"}
 )
 CUT_REASONS = ("dropped", "value_too_long", "reserved_name")
+# Which cap completed a multiline entry early (logflux_agent_multiline_splits_total).
+SPLIT_REASONS = frozenset({"max_lines", "max_bytes"})
 
 
 Emit = Callable[[Sequence[Record]], Awaitable[None]]
@@ -83,6 +86,7 @@ class Reporter:
         self.explain: Callable[[str], None] | None = None
         self._drop_counters: dict[tuple[str, str], Any] = {}
         self._redact_counters: dict[str, Any] = {}
+        self._split_counters: dict[str, Any] = {}
 
     def dropped(self, processor: str, reason: str, count: int) -> None:
         """``count`` entries dropped on purpose (counted; never logged: it was configured)."""
@@ -124,6 +128,21 @@ class Reporter:
             count
         )
         self._maybe_log("processing.problem", key, count)
+
+    def split(self, processor: str, reason: str, count: int) -> None:
+        """``count`` entries completed at a cap (``reason``): the next line began a new one."""
+        if count <= 0:
+            return
+        assert reason in SPLIT_REASONS, reason
+        key = (processor, reason)
+        self.counts[key] = self.counts.get(key, 0) + count
+        counter = self._split_counters.get(reason)
+        if counter is None:
+            counter = self._split_counters[reason] = metrics.MULTILINE_SPLITS.labels(
+                input=self.input_id, reason=reason
+            )
+        counter.inc(count)
+        self._maybe_log("processing.multiline_split", key, count)
 
     def cut(self, dropped: int, truncated: int, reserved: int = 0) -> None:
         """Fields that did not fit the attribute limits (or were renamed off a reserved name)."""

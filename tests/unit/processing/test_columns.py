@@ -4,16 +4,17 @@ the mapping of uniform fields to attributes (processing/columns.py)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from logflux_agent.config.processors import JsonProcessor
+from logflux_agent.config.processors import CriProcessor, JsonProcessor, KubernetesProcessor
 from logflux_agent.processing.chain import Chain
 from logflux_agent.processing.columns import UniformFitter
 from logflux_agent.processing.parsers import JsonParser
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Fitter, Rows
+from logflux_agent.processing.rows import SLICE, Fitter, Rows
 from logflux_agent.record import Record, records_for
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -58,10 +59,60 @@ def test_the_fast_path_is_taken_for_the_usual_app_lines_and_shares_the_names() -
     assert {id(next(iter(a.keys() - {"env"}))) for a in rows.attrs} == {
         id(next(iter(rows.attrs[0].keys() - {"env"})))
     }
-    rows_of[1] = {"svc": "web", "level": "info", "req": 1}  # another order: the general path
+    rows_of[1] = {"svc": "web", "level": "info", "req": 1}  # another order: a group too small
     rows = Rows.from_records(records_for(["x"] * 3, 1.0, 7, "s", {}))
     rows.fields = rows_of  # type: ignore[assignment]
     assert not UniformFitter().fit(rows) and rows.fields is rows_of
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(st.sampled_from([0, 1, 2, 3]), st.integers(0, 99)), max_size=80),
+    st.sampled_from([{}, {"env": "prod"}, {"stream": "stdout", "k8s.pod": "p"}]),
+)
+def test_rows_of_several_shapes_fit_group_by_group_exactly_as_row_by_row(
+    picks: list[tuple[int, int]], base: dict[str, str]
+) -> None:
+    # Shapes: the usual line, the same names in another order, a line with one more field
+    # (sometimes one value too long), and a line that had no fields (not JSON).
+    def row(shape: int, n: int) -> dict[str, object] | None:
+        if shape == 0:
+            return {"msg": f"m{n}", "level": "info", "req": n}
+        if shape == 1:
+            return {"req": n, "level": "warn", "msg": f"m{n}"}
+        if shape == 2:
+            return {"msg": "e", "level": "error", "err": "x" * (300 if n == 7 else n)}
+        return None
+
+    rows_of = [row(shape, n) for shape, n in picks]
+    out = []
+    for fast in (True, False):
+        rows = Rows.from_records(records_for(["line"] * len(rows_of), 1.0, 7, "s", base))
+        rows.fields = [None if f is None else dict(f) for f in rows_of]
+        rows.message = [None if f is None else str(f["msg"]) for f in rows_of]
+        for f in rows.fields:
+            if f is not None:
+                del f["msg"]
+        if fast:
+            UniformFitter().fit(rows)
+        out.append(Fitter(lambda *_: None).to_records(rows))
+    assert out[0] == out[1]
+    assert [list(r.attributes) for r in out[0]] == [list(r.attributes) for r in out[1]]
+
+
+def test_a_list_of_two_shapes_and_unparsed_lines_is_done_column_wise() -> None:
+    usual = [{"level": "info", "req": n} for n in range(20)]
+    other = [{"level": "error", "err": f"e{n}"} for n in range(20)]
+    rows_of: list[dict[str, object] | None] = [*usual, None, *other, None]
+    rows = Rows.from_records(records_for(["x"] * len(rows_of), 1.0, 7, "s", {"env": "p"}))
+    rows.fields = rows_of  # type: ignore[assignment]
+    assert UniformFitter().fit(rows) and rows.fields is None
+    assert rows.attrs[20] == {"env": "p"} and rows.attrs[19] == {
+        "env": "p",
+        "level": "info",
+        "req": "19",
+    }
+    assert rows.attrs[21] == {"env": "p", "level": "error", "err": "e0"}
 
 
 json_lines = st.lists(
@@ -84,7 +135,7 @@ def test_the_json_parser_column_wise_equals_its_per_line_way(lines: list[str]) -
     for fast in (True, False):
         parser = JsonParser(JsonProcessor(message_key="msg"), Reporter("j"))
         if not fast:
-            parser.fast = lambda rows: False  # type: ignore[method-assign]
+            parser.fast = lambda rows: None  # type: ignore[method-assign]
         rows = parser(Rows.from_records(records_for(lines, 1.0, 7, "s", {})))
         got.append((rows.fields, rows.message))
     fast_fields, fast_msgs = got[0]
@@ -101,3 +152,66 @@ def test_a_chain_on_uniform_json_lines_gives_the_general_paths_entries() -> None
         "m4",
         {"env": "p", "n": "4", "ok": "yes"},
     )
+
+
+def container_read(count: int) -> list[Record]:
+    """One read of ``count`` CRI lines holding JSON objects, as the file input emits it."""
+    lines = [
+        f"2026-12-01T06:00:{n % 60:02d}.{n:09d}Z stdout F "
+        + json.dumps({"level": "info", "ts": n * 7, "msg": f"GET /{n}", "req": n, "svc": "web"})
+        for n in range(count)
+    ]
+    return records_for(lines, 1.0, 7, "/var/log/pods/ns_web-1_u1/app/0.log", {"env": "p"})
+
+
+def through_chain(records: list[Record], *, fast: bool) -> tuple[list[Record], list[object]]:
+    """``records`` through cri + kubernetes + json; with ``fast`` False every column-wise path
+    is turned off (the per-line ways). Also returns what each fast path returned: the
+    unwrapper's and the fitter's True/False, the parser's ranges of rows it left."""
+    chain = Chain("c", (CriProcessor(), KubernetesProcessor(), JsonProcessor(message_key="msg")))
+    assert chain.unwrapper is not None
+    parser = chain.steps[1]
+    assert isinstance(parser, JsonParser)
+    results: list[object] = []
+    paths = [
+        (chain.unwrapper, "fast", False),
+        (parser, "fast", None),
+        (chain._uniform, "fit", False),
+    ]
+    for owner, name, off in paths:
+        real = getattr(owner, name)
+
+        def spy(rows: Rows, real: Any = real, off: object = off) -> Any:
+            if not fast:
+                return off
+            results.append(real(rows))
+            return results[-1]
+
+        setattr(owner, name, spy)
+    return chain.process(records, 0.0), results
+
+
+def test_a_read_longer_than_one_slice_gives_the_per_line_entries_column_wise() -> None:
+    records = container_read(3 * SLICE + 17)  # four slices, the last one short
+    fast, taken = through_chain(records, fast=True)
+    slow, _ = through_chain(records, fast=False)
+    assert taken == [True, [], True]  # (the parser left no rows to the per-line way)
+    assert fast == slow
+    assert [list(r.attributes) for r in fast] == [list(r.attributes) for r in slow]
+    assert fast[-1].message == f"GET /{3 * SLICE + 16}" and fast[-1].attributes["req"] == str(
+        3 * SLICE + 16
+    )
+
+
+def test_a_bad_line_in_a_later_slice_costs_that_slice_the_per_line_way() -> None:
+    for bad in ("not a cri line", "2026-12-01T06:00:00.5Z stdout F not json"):
+        records = container_read(2 * SLICE + 5)
+        records[2 * SLICE + 1] = records[2 * SLICE + 1]._replace(message=bad)
+        fast, taken = through_chain(records, fast=True)
+        slow, _ = through_chain(records, fast=False)
+        if bad.startswith("not"):  # cri declines the whole read (it joins pieces per line)
+            assert taken[0] is False
+        else:  # the JSON parser: only the third slice, the bad line's, went the per-line way
+            assert taken == [True, [range(2 * SLICE, 2 * SLICE + 5)], True]
+        assert fast == slow
+        assert fast[2 * SLICE + 1].message in (bad, "not json")  # shipped as text

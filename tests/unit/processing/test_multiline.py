@@ -12,6 +12,7 @@ from logflux_agent.config.processors import (
     MultilineProcessor,
 )
 from logflux_agent.inputs.multiline import Multiline
+from logflux_agent.observe import metrics
 from logflux_agent.processing.chain import Chain
 from logflux_agent.processing.stage import ProcessingEmit, wrap
 from logflux_agent.record import AckToken, Record, records_for
@@ -94,6 +95,39 @@ def test_max_lines_and_max_bytes_start_a_new_entry_without_dropping_anything() -
     out = chain.process(chunk(["S", "x" * 1000, "y" * 100], 3), 0.0)
     out += chain.flush(0.0, force=True)
     assert [len(r.message) for r in out] == [1002, 100]
+
+
+def splits(input_id: str, reason: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
+        "logflux_agent_multiline_splits_total", {"input": input_id, "reason": reason}
+    )
+    return value or 0.0
+
+
+def test_entries_completed_at_max_lines_or_max_bytes_are_counted_by_cap() -> None:
+    chain = Chain("split-lines", (MultilineProcessor(start_pattern="^S", max_lines=2),))
+    out = chain.process(chunk(["S1", "a", "b", "c", "d", "S2", "e"], 7), 0.0)
+    out += chain.flush(0.0, force=True)
+    # "b" and "d" would have joined a full entry: two splits; "S2" begins one (not a split).
+    assert [r.message for r in out] == ["S1\na", "b\nc", "d", "S2\ne"]
+    assert splits("split-lines", "max_lines") == 2
+    assert splits("split-lines", "max_bytes") == 0
+    assert chain.reporter.counts[("multiline", "max_lines")] == 2
+
+    chain = Chain("split-bytes", (MultilineProcessor(continue_pattern=r"^\s", max_bytes=1024),))
+    lines = ["E", " " + "x" * 700, " " + "y" * 700, " z", "F"]
+    out = chain.process(chunk(lines, 5), 0.0) + chain.flush(0.0, force=True)
+    # The "y" line would pass 1024 characters: it begins an entry of its own, counted once.
+    assert [len(r.message) for r in out] == [1 + 1 + 701, 701 + 1 + 2, 1]
+    assert splits("split-bytes", "max_bytes") == 1
+    assert splits("split-bytes", "max_lines") == 0
+
+
+def test_entries_that_end_because_the_next_one_begins_are_not_counted_as_splits() -> None:
+    chain = Chain("split-none", (CriProcessor(), CONT))
+    out = chain.process(chunk(cri([*TRACE, *TRACE, "next"]), 10), 0.0)
+    assert [r.message for r in out] == ["\n".join(TRACE)] * 2
+    assert splits("split-none", "max_lines") == splits("split-none", "max_bytes") == 0
 
 
 def test_the_joined_entry_keeps_the_first_rows_fields_and_json_parses_the_whole_entry() -> None:
