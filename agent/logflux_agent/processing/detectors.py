@@ -5,13 +5,12 @@ A detector is one or more ``Pattern``: a regex, compiled once, and a ``Gate``. A
 the whole chunk in C — its lines joined by ``SEP``, a character no built-in pattern matches
 or runs across (``Chunk``) — and names the lines the regex can match: ``Finder`` tests a
 rare anchor character with memchr and, when it is there, scans with a regex whose literal
-first character lets the engine jump from one anchor to the next; ``Words`` finds
-case-insensitive words (``authorization``; ``bearer``, ``basic``; ``aws_secret``) with one
-such scan of the lower-cased chunk from a rare letter of theirs (``z``, ``b``, ``w``);
-``CardShapes`` maps digits to ``0`` with ``bytes.translate`` and looks for 13 in a row;
-``Colons`` finds ``::``, or six colons in what is left when every other byte is deleted. The
-regex then runs on those lines only. A gate finds exactly the lines its test (``alone``)
-finds when each line is tested alone.
+first character lets the engine jump from one anchor to the next; ``Anchors`` finds the
+case-insensitive words (``authorization``, ``bearer``, ``basic``, ``aws_secret``) and the
+``lf_`` of keys in one such scan of a translated view of the chunk; ``CardShapes`` maps
+digits to ``0`` with ``bytes.translate`` and looks for 13 in a row; ``Colons`` finds ``::``,
+or six colons in what is left when every other byte is deleted. The regex then runs on those
+lines only. A gate names exactly the lines its one-line test (``alone``) passes.
 
 ``ipv4`` is on nearly every line of an access log, so it has no gate: ``ipv4_mask`` replaces
 in the joined chunk with literal-prefix passes (the engine jumps to a line start or a ``.``
@@ -115,12 +114,6 @@ class Chunk:
         self._memo.clear()
         return lines
 
-    def lowered(self) -> str:
-        low = self._memo.get("lower")
-        if low is None:
-            low = self._memo["lower"] = self.joined().lower()
-        return low
-
     def encoded(self) -> bytes:
         """The joined text as UTF-8 (lone surrogates kept: the bytes are only looked at)."""
         enc = self._memo.get("encoded")
@@ -182,27 +175,54 @@ class Finder(Gate):
         return self.compiled.search(text) is not None
 
 
-class Words(Gate):
-    """Lines holding one of ``words`` in any case. One literal-prefix scan of the lower-cased
-    chunk from ``letter``, a letter all of them hold and rare in logs (the engine jumps from
-    one to the next; the words are checked around it), run only when that letter is in the
-    chunk at all (memchr, either case). str.lower maps no other character to these letters."""
+class Anchors(Gate):
+    """Lines holding one of the case-insensitive words (``authorization``; ``bearer``,
+    ``basic``; ``aws_secret``) or the ``lf_`` of a key. One literal-prefix scan of the anchor
+    view finds them all at once: the chunk's bytes with ASCII letters lower-cased and ``b``,
+    ``w``, ``z``, ``_`` (rare in logs, one in each word) all turned into ``#``, so the engine
+    jumps from one of them to the next and checks the word around it. The characters the
+    case-insensitive patterns also take for an ``i`` or an ``s`` (U+0130, U+0131, U+017F) count as
+    those letters; no other character lower-cases to one of the words' letters."""
 
-    def __init__(self, letter: str, scan: str, *words: str) -> None:
-        self.letter = letter
-        self.scan = re.compile(scan)
-        self.words = words
+    def __init__(self, *keys: str) -> None:
+        self.keys = keys
 
     def lines(self, chunk: Chunk) -> list[int]:
-        joined = chunk.joined()
-        if self.letter not in joined and self.letter.upper() not in joined:
-            return []
-        view = chunk.lowered()
-        return chunk.line_numbers(view, [m.start() for m in self.scan.finditer(view)])
+        found: dict[str, list[int]] | None = chunk.memo("anchors")
+        if found is None:
+            joined = chunk.joined()
+            exotic = "\u0130" in joined or "\u0131" in joined or "\u017f" in joined
+            view = _anchor_view(joined) if exotic else chunk.encoded().translate(_ANCHOR_TABLE)
+            positions: dict[str, list[int]] = {}
+            if b"#" in view:
+                for m in _ANCHORS.finditer(view):
+                    positions.setdefault(_ANCHOR_KEYS[m.group()], []).append(m.start())
+            found = {k: chunk.line_numbers(view, v) for k, v in positions.items()}
+            chunk.remember("anchors", found)
+        if len(self.keys) == 1:
+            return list(found.get(self.keys[0], ()))
+        return sorted({i for k in self.keys for i in found.get(k, ())})
 
     def alone(self, text: str) -> bool:
-        low = text.lower()
-        return any(w in low for w in self.words)
+        found = {_ANCHOR_KEYS[m.group()] for m in _ANCHORS.finditer(_anchor_view(text))}
+        return any(k in found for k in self.keys)
+
+
+def _anchor_view(text: str) -> bytes:
+    if "\u0130" in text or "\u0131" in text or "\u017f" in text:  # instant on 1-byte text
+        text = text.replace("\u0130", "i").replace("\u0131", "i").replace("\u017f", "s")
+    return text.encode("utf-8", "surrogatepass").translate(_ANCHOR_TABLE)
+
+
+_ANCHOR_TABLE = bytes(
+    35 if chr(b) in "bwzBWZ_" else 63 if b == 35 else b + 32 if 65 <= b <= 90 else b
+    for b in range(256)
+)  # the anchors → '#', '#' itself → '?', A-Z → a-z
+# Alternatives by the byte after the '#' (the engine rejects those whose literal does not
+# match at once); the match's text tells which it found.
+_ANCHORS = re.compile(rb"#(?:earer|a(?:sic|(?<=authori#a)tion)|s(?<=a#s)#?secret|(?<=lf#))")
+_ANCHOR_KEYS = {b"#earer": "bearer", b"#asic": "basic", b"#ation": "authorization", b"#": "lf"}
+_ANCHOR_KEYS.update({b"#s#secret": "aws_secret", b"#ssecret": "aws_secret"})
 
 
 # bytes.translate is a C table lookup (str.translate goes through a dict per character).
@@ -321,7 +341,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
         Pattern(
             "logflux_key",
             r"(?<![A-Za-z0-9_])(?:(?:eu|us|ca|au|ap)-)?lf_[A-Za-z0-9_\-.+/=]+",
-            Finder("_", r"_(?<=lf_)"),
+            Anchors("lf"),
         ),
     ),
     "authorization": (
@@ -329,7 +349,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "authorization",
             r"(?i:\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
             rf"(?:(?:bearer|basic|token|digest)\s+)?){_AUTH_VALUE}",
-            Words("z", r"z(?<=authoriz)(?=ation)", "authorization"),
+            Anchors("authorization"),
             "secret",
         ),
         Pattern(
@@ -337,7 +357,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             # A bare "Bearer <token>": the token has a digit or a symbol (not a word).
             r"(?i:\b(?:bearer|basic)\s+)(?=[A-Za-z]*[0-9\-._~+/=])"
             r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)",
-            Words("b", r"b(?=earer|asic)", "bearer", "basic"),
+            Anchors("bearer", "basic"),
             "secret",
         ),
     ),
@@ -360,7 +380,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "aws_secret_key",
             r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
             rf"(?P<secret>{_B64}{{40}})(?![A-Za-z0-9+/=])",
-            Words("w", r"w(?<=aw)(?=s_?secret)", "aws_secret", "awssecret"),
+            Anchors("aws_secret"),
             "secret",
         ),
     ),

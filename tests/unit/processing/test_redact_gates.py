@@ -45,6 +45,7 @@ PIECES = [
     "\u0130",
     "\u212a",
     "\u017f",
+    "\u0131",
     "é",
 ]
 LINE = st.lists(
@@ -143,3 +144,12 @@ def test_access_log_lines_through_the_gates_equal_the_plain_regexes() -> None:
 def test_an_ipv6_address_with_an_ipv4_tail_and_no_double_colon_is_found() -> None:
     r = Redactor(RedactProcessor(detectors=("ipv6",)), None)
     assert r.text("peer 1:2:3:4:5:6:1.2.3.4 up") == "peer [REDACTED:ipv6] up"
+
+
+def test_words_with_the_letters_the_case_insensitive_patterns_also_take_are_found() -> None:
+    r = Redactor(RedactProcessor(detectors=("authorization",)), None)
+    long_s, dotted, dotless = "\u017f", "\u0130", "\u0131"
+    basic, upper, lower = f"Ba{long_s}ic", f"AUTHOR{dotted}ZAT{dotted}ON", f"author{dotless}zation"
+    assert r.text(f"{basic} dXNlcjpwYXNz1") == f"{basic} [REDACTED:authorization]"
+    assert r.text(f"{upper}: t0ken") == f"{upper}: [REDACTED:authorization]"
+    assert r.text(f"{lower}=t0ken") == f"{lower}=[REDACTED:authorization]"
