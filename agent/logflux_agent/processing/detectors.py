@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, AnyStr
 
@@ -318,6 +318,26 @@ _FROM_FIRST_DOT = re.compile(
 )
 # ... and pass 2 removes it: placeholder + octet, in the reversed text (a literal prefix again).
 _OCTET_BEFORE_MARK = re.compile(rf"{_MARK}[0-9]{{1,3}}")
+
+
+_AT_LINE_START_GROUP = re.compile(rf"{SEP}([0-9]{{1,3}}\.{_TAIL})")
+
+
+def ipv4_line_starts(text: str, replace: Mapping[str, str]) -> tuple[str, int]:
+    """The addresses that begin a line of ``text`` replaced by ``replace[address]`` (values
+    start with ``SEP``), and how many: one split in C, one ``map`` over the mapping."""
+    if "." not in text:
+        return text, 0
+    parts = _AT_LINE_START_GROUP.split(SEP + text)
+    if len(parts) == 1:
+        return text, 0
+    parts[1::2] = map(replace.__getitem__, parts[1::2])
+    return "".join(parts)[1:], len(parts) // 2
+
+
+def ipv4_elsewhere(text: str) -> list[int]:
+    """Where, after ``ipv4_line_starts``, ``IPV4`` can still match: the first dot of each."""
+    return [m.start() for m in _FROM_FIRST_DOT.finditer(text)] if "." in text else []
 
 
 def ipv4_mask(text: str, mask: str) -> tuple[str, int]:

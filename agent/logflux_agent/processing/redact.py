@@ -23,12 +23,8 @@ key is ``{state_dir}/redact.key`` (mode 0600), created on first use and never pr
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from logflux_agent.config.privacy import RedactProcessor
@@ -39,16 +35,18 @@ from logflux_agent.processing.detectors import (
     Chunk,
     Mixed,
     Pattern,
+    ipv4_elsewhere,
+    ipv4_line_starts,
     ipv4_mask,
     luhn_ok,
 )
 from logflux_agent.processing.fields import SharedCache
+from logflux_agent.processing.pseudonyms import KEY_FILE, Pseudonyms, load_key
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows, map_shared
 
 __all__ = ["BUILTIN", "KEY_FILE", "RedactStep", "Redactor", "load_key", "luhn_ok"]
 
-KEY_FILE = "redact.key"
 # A PEM block written line by line (one entry per line): after a BEGIN … PRIVATE KEY line with
 # no END, the next entries of that source are replaced whole until the END line, for at most
 # this many lines (a 4096-bit RSA key is ~50), so a stray BEGIN cannot swallow a file.
@@ -65,28 +63,6 @@ PIECE_CHARS = 1 << 16
 
 def _secret_group(regex: str) -> str | None:
     return "secret" if "secret" in re.compile(regex).groupindex else None
-
-
-def load_key(state_dir: str | None) -> bytes:
-    """The local HMAC key (created with mode 0600 on first use; never shown)."""
-    if state_dir is None:  # tap without a state_dir, tests: a key for this process only
-        return os.urandom(32)
-    path = Path(state_dir) / KEY_FILE
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    Path(state_dir).mkdir(parents=True, exist_ok=True)
-    key = os.urandom(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
-        return path.read_bytes()
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-        f.flush()
-        os.fsync(f.fileno())
-    return key
 
 
 class _Pass:
@@ -115,6 +91,7 @@ class Redactor:
         self.counts: dict[str, int] = {}
         self.failed = False
         self.counting = True
+        self._pseudonyms: dict[str, Pseudonyms] = {}
 
         def one(p: Pattern, builtin: bool) -> _Pass:
             simple = key is None and p.secret is None and p.valid is None
@@ -129,8 +106,15 @@ class Redactor:
     def replacement(self, rule: str, value: str) -> str:
         if self.key is None:
             return f"[REDACTED:{rule}]"
-        digest = hmac.new(self.key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return f"[HASH:{rule}:{digest.hexdigest()[:16]}]"
+        return self.pseudonyms(rule)[value]
+
+    def pseudonyms(self, rule: str, prefix: str = "") -> Pseudonyms:
+        """The pseudonym cache of ``rule`` (hash mode), values prefixed with ``prefix``."""
+        found = self._pseudonyms.get(prefix + rule)
+        if found is None:
+            assert self.key is not None
+            found = self._pseudonyms[prefix + rule] = Pseudonyms(self.key, rule, prefix)
+        return found
 
     def _count(self, rule: str, n: int) -> None:
         if n and self.counting:
@@ -167,6 +151,9 @@ class Redactor:
 
     def _builtins(self, chunk: Chunk) -> None:
         for ps in self.builtin:
+            if ps.ipv4 and ps.literal is None:
+                self._ipv4_hashed(ps, chunk)
+                continue
             if ps.chunkwide:
                 chunk.set_joined(self._apply(ps, chunk.joined()))
                 continue
@@ -175,6 +162,18 @@ class Redactor:
                 current = chunk.writable()
                 for i in todo:
                     current[i] = self._apply(ps, current[i])
+
+    def _ipv4_hashed(self, ps: _Pass, chunk: Chunk) -> None:
+        """Hash mode: the addresses that begin a line through the pseudonym cache in one
+        C-level map, then the pattern with a callback on the few lines with another."""
+        text, n = ipv4_line_starts(chunk.joined(), self.pseudonyms("ipv4", SEP))
+        self._count("ipv4", n)
+        chunk.set_joined(text)
+        todo = chunk.line_numbers(text, ipv4_elsewhere(text))
+        if todo:
+            current = chunk.writable()
+            for i in todo:
+                current[i] = self._apply(ps, current[i])
 
     def _customs(self, out: list[str]) -> list[int]:
         failed = []
