@@ -35,12 +35,10 @@ from logflux_agent.processing.detectors import (
     Chunk,
     Mixed,
     Pattern,
-    ipv4_elsewhere,
-    ipv4_line_starts,
-    ipv4_mask,
     luhn_ok,
 )
 from logflux_agent.processing.fields import SharedCache
+from logflux_agent.processing.ipv4 import ipv4_elsewhere, ipv4_line_starts, ipv4_mask
 from logflux_agent.processing.pseudonyms import KEY_FILE, Pseudonyms, load_key
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows, map_shared

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from logflux_agent.config.privacy import RedactProcessor
 from logflux_agent.processing.chain import Chain
-from logflux_agent.processing.detectors import IPV4, SEP, ipv4_mask
+from logflux_agent.processing.ipv4 import IPV4, SEP, ipv4_mask
 from logflux_agent.processing.redact import PIECE_CHARS, Redactor
 from logflux_agent.record import Record
 from logflux_agent.samplelog import AccessLogGenerator
