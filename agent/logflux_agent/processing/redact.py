@@ -270,7 +270,11 @@ class RedactStep:
             self._fields(rows.fields, skip, failed)
         r = self.redactor
         r.failed = False
-        rows.attrs = map_shared(rows.attrs, self._shared)
+        attrs = rows.attrs
+        if attrs.count(attrs[0]) == len(attrs):  # one labels dict (C loop, identity first)
+            rows.attrs = [self._shared(attrs[0])] * len(attrs)
+        else:
+            rows.attrs = map_shared(attrs, self._shared)
         if r.failed:  # a shared attribute value (a label) failed: every row carries it
             failed = set(range(len(rows)))
         for rule, n in r.counts.items():
