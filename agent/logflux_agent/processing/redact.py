@@ -1,14 +1,16 @@
 """``redact``: secrets and personal data replaced in the message and attribute values, before
 encryption (docs/processing.md, "redact").
 
-Speed: a read chunk is redacted as one column. Its lines are joined by a separator no
-detector matches, every gate (processing/detectors.py) tests the joined text in C and names
-the few lines its detector can match, and the detector's regex runs on those lines only; the
-``ipv4`` detector, which matches on almost every line of an access log, replaces in the joined
-text in two literal-prefix passes. A match is replaced by a literal (``subn`` in C) unless it
-needs a check a regex cannot make (the Luhn sum, IPv6 syntax), a capture group or a keyed
-hash: then a callback, on the matches only. The detectors run in their configured order, each
-on the output of the one before, exactly as if every line were redacted alone (``text``).
+Speed: a read chunk is redacted as one column, in pieces of ``PIECE_CHARS``. A piece's lines
+are joined by a separator no detector matches, every gate (processing/detectors.py) tests the
+joined text in C and names the few lines its detector can match, and the detector's regex
+runs on those lines only; the ``ipv4`` detector, which matches on almost every line of an
+access log, replaces in the joined text in two literal-prefix passes (processing/ipv4.py). A
+match is replaced by a literal (``subn`` in C) unless it needs a check a regex cannot make
+(the Luhn sum, IPv6 syntax), a capture group or a keyed hash: then a callback, on the matches
+only — but for hashed addresses that begin a line, which go through the pseudonym cache in
+one ``map`` (processing/pseudonyms.py). The detectors run in their configured order, each on
+the output of the one before, exactly as if every line were redacted alone (``text``).
 
 Safety: built-in patterns are linear (no nested unbounded repeats); custom rules passed the
 same check at load (config/privacy.py) and run line by line, only on lines of at most
@@ -18,7 +20,8 @@ ship``). The replaced text is never logged or counted by value: counters carry t
 
 ``hash`` replaces a value by ``[HASH:<rule>:<16 hex>]``, the first 64 bits of
 HMAC-SHA256(key, value): the same value gives the same pseudonym in every entry. The 32-byte
-key is ``{state_dir}/redact.key`` (mode 0600), created on first use and never printed.
+key is ``{state_dir}/redact.key`` (mode 0600), created on first use and never printed
+(processing/pseudonyms.py, with the bounded cache of recent pseudonyms).
 """
 
 from __future__ import annotations
