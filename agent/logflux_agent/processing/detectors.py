@@ -5,15 +5,15 @@ A detector is one or more ``Pattern``: a regex, compiled once, and a ``Gate``. A
 the whole chunk in C — its lines joined by ``SEP``, a character no built-in pattern matches
 or runs across (``Chunk``) — and names the lines the regex can match: ``Finder`` tests a
 rare anchor character with memchr and, when it is there, scans with a regex whose literal
-first character lets the engine jump from one anchor to the next; ``Words`` finds the
-case-insensitive words (``authorization``, ``bearer``, ``basic``, ``aws_secret``) in one scan
-of the lower-cased chunk; ``CardShapes`` maps digits to ``0`` with ``bytes.translate`` and
-looks for 13 in a row; ``Colons`` finds ``::`` or seven colons. The regex then runs on those
-lines only. A gate finds exactly the lines its test finds when each line is tested alone.
+first character lets the engine jump from one anchor to the next; ``Anchors`` finds the
+case-insensitive words (``authorization``, ``bearer``, ``basic``, ``aws_secret``) and the
+``lf_`` of keys in one such scan of a translated view of the chunk; ``CardShapes`` maps
+digits to ``0`` with ``bytes.translate`` and looks for 13 in a row; ``Colons`` finds ``::``,
+or six colons in what is left when every other byte is deleted. The regex then runs on those
+lines only. A gate names exactly the lines its one-line test (``alone``) passes.
 
-``ipv4`` is on nearly every line of an access log, so it has no gate: ``ipv4_mask`` replaces
-in the joined chunk with literal-prefix passes (the engine jumps to a line start or a ``.``
-instead of trying the pattern at every digit, ~50 ns each).
+``ipv4`` is on nearly every line of an access log, so it has no gate: it replaces in the
+joined chunk itself (processing/ipv4.py).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any, AnyStr
 
-SEP = "\x00"  # joins a chunk's lines: no built-in pattern matches it or runs across it
+from logflux_agent.processing.ipv4 import IPV4, SEP
+
+__all__ = ["BUILTIN", "IPV4", "SEP", "Chunk", "Gate", "Mixed", "Pattern", "luhn_ok"]
+
 _BSEP = SEP.encode()
-_MARK = "\x01"  # a placeholder ipv4_mask leaves between its two passes
 
 
 def luhn_ok(digits: str) -> bool:
@@ -114,11 +115,12 @@ class Chunk:
         self._memo.clear()
         return lines
 
-    def lowered(self) -> str:
-        low = self._memo.get("lower")
-        if low is None:
-            low = self._memo["lower"] = self.joined().lower()
-        return low
+    def encoded(self) -> bytes:
+        """The joined text as UTF-8 (lone surrogates kept: the bytes are only looked at)."""
+        enc = self._memo.get("encoded")
+        if enc is None:
+            enc = self._memo["encoded"] = self.joined().encode("utf-8", "surrogatepass")
+        return enc
 
     def memo(self, name: str) -> Any:
         return self._memo.get(name)
@@ -151,6 +153,10 @@ class Gate:
         """Line numbers to run the pattern on, in order."""
         return list(range(len(chunk.lines())))
 
+    def alone(self, text: str) -> bool:
+        """The test of one line: ``lines`` names exactly the lines that pass it."""
+        return True
+
 
 class Finder(Gate):
     """Lines where ``regex`` matches. It starts with the literal ``anchor``: the C scanner
@@ -166,33 +172,58 @@ class Finder(Gate):
             return []
         return chunk.line_numbers(joined, [m.start() for m in self.compiled.finditer(joined)])
 
+    def alone(self, text: str) -> bool:
+        return self.compiled.search(text) is not None
 
-class Words(Gate):
-    """Lines holding one of the words named ``keys``, in any case. One scan of the lower-cased
-    chunk finds every word at once (they all hold an ``a``, the regex's literal first
-    character); the result is kept until a pass changes the chunk."""
+
+class Anchors(Gate):
+    """Lines holding one of the case-insensitive words (``authorization``; ``bearer``,
+    ``basic``; ``aws_secret``) or the ``lf_`` of a key. One literal-prefix scan of the anchor
+    view finds them all at once: the chunk's bytes with ASCII letters lower-cased and ``b``,
+    ``w``, ``z``, ``_`` (rare in logs, one in each word) all turned into ``#``, so the engine
+    jumps from one of them to the next and checks the word around it. The characters the
+    case-insensitive patterns also take for an ``i`` or an ``s`` (U+0130, U+0131, U+017F) count as
+    those letters; no other character lower-cases to one of the words' letters."""
 
     def __init__(self, *keys: str) -> None:
         self.keys = keys
 
     def lines(self, chunk: Chunk) -> list[int]:
-        found = chunk.memo("words")
+        found: dict[str, list[int]] | None = chunk.memo("anchors")
         if found is None:
-            found = {}
-            view = chunk.lowered()
-            for m in _WORDS.finditer(view):
-                found.setdefault(m.lastgroup or "", []).append(m.start())
-            found = {k: chunk.line_numbers(view, v) for k, v in found.items()}
-            chunk.remember("words", found)
+            joined = chunk.joined()
+            exotic = "\u0130" in joined or "\u0131" in joined or "\u017f" in joined
+            view = _anchor_view(joined) if exotic else chunk.encoded().translate(_ANCHOR_TABLE)
+            positions: dict[str, list[int]] = {}
+            if b"#" in view:
+                for m in _ANCHORS.finditer(view):
+                    positions.setdefault(_ANCHOR_KEYS[m.group()], []).append(m.start())
+            found = {k: chunk.line_numbers(view, v) for k, v in positions.items()}
+            chunk.remember("anchors", found)
         if len(self.keys) == 1:
             return list(found.get(self.keys[0], ()))
         return sorted({i for k in self.keys for i in found.get(k, ())})
 
+    def alone(self, text: str) -> bool:
+        found = {_ANCHOR_KEYS[m.group()] for m in _ANCHORS.finditer(_anchor_view(text))}
+        return any(k in found for k in self.keys)
 
-_WORDS = re.compile(
-    r"a(?:(?=uthorization)(?P<authorization>)|(?<=bea)(?=rer)(?P<bearer>)"
-    r"|(?<=ba)(?=sic)(?P<basic>)|(?=ws_?secret)(?P<aws_secret>))"
-)
+
+def _anchor_view(text: str) -> bytes:
+    if "\u0130" in text or "\u0131" in text or "\u017f" in text:  # instant on 1-byte text
+        text = text.replace("\u0130", "i").replace("\u0131", "i").replace("\u017f", "s")
+    return text.encode("utf-8", "surrogatepass").translate(_ANCHOR_TABLE)
+
+
+_ANCHOR_TABLE = bytes(
+    35 if chr(b) in "bwzBWZ_" else 63 if b == 35 else b + 32 if 65 <= b <= 90 else b
+    for b in range(256)
+)  # the anchors → '#', '#' itself → '?', A-Z → a-z
+# Alternatives by the byte after the '#' (the engine rejects those whose literal does not
+# match at once); the match's text tells which it found.
+_ANCHORS = re.compile(rb"#(?:earer|a(?:sic|(?<=authori#a)tion)|s(?<=a#s)#?secret|(?<=lf#))")
+_ANCHOR_KEYS = {b"#earer": "bearer", b"#asic": "basic", b"#ation": "authorization", b"#": "lf"}
+_ANCHOR_KEYS.update({b"#s#secret": "aws_secret", b"#ssecret": "aws_secret"})
 
 
 # bytes.translate is a C table lookup (str.translate goes through a dict per character).
@@ -216,28 +247,43 @@ class CardShapes(Gate):
     """Lines holding a card-number shape (``card_possible``)."""
 
     def lines(self, chunk: Chunk) -> list[int]:
-        view = chunk.joined().encode("utf-8", "surrogatepass").translate(_CHUNK_VIEW, b" -")
+        view = chunk.encoded().translate(_CHUNK_VIEW, b" -")
         near = occurrences(view, b"0" * 13, _BSEP)
         if not near:
             return []
         current = chunk.lines()
         return [i for i in chunk.line_numbers(view, near) if card_possible(current[i])]
 
+    def alone(self, text: str) -> bool:
+        return card_possible(text)
+
 
 _TWO = re.compile("::")  # a literal prefix: the scanner jumps from colon to colon
+# Every byte but the colon and the separator: what is left of a line is its colons.
+_NOT_COLON = bytes(b for b in range(256) if b not in (0, 58))
+
+
+def colons_possible(text: str) -> bool:
+    """Whether ``text`` can hold an IPv6 address (the test of one line): ``::``, or the six
+    colons of the full form (seven, or six before an IPv4 tail)."""
+    return "::" in text or text.count(":") >= 6
 
 
 class Colons(Gate):
-    """Lines with ``::`` or at least seven colons: every form of an IPv6 address has one."""
+    """Lines passing ``colons_possible``: ``::`` found by a literal-prefix scan, six colons in
+    the chunk's colons alone (every other byte deleted: a few bytes per line)."""
 
     def lines(self, chunk: Chunk) -> list[int]:
         joined = chunk.joined()
         if ":" not in joined:
             return []
         found = set(chunk.line_numbers(joined, [m.start() for m in _TWO.finditer(joined)]))
-        counts = map(str.count, chunk.lines(), repeat(":"))
-        found.update(i for i, n in enumerate(counts) if n >= 7)
+        view = chunk.encoded().translate(None, _NOT_COLON)
+        found.update(chunk.line_numbers(view, occurrences(view, b"::::::", _BSEP)))
         return sorted(found)
+
+    def alone(self, text: str) -> bool:
+        return colons_possible(text)
 
 
 EVERY_LINE = Gate()
@@ -254,37 +300,7 @@ class Pattern:
     valid: Callable[[str], bool] | None = None
 
 
-_IP4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _B64 = r"[A-Za-z0-9+/]"
-# A digit first, its lookbehind after it: the engine then scans for a digit instead of trying
-# the lookbehind at every position. The first octet is 1-3 digits (999.1.1.1 is masked too:
-# over-redaction, harmless). ipv4_mask finds exactly what this finds.
-IPV4 = rf"[0-9](?<![0-9.][0-9])[0-9]{{0,2}}\.(?:{_IP4}\.){{2}}{_IP4}(?![0-9]|\.[0-9])"
-_TAIL = rf"(?:{_IP4}\.){{2}}{_IP4}(?![0-9]|\.[0-9])"
-# Pass 1a, addresses that begin a line (access logs): the separator is the literal prefix.
-_AT_LINE_START = re.compile(rf"{SEP}[0-9]{{1,3}}\.{_TAIL}")
-# Pass 1b, the others: from the first dot, the first octet checked behind it (1-3 digits, not
-# after a digit or a dot); the octet itself is left in front of a placeholder ...
-_FROM_FIRST_DOT = re.compile(
-    r"\.(?=[0-9]{1,3}\.[0-9])(?<=[0-9]\.)(?<![0-9]{4}\.)(?<!\.[0-9]\.)(?<!\.[0-9]{2}\.)"
-    rf"(?<!\.[0-9]{{3}}\.){_TAIL}"
-)
-# ... and pass 2 removes it: placeholder + octet, in the reversed text (a literal prefix again).
-_OCTET_BEFORE_MARK = re.compile(rf"{_MARK}[0-9]{{1,3}}")
-
-
-def ipv4_mask(text: str, mask: str) -> tuple[str, int]:
-    """Every address ``IPV4`` finds in ``text`` replaced by ``mask``, and how many."""
-    if "." not in text:
-        return text, 0
-    if _MARK in text or _MARK in mask or "\\" in mask:
-        return re.subn(IPV4, mask, text)
-    # A separator in front: an address at the very start is one at a line start too.
-    work, first = _AT_LINE_START.subn(SEP + mask, SEP + text)
-    work, rest = _FROM_FIRST_DOT.subn(_MARK, work)
-    if rest:
-        work = _OCTET_BEFORE_MARK.sub(mask[::-1], work[::-1])[::-1]
-    return (work[1:], first + rest) if first or rest else (text, 0)
 
 
 _AUTH_VALUE = r"(?P<secret>[A-Za-z0-9\-._~+/]+=*)"
@@ -294,7 +310,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
         Pattern(
             "logflux_key",
             r"(?<![A-Za-z0-9_])(?:(?:eu|us|ca|au|ap)-)?lf_[A-Za-z0-9_\-.+/=]+",
-            Finder("_", r"_(?<=lf_)"),
+            Anchors("lf"),
         ),
     ),
     "authorization": (
@@ -302,7 +318,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "authorization",
             r"(?i:\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
             rf"(?:(?:bearer|basic|token|digest)\s+)?){_AUTH_VALUE}",
-            Words("authorization"),
+            Anchors("authorization"),
             "secret",
         ),
         Pattern(
@@ -310,7 +326,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             # A bare "Bearer <token>": the token has a digit or a symbol (not a word).
             r"(?i:\b(?:bearer|basic)\s+)(?=[A-Za-z]*[0-9\-._~+/=])"
             r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)",
-            Words("bearer", "basic"),
+            Anchors("bearer", "basic"),
             "secret",
         ),
     ),
@@ -333,7 +349,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "aws_secret_key",
             r"(?i:aws_?secret_?(?:access_?)?key)[\"']?\s*[:=]\s*[\"']?"
             rf"(?P<secret>{_B64}{{40}})(?![A-Za-z0-9+/=])",
-            Words("aws_secret"),
+            Anchors("aws_secret"),
             "secret",
         ),
     ),

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from logflux_agent.config.privacy import RedactProcessor
 from logflux_agent.processing.chain import Chain
-from logflux_agent.processing.detectors import IPV4, SEP, ipv4_mask
-from logflux_agent.processing.redact import Redactor
+from logflux_agent.processing.ipv4 import IPV4, SEP, ipv4_mask
+from logflux_agent.processing.redact import PIECE_CHARS, Redactor
 from logflux_agent.record import Record
 from logflux_agent.samplelog import AccessLogGenerator
 
@@ -112,3 +112,17 @@ def test_custom_rules_see_one_line_at_a_time() -> None:
     cfg = RedactProcessor(detectors=("ipv4",), custom={"first": r"^\w+"})
     out, failed = Redactor(cfg, None).column(["alpha 10.0.0.1", "beta two"])
     assert out == ["[REDACTED:first] [REDACTED:ipv4]", "[REDACTED:first] two"] and not failed
+
+
+def test_a_column_longer_than_a_piece_is_redacted_in_pieces_like_each_line_alone() -> None:
+    long_line = "x" * 200 + " 10.0.0.9"
+    lines = [f"line {i} from 10.0.{i % 250}.1" if i % 97 else long_line for i in range(8000)]
+    assert sum(map(len, lines)) > 3 * PIECE_CHARS
+    cfg = RedactProcessor(detectors=("ipv4",), custom={"word": r"line"}, max_chars=200)
+    r = Redactor(cfg, None)
+    out, failed = r.column(lines, SEP.join(lines))
+    alone = Redactor(cfg, None)
+    expected = [alone.text(t) for t in lines]
+    assert out == expected
+    assert failed == [i for i in range(8000) if i % 97 == 0]
+    assert r.counts == alone.counts
