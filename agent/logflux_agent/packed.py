@@ -34,7 +34,7 @@ LinesColumns = tuple[list[str], float, int, str, dict[str, str], list[str] | Non
 class Lines(Sequence[Record]):
     """The lines of one read chunk of one stream, sharing every field but the message."""
 
-    __slots__ = ("ack", "attributes", "level", "messages", "rids", "source", "timestamp")
+    __slots__ = ("_text", "ack", "attributes", "level", "messages", "rids", "source", "timestamp")
 
     def __init__(
         self,
@@ -53,6 +53,7 @@ class Lines(Sequence[Record]):
         self.attributes = attributes
         self.ack = ack  # the token of the last line (None: a head cut off a longer chunk)
         self.rids = rids
+        self._text = -1  # text_bytes, once computed (the queue and the batcher both ask)
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -104,7 +105,9 @@ class Lines(Sequence[Record]):
 
     def text_bytes(self) -> int:
         """Characters of message text, summed in C (queue and batch byte bounds)."""
-        return sum(map(len, self.messages))
+        if self._text < 0:
+            self._text = sum(map(len, self.messages))
+        return self._text
 
     def columns(self) -> LinesColumns:
         return (
