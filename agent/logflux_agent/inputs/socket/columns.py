@@ -129,15 +129,21 @@ def _map_columns(
     if ids is None:
         return None
     sources = _sources(_column(objs, "source"), source)
-    fields = zip(
-        messages,
-        map(float, stamps),
-        map(_LEVELS.__getitem__, levels),
-        sources,
-        attrs,
-        repeat(None),
-        ids,
+    return column_records(
+        messages, map(float, stamps), map(_LEVELS.__getitem__, levels), sources, attrs, ids
     )
+
+
+def column_records(
+    messages: Iterable[str],
+    stamps: Iterable[float],
+    levels: Iterable[int],
+    sources: Iterable[str],
+    attrs: Iterable[dict[str, str]],
+    ids: Iterable[str | None],
+) -> list[Record]:
+    """Records from their columns, one C-level pass (no ack token: the caller adds it)."""
+    fields = zip(messages, stamps, levels, sources, attrs, repeat(None), ids)
     return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
 
 

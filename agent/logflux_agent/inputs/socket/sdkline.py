@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import compress, repeat
+from itertools import compress
 from typing import Any, cast
 
-from logflux_agent.inputs.socket.columns import FittedLabels, Policy
+from logflux_agent.inputs.socket.columns import FittedLabels, Policy, column_records
 from logflux_agent.inputs.socket.entry import secret_matches
 from logflux_agent.inputs.socket.rids import RecordIds
 from logflux_agent.record import Record
@@ -50,7 +50,6 @@ _LINE = re.compile(
 _CONTROL = bytes(c for c in range(32) if c != 10)  # \n separates the joined lines
 _LEVELS = {str(n): n + 1 for n in range(8)}  # syslog severity 0-7 → LogFlux level
 _MAX_LABELS_TEXT = 1024  # longer labels texts are not cached (the cache stays small)
-_new_tuple = tuple.__new__
 
 
 def map_sdk_lines(
@@ -102,16 +101,9 @@ def _records(
     if attrs is None:
         return None
     rids.next += len(ids)
-    fields = zip(
-        messages,
-        map(float, stamps),
-        map(_LEVELS.__getitem__, levels),
-        sources,
-        attrs,
-        repeat(None),
-        ids,
+    return column_records(
+        messages, map(float, stamps), map(_LEVELS.__getitem__, levels), sources, attrs, ids
     )
-    return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
 
 
 def _secrets_pass(has_secret: tuple[str, ...], secrets: tuple[str, ...], policy: Policy) -> bool:
