@@ -144,7 +144,7 @@ def plaintexts(
     distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
     if rids is None and len(firsts) * 8 <= len(entries) + 16:
         # Few runs (the usual batch): each run's JSON is built at once.
-        tails, _, cuts = _attribute_parts(distinct, statics, tokens, "", False)
+        tails, _, cuts = _attribute_parts(distinct, statics, tokens, "", (True, False))
         _count_cuts(cut, cuts, run_attributes, starts)
         heads = _heads(firsts, stamps, "")
         messages = list(map(_MESSAGE, entries))
@@ -161,7 +161,10 @@ def plaintexts(
     quote = '"' if escaped is not None else ""
     if escaped is None:
         escaped = map(encode_basestring, messages)
-    tails, opened, cuts = _attribute_parts(distinct, statics, tokens, quote, rids is not None)
+    # Which texts the tail columns read: the plain tail for an entry without an id, the one
+    # open for its record id for one with.
+    wanted = (rids is None or None in rids, rids is not None)
+    tails, opened, cuts = _attribute_parts(distinct, statics, tokens, quote, wanted)
     _count_cuts(cut, cuts, run_attributes, starts)
     heads = _heads(firsts, stamps, quote)
     columns: list[Any] = [
@@ -261,26 +264,26 @@ def _attribute_parts(
     statics: PayloadStatics,
     tokens: dict[int, bytes] | None,
     quote: str,
-    with_opened: bool,
+    wanted: tuple[bool, bool],
 ) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
     """Per distinct attributes object (``distinct``, by id): the JSON after the message
     (``tails``), the same up to the open meta object for an entry with a record id
-    (``opened``, only ``with_opened``), both after ``quote``, and the labels each leaves out
+    (``opened``), each only if ``wanted``, both after ``quote``, and the labels each leaves out
     (``cuts``, only those that leave some). Many dicts of one shape (a processor chain's
     output) are written column-wise (attribute_columns.py), the rest one by one."""
     tails: dict[int, str] = {}
     opened: dict[int, str] = {}
     cuts: dict[int, int] = {}
     meta_open = statics.meta_open()
-    ends = [f"{statics.meta_fragment}}}\n", f'{meta_open}"record_id":'][: 1 + with_opened]
+    ends = list(compress((f"{statics.meta_fragment}}}\n", f'{meta_open}"record_id":'), wanted))
+    outs = list(compress((tails, opened), wanted))
     rest = list(distinct.values())
     if len(rest) >= MIN_GROUP:
         groups, rest = column_texts(rest, statics.labels, quote, ends)
         for members, texts in groups:
             keys = list(map(id, members))
-            tails.update(zip(keys, texts[0], strict=True))
-            if with_opened:
-                opened.update(zip(keys, texts[1], strict=True))
+            for out, column in zip(outs, texts, strict=True):
+                out.update(zip(keys, column, strict=True))
     for attrs in rest:
         shown = attrs
         found = attrs.get(TOKENS_KEY)
@@ -292,9 +295,8 @@ def _attribute_parts(
         if dropped:
             cuts[id(attrs)] = dropped
         frag = quote + ',"attributes":' + _json_object(merged) if merged else quote
-        tails[id(attrs)] = frag + ends[0]
-        if with_opened:
-            opened[id(attrs)] = frag + ends[1]
+        for out, end in zip(outs, ends, strict=True):
+            out[id(attrs)] = frag + end
     return tails, opened, cuts
 
 
