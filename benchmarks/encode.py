@@ -16,6 +16,12 @@ on a batch of realistic access-log lines, every entry stored, as with the defaul
 own (process time; median and best of ``--repeat`` rounds, each round ``--rounds`` encodes):
 
     .venv/bin/python benchmarks/encode.py --steps --repeat 15
+
+``--attributes container`` gives each entry its own attributes dict, shaped as the
+``cri`` + ``kubernetes`` + ``json`` chain leaves it (stream, pod fields, the app's JSON fields,
+one of them a per-line counter), instead of one dict shared by the whole batch:
+
+    .venv/bin/python benchmarks/encode.py --steps --attributes container --repeat 15
 """
 
 from __future__ import annotations
@@ -57,6 +63,26 @@ STATICS = PayloadStatics.build(
     node="web-01", environment="production", agent=USER_AGENT, labels={"team": "payments"}
 )
 ATTRS = {"service": "nginx"}
+ATTRIBUTES = ("shared", "container")
+
+
+def attributes_of(kind: str, n: int) -> dict[str, str]:
+    """The attributes of the ``n``-th entry: the shared dict, or a container entry's own."""
+    if kind == "shared":
+        return ATTRS
+    return {
+        "env": "bench",
+        "stream": "stdout",
+        "k8s.namespace": "bench",
+        "k8s.pod": "web-1",
+        "k8s.pod_uid": "0f1e2d3c",
+        "k8s.container": "app",
+        "k8s.restart_count": "0",
+        "level": "info",
+        "ts": str(1_796_104_800_000 + n),
+        "req": str(n),
+        "svc": "web",
+    }
 
 
 def make_lines(n: int, size: int) -> list[str]:
@@ -70,10 +96,10 @@ def make_lines(n: int, size: int) -> list[str]:
     return out
 
 
-def batches(lines: list[str], batch: int) -> list[list[EntryTuple]]:
+def batches(lines: list[str], batch: int, kind: str = "shared") -> list[list[EntryTuple]]:
     t0 = 1_795_000_000.0
     entries: list[EntryTuple] = [
-        (line, t0 + i * 0.0005, 7, "/var/log/nginx/access.log", ATTRS)
+        (line, t0 + i * 0.0005, 7, "/var/log/nginx/access.log", attributes_of(kind, i))
         for i, line in enumerate(lines)
     ]
     return [entries[i : i + batch] for i in range(0, len(entries), batch)]
@@ -163,15 +189,18 @@ async def _offloaded(
     }
 
 
-def steps(entries: int, rounds: int, repeat_: int) -> list[tuple[str, float, float]]:
+def steps(
+    entries: int, rounds: int, repeat_: int, kind: str = "shared"
+) -> list[tuple[str, float, float]]:
     """(step, median, best) CPU µs per entry: the whole encode, then each step on its own.
 
     The batch: ``entries`` access-log lines read in chunks of 250 (one timestamp each), one
-    source and attributes object, as the file input hands them to the encoder."""
+    source and attributes object (``kind`` "shared"; "container": one per entry), as the file
+    input hands them to the encoder."""
     lines = AccessLogGenerator().lines(entries)
     t0 = 1_795_000_000.0
     batch: list[EntryTuple] = [
-        (line, t0 + i // 250 * 0.01, 7, "/var/log/nginx/access.log", ATTRS)
+        (line, t0 + i // 250 * 0.01, 7, "/var/log/nginx/access.log", attributes_of(kind, i))
         for i, line in enumerate(lines)
     ]
     aead = AESGCM(os.urandom(32))
@@ -219,9 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     parser.add_argument("--steps", action="store_true", help="CPU per step of one encode")
     parser.add_argument("--rounds", type=int, default=30, help="--steps: encodes per round")
+    parser.add_argument(
+        "--attributes",
+        choices=ATTRIBUTES,
+        default="shared",
+        help="one attributes dict for all entries, or one per entry as the container chain",
+    )
     args = parser.parse_args(argv)
     if args.steps:
-        results = steps(args.batch, args.rounds, args.repeat)
+        results = steps(args.batch, args.rounds, args.repeat, args.attributes)
         if args.json:
             for name, median, best in results:
                 print(json.dumps({"step": name, "us_per_entry": median, "best": best}))
@@ -233,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     key = os.urandom(32)
     rows: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
-        work = batches(make_lines(args.entries, size), args.batch)
+        work = batches(make_lines(args.entries, size), args.batch, args.attributes)
         for compressor in ["stored", *sorted(COMPRESSORS)]:
             rows.append({"line_bytes": size, **in_process(work, compressor, key, args.repeat)})
         best = "stored" if size < DEFAULT_COMPRESS_MIN_BYTES else DEFAULT_COMPRESSOR

@@ -4,7 +4,8 @@ Owns the plaintext an entry is encrypted from: the per-agent parts (``PayloadSta
 top-level labels and the ``meta`` fragment), the merge of those labels under an entry's own
 attributes within the attribute limit, and the entry's ``meta.record_id`` (docs/record-ids.md).
 Python code runs once per batch, per run of neighbours sharing timestamp, level, source and
-attributes object (``run_starts``), or per distinct attributes object; the per-entry work is
+attributes object (``run_starts``), or per distinct attributes object (many of one shape, as a
+processor chain leaves them, column-wise: attribute_columns.py); the per-entry work is
 ``map`` over columns or C-level passes over a run's joined text: a run of ASCII messages
 without control characters (access logs, most application logs) is escaped as one string, as
 ``json.dumps`` would escape each message. encode.py compresses, encrypts and frames what this
@@ -21,6 +22,7 @@ from json.encoder import encode_basestring
 from operator import is_, is_not, itemgetter, mul, ne, or_, sub
 from typing import Any, cast
 
+from logflux_agent.ingest.attribute_columns import MIN_GROUP, column_texts
 from logflux_agent.ingest.limits import MAX_LABELS
 from logflux_agent.record import TOKENS_KEY, SearchTokens
 
@@ -138,15 +140,13 @@ def plaintexts(
     if starts is None:
         starts = run_starts(entries)
     firsts = list(map(entries.__getitem__, starts[:-1]))
-    heads = _heads(firsts, stamps)
     run_attributes = list(map(ATTRIBUTES_OF, firsts))
     distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
-    tails, opened, cuts = _attribute_parts(distinct, statics, tokens)
-    if cuts and cut is not None:
-        per_entry = map(cuts.get, map(id, run_attributes), repeat(0))
-        cut[0] += sum(map(mul, per_entry, map(sub, starts[1:], starts[:-1])))
     if rids is None and len(firsts) * 8 <= len(entries) + 16:
         # Few runs (the usual batch): each run's JSON is built at once.
+        tails, _, cuts = _attribute_parts(distinct, statics, tokens, "", (True, False))
+        _count_cuts(cut, cuts, run_attributes, starts)
+        heads = _heads(firsts, stamps, "")
         messages = list(map(_MESSAGE, entries))
         runs = map(
             _run_json,
@@ -157,12 +157,16 @@ def plaintexts(
         return b"".join(runs).split(b"\n")[:-1]
     messages = list(map(_MESSAGE, entries))
     escaped: Any = _escaped_batch(messages)
+    # Plain messages: the fragments around them carry their quotes.
+    quote = '"' if escaped is not None else ""
     if escaped is None:
         escaped = map(encode_basestring, messages)
-    else:  # plain messages: the fragments around them carry their quotes
-        heads = {key: text + '"' for key, text in heads.items()}
-        tails = {key: '"' + text for key, text in tails.items()}
-        opened = {key: '"' + text for key, text in opened.items()}
+    # Which texts the tail columns read: the plain tail for an entry without an id, the one
+    # open for its record id for one with.
+    wanted = (rids is None or None in rids, rids is not None)
+    tails, opened, cuts = _attribute_parts(distinct, statics, tokens, quote, wanted)
+    _count_cuts(cut, cuts, run_attributes, starts)
+    heads = _heads(firsts, stamps, quote)
     columns: list[Any] = [
         map(heads.__getitem__, map(_HEAD_KEY, entries)),
         escaped,
@@ -174,8 +178,22 @@ def plaintexts(
     return _utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
 
 
-def _heads(firsts: list[EntryTuple], stamps: dict[float, str]) -> dict[tuple[float, int, str], str]:
-    """The JSON up to the message, per distinct (timestamp, level, source)."""
+def _count_cuts(
+    cut: list[int] | None,
+    cuts: dict[int, int],
+    run_attributes: list[dict[str, str]],
+    starts: list[int],
+) -> None:
+    """Add to ``cut[0]`` the labels each entry left out (per run: its length times its own)."""
+    if cuts and cut is not None:
+        per_entry = map(cuts.get, map(id, run_attributes), repeat(0))
+        cut[0] += sum(map(mul, per_entry, map(sub, starts[1:], starts[:-1])))
+
+
+def _heads(
+    firsts: list[EntryTuple], stamps: dict[float, str], quote: str
+) -> dict[tuple[float, int, str], str]:
+    """The JSON up to the message (and ``quote``), per distinct (timestamp, level, source)."""
     keys = list(set(map(_HEAD_KEY, firsts)))
     sources = {
         source: '{"v":"2.0","type":"log","source":' + encode_basestring(source)
@@ -187,7 +205,8 @@ def _heads(firsts: list[EntryTuple], stamps: dict[float, str]) -> dict[tuple[flo
         map(stamps.__getitem__, map(_FIRST, keys)),
         strict=True,
     )
-    return dict(zip(keys, map('%s%s,"ts":"%s","message":'.__mod__, texts), strict=True))
+    form = '%s%s,"ts":"%s","message":' + quote
+    return dict(zip(keys, map(form.__mod__, texts), strict=True))
 
 
 def _utf8(text: str) -> bytes:
@@ -241,16 +260,31 @@ def _run_json(messages: list[str], head: str, tail: str) -> bytes:
 
 
 def _attribute_parts(
-    distinct: dict[int, dict[str, str]], statics: PayloadStatics, tokens: dict[int, bytes] | None
+    distinct: dict[int, dict[str, str]],
+    statics: PayloadStatics,
+    tokens: dict[int, bytes] | None,
+    quote: str,
+    wanted: tuple[bool, bool],
 ) -> tuple[dict[int, str], dict[int, str], dict[int, int]]:
     """Per distinct attributes object (``distinct``, by id): the JSON after the message
     (``tails``), the same up to the open meta object for an entry with a record id
-    (``opened``), and the labels each leaves out (``cuts``, only those that leave some)."""
+    (``opened``), each only if ``wanted``, both after ``quote``, and the labels each leaves out
+    (``cuts``, only those that leave some). Many dicts of one shape (a processor chain's
+    output) are written column-wise (attribute_columns.py), the rest one by one."""
     tails: dict[int, str] = {}
     opened: dict[int, str] = {}
     cuts: dict[int, int] = {}
     meta_open = statics.meta_open()
-    for attrs in distinct.values():
+    ends = list(compress((f"{statics.meta_fragment}}}\n", f'{meta_open}"record_id":'), wanted))
+    outs = list(compress((tails, opened), wanted))
+    rest = list(distinct.values())
+    if len(rest) >= MIN_GROUP:
+        groups, rest = column_texts(rest, statics.labels, quote, ends)
+        for members, texts in groups:
+            keys = list(map(id, members))
+            for out, column in zip(outs, texts, strict=True):
+                out.update(zip(keys, column, strict=True))
+    for attrs in rest:
         shown = attrs
         found = attrs.get(TOKENS_KEY)
         if type(found) is SearchTokens:  # processing/tokens.py: a header, not payload
@@ -260,9 +294,9 @@ def _attribute_parts(
         merged, dropped = merge_labels(statics.labels, shown)
         if dropped:
             cuts[id(attrs)] = dropped
-        frag = ',"attributes":' + _json_object(merged) if merged else ""
-        tails[id(attrs)] = f"{frag}{statics.meta_fragment}}}\n"
-        opened[id(attrs)] = f'{frag}{meta_open}"record_id":'
+        frag = quote + ',"attributes":' + _json_object(merged) if merged else quote
+        for out, end in zip(outs, ends, strict=True):
+            out[id(attrs)] = frag + end
     return tails, opened, cuts
 
 
