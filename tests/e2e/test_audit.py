@@ -24,7 +24,7 @@ from typing import Any
 
 from logflux_agent.ledger import index, ledger_dir
 from tests.support.agentproc import AgentProcess
-from tests.support.e2e import metric
+from tests.support.e2e import file_agent, metric
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 
@@ -140,11 +140,10 @@ def test_kill9_storm_with_rotation_audit_matches_the_ingestor_line_by_line(
     log = tmp_path / "logs" / "app.log"
     log.parent.mkdir()
     log.touch()
-    agent = AgentProcess(
+    agent = file_agent(
         tmp_path / "agent",
-        endpoint=ref_ingestor.url,
-        api_key=ref_ingestor.api_key,
-        inputs=[{"type": "file", "id": "app", "paths": [str(log)], "start_at": "beginning"}],
+        ref_ingestor,
+        [log],
         extra={"sender": {"batch_max_entries": BATCH, "max_in_flight": IN_FLIGHT}, **EXTRA},
         metrics=False,
     )
@@ -226,19 +225,11 @@ def test_copytruncate_window_is_reported_as_a_gap_with_its_byte_range(
     log = tmp_path / "app.log"
     log.touch()
     (tmp_path / "archive").mkdir()
-    agent = AgentProcess(
+    agent = file_agent(
         tmp_path / "agent",
-        endpoint=ref_ingestor.url,
-        api_key=ref_ingestor.api_key,
-        inputs=[
-            {
-                "type": "file",
-                "id": "app",
-                "paths": [str(log)],
-                "start_at": "beginning",
-                "read_chunk_bytes": 4096,
-            }
-        ],
+        ref_ingestor,
+        [log],
+        read_chunk_bytes=4096,
         # A small queue: during the outage the input stops reading with most of it unread.
         extra={"queue": {"max_entries": 500}, "sender": {"batch_max_entries": 100}},
         metrics=True,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.agentproc import AgentProcess
+from tests.support.e2e import file_agent
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 
@@ -48,20 +49,12 @@ def test_binary_files_filtered_lines_and_dead_letters_are_gaps_with_their_reason
     app, binary = logs / "app.log", logs / "blob.log"
     binary.write_bytes(b"PK\x03\x04\x00\x00 not text\n" * 50)
     app.touch()
-    agent = AgentProcess(
+    agent = file_agent(
         tmp_path / "agent",
-        endpoint=ref_ingestor.url,
-        api_key=ref_ingestor.api_key,
-        inputs=[
-            {
-                "type": "file",
-                "id": "app",
-                "paths": [str(logs / "*.log")],
-                "start_at": "beginning",
-                "record_ids": True,
-                "processors": [{"exclude": {"patterns": ["DEBUG"]}}],
-            }
-        ],
+        ref_ingestor,
+        [logs / "*.log"],
+        record_ids=True,
+        processors=[{"exclude": {"patterns": ["DEBUG"]}}],
         metrics=False,
     )
     first, second = lines(1), lines(2)

@@ -14,7 +14,7 @@ import random
 import threading
 from pathlib import Path
 
-from tests.support.agentproc import AgentProcess
+from tests.support.e2e import file_agent
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
 
@@ -81,19 +81,11 @@ def test_kill9_storm_with_shifting_rename_rotation_delivers_every_line(
     log = tmp_path / "logs" / "app.log"
     log.parent.mkdir()
     log.touch()
-    agent = AgentProcess(
+    agent = file_agent(
         tmp_path / "agent",
-        endpoint=ref_ingestor.url,
-        api_key=ref_ingestor.api_key,
-        inputs=[
-            {
-                "type": "file",
-                "id": "app",
-                "paths": [str(log)],
-                "start_at": "beginning",
-                "read_chunk_bytes": CHUNK,
-            }
-        ],
+        ref_ingestor,
+        [log],
+        read_chunk_bytes=CHUNK,
         extra={
             "queue": {"max_entries": QUEUE},
             "sender": {"batch_max_entries": BATCH, "max_in_flight": IN_FLIGHT},

@@ -1,13 +1,39 @@
-"""Helpers the e2e tests share: the agent's metrics read over HTTP, entries keyed by message,
-numbered lines appended to a file."""
+"""Helpers the e2e tests share: an agent tailing files into the reference ingestor, the agent's
+metrics read over HTTP, entries keyed by message, numbered lines appended to a file."""
 
 from __future__ import annotations
 
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.support.agentproc import AgentProcess
+
+if TYPE_CHECKING:
+    from tests.support.refingestor import RefIngestor
+
+
+def file_agent(
+    workdir: Path,
+    ingestor: RefIngestor,
+    paths: list[Path],
+    *,
+    extra: dict[str, Any] | None = None,
+    metrics: bool = True,
+    **options: Any,
+) -> AgentProcess:
+    """The real agent in ``workdir`` with one file input ``app`` reading ``paths`` from the
+    beginning (``options``: more keys of that input), shipping to ``ingestor``."""
+    file_input = {"type": "file", "id": "app", "paths": [str(p) for p in paths]}
+    file_input |= {"start_at": "beginning", **options}
+    return AgentProcess(
+        workdir,
+        endpoint=ingestor.url,
+        api_key=ingestor.api_key,
+        inputs=[file_input],
+        extra=extra,
+        metrics=metrics,
+    )
 
 
 def write_lines(path: Path, prefix: str, n: int, start: int = 0) -> list[str]:
