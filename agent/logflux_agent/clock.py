@@ -42,7 +42,11 @@ class SystemClock:
         await asyncio.sleep(max(0.0, seconds))
 
     async def wait_for(self, awaitable: Awaitable[T], timeout: float) -> T:
-        return await asyncio.wait_for(awaitable, max(0.0, timeout))
+        # Not asyncio.wait_for: on Python 3.11 it returns the result, swallowing the
+        # cancellation, when the awaitable completes in the same loop turn the waiting task is
+        # cancelled. An input idle in a wait for its wake-up event then ran on after a stop.
+        async with asyncio.timeout(max(0.0, timeout)):
+            return await awaitable
 
 
 class FakeClock:

@@ -310,3 +310,19 @@ def test_every_metric_is_prefixed_registered_and_bounded() -> None:
             f"{metric}: unbounded labels {names - BOUNDED_LABELS.keys()}"
         )
     assert declared > 50
+
+
+@pytest.mark.parametrize("path", all_modules(), ids=lambda p: module_name(p))
+def test_no_module_uses_asyncio_wait_for(path: Path) -> None:
+    # On Python 3.11, asyncio.wait_for swallows a cancellation that arrives in the loop turn
+    # its awaitable completes; the task then runs on after a stop. ``Clock.wait_for`` or
+    # ``asyncio.timeout`` instead (clock.py says why).
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "wait_for"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "asyncio"
+        ):
+            raise AssertionError(f"{module_name(path)}:{node.lineno} uses asyncio.wait_for")

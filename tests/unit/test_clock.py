@@ -34,6 +34,33 @@ async def test_system_wait_for_times_out() -> None:
         await SYSTEM_CLOCK.wait_for(asyncio.Event().wait(), 0.01)
 
 
+async def test_system_wait_for_cancels_a_task_it_was_given_on_timeout() -> None:
+    waiter = asyncio.ensure_future(asyncio.Event().wait())
+    with pytest.raises(TimeoutError):
+        await SYSTEM_CLOCK.wait_for(waiter, 0.01)
+    assert waiter.cancelled()
+
+
+async def test_a_cancel_in_the_turn_the_system_wait_ends_is_not_swallowed() -> None:
+    # asyncio.wait_for on Python 3.11 returns the result here and the task runs on: an input
+    # idle in such a wait for its wake-up event kept running after it was stopped.
+    wake = asyncio.Event()
+    after_the_wait = asyncio.Event()
+
+    async def idle() -> None:
+        await SYSTEM_CLOCK.wait_for(wake.wait(), 3600)
+        after_the_wait.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(idle())
+    await async_wait_until(lambda: wake._waiters, 5, message="the task to wait")
+    wake.set()
+    task.cancel()
+    await asyncio.wait([task], timeout=10)
+    assert task.cancelled(), "the cancellation was swallowed"
+    assert not after_the_wait.is_set()
+
+
 async def test_gated_clock_blocks_only_long_sleeps() -> None:
     clock = GatedClock(gate_at=5)
     await clock.sleep(1)

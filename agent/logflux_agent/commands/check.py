@@ -75,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
 
         client = IngestClient(config)
         try:
-            info = await asyncio.wait_for(client.start(), timeout=args.timeout)
+            async with asyncio.timeout(args.timeout):
+                info = await client.start()
         finally:
             await client.close()
         _row(out, "ingestor", info.base_url)

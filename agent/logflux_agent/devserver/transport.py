@@ -60,7 +60,8 @@ async def drop_connection(request: web.Request, *, reset: bool) -> None:
         raise Dropped
     if reset:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(request.content.read(_RESET_READ_BYTES), 1.0)
+            async with asyncio.timeout(1.0):
+                await request.content.read(_RESET_READ_BYTES)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):

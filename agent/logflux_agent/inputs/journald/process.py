@@ -121,7 +121,8 @@ class JournalctlProcess:
                 if proc.returncode is None:
                     self._signal(signal.SIGTERM)
                 try:
-                    await asyncio.wait_for(proc.wait(), self.grace)
+                    async with asyncio.timeout(self.grace):
+                        await proc.wait()
                 except TimeoutError:
                     self._signal(signal.SIGKILL)
                     await proc.wait()

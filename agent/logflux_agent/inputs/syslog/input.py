@@ -250,7 +250,8 @@ class SyslogInput:
                 await self.counter.emit(records, stream, emit)
 
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rest(), STOP_GRACE)
+            async with asyncio.timeout(STOP_GRACE):
+                await rest()
 
     async def _serve(self, conn: StreamConn, transport: str, conns: Connections) -> None:
         emit = self._emit
