@@ -4,7 +4,7 @@ The real agent ships to the reference ingestor: a binary file it never reads, an
 filter that drops lines, and a batch the ingestor refuses for good (HTTP 400: dead-lettered).
 The audit then names, per file: the binary file as one gap ("skipped binary"), each
 dead-lettered line by its bytes and line number (from ``dead-letter.jsonl``'s record ids),
-and the ranges holding filtered lines with how many were not shipped.
+and each line the filter dropped (the ledger's ``d`` records, by record id).
 """
 
 from __future__ import annotations
@@ -92,13 +92,20 @@ def test_binary_files_filtered_lines_and_dead_letters_are_gaps_with_their_reason
     # One gap per dead-lettered line, with its exact bytes and line number.
     assert [g["lines"] for g in dead] == [[number[m], number[m]] for m in kept]
     assert [g["bytes"] for g in dead] == [[starts[number[m] - 1], starts[number[m]]] for m in kept]
-    # Filtered lines: the ranges holding them, and how many were not shipped (5 per phase).
-    thinned = [g for g in gaps if "not_shipped" in g]
-    assert sum(g["not_shipped"] for g in thinned) == 10
-    assert all("dropped by a filter" in g["reason"] for g in thinned)
+    # Filtered lines (record ids on): each one a gap of its own, exact bytes and line number.
+    debug = [m for m in first + second if "DEBUG" in m]
+    dropped = [g for g in gaps if g["reason"].startswith("dropped by filter")]
+    assert [(g["lines"], g["reason"]) for g in dropped] == [
+        ([number[m], number[m]], "dropped by filter: exclude (excluded)") for m in debug
+    ]
+    assert [g["bytes"] for g in dropped] == [
+        [starts[number[m] - 1], starts[number[m]]] for m in debug
+    ]
+    assert not [g for g in gaps if "not_shipped" in g]
+    assert len(gaps) == len(dead) + len(dropped)
     # What was accepted does not include the dead-lettered lines.
     accepted = [tuple(a["bytes"]) for a in ident["accepted"]]
-    for g in dead:
+    for g in dead + dropped:
         assert not any(s < g["bytes"][1] and g["bytes"][0] < e for s, e in accepted), g
     assert accepted[-1][1] == len(text)
 

@@ -239,10 +239,16 @@ def _render_summary(doc: dict[str, Any]) -> str:
         for item in ident["accepted"]:
             out.append(f"    accepted   {_span(item)}")
         for item in ident["gaps"]:
-            out.append(f"    gap        {_span(item)}: {item['reason']}")
+            note = f" ({item['note']})" if item.get("note") else ""
+            out.append(f"    gap        {_span(item)}: {item['reason']}{note}")
         for item in ident["duplicates"]:
             out.append(f"    duplicate  {_span(item)}: accepted {item['times']} times")
         if ident.get("not_shipped_note"):
             out.append(f"    note: {ident['not_shipped_note']}")
+        if ident.get("dropped_runs_without_end"):
+            out.append(
+                f"    note: {ident['dropped_runs_without_end']} run(s) dropped by a filter "
+                "whose end is not recorded (the file is gone)"
+            )
     out.append(_ledger_line(doc["ledger"]))
     return "\n".join(out) + "\n"

@@ -16,6 +16,7 @@ from logflux_agent.config.model import AgentConfig
 from logflux_agent.ledger.format import DIR_NAME
 from logflux_agent.ledger.receipts import Receipts
 from logflux_agent.ledger.writer import LedgerWriter
+from logflux_agent.processing.rows import DROP_SINKS
 
 __all__ = ["Receipts", "ledger_dir", "open_receipts"]
 
@@ -39,4 +40,7 @@ def open_receipts(config: AgentConfig, clock: Clock) -> Receipts | None:
     )
     if not writer.open():
         return None
-    return Receipts(writer, clock)
+    receipts = Receipts(writer, clock)
+    # Filters of this agent's inputs hand the rows they drop to the ledger (processing/rows.py).
+    DROP_SINKS[config.state_dir] = receipts.drops.note
+    return receipts

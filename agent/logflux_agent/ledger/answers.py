@@ -10,21 +10,24 @@ journal's answers are in journal.py.
 from __future__ import annotations
 
 import json
+import os
 import time
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from logflux_agent.ledger.filemap import OnDisk, entry_range, line_numbers, lines_between
-from logflux_agent.ledger.index import Claim, Delivery, Ledger, Piece, Stream, coverage
-from logflux_agent.ledger.skipped import (
-    Skipped,
-    dead_lettered,
-    dead_ranges,
-    id_prefix,
-    is_binary,
-    subtract,
+from logflux_agent.ledger.index import (
+    Claim,
+    Delivery,
+    Ledger,
+    Piece,
+    Stream,
+    coverage,
+    holes_in,
+    merged,
+    split_at,
 )
+from logflux_agent.ledger.skipped import Skipped, attach, explained, is_binary, subtract
 
 
 def iso(at: float) -> str:
@@ -74,8 +77,14 @@ class FileIdentity:
         # Claimed chunks with fewer entries than lines: (start, end, lines not shipped).
         self.thinned: set[tuple[int, int, int]] = set()
         self.dead: list[Skipped] = []  # dead-lettered lines (skipped.py)
+        self.filtered: list[Skipped] = []  # runs of lines a filter dropped (skipped.py)
+        self.filtered_open = 0  # dropped runs whose end is unknown (the file is gone)
         self.binary = disk is not None and is_binary(disk)
         self.in_spool: list[tuple[int, int, Delivery]] = []  # spooled, not yet replayed
+
+    def skipped(self) -> list[Skipped]:
+        """Lines of claimed ranges not accepted: dead-lettered, or dropped by a filter."""
+        return sorted([*self.dead, *self.filtered], key=lambda s: (s.start, s.end))
 
     @property
     def path(self) -> str:
@@ -161,38 +170,37 @@ def identities(
         found.append(ident)
         for s in own:
             by_stream[s] = ident
-    gone: dict[tuple[int, int], FileIdentity] = {}
+    gone: dict[tuple[int, int, str], FileIdentity] = {}
     for s in sorted(streams, key=lambda s: (s.dev, s.ino, s.fp_len)):
-        if s in by_stream or s.path != path:
+        if s in by_stream or not _named_like(s.path, path):
             continue
-        lost = gone.get((s.dev, s.ino))
+        # One generation: device, inode and the identity of its record ids (an inode reused
+        # by another file is another identity; a stream recorded before its first line was
+        # complete has no ``rd`` and goes with its inode's).
+        key = (s.dev, s.ino, s.rd)
+        lost = gone.get(key) or next(
+            (g for k, g in gone.items() if k[:2] == key[:2] and not (k[2] and s.rd)), None
+        )
         if lost is None:
-            lost = gone[(s.dev, s.ino)] = FileIdentity(None, [])
+            lost = FileIdentity(None, [])
             found.append(lost)
+        gone[key] = lost
         lost.streams.append(s)
         by_stream[s] = lost
     _distribute(ledger, by_stream)
     _attach_checkpoints(found, checkpoints(state_dir))
-    _attach_dead_letters(found, state_dir)
+    attach(found, ledger, state_dir)
     return found
 
 
-def _attach_dead_letters(found: list[FileIdentity], state_dir: Path) -> None:
-    """Dead-lettered lines of each identity on disk, by the record ids in dead-letter.jsonl."""
-    mine = {
-        id_prefix(ident.disk, i): ident
-        for ident in found
-        if ident.disk is not None
-        for i in {s.input for s in ident.streams}
-    }
-    for prefix, offsets in dead_lettered(state_dir, mine).items():
-        ident = mine[prefix]
-        if offsets and ident.disk is not None:
-            ident.dead = sorted([*ident.dead, *dead_ranges(ident.disk, offsets)], key=_at)
-
-
-def _at(s: Skipped) -> int:
-    return s.start
+def _named_like(recorded: str, path: str) -> bool:
+    """``recorded`` is ``path`` or a rotated name of it (same directory, name starting with
+    its name): the identities the ledger knows under that path that are gone."""
+    if recorded == path:
+        return True
+    head, name = os.path.split(path)
+    there, other = os.path.split(recorded)
+    return there == head and other.startswith(name)
 
 
 def _distribute(ledger: Ledger, by_stream: dict[Stream, FileIdentity]) -> None:
@@ -276,7 +284,7 @@ def point(ident: FileIdentity, offset: int, ledger: Ledger) -> dict[str, Any]:
     pieces = coverage(ident.spans())
     hit = next((p for p in pieces if p.start <= offset < p.end), None)
     doc: dict[str, Any] = {"identity": ident.describe(), "offset": offset}
-    dead = next((s for s in ident.dead if s.start <= offset < s.end), None)
+    dead = next((s for s in ident.skipped() if s.start <= offset < s.end), None)
     if dead is not None:
         doc.update(accepted=False, reason=dead.reason, range=[dead.start, dead.end])
         if hit is not None:
@@ -304,10 +312,14 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
     size = ident.disk.size if ident.disk is not None else max((p.end for p in pieces), default=0)
     if ident.disk is None:
         size = max([size, *(end for _, end, _ in ident.gaps)])
-    holes = _split(_holes(pieces, size), ident.gaps)
+    skipped = ident.skipped()
+    holes = subtract(split_at(holes_in(pieces, size), ident.gaps), ident.filtered)
+    if ident.disk is not None and ident.filtered:
+        ident.thinned = explained(ident.thinned, ident.filtered, ident.disk.path)
+        ident.dropped = sum(k for _, _, k in ident.thinned)
     marks = [p.start for p in pieces] + [p.end for p in pieces]
     marks += [a for h in holes for a in h] + [size]
-    marks += [a for s in ident.dead for a in (s.start, s.end)]
+    marks += [a for s in skipped for a in (s.start, s.end)]
     marks += [a for start, end, _ in ident.thinned for a in (start, end)]
     lines = line_numbers(ident.disk.path, marks) if ident.disk is not None else {}
 
@@ -319,19 +331,18 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
             doc["lines"] = [lines[start], max(lines[start], last)]
         return doc
 
-    accepted = subtract(_merge([p for p in pieces if p.deliveries]), ident.dead)
-    dups = [p for p in pieces if len(p.deliveries) > 1]
+    accepted = subtract(merged([p for p in pieces if p.deliveries]), skipped)
     out: dict[str, Any] = {"identity": ident.describe()}
     out["accepted"] = [span(s, e) for s, e in accepted]
     gaps = [{**span(s, e), "reason": why_not(ident, s, ledger)} for s, e in holes]
-    gaps += [{**span(d.start, d.end), "reason": d.reason} for d in ident.dead]
+    gaps += [_skipped_doc(span(d.start, d.end), d) for d in skipped]
     gaps += [
         {
             **span(start, end),
             "not_shipped": k,
             "reason": f"{k} line(s) of this accepted range not shipped as their own entries: "
-            "dropped by a filter, or joined (multiline, partial lines); which ones is not "
-            "recorded",
+            "dropped by a filter without a record id, or joined (multiline, partial lines); "
+            "which ones is not recorded",
         }
         for start, end, k in sorted(ident.thinned)
     ]
@@ -342,51 +353,31 @@ def summary(ident: FileIdentity, ledger: Ledger) -> dict[str, Any]:
             "times": len(p.deliveries),
             "runs": sorted({d.run for d in p.deliveries}),
         }
-        for p in dups
+        for p in pieces
+        if len(p.deliveries) > 1
     ]
+    _notes(out, ident, pieces)
+    return out
+
+
+def _skipped_doc(span: dict[str, Any], s: Skipped) -> dict[str, Any]:
+    doc = {**span, "reason": s.reason}
+    if s.note:
+        doc["note"] = s.note
+    return doc
+
+
+def _notes(out: dict[str, Any], ident: FileIdentity, pieces: list[Piece]) -> None:
     if ident.dropped:
         out["not_shipped_lines"] = ident.dropped
         out["not_shipped_note"] = (
             f"{ident.dropped} line(s) inside accepted ranges were not shipped as their own "
             "entries: dropped by processors (filters) or joined (multiline, partial lines)"
         )
+    if ident.filtered_open:
+        out["dropped_runs_without_end"] = ident.filtered_open
     dead = sorted({d for p in pieces for d in p.deliveries if d.dead_lettered}, key=lambda d: d.at)
     if dead:
         out["dead_lettered_batches"] = [delivery_doc(d) for d in dead]
     if ident.unmapped:
         out["unmapped_partial_ranges"] = ident.unmapped
-    return out
-
-
-def _holes(pieces: list[Piece], size: int) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    at = 0
-    for p in pieces:
-        if not p.deliveries:
-            continue
-        if p.start > at:
-            out.append((at, p.start))
-        at = max(at, p.end)
-    if size > at:
-        out.append((at, size))
-    return out
-
-
-def _split(holes: list[tuple[int, int]], gaps: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
-    """``holes`` cut at the edges of recorded gaps, so a gap shows with its exact bytes."""
-    edges = sorted({x for start, end, _ in gaps for x in (start, end)})
-    out: list[tuple[int, int]] = []
-    for start, end in holes:
-        cuts = [start, *(e for e in edges if start < e < end), end]
-        out.extend(pairwise(cuts))
-    return out
-
-
-def _merge(pieces: list[Piece]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for p in pieces:
-        if out and out[-1][1] == p.start:
-            out[-1] = (out[-1][0], p.end)
-        else:
-            out.append((p.start, p.end))
-    return out

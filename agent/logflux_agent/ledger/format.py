@@ -7,12 +7,15 @@ version byte) followed by records, each ``u32 length | u32 crc32(payload) | payl
 * ``r`` run: an agent start (``run`` id, ``at`` wall time) — the first record of each segment;
 * ``s`` stream: ``id`` → what a later record's ``sid`` means within this segment (a file
   identity ``input, path, dev, ino, fp_len, fp`` — the SHA-256 of the first ``fp_len`` bytes,
-  never the bytes — a journal, or a counted stream);
+  never the bytes — and ``rd``, the identity of its record ids, once its first line is
+  known; a journal, or a counted stream);
 * ``b`` batch: accepted (or dead-lettered, or spooled) at ``at``, its request ids ``rq``, the
   masked key id ``key``, and claims ``c``: ``[sid, start, end, n, lo, hi]`` — entries
   ``[lo, hi)`` of the ``n`` entries read from ``[start, end)`` of that stream;
 * ``g`` gap: ``[start, end)`` of a stream known never to be read, with its ``reason``;
 * ``p`` start: reading of a stream began at ``at_pos`` (what came before was not read);
+* ``d`` dropped: runs ``r: [[start, end], ...]`` of the file whose record-id identity is ``rd``
+  that a filter dropped (``why``: "<filter> (<reason>)"; ``end`` null: the line's end);
 * ``x`` lost: ``n`` batch records could not be written (disk full) between ``from`` and ``to``.
 
 Recovery (``scan``): records are read until the first one that is short (torn by a crash) or

@@ -34,6 +34,7 @@ class Stream:
     ino: int = 0
     fp_len: int = 0
     fp: str = ""
+    rd: str = ""  # the identity of its record ids (``f:<rd>:``), when the ledger has it
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Stream:
@@ -46,6 +47,7 @@ class Stream:
             ino=int(doc.get("ino") or 0),
             fp_len=int(doc.get("fp_len") or 0),
             fp=str(doc.get("fp") or ""),
+            rd=str(doc.get("rd") or ""),
         )
 
 
@@ -103,6 +105,17 @@ class Gap:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """``[start, end)`` of the file whose record-id identity is ``rd``, dropped by a filter
+    (``end`` None: where the line starting at ``start`` ends)."""
+
+    rd: str
+    start: int
+    end: int | None
+    why: str
+
+
 @dataclass(slots=True)
 class Ledger:
     """What ``load`` found."""
@@ -111,6 +124,7 @@ class Ledger:
     gaps: list[Gap] = field(default_factory=list)
     starts: list[tuple[Stream, int, float]] = field(default_factory=list)
     lost: list[dict[str, Any]] = field(default_factory=list)
+    drops: dict[str, list[Drop]] = field(default_factory=dict)  # by ``rd``
     replays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     runs: list[tuple[str, float]] = field(default_factory=list)
     segments: int = 0
@@ -185,20 +199,36 @@ def _segment(
             out.runs.append((run, float(doc.get("at", 0.0))))
         elif kind == "b":
             _batch(doc, run, streams, out)
-        elif kind == "g":
-            stream_g = streams.get(int(doc.get("sid", -1)))
-            if stream_g is not None:
-                out.gaps.append(
-                    Gap(stream_g, int(doc["start"]), int(doc["end"]), str(doc["reason"]), at or 0)
-                )
-        elif kind == "p":
-            stream_p = streams.get(int(doc.get("sid", -1)))
-            if stream_p is not None and isinstance(doc.get("pos"), int):
-                out.starts.append((stream_p, int(doc["pos"]), float(at or 0)))
+        elif kind in ("g", "p"):
+            _positioned(doc, streams.get(int(doc.get("sid", -1))), out)
+        elif kind == "d":
+            _drops(doc, out)
         elif kind == "x":
             out.lost.append(doc)
         elif kind == "a" and isinstance(doc.get("sp"), str):
             out.replays.setdefault(doc["sp"], []).append(doc)
+
+
+def _positioned(doc: dict[str, Any], stream: Stream | None, out: Ledger) -> None:
+    """A gap (``g``) or a start (``p``) of ``stream`` (None: a stream not asked about)."""
+    if stream is None:
+        return
+    at = float(doc.get("at") or 0)
+    if doc.get("t") == "g":
+        out.gaps.append(Gap(stream, int(doc["start"]), int(doc["end"]), str(doc["reason"]), at))
+    elif isinstance(doc.get("pos"), int):
+        out.starts.append((stream, int(doc["pos"]), at))
+
+
+def _drops(doc: dict[str, Any], out: Ledger) -> None:
+    rd, why = str(doc.get("rd", "")), str(doc.get("why", ""))
+    found = out.drops.setdefault(rd, [])
+    for item in doc.get("r", ()):
+        try:
+            start, end = item
+            found.append(Drop(rd, int(start), None if end is None else int(end), why))
+        except (TypeError, ValueError):
+            continue
 
 
 def _batch(doc: dict[str, Any], run: str, streams: dict[int, Stream | None], out: Ledger) -> None:
@@ -255,3 +285,39 @@ def coverage(spans: list[tuple[int, int, Delivery]]) -> list[Piece]:
             else:
                 pieces.append(Piece(left, right, covering))
     return pieces
+
+
+def holes_in(pieces: list[Piece], size: int) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    at = 0
+    for p in pieces:
+        if not p.deliveries:
+            continue
+        if p.start > at:
+            out.append((at, p.start))
+        at = max(at, p.end)
+    if size > at:
+        out.append((at, size))
+    return out
+
+
+def split_at(
+    holes: list[tuple[int, int]], gaps: list[tuple[int, int, str]]
+) -> list[tuple[int, int]]:
+    """``holes`` cut at the edges of recorded gaps, so a gap shows with its exact bytes."""
+    edges = sorted({x for start, end, _ in gaps for x in (start, end)})
+    out: list[tuple[int, int]] = []
+    for start, end in holes:
+        cuts = [start, *(e for e in edges if start < e < end), end]
+        out.extend(pairwise(cuts))
+    return out
+
+
+def merged(pieces: list[Piece]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for p in pieces:
+        if out and out[-1][1] == p.start:
+            out[-1] = (out[-1][0], p.end)
+        else:
+            out.append((p.start, p.end))
+    return out

@@ -35,6 +35,7 @@ from typing import Any
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.credentials import mask_secrets
+from logflux_agent.ledger.drops import Drops, stream_digest
 from logflux_agent.ledger.writer import LedgerWriter
 from logflux_agent.record import ACK, AckStream, AckToken, Record
 
@@ -65,6 +66,8 @@ class Receipts:
         self._fifo: dict[str, deque[Chunk]] = {}
         self._last: dict[int, tuple[AckStream, int | str]] = {}
         self._spooling: dict[object, list[str]] = {}
+        # Lines filters dropped (ledger/drops.py): written before the next batch record.
+        self.drops = Drops(writer, clock)
 
     def status(self) -> dict[str, Any]:
         """The ledger in ``/status``: where, how big, what failed (docs/audit.md)."""
@@ -80,6 +83,7 @@ class Receipts:
 
     def sync(self) -> None:
         """Durable now, and old segments expired: called before every checkpoint flush."""
+        self.drops.flush()
         self.writer.sync()
         self.writer.expire()
 
@@ -130,6 +134,7 @@ class Receipts:
         claims: list[list[Any]] = []
         for owner, count in owners.items():
             self._consume(owner, count, claims)
+        self.drops.flush()
         writer = self.writer
         if not writer.enabled:
             return
@@ -215,6 +220,12 @@ class Receipts:
 
     def _sid(self, stream: AckStream, position: int | str) -> int:
         key, describe = _describe(stream, position)
+        if describe["kind"] == "file":
+            # The identity of its record ids (docs/record-ids.md): a file gone from disk is
+            # still matched to its dead letters and dropped lines by it.
+            digest = stream_digest(stream, self.drops.digests)
+            if digest is not None:
+                describe["rd"] = digest
         return self.writer.sid(key, describe)
 
     # ---- facts from the checkpointer -------------------------------------------------------
@@ -237,10 +248,9 @@ class Receipts:
         """Reading of ``stream`` begins at ``position`` (a file started at its end, a copy)."""
         if not self.writer.enabled:
             return
-        key, describe = _describe(stream, position)
-        if describe["kind"] != "file":
+        if _describe(stream, position)[1]["kind"] != "file":
             return  # a journal resumes at its cursor; markers and counts start nothing
-        doc = {"t": "p", "at": round(self._clock.wall(), 3), "sid": self.writer.sid(key, describe)}
+        doc = {"t": "p", "at": round(self._clock.wall(), 3), "sid": self._sid(stream, position)}
         doc["pos"] = _plain(position)
         self.writer.append(doc, "start")
 

@@ -3,6 +3,8 @@
 A filter decides per row whether the entry goes on, and drops the others through
 ``Rows.keep``: a dropped row's ack token moves to a kept row (or waits for the next one), so
 its position is committed like any shipped entry's and a restart does not read it again.
+With a receipt ledger the dropped rows are handed to its sink first (``rows.DROP_SINKS``), so
+``audit`` knows which lines a filter dropped (by their record ids).
 Every dropped entry is counted in
 ``logflux_agent_processing_dropped_entries_total{input,processor,reason}``; a filter never
 waits and drops nothing but what its options say. Patterns are compiled once, at build time.
@@ -22,7 +24,7 @@ from logflux_agent.config.privacy import (
     level_number,
 )
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Rows
+from logflux_agent.processing.rows import DROP_SINKS, Rows
 
 
 def column(rows: Rows, name: str) -> list[str | None]:
@@ -49,6 +51,10 @@ def _apply(rows: Rows, keep: list[bool], reporter: Reporter, name: str, reason: 
     if not dropped:
         return rows
     reporter.dropped(name, reason, dropped)
+    if DROP_SINKS:
+        sink = DROP_SINKS.get(reporter.state_dir)
+        if sink is not None:
+            sink(rows, keep, f"{name} ({reason})")
     return rows.keep(keep, reporter.carry)
 
 

@@ -11,6 +11,11 @@ it (nothing to do: the column stays), a filter drops it with its row (``keep``),
 the joined entry its first row's (``append`` copies it; container.py keeps it with the held
 pieces).
 
+``DROP_SINKS`` is where the rows a filter drops are told about, before ``keep`` removes them:
+the receipt ledger registers one per ``state_dir`` (ledger/drops.py records their record ids,
+so ``audit`` names the exact lines). Empty (tap, tests, ledger off): a filter looks it up
+only when it drops something, so a chain that drops nothing pays nothing.
+
 ``to_records`` is the mapping to the entry (protocol.md §5): ``message`` is the row's
 ``message`` (set by a parser's ``message_key``) or else its text; ``level`` and ``ts`` are the
 columns (set by the ``level`` and ``timestamp`` processors, else what the input gave); fields
@@ -42,6 +47,11 @@ _NAMES_CACHE_MAX = 4096
 _STR = {str}
 _PLAIN_TYPES = frozenset((str, int, float))
 _FIELDS = tuple(map(itemgetter, range(7)))  # Record's fields, in order
+
+
+# (rows before the filter, its keep flags, "<filter> (<reason>)") → None; never raises.
+DropSink = Callable[["Rows", list[bool], str], None]
+DROP_SINKS: dict[str | None, DropSink] = {}
 
 
 def _plain_names(names: tuple[str, ...]) -> bool:

@@ -9,6 +9,7 @@ from logflux_agent.clock import FakeClock
 from logflux_agent.ingest.deadletter import DeadLetters
 from logflux_agent.ledger.filemap import OnDisk
 from logflux_agent.ledger.skipped import (
+    GONE_NOTE,
     Skipped,
     dead_lettered,
     dead_ranges,
@@ -40,8 +41,11 @@ def test_dead_letters_are_found_by_the_record_id_of_the_file_they_came_from(
     line = json.loads((tmp_path / "dead-letter.jsonl").read_text().splitlines()[0])
     assert line["record_id"] == f"{prefix}6"
     found = dead_lettered(tmp_path, [prefix])
-    assert found == {prefix: [(6, "dead-lettered: bad_request (HTTP 400): no")]}
+    # The end recorded for a file gone from disk: the message's bytes and its newline.
+    assert found == {prefix: [(6, "dead-lettered: bad_request (HTTP 400): no", 18)]}
     assert dead_ranges(disk, found[prefix]) == [Skipped(6, 18, found[prefix][0][1])]
+    gone = dead_ranges(None, found[prefix])
+    assert [(s.start, s.end, s.note) for s in gone] == [(6, 18, GONE_NOTE)]
 
 
 def test_a_file_with_a_nul_in_its_first_bytes_is_binary(tmp_path: Path) -> None:
