@@ -10,7 +10,8 @@ file id (the feature off, other inputs) are not recorded: the audit then reports
 with a count, as before.
 
 Cost: nothing unless a filter drops. When one does, the work is per *run* of dropped rows,
-not per row (one id parsed at each end), and runs are buffered: they are written as ``d``
+not per row (one id parsed at each end; in the usual list, all of them in one C-level pass:
+``_plain``), and runs are buffered: they are written as ``d``
 records (one per identity and reason) just before the next batch record, or when the buffer
 holds ``MAX_PENDING`` runs, or at the checkpoint flush. Drops always precede (in queue order)
 the kept entries whose batch commits their position, so on disk a ``d`` record comes before
@@ -20,7 +21,8 @@ the claim that covers it. Memory: at most ``MAX_PENDING`` runs plus ``_DIGESTS_M
 from __future__ import annotations
 
 from itertools import compress
-from typing import TYPE_CHECKING, Any
+from operator import gt, ne, not_
+from typing import TYPE_CHECKING, cast
 
 from logflux_agent.clock import SYSTEM_CLOCK, Clock
 from logflux_agent.inputs.file.record_ids import id_head, identity_digest
@@ -34,9 +36,6 @@ MAX_PENDING = 4096
 _PER_RECORD = 2048  # runs per ``d`` record: far below the record size limit
 _DIGESTS_MAX = 4096
 _ID_LEN = 19  # len("f:") + 16 hex digits + ":"
-
-# A run: [identity digest, start, end (None: the line's end, found by the audit), reason].
-Run = list[Any]
 
 
 def stream_digest(stream: object, cache: dict[int, tuple[object, str | None]]) -> str | None:
@@ -67,12 +66,16 @@ def stream_digest(stream: object, cache: dict[int, tuple[object, str | None]]) -
 
 def _start(rid: str | None) -> tuple[str, int, int | None] | None:
     """(identity, start, end or None) of a file record id; None for any other id."""
-    if rid is None or not rid.startswith("f:") or rid[_ID_LEN - 1 : _ID_LEN] != ":":
+    if rid is None or rid[_ID_LEN - 1 : _ID_LEN] != ":" or not rid.startswith("f:"):
         return None
-    first, _, last = rid[_ID_LEN:].partition("-")
-    if not first.isdigit():
-        return None
-    return rid[2 : _ID_LEN - 1], int(first), int(last) if last.isdigit() else None
+    tail = rid[_ID_LEN:]
+    try:
+        return rid[2 : _ID_LEN - 1], int(tail), None  # the usual id: a line's start
+    except ValueError:
+        first, _, last = tail.partition("-")
+        if not first.isdigit():
+            return None
+        return rid[2 : _ID_LEN - 1], int(first), int(last) if last.isdigit() else None
 
 
 def _position(token: AckToken | None) -> int | None:
@@ -92,74 +95,103 @@ class Drops:
     def __init__(self, writer: LedgerWriter, clock: Clock = SYSTEM_CLOCK) -> None:
         self.writer = writer
         self._clock = clock
-        self.pending: list[Run] = []
+        # (identity digest, reason) → runs [start, end] in the order dropped.
+        self.pending: dict[tuple[str, str], list[list[int | None]]] = {}
+        self.count = 0
         self.digests: dict[int, tuple[object, str | None]] = {}
 
     def note(self, rows: Rows, keep: list[bool], why: str) -> None:
         """Rows whose ``keep`` flag is false were dropped by filter ``why`` (before ``keep``)."""
-        rids = rows.rid
-        n = len(rids)
-        prev = -2
-        first = -1
-        for i in compress(range(n), [not k for k in keep]):
-            if i != prev + 1:
-                if first >= 0:
-                    self._run(rows, first, prev, why)
-                first = i
-            prev = i
-        if first >= 0:
-            self._run(rows, first, prev, why)
-        if len(self.pending) >= MAX_PENDING:
+        n = len(keep)
+        if not n:
+            return
+        # Where the flags change, found in C: the runs are between these bounds.
+        drop = list(map(not_, keep))
+        bounds = [0, *compress(range(1, n), map(ne, drop[1:], drop[:-1])), n]
+        k0 = 0 if drop[0] else 1
+        firsts, stops = bounds[k0:-1:2], bounds[k0 + 1 :: 2]
+        last = (firsts.pop(), stops.pop()) if stops and stops[-1] == n else None
+        if firsts and not self._plain(rows.rid, firsts, stops, why):
+            for first, stop in zip(firsts, stops, strict=True):
+                self._run(rows, first, stop, why)
+        if last is not None:
+            self._run(rows, *last, why)
+        if self.count >= MAX_PENDING:
             self.flush()
 
-    def _run(self, rows: Rows, first: int, last: int, why: str) -> None:
-        """Rows ``first..last`` (consecutive in the list) were dropped."""
-        rids = rows.rid
-        begin = _start(rids[first])
+    def _plain(self, rids: list[str | None], firsts: list[int], stops: list[int], why: str) -> bool:
+        """The usual list: every run starts at a plain id of one file and ends where the next
+        (kept) row of that file starts. Parsed all at once, in C; False: take the slow path."""
+        picked = [*map(rids.__getitem__, firsts), *map(rids.__getitem__, stops)]
+        head = picked[0]
+        if head is None or not head.startswith("f:") or head[_ID_LEN - 1 : _ID_LEN] != ":":
+            return False
+        head = head[:_ID_LEN]
+        try:
+            joined = "\n".join(cast("list[str]", picked))  # (a None among them: TypeError)
+            if joined.count(head) != len(picked):
+                return False
+            numbers = list(map(int, joined.replace(head, "").split("\n")))
+        except (TypeError, ValueError):
+            return False
+        m = len(firsts)
+        starts, ends = numbers[:m], numbers[m:]
+        if not all(map(gt, ends, starts)):
+            return False
+        self._add(head[2:-1], why, starts[0], ends[0])
+        runs = self.pending[(head[2:-1], why)]
+        runs.extend(map(list, zip(starts[1:], ends[1:], strict=True)))
+        self.count += m - 1
+        return True
+
+    def _run(self, rows: Rows, first: int, stop: int, why: str) -> None:
+        """Rows ``first .. stop - 1`` (consecutive in the list) were dropped."""
+        begin = _start(rows.rid[first])
         if begin is None:
             return
-        digest, start, _ = begin
-        end: int | None = None
-        if last + 1 < len(rids):
-            after = _start(rids[last + 1])
+        digest, start, end = begin
+        if stop - 1 != first or end is None:
+            end = self._end(rows, digest, start, stop)
+        self._add(digest, why, start, end)
+
+    def _add(self, digest: str, why: str, start: int, end: int | None) -> None:
+        runs = self.pending.get((digest, why))
+        if runs is None:
+            runs = self.pending[(digest, why)] = []
+        elif runs[-1][1] == start:
+            runs[-1][1] = end  # continues the previous run (the next list of the same file)
+            return
+        runs.append([start, end])
+        self.count += 1
+
+    def _end(self, rows: Rows, digest: str, start: int, stop: int) -> int | None:
+        """Where the run ending before row ``stop`` ends: the next row's start (same file),
+        the part's end its id names, or its last row's token (of the same file); else None."""
+        rids = rows.rid
+        if stop < len(rids):
+            after = _start(rids[stop])
             if after is not None and after[0] == digest and after[1] > start:
-                end = after[1]
-        if end is None:
-            tail = _start(rids[last]) if last != first else begin
-            if tail is not None and tail[2] is not None:
-                end = tail[2]  # a line shipped in part: its id names the end
-            else:
-                token = rows.ack[last]
-                at = _position(token)
-                if (
-                    token is not None
-                    and at is not None
-                    and at > start
-                    and stream_digest(token.stream, self.digests) == digest
-                ):
-                    end = at
-        pending = self.pending
-        if pending:
-            run = pending[-1]
-            if run[0] == digest and run[2] == start and run[3] == why:
-                run[2] = end  # continues the previous run (the next list of the same file)
-                return
-        pending.append([digest, start, end, why])
+                return after[1]
+        tail = _start(rids[stop - 1])
+        if tail is not None and tail[2] is not None:
+            return tail[2]  # a line shipped in part: its id names the end
+        token = rows.ack[stop - 1]
+        at = _position(token)
+        if token is None or at is None or at <= start:
+            return None
+        return at if stream_digest(token.stream, self.digests) == digest else None
 
     def flush(self) -> None:
         """Write the buffered runs (before a batch record, at the checkpoint flush)."""
         pending = self.pending
         if not pending:
             return
-        self.pending = []
+        self.pending, self.count = {}, 0
         writer = self.writer
         if not writer.enabled:
             return
         at = round(self._clock.wall(), 3)
-        groups: dict[tuple[str, str], list[list[int | None]]] = {}
-        for digest, start, end, why in pending:
-            groups.setdefault((digest, why), []).append([start, end])
-        for (digest, why), runs in groups.items():
+        for (digest, why), runs in pending.items():
             for i in range(0, len(runs), _PER_RECORD):
                 part = runs[i : i + _PER_RECORD]
                 doc = {"t": "d", "at": at, "rd": digest, "why": why, "r": part}

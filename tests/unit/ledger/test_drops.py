@@ -63,10 +63,7 @@ def test_runs_end_at_the_next_row_or_the_token_and_continue_across_lists(tmp_pat
     finally:
         del DROP_SINKS[str(tmp_path)]
     # Two runs: [4, 22) (p-b, p-c: ends where p-d starts); p-e to its token, continued by p-f.
-    assert drops.pending == [
-        [digest, 4, 22, "exclude (excluded)"],
-        [digest, 26, 44, "exclude (excluded)"],
-    ]
+    assert drops.pending == {(digest, "exclude (excluded)"): [[4, 22], [26, 44]]}
     drops.flush()
     found = index.load(tmp_path / "ledger")
     assert [(d.start, d.end, d.why) for d in found.drops[digest]] == [
@@ -85,7 +82,7 @@ def test_nothing_is_recorded_without_record_ids_or_without_a_sink(tmp_path: Path
         c.process(plain, 0.0)
     finally:
         del DROP_SINKS[str(tmp_path)]
-    assert drops.pending == []
+    assert drops.pending == {}
 
 
 def test_a_later_filters_run_does_not_claim_the_bytes_an_earlier_filter_dropped() -> None:
