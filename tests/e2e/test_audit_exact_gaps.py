@@ -5,9 +5,9 @@ The real agent (record ids on) tails real files into the reference ingestor:
 * two filters drop lines, alone and in runs, some runs crossing the boundary between two
   reads, across a kill -9 and a restart: each run is one gap with its exact bytes, line
   numbers and the filter that dropped it, cut out of the accepted ranges;
-* lines the ingestor refused for good (HTTP 400), in a file that is then rotated away and
-  deleted: the audit of the path still reports the dead-lettered bytes of that generation,
-  which it says is gone.
+* lines the ingestor refused for good (HTTP 400) and a line a filter dropped, in a file that
+  is then rotated away and deleted: the audit of the path still reports the dead-lettered and
+  the dropped bytes of that generation, which it says is gone.
 """
 
 from __future__ import annotations
@@ -137,9 +137,16 @@ def test_dead_letters_of_a_rotated_and_deleted_file_are_reported_and_the_file_sa
     logs.mkdir()
     app = logs / "app.log"
     app.touch()
-    agent = file_agent(tmp_path / "agent", ref_ingestor, [app], record_ids=True, metrics=False)
+    agent = file_agent(
+        tmp_path / "agent",
+        ref_ingestor,
+        [app],
+        record_ids=True,
+        processors=[{"exclude": {"patterns": ["DROP"]}}],
+        metrics=False,
+    )
     refused = [f"old-{n:02d} refused" for n in range(6)]
-    taken = [f"old-{n:02d} taken" for n in range(6, 10)]
+    taken = [f"old-{n:02d} {'DROP' if n == 8 else 'taken'}" for n in range(6, 10)]
     fresh = [f"new-{n:02d}" for n in range(5)]
     try:
         ref_ingestor.faults(status=400, count=1_000_000, retry_after=None)
@@ -149,7 +156,7 @@ def test_dead_letters_of_a_rotated_and_deleted_file_are_reported_and_the_file_sa
         wait_until(lambda: len(dead_letters(agent)) == len(refused), timeout=60, message="dead")
         ref_ingestor.reset_faults()
         append(app, taken)
-        shipped(ref_ingestor, taken)
+        shipped(ref_ingestor, [m for m in taken if "DROP" not in m])
         old = app.read_bytes()
         rotated = logs / "app.log.1"
         app.rename(rotated)
@@ -169,13 +176,21 @@ def test_dead_letters_of_a_rotated_and_deleted_file_are_reported_and_the_file_sa
     assert set(by_state) == {True, False}, doc
     gone, now = by_state[False], by_state[True]
     assert gone["identity"]["recorded_path"] == str(app)
-    dead = gone["gaps"]
+    dead = [g for g in gone["gaps"] if g["reason"].startswith("dead-lettered")]
     # Every refused line: its exact bytes (no line numbers: the file is not there to count),
     # with the refusal and a note that the file is gone.
     assert [g["bytes"] for g in dead] == [[starts[n], starts[n + 1]] for n in range(6)]
     assert all(g["reason"].startswith("dead-lettered: bad_request (HTTP 400)") for g in dead)
     assert all("the file is gone" in g["note"] for g in dead)
-    assert [a["bytes"] for a in gone["accepted"]] == [[starts[6], len(old)]]
+    assert all("lines" not in g for g in gone["gaps"])
+    # The line the filter dropped, as the ledger recorded it.
+    (dropped,) = [g for g in gone["gaps"] if g not in dead]
+    assert (dropped["bytes"], dropped["reason"]) == ([starts[8], starts[9]], EXCLUDED)
+    assert "the file is gone" in dropped["note"]
+    assert [a["bytes"] for a in gone["accepted"]] == [
+        [starts[6], starts[8]],
+        [starts[9], len(old)],
+    ]
     assert now["gaps"] == [] and [a["bytes"] for a in now["accepted"]] == [[0, app.stat().st_size]]
 
     # The text answer says so too.
