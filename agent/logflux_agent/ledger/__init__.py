@@ -1,8 +1,9 @@
 """The receipt ledger: a durable record of which ranges of which sources LogFlux accepted.
 
 ``format.py`` (segments, CRC-framed records, torn-tail scan), ``writer.py`` (append, rotate,
-retention, fsync cadence), ``receipts.py`` (what the ack path hands it), ``index.py`` (reading
-it back for ``logflux-agent audit``). docs/audit.md describes the format and its limits.
+retention, fsync cadence), ``receipts.py`` (what the ack path hands it), ``drops.py`` (the
+lines filters dropped), ``index.py`` (reading it back for ``logflux-agent audit``).
+docs/audit.md describes the format and its limits.
 """
 
 from __future__ import annotations
