@@ -1,9 +1,11 @@
-"""A real file input with line-keeping processors keeps emitting packed reads, and the stage
-hands the queue a packed, redacted read with the token of its last line; a chain that may drop
-lines (a filter) still gets records from the input."""
+"""A real file (or stdin) input with line-keeping processors keeps emitting packed reads, and
+the stage hands the queue a packed, redacted read with the token of its last line; a chain that
+may drop lines (a filter) still gets records from the input."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,3 +82,26 @@ async def test_a_chain_with_a_filter_gets_records_from_the_input(tmp_path: Path)
     assert set(got.emitted) == {list}
     assert [r.message for r in got.records] == ["keep [REDACTED:ipv4]", "keep too"]
     assert all(type(r) is Record for r in got.records)
+
+
+async def test_a_redacting_stdin_input_stays_packed_to_the_queue() -> None:
+    from logflux_agent.config.model import StdinInputConfig
+    from logflux_agent.inputs.stdin import StdinInput
+    from tests.unit.inputs.test_stdin import PipeWriter, store_for_tests
+
+    processors = (RedactProcessor(),)
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as stream:
+        config = StdinInputConfig(id="stdin-packed", processors=processors)
+        inp = StdinInput(config, store_for_tests(), stream=stream)
+        writer = PipeWriter(w, "".join(f"{t}\n" for t in LINES).encode())
+        got = Staged(processors=processors)
+        writer.start()
+        async with asyncio.timeout(30):
+            await inp.run(got)
+        writer.join()
+    assert set(got.emitted) == {Lines} and {type(q) for q in got.queued} == {Lines}
+    assert [r.message for r in got.records] == [
+        f"GET /a?n={i} from [REDACTED:ipv4] mail [REDACTED:email]" for i in range(len(LINES))
+    ]
+    assert [r.ack.position for r in got.records if r.ack is not None][-1] == len(LINES)
