@@ -8,16 +8,25 @@ parsers; config/processor_rules.py); the chain exposes their state (``deadline``
 through the steps, and the multiline's due entries join them where that step stands. After the
 last processor the rows become records again (rows.Fitter: the mapping to the entry).
 
+Packed reads (packed.py ``Lines``): a chain of only ``KEEPING`` processors (``keeps_lines``)
+rewrites message text and the shared attributes and keeps every line, so its input keeps
+emitting ``Lines`` and the chain hands back a ``Lines`` with the new messages and the same
+timestamp, level, source, ack and ids: no Record per line, and the encode worker still gets
+one column chunk. The rows are the ones the records would give, so every step, counter and
+log is the same; when a chunk's result does not fit one ``Lines`` (a redaction failure
+dropped a line or flagged it with an attribute) it leaves as records, exactly as before.
+
 No I/O and no event loop here: the same chain runs in the agent, in ``tap`` and in tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from logflux_agent.config.processors import ProcessorConfig, describe, processor_name
 from logflux_agent.observe import metrics
+from logflux_agent.packed import Lines
 from logflux_agent.processing.columns import UniformFitter
 from logflux_agent.processing.container import CriUnwrapper, DockerUnwrapper, Unwrapper
 from logflux_agent.processing.fields import (
@@ -43,7 +52,7 @@ from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Fitter, Rows, map_shared
 from logflux_agent.processing.syslog_step import SyslogStep
 from logflux_agent.processing.tokens import TokensStep, attach
-from logflux_agent.record import Record
+from logflux_agent.record import AckToken, Record
 
 Step = Callable[[Rows], Rows]
 STEPS: dict[str, Callable[[Any, Reporter], Step]] = {
@@ -70,6 +79,19 @@ UNWRAPPERS: dict[str, Callable[[Any, Reporter], Unwrapper]] = {
     "cri": CriUnwrapper,
     "docker": DockerUnwrapper,
 }
+
+
+# Processors that, with no parser before them (and none of these is one), only rewrite the
+# message text or the attribute dicts every line of a read shares, and keep every line (but a
+# redaction that fails with ``on_error: drop``: that chunk then leaves as records). Not here:
+# filters (they drop), parsers, ``detect_level``, ``search_tokens`` (per-line values), the
+# joiners; ``timestamp``/``level`` are no-ops without a parser, left out as pointless.
+KEEPING = frozenset({"redact", "set", "rename", "drop_fields"})
+
+
+def keeps_lines(processors: Sequence[ProcessorConfig]) -> bool:
+    """Whether an input with these processors emits packed ``Lines`` (none: trivially)."""
+    return all(processor_name(cfg) in KEEPING for cfg in processors)
 
 
 class Chain:
@@ -106,19 +128,25 @@ class Chain:
         labels = dict(global_labels or {})
         self._globals = SharedCache(lambda a: {**labels, **a}) if labels else None
         self._joined = metrics.PARTIALS_JOINED.labels(input=input_id)
+        self.packable = keeps_lines(processors)
 
     def describe(self) -> list[str]:
         return [describe(cfg) for cfg in self.configs]
 
     # -- processing
 
-    def process(self, records: list[Record], now: float) -> list[Record]:
+    def process(self, records: Sequence[Record], now: float) -> Sequence[Record]:
         """The entries for ``records`` (fewer while pieces of a line are held; never more
-        than ``len(records)`` plus the pieces a size cap split off)."""
+        than ``len(records)`` plus the pieces a size cap split off); a ``Lines`` when
+        ``records`` is one and the chain is ``packable`` (see the module doc)."""
         if not records:
             return []
         self.reporter.now = now
-        rows = Rows.from_records(records)
+        packed = records if type(records) is Lines else None
+        if packed is not None:
+            rows = _rows_of(packed)
+        else:
+            rows = Rows.from_records(records if isinstance(records, list) else list(records))
         if self._globals is not None:
             rows.attrs = map_shared(rows.attrs, self._globals)
         unwrapper = self.unwrapper
@@ -127,9 +155,15 @@ class Chain:
             rows = unwrapper(rows, now)
             if unwrapper.joined != before:
                 self._joined.inc(unwrapper.joined - before)
-        return self._rest(rows)
+        return self._rest(rows, packed=packed if self.packable else None)
 
-    def _rest(self, rows: Rows, flush_at: float | None = None, force: bool = False) -> list[Record]:
+    def _rest(
+        self,
+        rows: Rows,
+        flush_at: float | None = None,
+        force: bool = False,
+        packed: Lines | None = None,
+    ) -> Sequence[Record]:
         for step in self.steps:
             if step is self.multiline and flush_at is not None:
                 held = self.multiline.flush(flush_at, force=force)
@@ -138,6 +172,8 @@ class Chain:
                 rows = step(rows)
         if not len(rows):
             return []
+        if packed is not None and (lines := _repacked(packed, rows)) is not None:
+            return lines
         if rows.fields is not None:
             self._uniform.fit(rows)  # the usual parsed list, column-wise (else per row below)
         records = self._fitter.to_records(rows)
@@ -161,7 +197,7 @@ class Chain:
         ]
         return min(due) if due else None
 
-    def flush(self, now: float, *, force: bool = False) -> list[Record]:
+    def flush(self, now: float, *, force: bool = False) -> Sequence[Record]:
         """Entries for what was held past its timeout (all of it when ``force``)."""
         if not self.stateful:
             return []
@@ -176,6 +212,31 @@ class Chain:
             self.unwrapper.reset()
         if self.multiline is not None:
             self.multiline.reset()
+
+
+def _rows_of(lines: Lines) -> Rows:
+    """The rows ``Rows.from_records(list(lines))`` gives, built column-wise (no Records)."""
+    n = len(lines)
+    ack: list[AckToken | None] = [None] * n
+    ack[-1] = lines.ack
+    rid: list[str | None] = [None] * n if lines.rids is None else list(lines.rids)
+    # The messages are copied: a step may rewrite its text column in place.
+    text, attrs = list(lines.messages), [lines.attributes] * n
+    return Rows(text, [lines.timestamp] * n, [lines.level] * n, [lines.source] * n, attrs, ack, rid)
+
+
+def _repacked(lines: Lines, rows: Rows) -> Lines | None:
+    """``rows`` (the output of ``KEEPING`` steps over ``lines``) as one ``Lines``, or None
+    when they are not that any more: a line dropped, fields or tokens added, per-line
+    attributes. Those steps leave timestamp, level, source, ack and ids as they were."""
+    if len(rows) != len(lines) or rows.fields is not None or rows.message is not None:
+        return None
+    attrs = rows.attrs
+    if rows.tokens is not None or attrs.count(attrs[0]) != len(attrs):
+        return None
+    return Lines(
+        rows.text, lines.timestamp, lines.level, lines.source, attrs[0], lines.ack, lines.rids
+    )
 
 
 def _concat(rows: Rows, more: Rows) -> Rows:

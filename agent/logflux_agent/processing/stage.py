@@ -39,10 +39,10 @@ class ProcessingEmit:
         self._armed = asyncio.Event()  # something is held: the timer has a deadline to wait for
 
     async def __call__(self, records: Sequence[Record]) -> None:
-        # The chain works on record lists; a packed ``Lines`` (packed.py) becomes one here.
-        rows = records if isinstance(records, list) else list(records)
+        # A packed ``Lines`` (packed.py) goes in as it is: a chain of only line-keeping
+        # processors gives one back (chain.py), any other makes its rows column-wise.
         async with self._lock:
-            out = self.chain.process(rows, self._clock.monotonic())
+            out = self.chain.process(records, self._clock.monotonic())
             if out:
                 await self._emit(out)
         if self.chain.stateful and self.chain.deadline() is not None:
