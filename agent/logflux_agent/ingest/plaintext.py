@@ -8,8 +8,9 @@ attributes object (``run_starts``), or per distinct attributes object (many of o
 processor chain leaves them, column-wise: attribute_columns.py); the per-entry work is
 ``map`` over columns or C-level passes over a run's joined text: a run of ASCII messages
 without control characters (access logs, most application logs) is escaped as one string, as
-``json.dumps`` would escape each message. encode.py compresses, encrypts and frames what this
-builds.
+``json.dumps`` would escape each message. Record ids given as spans (a file input's prefix and
+offsets, id_runs.py) keep that run path: the digits go into the run's text in one format.
+encode.py compresses, encrypts and frames what this builds.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from json.encoder import encode_basestring
 from operator import is_, is_not, itemgetter, mul, ne, or_, sub
 from typing import Any, cast
 
+from logflux_agent.ingest import id_runs
 from logflux_agent.ingest.attribute_columns import MIN_GROUP, column_texts
+from logflux_agent.ingest.id_runs import IdSpan
 from logflux_agent.ingest.limits import MAX_LABELS
 from logflux_agent.record import TOKENS_KEY, SearchTokens
 
@@ -126,12 +129,14 @@ def plaintexts(
     rids: list[str | None] | None = None,
     cut: list[int] | None = None,
     starts: list[int] | None = None,
+    spans: list[IdSpan] | None = None,
 ) -> list[bytes]:
     """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts.
 
     ``tokens`` collects search-token part headers by ``id(attributes)``; ``rids`` are the
-    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out;
-    ``starts`` is ``run_starts(entries)`` when the caller has it.
+    entries' record ids (None: none has one), ``spans`` more of them as columns (the entries
+    they do not cover have none, or theirs in ``rids``); ``cut[0]`` grows by the labels left
+    out; ``starts`` is ``run_starts(entries)`` when the caller has it.
     """
     if rids is not None and len(rids) != len(entries):
         raise ValueError("one record id (or None) per entry")
@@ -139,6 +144,15 @@ def plaintexts(
         return []
     if starts is None:
         starts = run_starts(entries)
+    if spans:
+        texts = (
+            None
+            if rids is not None
+            else _span_runs(entries, statics, stamps, tokens, spans, cut, starts)
+        )
+        if texts is not None:
+            return texts
+        rids = id_runs.strings(spans, len(entries), rids)
     firsts = list(map(entries.__getitem__, starts[:-1]))
     run_attributes = list(map(ATTRIBUTES_OF, firsts))
     distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
@@ -176,6 +190,38 @@ def plaintexts(
     # holds a raw newline (json escapes it in every string), so they separate entries exactly.
     # (Not strict: a constant column is endless; the others have one item per entry.)
     return _utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
+
+
+def _span_runs(
+    entries: list[EntryTuple],
+    statics: PayloadStatics,
+    stamps: dict[float, str],
+    tokens: dict[int, bytes] | None,
+    spans: list[IdSpan],
+    cut: list[int] | None,
+    starts: list[int],
+) -> list[bytes] | None:
+    """The run path with ids as spans (id_runs.py); None when the batch is many short runs or
+    a prefix needs JSON escapes (the caller then takes the per-entry columns)."""
+    bounds = id_runs.split(starts, spans)
+    if len(bounds) * 8 > len(entries) + 24 or not all(id_runs.plain(s[1]) for s in spans):
+        return None
+    firsts = list(map(entries.__getitem__, bounds[:-1]))
+    run_attributes = list(map(ATTRIBUTES_OF, firsts))
+    distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
+    ids = id_runs.run_ids(bounds, spans)
+    tails, opened, cuts = _attribute_parts(distinct, statics, tokens, "", (None in ids, True))
+    _count_cuts(cut, cuts, run_attributes, bounds)
+    heads = _heads(firsts, stamps, "")
+    messages = list(map(_MESSAGE, entries))
+    parts = []
+    for lo, hi, first, run in zip(bounds[:-1], bounds[1:], firsts, ids, strict=False):
+        head = heads[_HEAD_KEY(first)]
+        if run is None:
+            parts.append(_run_json(messages[lo:hi], head, tails[id(first[4])]))
+        else:
+            parts.append(id_runs.run_json(messages[lo:hi], head, opened[id(first[4])], run))
+    return b"".join(parts).split(b"\n")[:-1]
 
 
 def _count_cuts(

@@ -1,0 +1,121 @@
+"""Record ids given as columns (``IdSpan``), written into a run's JSON without one str per id.
+
+A file input hands its entries' ids as a prefix and the entries' start offsets (packed.py
+``IdColumns``: ``f:<identity>:`` once, then ints). ``run_json`` writes a run of entries that
+share everything but the message and that id: the escaped messages joined by newlines (as
+plaintext.py's ``_run_json`` does without ids), each newline replaced by the text between two
+messages with a ``%d`` where the offset goes, and the offsets put in by one ``%`` format of the
+whole run, in C. Any ``%`` of the text is doubled first, so only the offsets' slots are format
+directives. The result is byte-identical to the per-entry path (``json.dumps`` of each entry
+with ``meta.record_id`` = ``prefix + str(offset)``, and ``-<end>`` on a partial last line).
+
+``split`` cuts a batch's runs (plaintext.py ``run_starts``) where a span begins or ends, and
+``run_ids`` names each run's ids; ``strings`` turns spans into one id str per entry, for the
+paths that need them (a batch that also holds ids as strings, or one of many short runs).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from json.encoder import encode_basestring
+
+# (index of the span's first entry in the job, prefix, offsets, end of a partial last entry
+# or -1): entry ``index + i`` has id ``prefix + str(offsets[i])`` (+ ``-<end>`` on the last).
+IdSpan = tuple[int, str, list[int], int]
+# One run's ids: (prefix, offsets, end or -1), or None for a run without ids.
+RunIds = tuple[str, list[int], int] | None
+
+# The ASCII bytes a JSON string holds as they are, and the two it escapes with a backslash
+# (deleting them leaves only control characters): as plaintext.py's run path.
+_KEPT_OR_QUOTED = bytes(range(0x20, 0x80))
+_PLAIN_BYTES = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
+
+
+def plain(text: str) -> bool:
+    """Printable ASCII without ``"`` or ``\\``: a JSON string as it is."""
+    return text.isascii() and not text.encode().translate(None, _PLAIN_BYTES)
+
+
+def split(starts: list[int], spans: list[IdSpan]) -> list[int]:
+    """``starts`` (run starts, then the entry count) with every span's edges added."""
+    count = starts[-1]
+    edges = set(starts)
+    at = 0
+    for first, _, offsets, _ in spans:
+        stop = first + len(offsets)
+        if first < at or stop > count:
+            raise ValueError("record id spans must be in order, apart and within the job")
+        edges.add(first)
+        edges.add(stop)
+        at = stop
+    return sorted(edges)
+
+
+def run_ids(bounds: list[int], spans: list[IdSpan]) -> list[RunIds]:
+    """Each run's ids (``bounds`` from ``split``: no run crosses a span's edge)."""
+    out: list[RunIds] = []
+    spans_left = iter(spans)
+    span = next(spans_left, None)
+    for lo, hi in pairwise(bounds):
+        while span is not None and span[0] + len(span[2]) <= lo:
+            span = next(spans_left, None)
+        if span is None or span[0] > lo:
+            out.append(None)
+            continue
+        first, prefix, offsets, end = span
+        last = hi == first + len(offsets)
+        out.append((prefix, offsets[lo - first : hi - first], end if last else -1))
+    return out
+
+
+def strings(spans: list[IdSpan], count: int, rids: list[str | None] | None) -> list[str | None]:
+    """One id (or None) per entry: ``rids`` (or all None) with the spans' ids written in."""
+    out: list[str | None] = [None] * count if rids is None else list(rids)
+    for first, prefix, offsets, end in spans:
+        texts = [f"{prefix}{offset}" for offset in offsets]
+        if end >= 0 and texts:
+            texts[-1] = f"{texts[-1]}-{end}"
+        out[first : first + len(texts)] = texts
+    return out
+
+
+def run_json(messages: list[str], head: str, opened: str, ids: tuple[str, list[int], int]) -> bytes:
+    """The JSON of entries sharing ``head`` (up to the message) and ``opened`` (after it, up to
+    the record id's value), each ended by a newline; ``ids`` as ``RunIds`` (its prefix plain).
+    """
+    prefix, offsets, end = ids
+    joined = "\n".join(messages)
+    data: bytes | None = None
+    if joined.isascii():
+        data = joined.encode("ascii")
+        if len(data.translate(None, _KEPT_OR_QUOTED)) == len(messages) - 1:
+            # Printable ASCII (the usual log): escaped at once, the quotes in the fragments.
+            if b"\\" in data:
+                data = data.replace(b"\\", b"\\\\")
+            if b'"' in data:
+                data = data.replace(b'"', b'\\"')
+            head += '"'
+            opened = '"' + opened
+        else:
+            data = None
+    if data is None:  # escaped message by message; a JSON string never holds a raw newline
+        data = _utf8("\n".join(map(encode_basestring, messages)))
+    if b"%" in data:
+        data = data.replace(b"%", b"%%")
+    opening = _literal(head)
+    between = _literal(f'{opened}"{prefix}') + b'%d"}}\n'
+    last = between if end < 0 else between[:-4] + b'-%d"}}\n'
+    form = b"".join((opening, data.replace(b"\n", between + opening), last))
+    return form % (*offsets, end) if end >= 0 else form % tuple(offsets)
+
+
+def _literal(text: str) -> bytes:
+    """``text`` as UTF-8 for a ``%`` format: its own ``%`` doubled."""
+    return _utf8(text).replace(b"%", b"%%")
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # lone surrogates: as plaintext.py, the bad code points replaced
+        return text.encode("utf-8", "replace")
