@@ -4,10 +4,11 @@ A file input hands its entries' ids as a prefix and the entries' start offsets (
 ``IdColumns``: ``f:<identity>:`` once, then ints). ``run_json`` writes a run of entries that
 share everything but the message and that id: the escaped messages joined by newlines (as
 plaintext.py's ``_run_json`` does without ids), each newline replaced by the text between two
-messages with a ``%d`` where the offset goes, and the offsets put in by one ``%`` format of the
-whole run, in C. Any ``%`` of the text is doubled first, so only the offsets' slots are format
-directives. The result is byte-identical to the per-entry path (``json.dumps`` of each entry
-with ``meta.record_id`` = ``prefix + str(offset)``, and ``-<end>`` on a partial last line).
+messages with a ``%d`` where the offset goes, the offsets put in by one ``%`` format of the
+whole run, in C, and the run cut into entries at the newlines. Any ``%`` of the text is
+doubled first, so only the offsets' slots are format directives. The result is byte-identical
+to the per-entry path (``json.dumps`` of each entry with ``meta.record_id`` = ``prefix +
+str(offset)``, and ``-<end>`` on a partial last line).
 
 ``split`` cuts a batch's runs (plaintext.py ``run_starts``) where a span begins or ends, and
 ``run_ids`` names each run's ids; ``strings`` turns spans into one id str per entry, for the
@@ -79,16 +80,21 @@ def strings(spans: list[IdSpan], count: int, rids: list[str | None] | None) -> l
     return out
 
 
-def run_json(messages: list[str], head: str, opened: str, ids: tuple[str, list[int], int]) -> bytes:
-    """The JSON of entries sharing ``head`` (up to the message) and ``opened`` (after it, up to
-    the record id's value), each ended by a newline; ``ids`` as ``RunIds`` (its prefix plain).
-    """
+def run_json(
+    messages: list[str], head: str, opened: str, ids: tuple[str, list[int], int]
+) -> list[bytes]:
+    """The JSON of each of the entries sharing ``head`` (up to the message) and ``opened``
+    (after it, up to the record id's value); ``ids`` as ``RunIds``, its prefix plain."""
     prefix, offsets, end = ids
-    joined = "\n".join(messages)
+    # Newlines before the first message and after the last: each becomes the text between two
+    # entries, so the first one leaves a stray tail (given a dummy offset) before the first
+    # entry's head and the last one a stray head after the last entry's tail: the two pieces
+    # the split drops, which saves a copy of the run to add the first head and the last tail.
+    joined = "\n".join(["", *messages, ""])
     data: bytes | None = None
     if joined.isascii():
         data = joined.encode("ascii")
-        if len(data.translate(None, _KEPT_OR_QUOTED)) == len(messages) - 1:
+        if len(data.translate(None, _KEPT_OR_QUOTED)) == len(messages) + 1:
             # Printable ASCII (the usual log): escaped at once, the quotes in the fragments.
             if b"\\" in data:
                 data = data.replace(b"\\", b"\\\\")
@@ -99,14 +105,16 @@ def run_json(messages: list[str], head: str, opened: str, ids: tuple[str, list[i
         else:
             data = None
     if data is None:  # escaped message by message; a JSON string never holds a raw newline
-        data = _utf8("\n".join(map(encode_basestring, messages)))
+        data = _utf8("\n".join(["", *map(encode_basestring, messages), ""]))
     if b"%" in data:
         data = data.replace(b"%", b"%%")
-    opening = _literal(head)
-    between = _literal(f'{opened}"{prefix}') + b'%d"}}\n'
-    last = between if end < 0 else between[:-4] + b'-%d"}}\n'
-    form = b"".join((opening, data.replace(b"\n", between + opening), last))
-    return form % (*offsets, end) if end >= 0 else form % tuple(offsets)
+    between = _literal(f'{opened}"{prefix}') + b'%d"}}\n' + _literal(head)
+    entries = (data.replace(b"\n", between) % (0, *offsets)).split(b"\n")
+    del entries[0]  # the stray tail
+    entries.pop()  # the stray head
+    if end >= 0:  # a partial last line: its id names the range
+        entries[-1] = b'%s-%d"}}' % (entries[-1][:-3], end)
+    return entries
 
 
 def _literal(text: str) -> bytes:

@@ -17,7 +17,7 @@ from itertools import repeat
 from logflux_agent.ingest import id_runs
 from logflux_agent.ingest.encode import EncodeJob, EntryTuple
 from logflux_agent.ingest.id_runs import IdSpan
-from logflux_agent.packed import LinesColumns
+from logflux_agent.packed import LinesColumns, LinesIds
 
 # A piece that was a plain record list: its entry tuples and their record ids (or None).
 RowsPiece = tuple[list[EntryTuple], list[str | None] | None]
@@ -42,7 +42,7 @@ class PackedJob:
         texts: list[tuple[int, list[str] | list[str | None]]] = []  # (first entry, ids)
         for piece in self.pieces:
             at = len(entries)
-            ids: object
+            ids: LinesIds | list[str | None]
             if len(piece) == 6:
                 messages, ts, level, source, attributes, ids = piece
                 n = len(messages)

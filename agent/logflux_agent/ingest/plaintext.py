@@ -214,14 +214,14 @@ def _span_runs(
     _count_cuts(cut, cuts, run_attributes, bounds)
     heads = _heads(firsts, stamps, "")
     messages = list(map(_MESSAGE, entries))
-    parts = []
+    texts: list[bytes] = []
     for lo, hi, first, run in zip(bounds[:-1], bounds[1:], firsts, ids, strict=False):
         head = heads[_HEAD_KEY(first)]
         if run is None:
-            parts.append(_run_json(messages[lo:hi], head, tails[id(first[4])]))
+            texts += _run_json(messages[lo:hi], head, tails[id(first[4])]).split(b"\n")[:-1]
         else:
-            parts.append(id_runs.run_json(messages[lo:hi], head, opened[id(first[4])], run))
-    return b"".join(parts).split(b"\n")[:-1]
+            texts += id_runs.run_json(messages[lo:hi], head, opened[id(first[4])], run)
+    return texts
 
 
 def _count_cuts(
