@@ -19,7 +19,7 @@ per-entry CPU (building Huffman tables dominates at that size). Longer entries a
 
 Record ids: an entry with a ``rid`` (record.py) gets it in ``meta`` under ``record_id``
 (docs/record-ids.md); ``EncodeJob.rids`` is None when no entry of the job has one as a str, and
-``EncodeJob.id_spans`` carries a file input's ids as columns (id_runs.py: prefix and offsets,
+``EncodeJob.id_spans`` carries a file input's ids as columns (runs.py: prefix and offsets,
 written into each run's JSON at once); with neither the encoder runs exactly as without the
 feature.
 
@@ -47,7 +47,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.ingest.id_runs import IdSpan
 from logflux_agent.ingest.nonces import (
     B64_BYTES,
     HEADER_END,
@@ -63,6 +62,7 @@ from logflux_agent.ingest.plaintext import EntryTuple as EntryTuple
 from logflux_agent.ingest.plaintext import PayloadStatics as PayloadStatics
 from logflux_agent.ingest.plaintext import entry_tuple as entry_tuple
 from logflux_agent.ingest.plaintext import format_timestamp as format_timestamp
+from logflux_agent.ingest.runs import IdSpan
 
 GCM_TAG_BYTES = 16
 _GZIP_WBITS = 31  # deflate with a standard RFC 1952 gzip header and trailer
@@ -142,7 +142,7 @@ class EncodeJob:
     compress_min_bytes: int = 0  # the agent passes sender.compress_min_bytes
     # Each entry's record id (None: that entry has none); None when no entry has one.
     rids: list[str | None] | None = None
-    # Record ids as columns (id_runs.py), for entries ``rids`` leaves without one.
+    # Record ids as columns (runs.py), for entries ``rids`` leaves without one.
     id_spans: list[IdSpan] | None = None
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import repeat
 
-from logflux_agent.ingest import id_runs
+from logflux_agent.ingest import runs
 from logflux_agent.ingest.encode import EncodeJob, EntryTuple
-from logflux_agent.ingest.id_runs import IdSpan
+from logflux_agent.ingest.runs import IdSpan
 from logflux_agent.packed import LinesColumns, LinesIds
 
 # A piece that was a plain record list: its entry tuples and their record ids (or None).
@@ -64,6 +64,6 @@ class PackedJob:
             rids: list[str | None] = [None] * len(entries)
             for at, ids in texts:
                 rids[at : at + len(ids)] = ids
-            job.rids = id_runs.strings(spans, len(entries), rids)
+            job.rids = runs.id_strings(spans, len(entries), rids)
             job.id_spans = None
         return job

@@ -1,6 +1,6 @@
 """Record ids given as spans (prefix + offsets) give exactly the bytes of ids given one by one.
 
-The run path with spans (id_runs.py) against the per-entry path (``build_payload`` of each entry
+The run path with spans (runs.py) against the per-entry path (``build_payload`` of each entry
 with its id str, and ``plaintexts`` with the ids as a str column): any messages (``%``, quotes,
 control characters, non-ASCII, lone surrogates), any run layout, spans that start and end
 inside runs, entries without ids among them, partial-line ends, prefixes holding ``%``. Then a
@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logflux_agent.ingest import id_runs
+from logflux_agent.ingest import runs
 from logflux_agent.ingest.encode import (
     EncodeJob,
     EntryTuple,
@@ -26,8 +26,8 @@ from logflux_agent.ingest.encode import (
     build_payload,
     encode_with_aead,
 )
-from logflux_agent.ingest.id_runs import IdSpan
 from logflux_agent.ingest.plaintext import plaintexts, stamps_of
+from logflux_agent.ingest.runs import IdSpan
 from tests.unit.ingest.test_encode import open_part, parse
 
 KEY = os.urandom(32)
@@ -96,7 +96,7 @@ def test_spans_give_the_bytes_of_the_per_entry_path(pieces: list[Any], case: int
     got = plaintexts(entries, statics, stamps, spans=spans)
     assert got == [build_payload(e, statics, rid) for e, rid in zip(entries, rids, strict=True)]
     assert got == plaintexts(entries, statics, stamps, rids=rids)
-    assert id_runs.strings(spans, len(entries), None) == rids
+    assert runs.id_strings(spans, len(entries), None) == rids
     for data, rid in zip(got, rids, strict=True):
         assert json.loads(data).get("meta", {}).get("record_id") == rid
 
@@ -130,7 +130,7 @@ def test_a_prefix_needing_escapes_or_many_short_runs_take_the_str_path() -> None
     stamped: list[EntryTuple] = [(f"m{i}", 1.0 + i, 7, "/l", {}) for i in range(40)]
     for entries, prefix in ((quoted, 'f:"q"\\:'), (stamped, "f:ab:")):
         spans: list[IdSpan] = [(0, prefix, list(range(len(entries))), -1)]
-        rids = id_runs.strings(spans, len(entries), None)
+        rids = runs.id_strings(spans, len(entries), None)
         got = plaintexts(entries, statics, stamps_of(entries), spans=spans)
         assert got == [build_payload(e, statics, r) for e, r in zip(entries, rids, strict=True)]
 
