@@ -8,10 +8,9 @@ columns, the prefix and the start offsets), pickling a batch's ``PackedJob`` for
 worker, and encoding it there (unpack, payload JSON + stored gzip + AES-GCM + multipart) with
 ids and without; and the ack path (``AckTracker``:
 the chunk queued, batches opened and completed) with a receipt ledger writing to a real
-directory and without one. The process first takes the encode worker's heap settings
-(``keep_heap``), as the encoding it times runs in a worker. Time is this thread's CPU time
-(not wall time, which other processes stretch on a busy machine), the best of ``--repeat``
-runs for each, the two sides alternated. On a busy machine the encode step needs many
+directory and without one. Time is this thread's CPU time (not wall time, which other
+processes stretch on a busy machine), the best of ``--repeat`` runs for each, the two sides
+alternated. On a busy machine the encode step needs many
 rounds (``--repeat 60``) before its best on and off settle.
 
     .venv/bin/python benchmarks/record_ids.py [--repeat 7] [--json]
@@ -39,7 +38,6 @@ from logflux_agent import USER_AGENT
 from logflux_agent.config.model import DEFAULT_COMPRESS_MIN_BYTES
 from logflux_agent.ingest.encode import EncodeJob, PayloadStatics, encode_with_aead, new_boundary
 from logflux_agent.ingest.encode_dispatch import job_pieces
-from logflux_agent.ingest.encode_worker import keep_heap
 from logflux_agent.ingest.packed_job import PackedJob
 from logflux_agent.inputs.file.identity import FileStream
 from logflux_agent.inputs.file.record_ids import format_ids, line_starts
@@ -126,7 +124,7 @@ def measure(repeat: int) -> dict[str, Any]:
     data = data[: data.rfind(b"\n", 0, CHUNK) + 1]
     n = data.count(b"\n")
     aead = AESGCM(os.urandom(32))
-    out: dict[str, Any] = {"lines": n, "heap_kept": keep_heap()}
+    out: dict[str, Any] = {"lines": n}
 
     def frame(track: bool) -> Any:
         return LineFramer(track_offsets=track).feed(data)

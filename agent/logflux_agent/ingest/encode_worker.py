@@ -12,8 +12,6 @@ The worker keeps the ciphers of the last ``KEYS_KEPT`` key ids it was given; the
 that list to know when to send a key again (both evict in the same frame order). SIGINT, SIGTERM
 and SIGHUP are ignored: the agent decides when workers stop (it closes their stdin), so a
 ``systemctl stop`` or Ctrl-C cannot kill encoding in the middle of the agent's drain.
-
-With glibc the worker keeps the heap it grew (``keep_heap``): see ``HEAP_TRIM_BYTES``.
 """
 
 from __future__ import annotations
@@ -104,47 +102,12 @@ def serve(stream: io.RawIOBase, out_fd: int) -> None:
 # collected, just after 100,000 allocations instead of 700.
 GC_THRESHOLD = (100_000, 50, 50)
 
-# glibc's malloc hands memory back to the system as soon as more than its trim threshold is
-# free at the top of the heap (by default 128 KiB, raised only to twice the largest mapped
-# block freed) and maps blocks over its mmap threshold afresh. One batch's encode builds and
-# frees several buffers of hundreds of KiB (a run's joined text, its escaped and framed forms,
-# the plaintexts' split, the body), so every batch paid for fresh pages being faulted in:
-# ~0.75 µs per entry of the ~3.3 µs an encode cost (benchmarks/record_ids.py's batch, encoded
-# in one process with the settings toggled between alternating rounds). With these, blocks up
-# to HEAP_MMAP_BYTES come from the heap and up to HEAP_TRIM_BYTES of free heap is kept: the
-# worker's resident size stays near the peak of the largest batch it encoded (bounded by
-# sender.batch_max_bytes and batch_max_entries) instead of dropping back between batches; the
-# bench's peak RSS, agent and workers together, moved by +1-2 MiB. LOGFLUX_AGENT_MALLOC=default
-# keeps glibc's settings (for measuring).
-HEAP_MMAP_BYTES = 32 << 20
-HEAP_TRIM_BYTES = 64 << 20
-_M_TRIM_THRESHOLD = -1  # mallopt parameter numbers (glibc malloc.h)
-_M_MMAP_THRESHOLD = -3
-MALLOC_ENV = "LOGFLUX_AGENT_MALLOC"
-
-
-def keep_heap() -> bool:
-    """Apply the heap settings above when the C library is glibc; whether they were set."""
-    if os.environ.get(MALLOC_ENV, "").strip() == "default":
-        return False
-    import ctypes  # here: the agent process imports this module too, and needs none of it
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no mallopt (not glibc): its own defaults stay
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_MMAP_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_BYTES)
-    )
-
 
 def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
-    keep_heap()
     stdout_fd = os.dup(sys.stdout.fileno())
     # Anything printed by accident must not corrupt the frames: stdout becomes stderr.
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
