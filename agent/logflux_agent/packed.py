@@ -4,10 +4,16 @@ Owns the hot path's representation between the file input and the encode worker 
 bytes, not lines, through the main process). A file input without processors emits ``Lines``:
 the chunk's messages (one list of str, split and decoded by C-level byte scans in framing),
 the fields every line of the chunk shares (read time, level, source, attributes), the ack
-token of the chunk's end and, with record ids on, the ids column. No per-line Python object
-is built in the agent process but the message str itself, which the garbage collector does
-not track: building a Record tuple per line (tracked, as it holds a dict) was a quarter of the
-agent process's CPU at full speed, most of it the collections those tuples triggered.
+token of the chunk's end and, with record ids on, the ids. No per-line Python object is built
+in the agent process but the message str itself, which the garbage collector does not track:
+building a Record tuple per line (tracked, as it holds a dict) was a quarter of the agent
+process's CPU at full speed, most of it the collections those tuples triggered.
+
+A file input's ids travel as ``IdColumns``: the generation's prefix once, the entries' start
+offsets (ints) and the end of a partial last line; the id strings are written where the
+entries are encoded (plaintext.py), or built here on demand for a Record. Formatting a str
+per line in the agent process cost ~0.2 µs/line, and a column of str pickles slower than one
+of ints. Other inputs may still hand a list of id strings.
 
 ``Lines`` is a ``Sequence[Record]``: whatever is off the hot path (processors, dead letters,
 tap, the retry paths, tests) indexes, slices or iterates it and gets ordinary Records, built
@@ -26,15 +32,56 @@ from typing import overload
 
 from logflux_agent.record import ACK, MESSAGE, SOURCE, AckToken, Record, records_for
 
-# (messages, timestamp, level, source, attributes, record ids or None): what a piece of an
-# encode job carries for a ``Lines``, pickled once per piece rather than once per entry.
-LinesColumns = tuple[list[str], float, int, str, dict[str, str], list[str] | None]
+# Record ids as columns: entry *i*'s id is ``prefix + str(offsets[i])``, and the last entry's
+# gets ``-<end>`` after it when ``end`` >= 0 (a partial line: docs/record-ids.md).
+IdColumns = tuple[str, list[int], int]
+# Record ids of a ``Lines``: columns, one str per line, or None (ids off).
+LinesIds = IdColumns | list[str] | None
+
+# (messages, timestamp, level, source, attributes, record ids): what a piece of an encode job
+# carries for a ``Lines``, pickled once per piece rather than once per entry.
+LinesColumns = tuple[list[str], float, int, str, dict[str, str], LinesIds]
+
+
+def format_ids(prefix: str, offsets: list[int]) -> list[str]:
+    """``prefix`` + each offset: one format call over all of them, cut at the newlines (the
+    per-line work runs in C; about half the cost of a ``map`` of the format per offset)."""
+    if not offsets:
+        return []
+    rids = (f"{prefix.replace('%', '%%')}%d\n" * len(offsets) % tuple(offsets)).split("\n")
+    rids.pop()
+    return rids
+
+
+def id_strings(ids: IdColumns) -> list[str]:
+    """Every id of ``ids`` as a str."""
+    prefix, offsets, end = ids
+    rids = format_ids(prefix, offsets)
+    if end >= 0 and rids:
+        rids[-1] = f"{rids[-1]}-{end}"
+    return rids
+
+
+def id_at(ids: IdColumns, i: int) -> str:
+    """Entry ``i``'s id (``i`` in range, not negative)."""
+    prefix, offsets, end = ids
+    if end >= 0 and i == len(offsets) - 1:
+        return f"{prefix}{offsets[i]}-{end}"
+    return f"{prefix}{offsets[i]}"
+
+
+def cut_ids(ids: LinesIds, index: slice, last: bool) -> LinesIds:
+    """``ids`` of the lines ``index`` takes; ``last``: it takes the last line."""
+    if isinstance(ids, tuple):
+        prefix, offsets, end = ids
+        return (prefix, offsets[index], end if last else -1)
+    return None if ids is None else ids[index]
 
 
 class Lines(Sequence[Record]):
     """The lines of one read chunk of one stream, sharing every field but the message."""
 
-    __slots__ = ("_text", "ack", "attributes", "level", "messages", "rids", "source", "timestamp")
+    __slots__ = ("_text", "ack", "attributes", "ids", "level", "messages", "source", "timestamp")
 
     def __init__(
         self,
@@ -44,7 +91,7 @@ class Lines(Sequence[Record]):
         source: str,
         attributes: dict[str, str],
         ack: AckToken | None = None,
-        rids: list[str] | None = None,
+        rids: LinesIds = None,
     ) -> None:
         self.messages = messages
         self.timestamp = timestamp
@@ -52,7 +99,7 @@ class Lines(Sequence[Record]):
         self.source = source
         self.attributes = attributes
         self.ack = ack  # the token of the last line (None: a head cut off a longer chunk)
-        self.rids = rids
+        self.ids = rids  # IdColumns (file input), one str per line, or None
         self._text = -1  # text_bytes, once computed (the queue and the batcher both ask)
 
     def __len__(self) -> int:
@@ -70,14 +117,15 @@ class Lines(Sequence[Record]):
             taken = range(n)[index]
             if taken.step < 0:  # the token could not stay on the last line
                 raise ValueError("packed lines are sliced in order only")
+            last = bool(taken) and taken[-1] == n - 1
             return Lines(
                 self.messages[index],
                 self.timestamp,
                 self.level,
                 self.source,
                 self.attributes,
-                self.ack if taken and taken[-1] == n - 1 else None,
-                None if self.rids is None else self.rids[index],
+                self.ack if last else None,
+                cut_ids(self.ids, index, last),
             )
         i = index + n if index < 0 else index
         if not 0 <= i < n:
@@ -89,8 +137,24 @@ class Lines(Sequence[Record]):
             self.source,
             self.attributes,
             self.ack if i == n - 1 else None,
-            None if self.rids is None else self.rids[i],
+            self._id(i),
         )
+
+    def _id(self, i: int) -> str | None:
+        ids = self.ids
+        if isinstance(ids, tuple):
+            return id_at(ids, i)
+        return None if ids is None else ids[i]
+
+    @property
+    def rids(self) -> list[str] | None:
+        """One id str per line (built now from columns), or None."""
+        ids = self.ids
+        return id_strings(ids) if isinstance(ids, tuple) else ids
+
+    @rids.setter
+    def rids(self, rids: list[str] | None) -> None:
+        self.ids = rids
 
     def __iter__(self) -> Iterator[Record]:
         records = records_for(
@@ -116,7 +180,7 @@ class Lines(Sequence[Record]):
             self.level,
             self.source,
             self.attributes,
-            self.rids,
+            self.ids,
         )
 
 

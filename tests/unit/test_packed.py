@@ -92,3 +92,42 @@ def test_run_slices_equal_list_slices(sizes: list[int], lo: int, hi: int) -> Non
     assert len(cut) == len(flat[lo:hi])
     # Tokens survive exactly where the list kept them (on each piece's last line).
     assert list(acks_of(cut)) == [t for t in map(ACK, flat[lo:hi]) if t is not None]
+
+
+def column_lines(n: int, end: int) -> tuple[Lines, list[str]]:
+    """Lines with ids as columns (a file input's), and the id strings they stand for."""
+    offsets = [1000 + 17 * i for i in range(n)]
+    strs = [f"f:3b9c:{o}" for o in offsets]
+    if end >= 0 and strs:
+        strs[-1] += f"-{end}"
+    messages = [f"m{i}" for i in range(n)]
+    return Lines(messages, 1.5, 7, "/l", ATTRS, None, ("f:3b9c:", offsets, end)), strs
+
+
+@given(
+    n=st.integers(0, 8),
+    end=st.sampled_from([-1, 5000]),
+    lo=st.integers(-10, 10),
+    hi=st.integers(-10, 10),
+    step=st.integers(1, 3),
+)
+def test_id_columns_give_the_records_of_the_id_strings(
+    n: int, end: int, lo: int, hi: int, step: int
+) -> None:
+    # Records built on demand (index, iteration, slices: dead letters, tap, the retry paths)
+    # carry the strings the columns stand for; only the last line's names a partial end.
+    packed, strs = column_lines(n, end)
+    as_strings = Lines(packed.messages, 1.5, 7, "/l", ATTRS, None, strs)
+    assert packed.rids == strs and list(packed) == list(as_strings)
+    assert [packed[i].rid for i in range(-n, n)] == strs + strs
+    cut = packed[lo:hi:step]
+    assert list(cut) == list(as_strings[lo:hi:step])
+    assert cut.rids == strs[lo:hi:step]
+    assert list(Run([packed])[lo:hi]) == list(as_strings)[lo:hi]
+
+
+def test_lines_without_ids_have_none_and_setting_strings_replaces_the_columns() -> None:
+    packed, _ = column_lines(3, -1)
+    assert lines(2).rids is None and lines(2)[0].rid is None
+    packed.rids = ["a", "b", "c"]
+    assert [r.rid for r in packed] == ["a", "b", "c"] and packed.ids == ["a", "b", "c"]

@@ -18,8 +18,10 @@ deflating a ~250-byte entry saves ~30 bytes of a ~560-byte part but costs most o
 per-entry CPU (building Huffman tables dominates at that size). Longer entries are deflated.
 
 Record ids: an entry with a ``rid`` (record.py) gets it in ``meta`` under ``record_id``
-(docs/record-ids.md); ``EncodeJob.rids`` is None when no entry of the job has one, and the
-encoder then runs exactly as without the feature.
+(docs/record-ids.md); ``EncodeJob.rids`` is None when no entry of the job has one as a str, and
+``EncodeJob.id_spans`` carries a file input's ids as columns (runs.py: prefix and offsets,
+written into each run's JSON at once); with neither the encoder runs exactly as without the
+feature.
 
 Top-level ``labels`` are merged here, per distinct attributes object: the entry's own
 attributes (already fitted to the limits by its input or processors) win, and labels are added
@@ -60,6 +62,7 @@ from logflux_agent.ingest.plaintext import EntryTuple as EntryTuple
 from logflux_agent.ingest.plaintext import PayloadStatics as PayloadStatics
 from logflux_agent.ingest.plaintext import entry_tuple as entry_tuple
 from logflux_agent.ingest.plaintext import format_timestamp as format_timestamp
+from logflux_agent.ingest.runs import IdSpan
 
 GCM_TAG_BYTES = 16
 _GZIP_WBITS = 31  # deflate with a standard RFC 1952 gzip header and trailer
@@ -139,6 +142,8 @@ class EncodeJob:
     compress_min_bytes: int = 0  # the agent passes sender.compress_min_bytes
     # Each entry's record id (None: that entry has none); None when no entry has one.
     rids: list[str | None] | None = None
+    # Record ids as columns (runs.py), for entries ``rids`` leaves without one.
+    id_spans: list[IdSpan] | None = None
 
 
 @dataclass(slots=True)
@@ -240,7 +245,7 @@ def _encode(
     stamps = stamps_of(firsts)
     tokens: dict[int, bytes] = {}  # id(attributes) → the search tokens header, when any
     cut: list[int] = [0]
-    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut, starts)
+    texts = plaintexts(entries, job.statics, stamps, tokens, job.rids, cut, starts, job.id_spans)
     if capture is not None:
         for plaintext in texts:
             capture(plaintext)

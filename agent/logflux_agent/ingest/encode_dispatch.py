@@ -9,7 +9,8 @@ a worker that is not coming back. The encoding itself is ``encode.py``'s pure fu
 What the job carries per entry: the five payload fields (``ENTRY_FIELDS``) and, only when some
 record of the batch has one, the record ids as a column of their own (``EncodeJob.rids``), so a
 batch without ids pickles to the worker exactly as before. A packed batch (packed.py) goes as
-columns per read chunk instead (``PackedJob``), unpacked on the encoding side. Labels the
+columns per read chunk instead (``PackedJob``), unpacked on the encoding side; a file input's
+ids stay columns there too (prefix and offsets, no id str made in the agent process). Labels the
 encoder had to leave out at the attribute limit are counted here, in the agent process,
 whichever side encoded.
 """

@@ -5,6 +5,8 @@ read chunk (the messages list, then the fields its lines share) instead of one 5
 entry, so the agent process neither builds nor pickles per-entry objects. ``unpack`` runs in
 the worker (or the in-process fallback thread) and yields the plain ``EncodeJob`` that
 ``encode.py`` encodes: entries in batch order, so part *i* is still entry *i* of the batch.
+A file input's record ids stay columns (``EncodeJob.id_spans``: prefix and offsets) unless
+another piece of the batch has ids as strings; then all of them become strings.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import repeat
 
+from logflux_agent.ingest import runs
 from logflux_agent.ingest.encode import EncodeJob, EntryTuple
-from logflux_agent.packed import LinesColumns
+from logflux_agent.ingest.runs import IdSpan
+from logflux_agent.packed import LinesColumns, LinesIds
 
 # A piece that was a plain record list: its entry tuples and their record ids (or None).
 RowsPiece = tuple[list[EntryTuple], list[str | None] | None]
@@ -34,10 +38,11 @@ class PackedJob:
     def unpack(self) -> EncodeJob:
         """``job`` with its entries and record ids filled in from the pieces, in order."""
         entries: list[EntryTuple] = []
-        rids: list[str | None] = []
-        with_ids = False
+        spans: list[IdSpan] = []
+        texts: list[tuple[int, list[str] | list[str | None]]] = []  # (first entry, ids)
         for piece in self.pieces:
-            ids: list[str] | list[str | None] | None
+            at = len(entries)
+            ids: LinesIds | list[str | None]
             if len(piece) == 6:
                 messages, ts, level, source, attributes, ids = piece
                 n = len(messages)
@@ -45,14 +50,20 @@ class PackedJob:
                 entries.extend(zip(messages, *shared, strict=True))
             else:
                 rows, ids = piece
-                n = len(rows)
                 entries.extend(rows)
-            if ids is None:
-                rids.extend(repeat(None, n))
-            else:
-                rids.extend(ids)
-                with_ids = True
+            if isinstance(ids, tuple):
+                prefix, offsets, end = ids
+                spans.append((at, prefix, offsets, end))
+            elif ids is not None:
+                texts.append((at, ids))
         job = self.job
         job.entries = entries
-        job.rids = rids if with_ids else None
+        job.rids = None
+        job.id_spans = spans or None
+        if texts:  # ids as strings too (another input): one str (or None) per entry
+            rids: list[str | None] = [None] * len(entries)
+            for at, ids in texts:
+                rids[at : at + len(ids)] = ids
+            job.rids = runs.id_strings(spans, len(entries), rids)
+            job.id_spans = None
         return job

@@ -8,8 +8,10 @@ attributes object (``run_starts``), or per distinct attributes object (many of o
 processor chain leaves them, column-wise: attribute_columns.py); the per-entry work is
 ``map`` over columns or C-level passes over a run's joined text: a run of ASCII messages
 without control characters (access logs, most application logs) is escaped as one string, as
-``json.dumps`` would escape each message. encode.py compresses, encrypts and frames what this
-builds.
+``json.dumps`` would escape each message (runs.py writes a run). Record ids given as spans (a
+file input's prefix and offsets) keep that run path: the digits go into the run's text in one
+format.
+encode.py compresses, encrypts and frames what this builds.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ from typing import Any, cast
 
 from logflux_agent.ingest.attribute_columns import MIN_GROUP, column_texts
 from logflux_agent.ingest.limits import MAX_LABELS
+from logflux_agent.ingest.runs import (
+    IdSpan,
+    escaped_batch,
+    id_run_json,
+    id_strings,
+    plain,
+    run_ids,
+    run_json,
+    split_runs,
+    utf8,
+)
 from logflux_agent.record import TOKENS_KEY, SearchTokens
 
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
@@ -126,12 +139,14 @@ def plaintexts(
     rids: list[str | None] | None = None,
     cut: list[int] | None = None,
     starts: list[int] | None = None,
+    spans: list[IdSpan] | None = None,
 ) -> list[bytes]:
     """The v2 JSON of each entry; ``message`` sits between the per-entry and per-input parts.
 
     ``tokens`` collects search-token part headers by ``id(attributes)``; ``rids`` are the
-    entries' record ids (None: none has one); ``cut[0]`` grows by the labels left out;
-    ``starts`` is ``run_starts(entries)`` when the caller has it.
+    entries' record ids (None: none has one), ``spans`` more of them as columns (the entries
+    they do not cover have none, or theirs in ``rids``); ``cut[0]`` grows by the labels left
+    out; ``starts`` is ``run_starts(entries)`` when the caller has it.
     """
     if rids is not None and len(rids) != len(entries):
         raise ValueError("one record id (or None) per entry")
@@ -139,6 +154,15 @@ def plaintexts(
         return []
     if starts is None:
         starts = run_starts(entries)
+    if spans:
+        texts = (
+            None
+            if rids is not None
+            else _span_runs(entries, statics, stamps, tokens, spans, cut, starts)
+        )
+        if texts is not None:
+            return texts
+        rids = id_strings(spans, len(entries), rids)
     firsts = list(map(entries.__getitem__, starts[:-1]))
     run_attributes = list(map(ATTRIBUTES_OF, firsts))
     distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
@@ -149,14 +173,14 @@ def plaintexts(
         heads = _heads(firsts, stamps, "")
         messages = list(map(_MESSAGE, entries))
         runs = map(
-            _run_json,
+            run_json,
             map(messages.__getitem__, map(slice, starts[:-1], starts[1:])),
             map(heads.__getitem__, map(_HEAD_KEY, firsts)),
             map(tails.__getitem__, map(id, run_attributes)),
         )
         return b"".join(runs).split(b"\n")[:-1]
     messages = list(map(_MESSAGE, entries))
-    escaped: Any = _escaped_batch(messages)
+    escaped: Any = escaped_batch(messages)
     # Plain messages: the fragments around them carry their quotes.
     quote = '"' if escaped is not None else ""
     if escaped is None:
@@ -175,7 +199,39 @@ def plaintexts(
     # One string for the whole batch, encoded once and cut at the newlines: JSON text never
     # holds a raw newline (json escapes it in every string), so they separate entries exactly.
     # (Not strict: a constant column is endless; the others have one item per entry.)
-    return _utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
+    return utf8("".join(chain.from_iterable(zip(*columns, strict=False)))).split(b"\n")[:-1]
+
+
+def _span_runs(
+    entries: list[EntryTuple],
+    statics: PayloadStatics,
+    stamps: dict[float, str],
+    tokens: dict[int, bytes] | None,
+    spans: list[IdSpan],
+    cut: list[int] | None,
+    starts: list[int],
+) -> list[bytes] | None:
+    """The run path with ids as spans (runs.py); None when the batch is many short runs or
+    a prefix needs JSON escapes (the caller then takes the per-entry columns)."""
+    bounds = split_runs(starts, spans)
+    if len(bounds) * 8 > len(entries) + 24 or not all(plain(s[1]) for s in spans):
+        return None
+    firsts = list(map(entries.__getitem__, bounds[:-1]))
+    run_attributes = list(map(ATTRIBUTES_OF, firsts))
+    distinct = dict(zip(map(id, run_attributes), run_attributes, strict=True))
+    ids = run_ids(bounds, spans)
+    tails, opened, cuts = _attribute_parts(distinct, statics, tokens, "", (None in ids, True))
+    _count_cuts(cut, cuts, run_attributes, bounds)
+    heads = _heads(firsts, stamps, "")
+    messages = list(map(_MESSAGE, entries))
+    texts: list[bytes] = []
+    for lo, hi, first, run in zip(bounds[:-1], bounds[1:], firsts, ids, strict=False):
+        head = heads[_HEAD_KEY(first)]
+        if run is None:
+            texts += run_json(messages[lo:hi], head, tails[id(first[4])]).split(b"\n")[:-1]
+        else:
+            texts += id_run_json(messages[lo:hi], head, opened[id(first[4])], run)
+    return texts
 
 
 def _count_cuts(
@@ -207,56 +263,6 @@ def _heads(
     )
     form = '%s%s,"ts":"%s","message":' + quote
     return dict(zip(keys, map(form.__mod__, texts), strict=True))
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # lone surrogates: keep the entries, replace the bad code points
-        return text.encode("utf-8", "replace")
-
-
-# The ASCII bytes a JSON string holds as they are (encode_basestring leaves them alone) and
-# the two it escapes with a backslash; deleting them leaves only control characters.
-_KEPT_OR_QUOTED = bytes(range(0x20, 0x80))
-
-
-def _escaped_batch(messages: list[str]) -> list[str] | None:
-    """Each message's JSON string body without its quotes when all are ASCII without control
-    characters (escaped at once, as ``_run_json`` does); else None."""
-    joined = "\n".join(messages)
-    if not joined.isascii():
-        return None
-    data = joined.encode("ascii")
-    if len(data.translate(None, _KEPT_OR_QUOTED)) != len(messages) - 1:
-        return None
-    if b"\\" in data:
-        data = data.replace(b"\\", b"\\\\")
-    return data.replace(b'"', b'\\"').decode("ascii").split("\n")
-
-
-def _run_json(messages: list[str], head: str, tail: str) -> bytes:
-    """The JSON of entries sharing ``head`` (up to the message) and ``tail`` (after it, with
-    the newline that ends each entry), one after the other.
-
-    Messages in ASCII without control characters (the usual case) are escaped and framed in
-    a few C-level passes over the run: joined by newlines (then exactly the separators), only
-    ``\\`` and ``"`` escaped, each newline replaced by the text between two messages. Any other
-    run is escaped message by message; both give what ``json.dumps`` gives.
-    """
-    joined = "\n".join(messages)
-    if joined.isascii():
-        data = joined.encode("ascii")
-        if len(data.translate(None, _KEPT_OR_QUOTED)) == len(messages) - 1:
-            if b"\\" in data:
-                data = data.replace(b"\\", b"\\\\")
-            if b'"' in data:
-                data = data.replace(b'"', b'\\"')
-            opening = _utf8(head + '"')
-            closing = _utf8('"' + tail)
-            return b"".join((opening, data.replace(b"\n", closing + opening), closing))
-    escaped = map(encode_basestring, messages)
-    return _utf8("".join(chain.from_iterable(zip(repeat(head), escaped, repeat(tail)))))
 
 
 def _attribute_parts(
@@ -316,7 +322,7 @@ def _tail_columns(
                 for key, rid in zip(ids, rids, strict=True)
             ]
         ]
-    if _plain("".join(cast("list[str]", rids))):
+    if plain("".join(cast("list[str]", rids))):
         # The usual ids (file, journald, stdin) need no JSON escapes: quoted as they are.
         quoted = {key: text + '"' for key, text in opened.items()}
         return [map(quoted.__getitem__, ids), rids, repeat('"}}\n')]
@@ -325,15 +331,6 @@ def _tail_columns(
         map(encode_basestring, cast("list[str]", rids)),
         repeat("}}\n"),
     ]
-
-
-_PLAIN_BYTES = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
-
-
-def _plain(text: str) -> bool:
-    """Printable ASCII without ``"`` or ``\\``: a JSON string as it is (one C-level pass:
-    deleting every such byte leaves nothing)."""
-    return text.isascii() and not text.encode().translate(None, _PLAIN_BYTES)
 
 
 def merge_labels(labels: dict[str, str], own: dict[str, str]) -> tuple[dict[str, str], int]:

@@ -65,3 +65,42 @@ async def test_a_worker_encodes_a_packed_job_to_the_bytes_of_the_record_path() -
     assert enc is not None
     assert enc.body == expected.body and enc.parts == len(run) == 303
     assert enc.counters == (40, 343)
+
+
+def file_lines(tag: str, first: int, end: int = -1) -> Lines:
+    """A file input's chunk: ids as columns (prefix, start offsets, partial end)."""
+    offsets = [first + 10 * i for i in range(200)]
+    ids = (f"f:{tag}:", offsets, end)
+    return Lines([f"{tag} {i} 5%" for i in range(200)], 1_795_000_003.0, 7, "/f", {}, None, ids)
+
+
+def test_id_columns_stay_columns_to_the_encoder_unless_strings_are_in_the_batch() -> None:
+    a, b = file_lines("aa", 0), file_lines("bb", 4000, 6100)
+    plain = Lines(["no id"], 1_795_000_004.0, 7, "/f", {})
+    run = Run([a, plain, b[50:]])
+    job = PackedJob(plain_job([]), job_pieces(run)).unpack()
+    assert job.rids is None and job.id_spans is not None
+    assert [(s[0], s[1], len(s[2]), s[3]) for s in job.id_spans] == [
+        (0, "f:aa:", 200, -1),
+        (201, "f:bb:", 150, 6100),
+    ]
+    mixed = PackedJob(plain_job([]), job_pieces(Run([a, batch().pieces[1], b]))).unpack()
+    assert mixed.id_spans is None
+    assert mixed.rids == [*(a.rids or []), "sock:1:0", *(b.rids or [])]
+    assert mixed.rids[-1] == "f:bb:5990-6100"
+
+
+async def test_a_worker_encodes_id_columns_to_the_bytes_of_the_id_strings() -> None:
+    key = os.urandom(32)
+    run = Run([file_lines("aa", 0), batch().pieces[0], file_lines("bb", 4000, 6100)[10:]])
+    packed = PackedJob(plain_job([]), job_pieces(run))
+    reference = plain_job(list(map(ENTRY_FIELDS, run)))
+    reference.boundary = packed.job.boundary
+    reference.rids = list(map(RID, run))
+    expected = encode_with_aead(reference, AESGCM(key))
+    pool = EncodePool(1)
+    try:
+        enc = await pool.encode(packed, bytearray(key))
+    finally:
+        await pool.close()
+    assert enc is not None and enc.body == expected.body and enc.parts == len(run) == 690

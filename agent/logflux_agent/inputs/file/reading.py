@@ -7,7 +7,8 @@ last record carries the ack token of its end (packed ``Lines`` when the input ha
 processors, packed.py). The timers flush partial lines and multiline
 entries held past their timeout, and let go of a renamed or deleted file read to its end and
 quiet for ``ROTATED_LINGER`` (its stream is then released to the checkpointer). With
-``record_ids`` on, each record gets its stable id (record_ids.py: identity and start offset).
+``record_ids`` on, each record gets its stable id (record_ids.py: identity and start offset),
+carried as columns (packed.py ``IdColumns``) until a Record or the encoder needs its text.
 
 This reaches back into its ``FileInput`` (input.py) for the schedule, like rotation.py.
 """
@@ -25,7 +26,7 @@ from logflux_agent.inputs.file.tailer import Tailer
 from logflux_agent.inputs.framing import Frames, newline_slices
 from logflux_agent.inputs.levels import LEVEL_INFO, make_records
 from logflux_agent.observe import metrics
-from logflux_agent.packed import Lines
+from logflux_agent.packed import IdColumns, Lines, id_strings
 from logflux_agent.processing.chain import keeps_lines
 from logflux_agent.record import AckToken, Record
 
@@ -150,7 +151,7 @@ class Reading:
             self._m_utf8.inc(frames.invalid_utf8)
         ends: list[int] | None
         ids = self._ids
-        rids: list[str] | None = None
+        rids: IdColumns | None = None
         if tailer.multiline is not None:
             held = tailer.multiline.held
             lines, ends = tailer.multiline.push(frames.lines, frames.ends, now)
@@ -171,15 +172,15 @@ class Reading:
         end: int,
         emit: Emit,
         ends: list[int] | None = None,
-        rids: list[str] | None = None,
+        rids: IdColumns | None = None,
     ) -> None:
         if not lines:
             return
         cfg = self._in.config
         records: list[Record] | Lines
         if self._packed:
-            records = Lines(lines, self._in._clock.wall(), LEVEL_INFO, tailer.source, self._attrs)
-            records.rids = rids
+            wall = self._in._clock.wall()
+            records = Lines(lines, wall, LEVEL_INFO, tailer.source, self._attrs, None, rids)
         else:
             records = make_records(
                 lines,
@@ -187,7 +188,7 @@ class Reading:
                 tailer.source,
                 self._attrs,
                 detect=cfg.detect_level,
-                rids=rids,
+                rids=None if rids is None else id_strings(rids),
             )
         self._m_entries.inc(len(records))
         if len(records) <= MAX_EMIT_RECORDS:
@@ -268,7 +269,7 @@ class Reading:
             if ids is not None:
                 rids = ids.entries(tailer, frames, held, ends)
                 if more:
-                    rids.append(ids.flushed(tailer, tailer.emitted_end))
+                    rids[1].append(ids.flushed(tailer, tailer.emitted_end))
             lines += more
             ends += more_ends
             end = ends[-1] if ends else tailer.emitted_end
@@ -323,7 +324,8 @@ class Reading:
             lines, ends = joiner.flush()
             rids = None
             if self._ids is not None and lines:
-                rids = [self._ids.flushed(tailer, tailer.emitted_end)]
+                start = self._ids.flushed(tailer, tailer.emitted_end)
+                rids = (self._ids.prefix(tailer), [start], -1)
             await self._emit_lines(tailer, lines, ends[-1], emit, None, rids)
 
     async def _finish(self, tailer: Tailer, emit: Emit) -> None:

@@ -12,9 +12,11 @@ happened to stop, which a re-read need not repeat: its id also names its end,
 ``f:<identity>:<start>-<end>``, so a re-read that ships more of the line is not taken for a
 replay of it.
 
-Cost: with ids on the framer tracks line end offsets (framing.py), and each emitted list gets
-one ``map`` of a format over the start offsets; the identity digest is computed once per file
-generation (cached by stream).
+Cost: with ids on the framer tracks line end offsets (framing.py); each emitted list carries
+its ids as ``IdColumns`` (packed.py: the prefix once, the start offsets as ints), so no id str
+is formatted in the agent process on the hot path: the encoder writes the digits into each
+entry's JSON (plaintext.py). The identity digest is computed once per file generation (cached
+by stream).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from logflux_agent.inputs.framing import Frames
+from logflux_agent.packed import IdColumns
+from logflux_agent.packed import format_ids as format_ids
 from logflux_agent.record import Resumable
 
 if TYPE_CHECKING:
@@ -84,16 +88,13 @@ class FileIds:
             self._prefixes[stream] = prefix
         return prefix
 
-    def lines(self, tailer: Tailer, frames: Frames, *, cut: bool = False) -> list[str]:
-        """One id per line of ``frames``; ``cut``: its last line was flushed incomplete."""
-        rids = format_ids(self.prefix(tailer), line_starts(frames))
-        if cut and rids:
-            rids[-1] = f"{rids[-1]}-{frames.end}"
-        return rids
+    def lines(self, tailer: Tailer, frames: Frames, *, cut: bool = False) -> IdColumns:
+        """The ids of the lines of ``frames``; ``cut``: its last line was flushed incomplete."""
+        return (self.prefix(tailer), line_starts(frames), frames.end if cut else -1)
 
     def entries(
         self, tailer: Tailer, frames: Frames, held_before: int, entry_ends: list[int]
-    ) -> list[str]:
+    ) -> IdColumns:
         """The ids of the multiline entries one push completed (``entry_ends`` their ends).
 
         Entries are runs of consecutive lines: an entry completed in this push ends at a line
@@ -102,7 +103,7 @@ class FileIds:
         """
         starts = line_starts(frames)
         if not starts:
-            return []
+            return (self.prefix(tailer), [], -1)
         assert frames.ends is not None
         index = {end: i for i, end in enumerate(frames.ends)}
         first = self._held.get(tailer, starts[0]) if held_before else starts[0]
@@ -114,18 +115,8 @@ class FileIds:
         if len(self._held) >= _CACHE_MAX:
             self._held = {t: s for t, s in self._held.items() if not t.dead}
         self._held[tailer] = first  # a push always leaves its last line held
-        return format_ids(self.prefix(tailer), out)
+        return (self.prefix(tailer), out, -1)
 
-    def flushed(self, tailer: Tailer, default: int) -> str:
-        """The id of the held multiline entry, completed by a flush."""
-        return f"{self.prefix(tailer)}{self._held.pop(tailer, default)}"
-
-
-def format_ids(prefix: str, offsets: list[int]) -> list[str]:
-    """``prefix`` + each offset: one format call over all of them, cut at the newlines (the
-    per-line work runs in C; about half the cost of a ``map`` of the format per offset)."""
-    if not offsets:
-        return []
-    rids = (f"{prefix}%d\n" * len(offsets) % tuple(offsets)).split("\n")
-    rids.pop()
-    return rids
+    def flushed(self, tailer: Tailer, default: int) -> int:
+        """Where the held multiline entry, completed by a flush, starts (its id's offset)."""
+        return self._held.pop(tailer, default)
