@@ -234,8 +234,9 @@ def _repacked(lines: Lines, rows: Rows) -> Lines | None:
     attrs = rows.attrs
     if rows.tokens is not None or attrs.count(attrs[0]) != len(attrs):
         return None
+    # ``ids``, not ``rids``: a file input's id columns stay columns (packed.py).
     return Lines(
-        rows.text, lines.timestamp, lines.level, lines.source, attrs[0], lines.ack, lines.rids
+        rows.text, lines.timestamp, lines.level, lines.source, attrs[0], lines.ack, lines.ids
     )
 
 

@@ -133,6 +133,17 @@ def test_the_packed_output_is_redacted_and_keeps_the_read_s_fields() -> None:
     assert read.messages == ["from 10.1.2.3 ok", "mail bob@example.org"]  # the input's list
 
 
+def test_a_file_input_s_id_columns_stay_columns_through_redaction() -> None:
+    # The encoder writes ids from columns in one pass; strings would take it off that path.
+    ids = ("f:0123456789abcdef:", [0, 17], -1)
+    read = Lines(["from 10.1.2.3 ok", "mail bob@example.org"], READ_TIME, 6, "/tmp/x.log", {})
+    read.ids = ids
+    out = chain_for("      - redact: {}").process(read, 1.0)
+    assert type(out) is Lines
+    assert out.ids is ids
+    assert out.rids == ["f:0123456789abcdef:0", "f:0123456789abcdef:17"]
+
+
 @pytest.mark.parametrize("on_error", ["drop", "ship"])
 def test_a_read_whose_redaction_fails_leaves_as_the_records_path_s_records(on_error: str) -> None:
     processors = (
