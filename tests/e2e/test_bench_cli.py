@@ -46,15 +46,15 @@ def test_bench_json_ships_every_line_and_reports_each_figure(tmp_path: Path) -> 
     assert "lf_" not in proc.stdout + proc.stderr
 
 
-def test_bench_with_record_ids_and_without_ledger_says_so_and_ships_every_line(
+def test_bench_without_record_ids_and_ledger_says_so_and_ships_every_line(
     tmp_path: Path,
 ) -> None:
     # The switches that measure the cost of provable delivery (docs/record-ids.md).
-    proc = _bench("--lines", "3000", "--json", "--record-ids", "--no-ledger", tmp=tmp_path)
+    proc = _bench("--lines", "3000", "--json", "--no-record-ids", "--no-ledger", tmp=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["accepted"] == 3000
-    assert result["record_ids"] is True and result["ledger"] is False
+    assert result["record_ids"] is False and result["ledger"] is False
 
 
 def test_bench_prints_a_readable_table() -> None:

@@ -53,9 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run without the receipt ledger (ledger.enabled: false), to measure its cost",
     )
     parser.add_argument(
-        "--record-ids",
+        "--no-record-ids",
         action="store_true",
-        help="give every entry its stable record id (record_ids: true), to measure its cost",
+        help="ship without stable record ids (record_ids: false, a file input's default is "
+        "true), to measure their cost",
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -81,8 +82,8 @@ def _agent_config(
         "paths": [str(log)],
         "start_at": "beginning",
     }
-    if args.record_ids:
-        file_input["record_ids"] = True
+    if args.no_record_ids:
+        file_input["record_ids"] = False
     if args.processors:
         procs = yaml.safe_load(Path(args.processors).read_text(encoding="utf-8"))
         if isinstance(procs, dict) and "processors" in procs:
@@ -207,7 +208,7 @@ def _measure(
         "peak_rss_mib": round(peak_rss / 2**20, 1),
         "peak_pss_mib": round(peak_pss / 2**20, 1),
         "processors": bool(args.processors),
-        "record_ids": bool(args.record_ids),
+        "record_ids": not args.no_record_ids,
         "ledger": not args.no_ledger,
         "window": "whole run" if n0 == 0 else "first to last accepted entry",
     }

@@ -96,8 +96,8 @@ class FileInputConfig:
     detect_level: bool = False
     on_full: OnFull = "block"
     processors: tuple[ProcessorConfig, ...] = ()
-    # Stable record ids in meta.record_id (docs/record-ids.md).
-    record_ids: bool = False
+    # Stable record ids in meta.record_id (docs/record-ids.md): on, since they cost ~0.2 µs/line.
+    record_ids: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

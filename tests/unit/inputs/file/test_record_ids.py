@@ -50,7 +50,7 @@ def expected(config: FileInputConfig, path: Path) -> list[str]:
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> FileInputConfig:
-    """The helpers' config with ids on (they are opt-in)."""
+    """The helpers' config with ids on (the default; explicit so the tests say it)."""
     return base_config(tmp_path, **{"record_ids": True, **overrides})
 
 
@@ -221,7 +221,15 @@ async def test_a_renamed_file_keeps_its_ids_and_the_new_file_has_other_ones(tmp_
     assert len({r.rid for r in got.records}) == 45
 
 
-async def test_record_ids_off_by_default_leaves_every_rid_none(tmp_path: Path) -> None:
+async def test_record_ids_are_on_by_default(tmp_path: Path) -> None:
     write_lines(tmp_path / "app.log", ["a", "b"])
-    records = await read_all(base_config(tmp_path), tmp_path, 2)
+    assert FileInputConfig(id="app", paths=("/var/log/*.log",)).record_ids is True
+    config = base_config(tmp_path)  # no record_ids given
+    records = await read_all(config, tmp_path, 2)
+    assert [r.rid for r in records] == expected(config, tmp_path / "app.log")
+
+
+async def test_record_ids_false_leaves_every_rid_none(tmp_path: Path) -> None:
+    write_lines(tmp_path / "app.log", ["a", "b"])
+    records = await read_all(base_config(tmp_path, record_ids=False), tmp_path, 2)
     assert [r.rid for r in records] == [None, None]
