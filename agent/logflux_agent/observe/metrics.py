@@ -390,7 +390,7 @@ LEDGER_BYTES = Gauge(
 )
 LEDGER_RECORDS = Counter(
     "logflux_agent_ledger_records_total",
-    "Receipt ledger records written, by kind (batch, gap, start).",
+    "Receipt ledger records written, by kind (batch, drop, gap, replay, start).",
     ["kind"],
     registry=REGISTRY,
 )
