@@ -15,8 +15,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.test_audit_skipped import audit, dead_letters
+from tests.support.agentproc import AgentProcess
 from tests.support.e2e import file_agent
 from tests.support.refingestor import RefIngestor
 from tests.support.wait import wait_until
@@ -53,6 +55,20 @@ def expected_runs(text: bytes) -> list[tuple[list[int], list[int], str]]:
     return runs
 
 
+def filtering_agent(
+    tmp_path: Path, ingestor: RefIngestor, processors: list[dict[str, Any]]
+) -> tuple[AgentProcess, Path]:
+    """An agent with record ids and ``processors`` on ``logs/app.log`` (created empty)."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    app = logs / "app.log"
+    app.touch()
+    agent = file_agent(
+        tmp_path / "agent", ingestor, [app], record_ids=True, processors=processors, metrics=False
+    )
+    return agent, app
+
+
 def shipped(ingestor: RefIngestor, want: list[str]) -> None:
     def arrived() -> bool:
         return {e["payload"]["message"] for e in ingestor.entries()} >= set(want)
@@ -63,17 +79,10 @@ def shipped(ingestor: RefIngestor, want: list[str]) -> None:
 def test_lines_a_filter_dropped_are_gaps_with_their_exact_bytes_lines_and_filter(
     tmp_path: Path, ref_ingestor: RefIngestor
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    app = logs / "app.log"
-    app.touch()
-    agent = file_agent(
-        tmp_path / "agent",
+    agent, app = filtering_agent(
+        tmp_path,
         ref_ingestor,
-        [app],
-        record_ids=True,
-        processors=[{"include": {"patterns": ["^p"]}}, {"exclude": {"patterns": ["DROP"]}}],
-        metrics=False,
+        [{"include": {"patterns": ["^p"]}}, {"exclude": {"patterns": ["DROP"]}}],
     )
     # Single lines, runs, a run of two reasons side by side, and runs at the end of a read
     # that the next read continues (the same run across two lists and a restart).
@@ -133,18 +142,7 @@ def test_lines_a_filter_dropped_are_gaps_with_their_exact_bytes_lines_and_filter
 def test_dead_letters_of_a_rotated_and_deleted_file_are_reported_and_the_file_said_gone(
     tmp_path: Path, ref_ingestor: RefIngestor
 ) -> None:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    app = logs / "app.log"
-    app.touch()
-    agent = file_agent(
-        tmp_path / "agent",
-        ref_ingestor,
-        [app],
-        record_ids=True,
-        processors=[{"exclude": {"patterns": ["DROP"]}}],
-        metrics=False,
-    )
+    agent, app = filtering_agent(tmp_path, ref_ingestor, [{"exclude": {"patterns": ["DROP"]}}])
     refused = [f"old-{n:02d} refused" for n in range(6)]
     taken = [f"old-{n:02d} {'DROP' if n == 8 else 'taken'}" for n in range(6, 10)]
     fresh = [f"new-{n:02d}" for n in range(5)]
@@ -158,7 +156,7 @@ def test_dead_letters_of_a_rotated_and_deleted_file_are_reported_and_the_file_sa
         append(app, taken)
         shipped(ref_ingestor, [m for m in taken if "DROP" not in m])
         old = app.read_bytes()
-        rotated = logs / "app.log.1"
+        rotated = app.with_name("app.log.1")
         app.rename(rotated)
         append(app, fresh)
         shipped(ref_ingestor, fresh)

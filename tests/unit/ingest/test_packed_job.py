@@ -6,7 +6,13 @@ import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from logflux_agent.ingest.encode import EncodeJob, PayloadStatics, encode_with_aead, new_boundary
+from logflux_agent.ingest.encode import (
+    EncodedBatch,
+    EncodeJob,
+    PayloadStatics,
+    encode_with_aead,
+    new_boundary,
+)
 from logflux_agent.ingest.encode_dispatch import job_pieces
 from logflux_agent.ingest.encode_pool import EncodePool
 from logflux_agent.ingest.packed_job import PackedJob
@@ -48,10 +54,10 @@ def test_unpack_gives_the_entries_and_ids_of_the_record_path() -> None:
     assert PackedJob(plain_job([]), job_pieces(no_ids)).unpack().rids is None
 
 
-async def test_a_worker_encodes_a_packed_job_to_the_bytes_of_the_record_path() -> None:
-    # Same key, nonces and boundary: AES-GCM is deterministic, so the bodies must be equal.
+async def worker_and_record_path(run: Run) -> tuple[EncodedBatch, bytes]:
+    """``run`` packed, encoded by a real worker, and as records by the record path: same key,
+    nonces and boundary, so with AES-GCM deterministic the bodies must be equal."""
     key = os.urandom(32)
-    run = batch()
     packed = PackedJob(plain_job([]), job_pieces(run))
     reference = plain_job(list(map(ENTRY_FIELDS, run)))
     reference.boundary = packed.job.boundary
@@ -63,7 +69,13 @@ async def test_a_worker_encodes_a_packed_job_to_the_bytes_of_the_record_path() -
     finally:
         await pool.close()
     assert enc is not None
-    assert enc.body == expected.body and enc.parts == len(run) == 303
+    return enc, expected.body
+
+
+async def test_a_worker_encodes_a_packed_job_to_the_bytes_of_the_record_path() -> None:
+    run = batch()
+    enc, expected = await worker_and_record_path(run)
+    assert enc.body == expected and enc.parts == len(run) == 303
     assert enc.counters == (40, 343)
 
 
@@ -91,16 +103,6 @@ def test_id_columns_stay_columns_to_the_encoder_unless_strings_are_in_the_batch(
 
 
 async def test_a_worker_encodes_id_columns_to_the_bytes_of_the_id_strings() -> None:
-    key = os.urandom(32)
     run = Run([file_lines("aa", 0), batch().pieces[0], file_lines("bb", 4000, 6100)[10:]])
-    packed = PackedJob(plain_job([]), job_pieces(run))
-    reference = plain_job(list(map(ENTRY_FIELDS, run)))
-    reference.boundary = packed.job.boundary
-    reference.rids = list(map(RID, run))
-    expected = encode_with_aead(reference, AESGCM(key))
-    pool = EncodePool(1)
-    try:
-        enc = await pool.encode(packed, bytearray(key))
-    finally:
-        await pool.close()
-    assert enc is not None and enc.body == expected.body and enc.parts == len(run) == 690
+    enc, expected = await worker_and_record_path(run)
+    assert enc.body == expected and enc.parts == len(run) == 690
