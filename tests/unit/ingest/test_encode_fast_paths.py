@@ -33,6 +33,7 @@ from logflux_agent.ingest.encode import (
 from logflux_agent.ingest.limits import MAX_LABELS
 from logflux_agent.ingest.nonces import HEADER_END, cut, header_values, nonce_block
 from logflux_agent.ingest.plaintext import plaintexts, stamps_of
+from tests.support.strategies import message_text
 from tests.unit.ingest.test_encode import open_part, parse
 
 KEY = os.urandom(32)
@@ -47,17 +48,7 @@ SOURCES = ["/var/log/app.log", "stdin", 'we"ird\\src\t']
 # or any text, with every character class json treats apart: quotes, backslashes, control
 # characters, newlines, DEL, non-ASCII, lone surrogates.
 PLAIN = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=60)
-MESSAGE = st.one_of(
-    PLAIN,
-    st.text(
-        st.one_of(
-            st.sampled_from('"\\\n\r\t\x00\x1f\x7f é€😀'),
-            st.characters(min_codepoint=0x20, max_codepoint=0x7E),
-            st.characters(),  # includes lone surrogates
-        ),
-        max_size=30,
-    ),
-)
+MESSAGE = message_text(ascii_max=60, other_max=30)
 ENTRY = st.tuples(
     MESSAGE,
     st.sampled_from(TIMESTAMPS),

@@ -28,6 +28,7 @@ from logflux_agent.ingest.encode import (
 )
 from logflux_agent.ingest.plaintext import plaintexts, stamps_of
 from logflux_agent.ingest.runs import IdSpan
+from tests.support.strategies import message_text
 from tests.unit.ingest.test_encode import open_part, parse
 
 KEY = os.urandom(32)
@@ -40,17 +41,7 @@ STATICS_CASES = [
 ATTRIBUTE_SETS: list[dict[str, str]] = [{}, {"service": "nginx"}, {"k": 'v "é" \\ \x01 %d'}]
 SOURCES = ["/var/log/app.log", "/var/log/100%.log", 'we"ird\\src\t']
 PREFIXES = ["f:3b9c0e51a2d47f08:", "f:%d%s%%:", "x"]
-MESSAGE = st.one_of(
-    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7F), max_size=40),
-    st.text(
-        st.one_of(
-            st.sampled_from('%"\\\n\r\t\x00\x1f\x7f é€😀'),
-            st.characters(min_codepoint=0x20, max_codepoint=0x7E),
-            st.characters(),  # includes lone surrogates
-        ),
-        max_size=20,
-    ),
-)
+MESSAGE = message_text(ascii_max=40, other_max=20, specials="%")
 # A piece as an input hands it over: one chunk's lines (one timestamp, level, source and
 # attributes object), with ids as a span (prefix, first offset, partial end?) or none.
 PIECE = st.tuples(
