@@ -75,5 +75,5 @@ class Collector:
         await async_wait_until(
             lambda: len(self.messages(source)) >= n,
             timeout,
-            message=f"{n} records (have {len(self.messages(source))})",
+            message=lambda: f"{n} records (have {len(self.messages(source))})",
         )

@@ -11,7 +11,7 @@ def wait_until(
     cond: Callable[[], object],
     timeout: float = 30.0,
     interval: float = 0.05,
-    message: str = "condition",
+    message: str | Callable[[], str] = "condition",
 ) -> None:
     """Poll ``cond`` until truthy; AssertionError naming ``message`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -19,7 +19,7 @@ def wait_until(
         if cond():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {_text(message)}")
         time.sleep(interval)
 
 
@@ -27,7 +27,7 @@ async def async_wait_until(
     cond: Callable[[], object],
     timeout: float = 30.0,
     interval: float = 0.01,
-    message: str = "condition",
+    message: str | Callable[[], str] = "condition",
 ) -> None:
     """The asyncio form of ``wait_until``."""
     deadline = time.monotonic() + timeout
@@ -35,5 +35,10 @@ async def async_wait_until(
         if cond():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {_text(message)}")
         await asyncio.sleep(interval)
+
+
+def _text(message: str | Callable[[], str]) -> str:
+    # A callable message is rendered at the timeout, so it can say what was seen by then.
+    return message if isinstance(message, str) else message()

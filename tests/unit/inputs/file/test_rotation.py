@@ -41,7 +41,12 @@ async def test_rename_rotation_under_a_writer_delivers_every_line_once(tmp_path:
     log.touch()
     store = make_store(tmp_path)
     # Only app.log matches: the renamed files are followed through their descriptors.
-    config = make_config(tmp_path, "app.log", close_inactive=0.5, read_chunk_bytes=8192)
+    # 20,000 writes/s are as many inotify events; on a loaded machine the kernel's event queue
+    # can overflow and drop the last rotation's events, so the input's periodic rescan (the
+    # designed fallback, 10 s by default) runs here too, at 2 s, instead of the helpers' never.
+    config = make_config(
+        tmp_path, "app.log", close_inactive=0.5, read_chunk_bytes=8192, rescan_interval=2.0
+    )
     writer = LineWriter(log, prefix="rot", rate=20_000, total=30_000, rotate_every=4_000)
     async with running(config, store) as (inp, got):
         await started(inp)
