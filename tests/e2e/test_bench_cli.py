@@ -68,3 +68,21 @@ def test_bench_refuses_a_nonsense_line_count() -> None:
     proc = _bench("--lines", "0")
     assert proc.returncode == 2
     assert "--lines must be at least 1" in proc.stderr
+
+
+def test_bench_with_a_dropping_filter_completes_and_counts_what_it_dropped(tmp_path: Path) -> None:
+    # A filter that drops some lines: fewer entries than lines arrive, yet the run is complete
+    # once every line was read and its position committed (it used to wait out --seconds).
+    procs = tmp_path / "procs.yaml"
+    procs.write_text("processors:\n  - exclude: {patterns: ['\"GET ']}\n", encoding="utf-8")
+    work = tmp_path / "tmp"
+    work.mkdir()
+    proc = _bench(
+        "--lines", "4000", "--json", "--seconds", "100", "--processors", str(procs), tmp=work
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["complete"] is True
+    assert result["dropped_by_processors"] > 0
+    assert result["accepted"] + result["dropped_by_processors"] == 4000
+    assert result["cpu_us_per_line"] > 0

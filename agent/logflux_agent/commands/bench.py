@@ -7,16 +7,24 @@ operator's processors if given) and measures, over the window from the first to 
 accepted entry: lines/s, MiB/s, the agent's CPU per line (agent and encode workers together)
 and the peak RSS and PSS of its process tree. A progress bar on a terminal; ``--json`` for
 machines. Nothing leaves the machine; the work directory is removed afterwards (``--keep``).
+
+With ``--processors`` the chain may drop or join lines, so fewer entries than lines arrive: the
+run is then complete when the input has read every line and its committed position caught up
+with the file (the agent's own metrics, scraped twice a second on a free loopback port), and
+the per-line figures divide by lines read, not entries accepted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +82,11 @@ def _write_lines(path: Path, lines: int) -> int:
 
 
 def _agent_config(
-    args: argparse.Namespace, ing: localstack.LocalIngestor, workdir: Path, log: Path
+    args: argparse.Namespace,
+    ing: localstack.LocalIngestor,
+    workdir: Path,
+    log: Path,
+    metrics_port: int | None = None,
 ) -> dict[str, Any]:
     file_input: dict[str, Any] = {
         "type": "file",
@@ -98,7 +110,11 @@ def _agent_config(
         "state_dir": str(workdir / "state"),
         "inputs": [file_input],
         "sender": sender,
-        "metrics": {"enabled": False},
+        "metrics": (
+            {"enabled": False}
+            if metrics_port is None
+            else {"enabled": True, "listen": f"127.0.0.1:{metrics_port}"}
+        ),
         "logging": {"level": "warning", "format": "json"},
         "ledger": {"enabled": not args.no_ledger},
     }
@@ -125,12 +141,14 @@ def main(args: argparse.Namespace) -> int:
         size = _write_lines(log, args.lines)
         ing = localstack.start_ingestor(workdir, "--no-decrypt")
         procs.append(ing.proc)
+        port = _free_port() if args.processors else None
         config = localstack.write_config(
-            workdir, yaml.safe_dump(_agent_config(args, ing, workdir, log), sort_keys=False)
+            workdir, yaml.safe_dump(_agent_config(args, ing, workdir, log, port), sort_keys=False)
         )
         agent = localstack.start_agent(config, workdir / "agent.log")
         procs.append(agent)
-        result = _measure(args, ing, agent, size)
+        progress = _Progress(None if port is None else f"http://127.0.0.1:{port}/metrics")
+        result = _measure(args, ing, agent, size, progress)
         if result is None:
             print(
                 f"error: the agent exited with {agent.returncode}; see {workdir}/agent.log"
@@ -153,8 +171,63 @@ def main(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+_SAMPLE = re.compile(r'^(logflux_agent_[a-z_]+)\{([^}]*input="bench"[^}]*)\} ([0-9.e+]+)$', re.M)
+
+
+class _Progress:
+    """How far the run is: entries accepted, or (with processors) lines read and handled."""
+
+    def __init__(self, metrics_url: str | None) -> None:
+        self._url = metrics_url
+        self._polls = 0
+        self.read = 0
+        self.lag = -1  # unknown until scraped
+        self.dropped = 0
+
+    def handled(self, accepted: int) -> int:
+        """Lines handled so far: ``accepted`` without processors, else lines read."""
+        return accepted if self._url is None else self.read
+
+    def complete(self, accepted: int, lines: int) -> bool:
+        if self._url is None:
+            return accepted >= lines
+        return self.read >= lines and self.lag == 0
+
+    def poll(self) -> None:
+        """Scrape the agent's metrics every fifth call (twice a second); a failed scrape
+        (the endpoint not up yet) keeps the last figures."""
+        self._polls += 1
+        if self._url is None or self._polls % 5 != 1:
+            return
+        try:
+            with urllib.request.urlopen(self._url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return
+        read = lag = dropped = 0.0
+        for name, _labels, value in _SAMPLE.findall(text):
+            if name == "logflux_agent_input_entries_total":
+                read = float(value)
+            elif name == "logflux_agent_file_lag_bytes":
+                lag = float(value)
+            elif name == "logflux_agent_processing_dropped_entries_total":
+                dropped += float(value)
+        self.read, self.lag, self.dropped = int(read), int(lag), int(dropped)
+
+
 def _measure(
-    args: argparse.Namespace, ing: localstack.LocalIngestor, agent: Any, size: int
+    args: argparse.Namespace,
+    ing: localstack.LocalIngestor,
+    agent: Any,
+    size: int,
+    progress: _Progress,
 ) -> dict[str, Any] | None:
     tty = sys.stderr.isatty() and not args.json
     started = time.monotonic()
@@ -170,14 +243,17 @@ def _measure(
             peak_rss = sample.rss_total
             peak_pss = max(peak_pss, pss_tree(agent.pid))
         accepted = int(ing.stats().get("entries_accepted", 0))
+        progress.poll()
+        handled = progress.handled(accepted)
         now = time.monotonic()
         if accepted and first is None:
-            first = (now, sample.cpu, accepted, main_cpu)
+            first = (now, sample.cpu, handled, main_cpu)
         last_t, last_cpu, last_main = now, sample.cpu, main_cpu
         if tty:
-            rate = (accepted - first[2]) / max(now - first[0], 1e-9) if first else 0.0
-            _progress(accepted, args.lines, rate)
-        if accepted >= args.lines or now - started > args.seconds:
+            rate = (handled - first[2]) / max(now - first[0], 1e-9) if first else 0.0
+            _progress(handled, args.lines, rate)
+        complete = progress.complete(accepted, args.lines)
+        if complete or now - started > args.seconds:
             break
         if agent.poll() is not None:
             return None
@@ -185,17 +261,18 @@ def _measure(
     if tty:
         sys.stderr.write("\n")
     t0, cpu0, n0, main0 = first if first is not None else (started, 0.0, 0, 0.0)
-    if last_t - t0 < 1.0:
-        # Too short a steady window to measure (a small --lines): count the whole run, start-up
-        # included, which overstates the per-line cost.
+    if last_t - t0 < 1.0 or progress.handled(accepted) - n0 < args.lines // 10:
+        # Too short a steady window to measure (a small --lines, or lines read ahead of the
+        # first accept): count the whole run, start-up included, which overstates the cost.
         t0, cpu0, n0, main0 = started, 0.0, 0, 0.0
     window = max(last_t - t0, 1e-9)
-    lines = max(accepted - n0, 1)
+    lines = max(progress.handled(accepted) - n0, 1)
     line_bytes = size / args.lines
     return {
         "lines": args.lines,
         "accepted": accepted,
-        "complete": accepted >= args.lines,
+        "dropped_by_processors": progress.dropped,
+        "complete": complete,
         "seconds": round(last_t - started, 2),
         "lines_per_second": round(lines / window),
         "mib_per_second": round(lines / window * line_bytes / 2**20, 2),
@@ -218,7 +295,13 @@ def _report(args: argparse.Namespace, result: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"lines shipped      {result['accepted']:,} of {result['lines']:,}")
+    if result["processors"]:
+        print(
+            f"entries shipped    {result['accepted']:,} from {result['lines']:,} lines"
+            f" ({result['dropped_by_processors']:,} dropped by processors)"
+        )
+    else:
+        print(f"lines shipped      {result['accepted']:,} of {result['lines']:,}")
     print(f"lines/s            {result['lines_per_second']:,}")
     print(f"MiB/s              {result['mib_per_second']}")
     print(
