@@ -73,6 +73,21 @@ def test_tap_from_the_beginning_prints_processed_v2_json_and_commits_nothing(
     assert not (tmp_path / "state" / "checkpoints.json").exists()
 
 
+def test_tap_prints_the_record_id_each_entry_would_carry(tmp_path: Path) -> None:
+    # File inputs ship record ids by default (docs/record-ids.md): tap shows the same ids,
+    # one per line, each naming the line's start offset after the file's identity.
+    other = tmp_path / "other.log"
+    other.write_text("first line\nsecond line\n")
+    cfg = config(tmp_path, tmp_path / "0.log", ["cri"])
+    proc = tap(cfg, "--input", "other", "--from-beginning", "--limit", "2")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    first, second = (json.loads(line)["meta"]["record_id"] for line in out.splitlines())
+    prefix = first.rsplit(":", 1)[0]
+    assert first == f"{prefix}:0" and second == f"{prefix}:11"
+    assert prefix.startswith("f:")
+
+
 def test_tap_follows_new_lines_until_sigterm(tmp_path: Path) -> None:
     log = tmp_path / "0.log"
     log.write_text(CRI.format(0, "F", "old line, before tap started"))

@@ -93,7 +93,7 @@ class Printer:
             tokens = record.attributes.get(TOKENS_KEY)
             if self.explain is not None and tokens:
                 print(f"# search tokens (sent UNENCRYPTED): {tokens}", file=self.explain)
-            payload = build_payload(entry_tuple(*record[:5]), self.statics)
+            payload = build_payload(entry_tuple(*record[:5]), self.statics, record.rid)
             if self.table:
                 _table_row(json.loads(payload), self.out)
             else:
