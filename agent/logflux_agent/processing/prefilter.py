@@ -11,7 +11,10 @@ where the gates they replace cost ~1 µs on access logs). It is only a shortcut:
 found means that detector's gate would have named no line, so the result is the same.
 
 RE2 comes from the ``google-re2`` package (a wheel for x86_64 and aarch64 Linux). Without it,
-or if its scan fails, every hint counts as found and every gate runs, as before.
+or if its scan fails, every hint counts as found and every gate runs, as before. A failed scan
+is told by a sentinel expression that matches every text: RE2's set matcher answers "nothing"
+when its automaton runs out of memory, which must not read as "no secret here". Memory: one
+matcher per agent process, its automaton's cache within RE2's budget (``_MAX_MEM``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ EXPRESSIONS: dict[str, str] = {
 }
 EVERYTHING = frozenset(EXPRESSIONS)
 _NAMES = tuple(EXPRESSIONS)
+_SENTINEL = len(_NAMES)  # the index of the expression that matches every text
+_MAX_MEM = 8 << 20  # bytes (RE2's default); the cache is reset when full
 # Python's case-insensitive matching also takes U+0130/U+0131 for an "i" and U+017F for an
 # "s" (processing/detectors.py, ``Anchors``): in a piece holding one, these count as found.
 _FOLDED = frozenset({"authorization", "bearer", "aws_secret"})
@@ -55,8 +60,9 @@ def _compile() -> Any:
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1
     options.never_capture = True
+    options.max_mem = _MAX_MEM
     matcher = re2.Set.SearchSet(options)
-    for expression in EXPRESSIONS.values():
+    for expression in (*EXPRESSIONS.values(), r"\A"):
         matcher.Add(expression)
     matcher.Compile()
     return matcher
@@ -79,7 +85,9 @@ def possible(joined: str, encoded: bytes) -> frozenset[str]:
         hits = _MATCHER.Match(encoded)
     except Exception:  # any failure of the scan: every gate runs, as without it
         return EVERYTHING
-    found = frozenset(_NAMES[i] for i in hits) if hits else frozenset()
+    if _SENTINEL not in hits:  # the scan did not complete (out of memory)
+        return EVERYTHING
+    found = frozenset(_NAMES[i] for i in hits if i != _SENTINEL)
     if not joined.isascii() and any(c in joined for c in _EXOTIC):
         found |= _FOLDED
     return found

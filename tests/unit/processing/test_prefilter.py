@@ -160,6 +160,23 @@ def test_without_re2_every_hint_counts_as_found(off: pytest.MonkeyPatch) -> None
     assert prefilter.possible("plain", b"plain") == prefilter.EVERYTHING
 
 
+class _Failing:
+    def Match(self, data: bytes) -> list[int]:
+        return []  # what RE2's set matcher answers when its automaton runs out of memory
+
+
+def test_a_scan_that_did_not_complete_counts_every_hint_as_found(off: pytest.MonkeyPatch) -> None:
+    off.setattr(prefilter, "_MATCHER", _Failing())
+    assert prefilter.possible("4111 1111 1111 1111", b"4111 1111 1111 1111") == prefilter.EVERYTHING
+    r = Redactor(RedactProcessor(), None)
+    assert r.text("paid with 4111 1111 1111 1111") == "paid with [REDACTED:card]"
+
+
+@needs_re2
+def test_an_empty_piece_completes_the_scan() -> None:
+    assert prefilter.possible("", b"") == frozenset()
+
+
 def test_a_hint_that_misses_changes_the_output(off: pytest.MonkeyPatch) -> None:
     lines = ["paid with 4111 1111 1111 1111 from 10.0.0.1", "x"]
     good = Redactor(RedactProcessor(), None).column(lines)
