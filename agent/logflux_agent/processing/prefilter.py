@@ -14,7 +14,8 @@ RE2 comes from the ``google-re2`` package (a wheel for x86_64 and aarch64 Linux)
 or if its scan fails, every hint counts as found and every gate runs, as before. A failed scan
 is told by a sentinel expression that matches every text: RE2's set matcher answers "nothing"
 when its automaton runs out of memory, which must not read as "no secret here". Memory: one
-matcher per agent process, its automaton's cache within RE2's budget (``_MAX_MEM``).
+matcher per agent process, built on the first scan (none without a ``redact`` step), its
+automaton's cache within RE2's budget (``_MAX_MEM``).
 """
 
 from __future__ import annotations
@@ -68,21 +69,32 @@ def _compile() -> Any:
     return matcher
 
 
-_MATCHER: Any = _compile()
+# Compiled on first use: RE2 and its automaton are ~4.6 MiB of RSS, which an agent that
+# redacts nothing (most) must not pay; ``_UNSET`` until then (tests may set None: "no RE2").
+_UNSET: Any = object()
+_MATCHER: Any = _UNSET
+
+
+def _matcher() -> Any:
+    global _MATCHER  # one lazily built matcher per process
+    if _MATCHER is _UNSET:
+        _MATCHER = _compile()
+    return _MATCHER
 
 
 def available() -> bool:
     """Whether the scan runs (RE2 is installed), or every hint counts as found."""
-    return _MATCHER is not None
+    return _matcher() is not None
 
 
 def possible(joined: str, encoded: bytes) -> frozenset[str]:
     """The hints found in a piece: ``joined``, its lines joined, and ``encoded``, its UTF-8
     bytes (lone surrogates kept)."""
-    if _MATCHER is None:
+    matcher = _matcher()
+    if matcher is None:
         return EVERYTHING
     try:
-        hits = _MATCHER.Match(encoded)
+        hits = matcher.Match(encoded)
     except Exception:  # any failure of the scan: every gate runs, as without it
         return EVERYTHING
     if _SENTINEL not in hits:  # the scan did not complete (out of memory)
