@@ -77,7 +77,7 @@ class Chunk:
     """The lines being redacted, as a list or joined by ``SEP``, each form made from the
     other only when a pass needs it (a pass that found nothing changes neither)."""
 
-    __slots__ = ("_joined", "_lines", "_memo", "_own", "n")
+    __slots__ = ("_joined", "_lines", "_memo", "_own", "n", "version")
 
     def __init__(self, lines: list[str], joined: str | None) -> None:
         self.n = len(lines)
@@ -85,6 +85,7 @@ class Chunk:
         self._joined = joined
         self._own = False  # whether _lines is our copy (the caller's list is never changed)
         self._memo: dict[str, Any] = {}  # what gates computed from the text as it is now
+        self.version = 0  # counts the changes a pass may have made (prefilter hints go stale)
 
     def joined(self) -> str:
         if self._joined is None:
@@ -105,6 +106,7 @@ class Chunk:
         if joined is not self._joined:
             self._joined, self._lines, self._own = joined, None, False
             self._memo.clear()
+            self.version += 1
 
     def writable(self) -> list[str]:
         lines = self.lines()
@@ -113,6 +115,7 @@ class Chunk:
             self._own = True
         self._joined = None
         self._memo.clear()
+        self.version += 1
         return lines
 
     def encoded(self) -> bytes:
@@ -291,13 +294,15 @@ EVERY_LINE = Gate()
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One regex of a rule; ``secret``: the group to replace (None: the whole match)."""
+    """One regex of a rule; ``secret``: the group to replace (None: the whole match);
+    ``hint``: the processing/prefilter.py expression found wherever it can match."""
 
     rule: str
     regex: str
     gate: Gate = EVERY_LINE
     secret: str | None = None
     valid: Callable[[str], bool] | None = None
+    hint: str | None = None
 
 
 _B64 = r"[A-Za-z0-9+/]"
@@ -311,6 +316,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "logflux_key",
             r"(?<![A-Za-z0-9_])(?:(?:eu|us|ca|au|ap)-)?lf_[A-Za-z0-9_\-.+/=]+",
             Anchors("lf"),
+            hint="lf",
         ),
     ),
     "authorization": (
@@ -320,6 +326,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             rf"(?:(?:bearer|basic|token|digest)\s+)?){_AUTH_VALUE}",
             Anchors("authorization"),
             "secret",
+            hint="authorization",
         ),
         Pattern(
             "authorization",
@@ -328,6 +335,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             r"(?P<secret>[A-Za-z0-9\-._~+/]{12,}=*)",
             Anchors("bearer", "basic"),
             "secret",
+            hint="bearer",
         ),
     ),
     "jwt": (
@@ -335,6 +343,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "jwt",
             r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*",
             Finder("J", r"J(?<=eyJ)"),
+            hint="jwt",
         ),
     ),
     "aws_access_key": (
@@ -342,6 +351,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             "aws_access_key",
             r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])",
             Finder("A", r"A(?=KIA|SIA|BIA|CCA)"),
+            hint="aws_access",
         ),
     ),
     "aws_secret_key": (
@@ -351,6 +361,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             rf"(?P<secret>{_B64}{{40}})(?![A-Za-z0-9+/=])",
             Anchors("aws_secret"),
             "secret",
+            hint="aws_secret",
         ),
     ),
     "private_key": (
@@ -359,6 +370,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
             r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
             Finder("V", r"V(?<=PRIV)(?=ATE KEY-----)"),
+            hint="pem",
         ),
     ),
     "card": (
@@ -367,6 +379,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             r"(?<![0-9])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])(?![ -][0-9])",
             CardShapes(),
             valid=_card,
+            hint="card",
         ),
     ),
     "email": (
@@ -375,9 +388,10 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
             r"\.[A-Za-z]{2,}(?![A-Za-z0-9-])",
             Finder("@", "@"),
+            hint="email",
         ),
     ),
-    "ipv4": (Pattern("ipv4", IPV4),),
+    "ipv4": (Pattern("ipv4", IPV4, hint="ipv4_elsewhere"),),
     "ipv6": (
         Pattern(
             "ipv6",
@@ -385,6 +399,7 @@ BUILTIN: dict[str, tuple[Pattern, ...]] = {
             r"(?![A-Za-z0-9:])",
             Colons(),
             valid=_ipv6,
+            hint="ipv6",
         ),
     ),
 }

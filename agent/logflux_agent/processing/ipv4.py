@@ -55,14 +55,17 @@ def ipv4_elsewhere(text: str) -> list[int]:
     return [m.start() for m in _FROM_FIRST_DOT.finditer(text)] if "." in text else []
 
 
-def ipv4_mask(text: str, mask: str) -> tuple[str, int]:
-    """Every address ``IPV4`` finds in ``text`` replaced by ``mask``, and how many."""
+def ipv4_mask(text: str, mask: str, elsewhere: bool = True) -> tuple[str, int]:
+    """Every address ``IPV4`` finds in ``text`` replaced by ``mask``, and how many.
+    ``elsewhere=False``: the caller knows every address begins a line (pass 1b is skipped)."""
     if "." not in text:
         return text, 0
     if _MARK in text or _MARK in mask or "\\" in mask:
         return re.subn(IPV4, mask, text)
     # A separator in front: an address at the very start is one at a line start too.
     work, first = _AT_LINE_START.subn(SEP + mask, SEP + text)
+    if not elsewhere:
+        return (work[1:], first) if first else (text, 0)
     work, rest = _FROM_FIRST_DOT.subn(_MARK, work)
     if rest:
         work = _OCTET_BEFORE_MARK.sub(mask[::-1], work[::-1])[::-1]

@@ -42,6 +42,7 @@ from logflux_agent.processing.detectors import (
 )
 from logflux_agent.processing.fields import SharedCache
 from logflux_agent.processing.ipv4 import ipv4_elsewhere, ipv4_line_starts, ipv4_mask
+from logflux_agent.processing.prefilter import EVERYTHING, possible
 from logflux_agent.processing.pseudonyms import KEY_FILE, Pseudonyms, load_key
 from logflux_agent.processing.report import Reporter
 from logflux_agent.processing.rows import Rows, map_shared
@@ -60,6 +61,10 @@ _FAILURES = (RecursionError, MemoryError, re.error)
 # mmap threshold (128 KiB) reuse heap memory, where a 256 KiB read's copies each paid ~65 page
 # faults (~0.3 µs per line in all, measured); a piece costs ~20 µs of calls.
 PIECE_CHARS = 1 << 16
+# The prefilter hints that still hold after a pass of the rule replaced something. A masked or
+# hashed IPv4 address cannot make an IPv6 one: its brackets end every run of hex digits, dots
+# and colons, and no run inside it holds two colons; a run next to it was one before.
+_KEPT = {"ipv4": frozenset({"ipv6"})}
 
 
 def _secret_group(regex: str) -> str | None:
@@ -139,38 +144,50 @@ class Redactor:
 
         return sub
 
-    def _apply(self, ps: _Pass, text: str) -> str:
+    def _apply(self, ps: _Pass, text: str, elsewhere: bool = True) -> str:
         rule = ps.pattern.rule
         if ps.literal is None:
             return ps.compiled.sub(self._callback(ps.pattern), text)
         if ps.ipv4:
-            text, n = ipv4_mask(text, ps.literal)
+            text, n = ipv4_mask(text, ps.literal, elsewhere)
         else:
             text, n = ps.compiled.subn(ps.literal, text)
         self._count(rule, n)
         return text
 
     def _builtins(self, chunk: Chunk) -> None:
+        if not self.builtin:
+            return
+        # The hints found in the piece as given (processing/prefilter.py, one scan). A hint
+        # not found skips its pattern while its finding still holds: until a pass replaces
+        # something that could make it (``_KEPT``); after that every gate runs, as without it.
+        found = possible(chunk.joined(), chunk.encoded())
+        known = EVERYTHING
         for ps in self.builtin:
+            hint = ps.pattern.hint
+            maybe = hint is None or hint not in known or hint in found
+            version = chunk.version
             if ps.ipv4 and ps.literal is None:
-                self._ipv4_hashed(ps, chunk)
-                continue
-            if ps.chunkwide:
-                chunk.set_joined(self._apply(ps, chunk.joined()))
-                continue
-            todo = ps.pattern.gate.lines(chunk)
-            if todo:
-                current = chunk.writable()
-                for i in todo:
-                    current[i] = self._apply(ps, current[i])
+                self._ipv4_hashed(ps, chunk, maybe)
+            elif ps.chunkwide:
+                chunk.set_joined(self._apply(ps, chunk.joined(), maybe))
+            elif maybe:
+                todo = ps.pattern.gate.lines(chunk)
+                if todo:
+                    current = chunk.writable()
+                    for i in todo:
+                        current[i] = self._apply(ps, current[i])
+            if chunk.version != version:
+                known = known & _KEPT.get(ps.pattern.rule, frozenset())
 
-    def _ipv4_hashed(self, ps: _Pass, chunk: Chunk) -> None:
+    def _ipv4_hashed(self, ps: _Pass, chunk: Chunk, elsewhere: bool) -> None:
         """Hash mode: the addresses that begin a line through the pseudonym cache in one
-        C-level map, then the pattern with a callback on the few lines with another."""
+        C-level map, then the pattern with a callback on the few lines with another
+        (``elsewhere``: whether the prefilter found one possible)."""
         text, n = ipv4_line_starts(chunk.joined(), self.pseudonyms("ipv4", SEP))
         self._count("ipv4", n)
         chunk.set_joined(text)
-        todo = chunk.line_numbers(text, ipv4_elsewhere(text))
+        todo = chunk.line_numbers(text, ipv4_elsewhere(text)) if elsewhere else []
         if todo:
             current = chunk.writable()
             for i in todo:
