@@ -7,7 +7,9 @@ file input does (one shared attributes dict, the ack token on the last record), 
 chain's CPU time per line, the pickling of its output entries to an encode worker and back
 (what the pipe costs per entry), both with ``time.process_time``, and how many full garbage
 collections ran during the chain (their cost is part of the chain's time); best of
-``--repeat``.
+``--repeat``. The garbage collector is set up as the agent's ``run`` sets it (gctune.py:
+start-up objects frozen, young threshold 50,000) unless ``--gc default``; ``--input lines``
+emits each list as one packed ``Lines`` (packed.py) instead of records.
 
     python benchmarks/processing.py --lines 100000 --repeat 5
     python benchmarks/processing.py --chain cri,kubernetes,json --profile   # cProfile top 25
@@ -21,14 +23,17 @@ import json
 import pickle
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
+from logflux_agent import gctune
 from logflux_agent.config.processors import (
     CriProcessor,
     JsonProcessor,
     KubernetesProcessor,
     MultilineProcessor,
 )
+from logflux_agent.packed import Lines
 from logflux_agent.processing.chain import Chain
 from logflux_agent.record import ENTRY_FIELDS, AckToken, Record, records_for
 from logflux_agent.samplelog import DEFAULT_SEED, AccessLogGenerator
@@ -63,9 +68,15 @@ def container_lines(count: int) -> list[str]:
     return out
 
 
-def chunks(lines: list[str]) -> list[list[Record]]:
+def chunks(lines: list[str], packed: bool = False) -> list[list[Record]] | list[Lines]:
     labels = {"env": "bench"}
     stream = _Stream()
+    if packed:
+        token = AckToken(stream, 0)  # type: ignore[arg-type]
+        return [
+            Lines(lines[at : at + CHUNK], 1_796_104_800.0, 7, SOURCE, labels, token)
+            for at in range(0, len(lines), CHUNK)
+        ]
     out = []
     for start in range(0, len(lines), CHUNK):
         records = records_for(lines[start : start + CHUNK], 1_796_104_800.0, 7, SOURCE, labels)
@@ -74,14 +85,16 @@ def chunks(lines: list[str]) -> list[list[Record]]:
     return out
 
 
-def measure(spec: str, data: list[list[Record]], lines: int) -> tuple[float, float, int]:
+def measure(
+    spec: str, data: list[list[Record]] | list[Lines], lines: int
+) -> tuple[float, float, int]:
     """(chain µs/line, pickle round trip µs/entry, full garbage collections during the chain).
 
     Only the last ``QUEUE_ENTRIES`` entries are kept while the chain runs, as the agent's
     bounded queue keeps them: what stays alive decides what the collector's full passes cost.
     """
     chain = Chain("bench", tuple(PROCESSORS[n] for n in spec.split(",") if n))
-    kept: deque[list[Record]] = deque(maxlen=max(1, QUEUE_ENTRIES // CHUNK))
+    kept: deque[Sequence[Record]] = deque(maxlen=max(1, QUEUE_ENTRIES // CHUNK))
     full_gcs = gc.get_stats()[2]["collections"]
     started = time.process_time()
     for records in data:
@@ -103,23 +116,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--chain", action="append", help="comma-separated processors (repeatable)")
     parser.add_argument("--profile", action="store_true", help="cProfile the first chain")
+    parser.add_argument("--gc", choices=("agent", "default"), default="agent")
+    parser.add_argument("--input", choices=("records", "lines"), default="records")
     args = parser.parse_args(argv)
+    if args.gc == "agent":
+        gctune.tune({})
+    packed = args.input == "lines"
     lines = container_lines(args.lines)
     specs = args.chain or list(CHAINS)
     if args.profile:
         import cProfile
         import pstats
 
-        data = chunks(lines)
+        data = chunks(lines, packed)
         with cProfile.Profile() as prof:
             measure(specs[0], data, len(lines))
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return 0
-    print(f"{len(lines):,} lines, ~{sum(map(len, lines)) // len(lines)} B; best of {args.repeat}")
+    print(
+        f"{len(lines):,} lines, ~{sum(map(len, lines)) // len(lines)} B, {args.input}, "
+        f"gc {args.gc}; best of {args.repeat}"
+    )
     print(f"{'chain':<28} {'chain µs/line':>14} {'pickle µs/entry':>16} {'full GCs':>9}")
     for spec in specs:
         best = min(
-            (measure(spec, chunks(lines), len(lines)) for _ in range(args.repeat)),
+            (measure(spec, chunks(lines, packed), len(lines)) for _ in range(args.repeat)),
             key=lambda r: r[0],
         )
         print(f"{spec or '(none: rows only)':<28} {best[0]:>14.2f} {best[1]:>16.2f} {best[2]:>9}")

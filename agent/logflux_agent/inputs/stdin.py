@@ -46,7 +46,6 @@ from logflux_agent.inputs.levels import LEVEL_INFO, make_records
 from logflux_agent.inputs.multiline import Multiline
 from logflux_agent.observe import metrics
 from logflux_agent.packed import Lines
-from logflux_agent.processing.chain import keeps_lines
 from logflux_agent.record import AckToken, Record, Resumable
 
 log = structlog.get_logger(__name__)
@@ -256,8 +255,9 @@ class StdinInput:
         count = self.emitted + len(lines)
         token = AckToken(self.stream, count)
         records: Sequence[Record]
-        if not self.config.detect_level and keeps_lines(self.config.processors):
-            # Packed like a file input's read (packed.py): no Record per line here.
+        if not self.config.detect_level:
+            # Packed like a file input's read (packed.py): no Record per line here (a
+            # processor chain takes it column-wise, chain.py).
             records = Lines(
                 lines, self.clock.wall(), LEVEL_INFO, SOURCE, self.attributes, token, rids
             )

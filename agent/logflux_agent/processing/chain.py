@@ -8,13 +8,15 @@ parsers; config/processor_rules.py); the chain exposes their state (``deadline``
 through the steps, and the multiline's due entries join them where that step stands. After the
 last processor the rows become records again (rows.Fitter: the mapping to the entry).
 
-Packed reads (packed.py ``Lines``): a chain of only ``KEEPING`` processors (``keeps_lines``)
-rewrites message text and the shared attributes and keeps every line, so its input keeps
-emitting ``Lines`` and the chain hands back a ``Lines`` with the new messages and the same
-timestamp, level, source, ack and ids: no Record per line, and the encode worker still gets
-one column chunk. The rows are the ones the records would give, so every step, counter and
-log is the same; when a chunk's result does not fit one ``Lines`` (a redaction failure
-dropped a line or flagged it with an attribute) it leaves as records, exactly as before.
+Packed reads (packed.py ``Lines``): an input without level detection emits them whatever its
+processors, and every chain makes its rows from their columns (no Record per line on the way
+in). A chain of only ``KEEPING`` processors (``keeps_lines``) rewrites message text and the
+shared attributes and keeps every line, so it hands back a ``Lines`` with the new messages
+and the same timestamp, level, source, ack and ids: no Record per line, and the encode worker
+still gets one column chunk. The rows are the ones the records would give, so every step,
+counter and log is the same; when a chunk's result does not fit one ``Lines`` (a redaction
+failure dropped a line or flagged it with an attribute) it leaves as records, exactly as
+before, and so does the output of every other chain.
 
 No I/O and no event loop here: the same chain runs in the agent, in ``tap`` and in tests.
 """
@@ -90,7 +92,7 @@ KEEPING = frozenset({"redact", "set", "rename", "drop_fields"})
 
 
 def keeps_lines(processors: Sequence[ProcessorConfig]) -> bool:
-    """Whether an input with these processors emits packed ``Lines`` (none: trivially)."""
+    """Whether a chain of these processors hands back packed ``Lines`` (none: trivially)."""
     return all(processor_name(cfg) in KEEPING for cfg in processors)
 
 

@@ -20,16 +20,15 @@ with a nested value, a name that must change, a value to cut, a group of fewer t
 from __future__ import annotations
 
 from itertools import repeat
-from operator import itemgetter
+from operator import itemgetter, setitem
 from typing import cast
 
 from logflux_agent.config.model import MAX_LABELS
 from logflux_agent.processing.attributes import MAX_VALUE_CHARS, attribute_name
-from logflux_agent.processing.rows import Fields, Rows
+from logflux_agent.processing.rows import Fields, Rows, slices
 
 _PLAIN_TYPES = frozenset((str, int, float))
 _STR = {str}
-_setitem = dict.__setitem__
 _NAMES_CACHE_MAX = 256
 # A group of rows with the same names smaller than this takes the per-row path: the column-wise
 # one costs a few µs per group, whatever its size.
@@ -103,25 +102,28 @@ class UniformFitter:
         """The attributes of rows that all have fields ``names``, or None: not this path."""
         if not names or not self._names_ok(names, base):
             return None
-        # One column per name (the values of every row), checked and stringified column-wise.
-        columns: list[list[str]] = []
-        for name in names:
-            column = list(map(itemgetter(name), found))
-            kinds = set(map(type, column))
-            if kinds != _STR:
-                if not _PLAIN_TYPES.issuperset(kinds):
-                    return None
-                column = list(map(str, column))  # str() of str/int/float is as_text's text
-            if max(map(len, column)) > MAX_VALUE_CHARS:
-                return None
-            columns.append(column)
-        # Every row's dict is a copy of one template (the shared attributes, then the names: a
-        # field named like a shared attribute takes its place, fit_attributes' rule), its
-        # values then set one column at a time; every entry's names are the same objects.
+        # Slice by slice (rows.SLICE: the slice's dicts stay in the CPU's caches while each
+        # column is set; over a whole read every column pass missed them), one column per
+        # name, checked and stringified column-wise. Every row's dict is a copy of one
+        # template (the shared attributes, then the names: a field named like a shared
+        # attribute takes its place, fit_attributes' rule), its values then set one column
+        # at a time; every entry's names are the same objects.
         template = {**base, **dict.fromkeys(names, "")}
-        out = list(map(dict.copy, repeat(template, len(found))))
-        for name, column in zip(names, columns, strict=True):
-            any(map(_setitem, out, repeat(name), column))  # (any: runs the map; all None)
+        getters = list(map(itemgetter, names))
+        out: list[dict[str, str]] = []
+        for part in slices(found):
+            dicts = list(map(dict.copy, repeat(template, len(part))))
+            for name, getter in zip(names, getters, strict=True):
+                column = list(map(getter, part))
+                kinds = set(map(type, column))
+                if kinds != _STR:
+                    if not _PLAIN_TYPES.issuperset(kinds):
+                        return None
+                    column = list(map(str, column))  # str() of str/int/float is as_text's
+                if max(map(len, column)) > MAX_VALUE_CHARS:
+                    return None
+                any(map(setitem, dicts, repeat(name), column))  # (any: runs the map; all None)
+            out += dicts
         return out
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterable
 from itertools import chain, repeat
-from operator import itemgetter
 from typing import Any
 
 from logflux_agent.config.processors import JsonProcessor, LogfmtProcessor, RegexProcessor
 from logflux_agent.processing.attributes import as_text
 from logflux_agent.processing.report import Reporter
-from logflux_agent.processing.rows import Fields, Rows, slices
+from logflux_agent.processing.rows import SLICE, Fields, Rows, slices
 
 # Nested objects deeper than this stay one field holding their JSON text.
 MAX_FLATTEN_DEPTH = 8
@@ -28,7 +28,6 @@ _loads = json.loads
 # text does not start with a JSON value.
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _SPACE = " \t\r\n"
-_OBJ, _END = itemgetter(0), itemgetter(1)
 _MISSING = object()
 _values = dict.values
 
@@ -145,18 +144,41 @@ class JsonParser(_Parser):
 
 
 def _flat_objects(texts: list[str]) -> list[Fields] | None:
-    """Each of ``texts`` parsed, when every one is exactly a JSON object without nested
-    objects; else None. The scanner's (object, end) tuples live for this slice only."""
+    """Each of ``texts`` (at most ``SLICE``) parsed, when every one is exactly a JSON object
+    without nested objects (blanks around it allowed, as the per-line way allows them); else
+    None (the per-line way then parses and counts this slice).
+
+    One call parses the slice: the lines as the values of one object whose keys are
+    ``_NONCE`` and the line's index. That object has exactly those keys, in order, only when
+    every line is exactly one JSON value: a line is cut from its neighbours by a comma and a
+    key only the agent knows (random per process), so no line can write or swallow one of the
+    keys without the result missing one or having one more. Within one call the scanner
+    shares the key strings of all lines, and there is no call nor (object, end) tuple per line.
+    """
+    n = len(texts)
+    if not 0 < n <= SLICE:
+        return None
+    parts = [""] * (2 * n + 1)
+    parts[0 : 2 * n : 2] = _SEPARATORS[:n]
+    parts[1 : 2 * n : 2] = texts
+    parts[-1] = "}"
     try:
-        parsed = list(map(_scan, texts, repeat(0)))
-    except (StopIteration, ValueError, RecursionError):
-        return None  # a line that is not JSON: the per-line way counts it
-    objs: list[Any] = list(map(_OBJ, parsed))
-    if list(map(_END, parsed)) != list(map(len, texts)) or set(map(type, objs)) != {dict}:
+        found = _loads("".join(parts))
+    except (ValueError, RecursionError):  # (one level deeper than a line alone: per line)
+        return None
+    if len(found) != n or list(found) != _KEYS[:n]:
+        return None
+    objs: list[Any] = list(found.values())
+    if set(map(type, objs)) != {dict}:
         return None
     if dict in set(map(type, chain.from_iterable(map(_values, objs)))):
         return None  # nested objects are flattened the per-line way
     return objs
+
+
+_NONCE = secrets.token_hex(16)
+_SEPARATORS = [f'{{"{_NONCE}0":'] + [f',\n"{_NONCE}{i}":' for i in range(1, SLICE)]
+_KEYS = [f"{_NONCE}{i}" for i in range(SLICE)]
 
 
 def _messages(objs: list[Fields], key: str) -> list[str | None]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from logflux_agent.config.model import MAX_LABELS, RESERVED_LABELS
 from logflux_agent.processing.attributes import (
@@ -41,6 +41,7 @@ from logflux_agent.processing.attributes import (
 from logflux_agent.record import AckToken, Record
 
 Fields = dict[str, object]
+T = TypeVar("T")
 _new_tuple = tuple.__new__
 _RESERVED = frozenset(RESERVED_LABELS)
 _NAMES_CACHE_MAX = 4096
@@ -189,7 +190,7 @@ class Rows:
 SLICE = 512
 
 
-def slices(items: list[str]) -> Iterator[list[str]]:
+def slices(items: list[T]) -> Iterator[list[T]]:
     """``items`` in consecutive lists of at most ``SLICE``."""
     if len(items) <= SLICE:
         yield items

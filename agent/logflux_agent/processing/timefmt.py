@@ -20,7 +20,6 @@ _UNIX_SCALE = {"unix": 1.0, "unix_ms": 1e3, "unix_us": 1e6, "unix_ns": 1e9}
 _PREFIX = itemgetter(slice(0, 19))
 _DOT = itemgetter(19)
 _FRACTION = itemgetter(slice(19, -1))  # ".123456789"
-_DIGITS_ONLY = itemgetter(slice(20, -1))
 _LAST = itemgetter(-1)
 
 
@@ -98,8 +97,13 @@ def parse_rfc3339_column(stamps: list[str]) -> list[float] | None:
         return None
     if set(map(_DOT, stamps)) != {"."} or set(map(_LAST, stamps)) != {"Z"}:
         return None
-    digits = list(map(_DIGITS_ONLY, stamps))
-    if not all(map(str.isdigit, digits)) or not all(map(str.isascii, digits)):
+    # Each fraction is ".<digits>": its dot is checked above, and the fractions joined hold
+    # no other dot and nothing but ASCII digits besides (three C calls over one string).
+    fractions = list(map(_FRACTION, stamps))
+    joined = "".join(fractions)
+    if joined.count(".") != len(fractions) or not joined.isascii():
+        return None
+    if not joined.replace(".", "").isdigit():
         return None
     prefixes = list(map(_PREFIX, stamps))
     bases = list(map(_seconds.get, prefixes))
@@ -108,7 +112,7 @@ def parse_rfc3339_column(stamps: list[str]) -> list[float] | None:
             if _prefix_seconds(prefix) is None:
                 return None
         bases = list(map(_seconds.__getitem__, prefixes))
-    return list(map(add, bases, map(float, map(_FRACTION, stamps))))
+    return list(map(add, bases, map(float, fractions)))
 
 
 def parse_unix(value: object, scale: float) -> float | None:

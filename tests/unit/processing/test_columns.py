@@ -144,6 +144,63 @@ def test_the_json_parser_column_wise_equals_its_per_line_way(lines: list[str]) -
     assert (fast_msgs or [None] * len(lines)) == (slow_msgs or [None] * len(lines))
 
 
+# Lines that are not one JSON value alone but can be parts of one with their neighbours when
+# lines are parsed together (each group is consecutive lines): an object left open and its
+# closing half (also inside an array), a line that closes its value and opens a key of the
+# enclosing object, a string cut in two; and lines that are values, bad ones and blank ones.
+line_groups = st.sampled_from(
+    [
+        ['{"a":{"b":1', '{"c":2}}'],
+        ['{"a":[{"b":1', "2}]}"],
+        ['{"d":1},"zz":{"e":2}'],
+        ['{"d":1},"zz":{"e":2', '"k":1}'],
+        ['{"a":"x', 'y"}'],
+        ["1,2"],
+        [""],
+        [" "],
+        ["{}"],
+        ['{"a":1}'],
+        ['{"msg":"m","n":2}'],
+        [' {"s":"x"}\t'],
+        ['{"n":{"x":1}}'],
+        ["[1]"],
+        ["null"],
+        ['{"a":1} {"b":2}'],
+    ]
+)
+
+
+def parsed_both_ways(lines: list[str]) -> list[tuple[object, object, object]]:
+    got = []
+    for fast in (True, False):
+        reporter = Reporter("j")
+        parser = JsonParser(JsonProcessor(message_key="msg"), reporter)
+        if not fast:
+            parser.fast = lambda rows: None  # type: ignore[method-assign]
+        rows = parser(Rows.from_records(records_for(lines, 1.0, 7, "s", {})))
+        fields = rows.fields or [None] * len(lines)
+        got.append((fields, rows.message or [None] * len(lines), dict(reporter.counts)))
+    return got
+
+
+@SETTINGS
+@given(st.lists(line_groups, min_size=1, max_size=8))
+def test_lines_that_are_json_only_together_are_parsed_and_counted_one_by_one(
+    groups: list[list[str]],
+) -> None:
+    fast, slow = parsed_both_ways([line for group in groups for line in group])
+    assert fast == slow
+
+
+def test_a_line_cannot_take_its_neighbours_into_its_object() -> None:
+    # Together: {"a":[{"b":1, <the next line's key>:2}]} and a line that adds a key of its
+    # own: as many values as lines, none of them a nested object.
+    lines = ['{"a":[{"b":1', "2}]}", '{"d":1},"zz":{"e":2}', '{"msg":"ok"}']
+    fast, slow = parsed_both_ways(lines)
+    assert fast == slow
+    assert fast[0] == [None, None, None, {}] and fast[1] == [None, None, None, "ok"]
+
+
 def test_a_chain_on_uniform_json_lines_gives_the_general_paths_entries() -> None:
     lines = [json.dumps({"msg": f"m{n}", "n": n, "ok": "yes"}) for n in range(5)]
     chain = Chain("c", (JsonProcessor(message_key="msg"),))

@@ -187,6 +187,10 @@ def test_cri_partials_rejoin_to_the_original_text(pieces: list[str]) -> None:
 stamp_like = st.one_of(
     timestamps.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"),
     st.text(st.sampled_from("0123456789-T:.Z+ ٣"), min_size=18, max_size=32),
+    # A valid second, then a fraction that may hold another dot, a non-ASCII digit, an "e".
+    st.tuples(timestamps, st.text(st.sampled_from("0123456789.٣²_e"), min_size=1, max_size=12)).map(
+        lambda p: p[0].strftime("%Y-%m-%dT%H:%M:%S.") + p[1] + "Z"
+    ),
 )
 
 

@@ -1,6 +1,6 @@
 """A real file (or stdin) input with line-keeping processors keeps emitting packed reads, and
 the stage hands the queue a packed, redacted read with the token of its last line; a chain that
-may drop lines (a filter) still gets records from the input."""
+may drop lines (a filter) or parse them gets the packed read too and hands the queue records."""
 
 from __future__ import annotations
 
@@ -73,15 +73,18 @@ async def test_a_redacting_file_input_stays_packed_to_the_queue(tmp_path: Path) 
     assert committed == log.stat().st_size
 
 
-async def test_a_chain_with_a_filter_gets_records_from_the_input(tmp_path: Path) -> None:
+async def test_a_chain_with_a_filter_gets_the_packed_read_and_queues_records(
+    tmp_path: Path,
+) -> None:
     write_lines(tmp_path / "app.log", ["keep 10.0.0.1", "drop me", "keep too"])
     got = Staged(commit=True, processors=(RedactProcessor(), ExcludeProcessor(patterns=("^drop",))))
     config = make_config(tmp_path, processors=got.processors)
     async with running(config, make_store(tmp_path), collector=got):
         await got.wait_count(2)
-    assert set(got.emitted) == {list}
+    assert set(got.emitted) == {Lines} and {type(q) for q in got.queued} == {list}
     assert [r.message for r in got.records] == ["keep [REDACTED:ipv4]", "keep too"]
     assert all(type(r) is Record for r in got.records)
+    assert got.records[-1].ack is not None  # the read's token, on the last kept line
 
 
 async def test_a_redacting_stdin_input_stays_packed_to_the_queue() -> None:

@@ -27,7 +27,6 @@ from logflux_agent.inputs.framing import Frames, newline_slices
 from logflux_agent.inputs.levels import LEVEL_INFO, make_records
 from logflux_agent.observe import metrics
 from logflux_agent.packed import IdColumns, Lines, id_strings
-from logflux_agent.processing.chain import keeps_lines
 from logflux_agent.record import AckToken, Record
 
 if TYPE_CHECKING:
@@ -58,10 +57,10 @@ class Reading:
         self._m_long = metrics.LONG_LINES.labels(input=config.id, action=config.long_lines)
         self._m_utf8 = metrics.INVALID_UTF8.labels(input=config.id)
         self._ids = FileIds(config.id) if config.record_ids else None
-        # Without level detection, and processors that keep every line's fields (chain.py),
-        # every line of a chunk shares all fields but its text: emit them packed (packed.py),
-        # no Record per line in the agent process.
-        self._packed = not config.detect_level and keeps_lines(config.processors)
+        # Without level detection every line of a chunk shares all fields but its text: emit
+        # them packed (packed.py), no Record per line in the agent process. A processor chain
+        # takes them column-wise as they are (chain.py), and gives back ``Lines`` or records.
+        self._packed = not config.detect_level
 
     async def turn(self, tailer: Tailer, emit: Emit) -> None:
         """One bounded read of one file, framed and emitted."""
