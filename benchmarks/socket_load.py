@@ -7,10 +7,10 @@ connections writes Ruby-SDK-style lines (protocol.md §10) as fast as the agent 
 when the queue is full the agent stops reading, so the clients block (backpressure).
 
 Reported over the measured window (after ``--warmup`` seconds): entries/s accepted by the
-ingestor, agent CPU µs per entry (agent and its encode workers, and the main process alone:
-it reads, parses and maps every entry, so it is the first to saturate), peak RSS of the agent
-tree, and the machine's load average at the start and end (on a shared machine the rate says
-more about the CPU the agent was given than about the agent).
+ingestor, agent CPU µs per entry (agent and its encode workers, the main process alone — it
+reads, parses and maps every entry, so it is the first to saturate — and the workers), peak
+RSS of the agent tree, and the machine's load average at the start and end (on a shared
+machine the rate says more about the CPU the agent was given than about the agent).
 
     .venv/bin/python benchmarks/socket_load.py                      # 200 clients, 20 s
     .venv/bin/python benchmarks/socket_load.py --clients 200 --seconds 60 --json
@@ -134,6 +134,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "agent_cpu_us_per_entry": round((end.cpu - start.cpu) / max(entries, 1) * 1e6, 2),
             "agent_main_cpu_us_per_entry": round(
                 (main_end - main_start) / max(entries, 1) * 1e6, 2
+            ),
+            # The encode workers (the tree less the main process): they encrypt and frame.
+            "agent_workers_cpu_us_per_entry": round(
+                (end.cpu - start.cpu - (main_end - main_start)) / max(entries, 1) * 1e6, 2
             ),
             "agent_cpu_share": round((end.cpu - start.cpu) / window, 2),
             "agent_main_cpu_share": round((main_end - main_start) / window, 2),

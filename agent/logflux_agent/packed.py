@@ -19,16 +19,24 @@ of ints. Other inputs may still hand a list of id strings.
 tap, the retry paths, tests) indexes, slices or iterates it and gets ordinary Records, built
 on demand; only the last line carries the ack token, as with record lists (inputs/base.py).
 
-``Run`` is a batch: the pieces (``Lines`` or record lists) the batcher took, in queue order,
-with the same Sequence view. Slicing cuts at piece level without copying lines, so a batch
-split by the delivery (server limits, retries) stays packed all the way to the encoder.
+``Entries`` is the same for a chunk whose entries each carry their own timestamp, level and
+attributes (a socket connection's): those are columns too, the attributes a column of shared
+dict objects (one per distinct label set, so it pickles as references), the source one str
+when the chunk has one. The encode worker zips the columns into entry tuples
+(ingest/packed_job.py); the agent process builds no per-entry tuple, and the collector has
+nothing per entry to track.
+
+``Run`` is a batch: the pieces (``Lines``, ``Entries`` or record lists) the batcher took, in
+queue order, with the same Sequence view. Slicing cuts at piece level without copying lines,
+so a batch split by the delivery (server limits, retries) stays packed all the way to the
+encoder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from itertools import chain
-from typing import overload
+from typing import cast, overload
 
 from logflux_agent.record import ACK, MESSAGE, SOURCE, AckToken, Record, records_for
 
@@ -41,6 +49,13 @@ LinesIds = IdColumns | list[str] | None
 # (messages, timestamp, level, source, attributes, record ids): what a piece of an encode job
 # carries for a ``Lines``, pickled once per piece rather than once per entry.
 LinesColumns = tuple[list[str], float, int, str, dict[str, str], LinesIds]
+# What an ``Entries`` piece carries: (messages, timestamps, levels, attributes), the source
+# (one str, or one per entry) and the record ids. Three items: told apart from the others.
+EntriesColumns = tuple[
+    tuple[Sequence[str], Sequence[float], Sequence[int], Sequence[dict[str, str]]],
+    str | Sequence[str],
+    Sequence[str] | None,
+]
 
 
 def format_ids(prefix: str, offsets: list[int]) -> list[str]:
@@ -184,6 +199,96 @@ class Lines(Sequence[Record]):
         )
 
 
+class Entries(Sequence[Record]):
+    """One read chunk's entries as columns: each its own timestamp, level and attributes."""
+
+    __slots__ = ("_text", "ack", "attributes", "ids", "levels", "messages", "source", "timestamps")
+
+    def __init__(
+        self,
+        messages: Sequence[str],
+        timestamps: Sequence[float],
+        levels: Sequence[int],
+        source: str | Sequence[str],
+        attributes: Sequence[dict[str, str]],
+        ids: Sequence[str] | None = None,
+        ack: AckToken | None = None,
+    ) -> None:
+        self.messages = messages
+        self.timestamps = timestamps
+        self.levels = levels
+        self.source = source  # one str for every entry, or one per entry
+        self.attributes = attributes
+        self.ids = ids
+        self.ack = ack  # the token of the last entry
+        self._text = -1
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Entries: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Entries:
+        n = len(self.messages)
+        source = self.source
+        ids = self.ids
+        if isinstance(index, slice):
+            taken = range(n)[index]
+            if taken.step < 0:
+                raise ValueError("packed entries are sliced in order only")
+            last = bool(taken) and taken[-1] == n - 1
+            return Entries(
+                self.messages[index],
+                self.timestamps[index],
+                self.levels[index],
+                source if isinstance(source, str) else source[index],
+                self.attributes[index],
+                None if ids is None else ids[index],
+                self.ack if last else None,
+            )
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            raise IndexError("Entries index out of range")
+        return Record(
+            self.messages[i],
+            self.timestamps[i],
+            self.levels[i],
+            source if isinstance(source, str) else source[i],
+            self.attributes[i],
+            self.ack if i == n - 1 else None,
+            None if ids is None else ids[i],
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        return map(self.__getitem__, range(len(self.messages)))
+
+    def __repr__(self) -> str:  # never the messages: they are log text
+        return f"Entries({len(self.messages)} entries, ack={self.ack!r})"
+
+    def text_bytes(self) -> int:
+        """Characters of message text, summed in C (queue and batch byte bounds)."""
+        if self._text < 0:
+            self._text = sum(map(len, self.messages))
+        return self._text
+
+    def sources_bytes(self) -> int:
+        source = self.source
+        if isinstance(source, str):
+            return len(source) * len(self.messages)
+        return sum(map(len, source))
+
+    def columns(self) -> EntriesColumns:
+        fields = (self.messages, self.timestamps, self.levels, self.attributes)
+        return (fields, self.source, self.ids)
+
+
+PACKED = (Lines, Entries)
+
+
 class Run(Sequence[Record]):
     """A batch: pieces (``Lines`` or record lists) in order, seen as one sequence."""
 
@@ -244,22 +349,23 @@ class Run(Sequence[Record]):
     def acks(self) -> Iterator[AckToken]:
         """The ack tokens of the batch, in order, without building a Record per line."""
         for piece in self.pieces:
-            if type(piece) is Lines:
-                if piece.ack is not None:
-                    yield piece.ack
+            if type(piece) in PACKED:
+                ack = cast("Lines | Entries", piece).ack
+                if ack is not None:
+                    yield ack
             else:
                 yield from filter(None, map(ACK, piece))
 
     @property
     def packed(self) -> bool:
-        """True when some piece is ``Lines`` (the encoder then ships columns)."""
-        return any(type(p) is Lines for p in self.pieces)
+        """True when some piece is packed (the encoder then ships columns)."""
+        return any(type(p) in PACKED for p in self.pieces)
 
 
 def text_bytes(records: Sequence[Record]) -> int:
     """Characters of message text of ``records`` (a list, ``Lines`` or ``Run``), loop in C."""
-    if type(records) is Lines:
-        return records.text_bytes()
+    if type(records) in PACKED:
+        return cast("Lines | Entries", records).text_bytes()
     if type(records) is Run:
         return sum(map(text_bytes, records.pieces))
     return sum(map(len, map(MESSAGE, records)))
@@ -269,6 +375,8 @@ def sources_bytes(records: Sequence[Record]) -> int:
     """Characters of the ``source`` of every record, loop in C (the batcher's estimate)."""
     if type(records) is Lines:
         return len(records.source) * len(records)
+    if type(records) is Entries:
+        return records.sources_bytes()
     if type(records) is Run:
         return sum(map(sources_bytes, records.pieces))
     return sum(map(len, map(SOURCE, records)))
@@ -278,6 +386,7 @@ def acks_of(records: Sequence[Record]) -> Iterator[AckToken]:
     """The ack tokens carried by ``records``, in order."""
     if type(records) is Run:
         return records.acks()
-    if type(records) is Lines:
-        return iter(() if records.ack is None else (records.ack,))
+    if type(records) in PACKED:
+        ack = cast("Lines | Entries", records).ack
+        return iter(() if ack is None else (ack,))
     return filter(None, map(ACK, records))

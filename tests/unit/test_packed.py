@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logflux_agent.packed import Lines, Run, acks_of, sources_bytes, text_bytes
+from logflux_agent.packed import Entries, Lines, Run, acks_of, sources_bytes, text_bytes
 from logflux_agent.record import ACK, AckToken, Record, Resumable, records_for
 
 STREAM = Resumable("file:1:2")
@@ -131,3 +131,46 @@ def test_lines_without_ids_have_none_and_setting_strings_replaces_the_columns() 
     assert lines(2).rids is None and lines(2)[0].rid is None
     packed.rids = ["a", "b", "c"]
     assert [r.rid for r in packed] == ["a", "b", "c"] and packed.ids == ["a", "b", "c"]
+
+
+def entries(
+    n: int, *, sources: bool = False, end: int | None = 100
+) -> tuple[Entries, list[Record]]:
+    """A socket chunk packed, and the record list it stands for (ack on the last record)."""
+    shared = [{"a": "1"}, {"b": "2"}]
+    msgs = [f"log text {i}" for i in range(n)]
+    stamps = [1_796_000_000.0 + i for i in range(n)]
+    levels = [1 + i % 8 for i in range(n)]
+    attrs = [shared[i % 3 == 0] for i in range(n)]
+    source: str | list[str] = [f"s{i % 2}" for i in range(n)] if sources else "ruby-sdk"
+    ids = [f"id-{i}" for i in range(n)]
+    token = None if end is None else AckToken(STREAM, end)
+    packed = Entries(msgs, stamps, levels, source, attrs, ids, token)
+    each = source if isinstance(source, list) else [source] * n
+    plain = [
+        Record(*f, None, i) for *f, i in zip(msgs, stamps, levels, each, attrs, ids, strict=True)
+    ]
+    if plain and token is not None:
+        plain[-1] = plain[-1].with_ack(token)
+    return packed, plain
+
+
+@given(st.integers(1, 12), st.booleans(), st.integers(-14, 14), st.integers(-14, 14))
+def test_entries_read_slice_and_measure_like_their_record_list(
+    n: int, sources: bool, lo: int, hi: int
+) -> None:
+    packed, plain = entries(n, sources=sources)
+    assert list(packed) == plain and len(packed) == n
+    assert [packed[i] for i in range(-n, n)] == plain + plain
+    assert list(packed[lo:hi]) == plain[lo:hi]
+    assert list(Run([packed, plain])[lo:hi]) == (plain + plain)[lo:hi]
+    assert text_bytes(packed) == sum(len(r.message) for r in plain)
+    assert sources_bytes(packed) == sum(len(r.source) for r in plain)
+    assert list(acks_of(packed)) == [r.ack for r in plain if r.ack is not None]
+    assert list(Run([packed[: n - 1], packed]).acks()) == list(acks_of(packed))
+    assert Run([packed]).packed
+    with pytest.raises(IndexError):
+        packed[n]
+    with pytest.raises(ValueError):
+        packed[::-1]
+    assert "log text" not in repr(packed)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Sequence
+from typing import cast
 
 import structlog
 
@@ -37,7 +38,7 @@ from logflux_agent.ingest.encode_pool import EncodePool, WorkerError
 from logflux_agent.ingest.packed_job import PackedJob, Piece
 from logflux_agent.ingest.session import Limits, Session
 from logflux_agent.observe import metrics
-from logflux_agent.packed import Lines, Run
+from logflux_agent.packed import PACKED, Entries, Lines, Run
 from logflux_agent.record import ENTRY_FIELDS, RID, Record
 
 log = structlog.get_logger(__name__)
@@ -146,11 +147,12 @@ class EncodeDispatch:
 
 
 def job_pieces(run: Run) -> list[Piece]:
-    """The job's pieces: a ``Lines`` as its columns, a record list as entry tuples."""
+    """The job's pieces: a ``Lines`` or ``Entries`` as its columns, a record list as entry
+    tuples."""
     pieces: list[Piece] = []
     for piece in run.pieces:
-        if type(piece) is Lines:
-            pieces.append(piece.columns())
+        if type(piece) in PACKED:
+            pieces.append(cast("Lines | Entries", piece).columns())
         else:
             ids = list(map(RID, piece)) if any(map(RID, piece)) else None
             pieces.append((list(map(ENTRY_FIELDS, piece)), ids))

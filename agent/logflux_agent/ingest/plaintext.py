@@ -10,14 +10,14 @@ processor chain leaves them, column-wise: attribute_columns.py); the per-entry w
 without control characters (access logs, most application logs) is escaped as one string, as
 ``json.dumps`` would escape each message (runs.py writes a run). Record ids given as spans (a
 file input's prefix and offsets) keep that run path: the digits go into the run's text in one
-format.
+format. Entries that each carry their own timestamp and level (a socket's) get the JSON before
+the message as fragment columns (``_head_columns``); the timestamps' texts are stamps.py's.
 encode.py compresses, encrypts and frames what this builds.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from json.encoder import encode_basestring
@@ -37,6 +37,12 @@ from logflux_agent.ingest.runs import (
     split_runs,
     utf8,
 )
+
+# Re-exported: the encoder and its tests import them from here (stamps.py owns them).
+from logflux_agent.ingest.stamps import TS_OF as TS_OF
+from logflux_agent.ingest.stamps import format_timestamp as format_timestamp
+from logflux_agent.ingest.stamps import second_texts as second_texts
+from logflux_agent.ingest.stamps import stamps_of as stamps_of
 from logflux_agent.record import TOKENS_KEY, SearchTokens
 
 # (message, timestamp as Unix seconds, level 1-8, source, attributes)
@@ -76,19 +82,12 @@ def entry_tuple(
     return (message, timestamp, level, source, attributes)
 
 
-def format_timestamp(ts: float) -> str:
-    """RFC 3339 UTC with microseconds and ``Z`` (protocol §4: the agent sends microseconds)."""
-    sec, us = divmod(round(ts * 1_000_000), 1_000_000)
-    return f"{_second_text(sec)}.{us:06d}Z"
-
-
 def _json_object(obj: dict[str, str]) -> str:
     return json.dumps(
         {str(k): str(v) for k, v in obj.items()}, ensure_ascii=False, separators=(",", ":")
     )
 
 
-TS_OF = itemgetter(1)
 _HEAD_KEY = itemgetter(1, 2, 3)  # (timestamp, level, source)
 _MESSAGE = itemgetter(0)
 ATTRIBUTES_OF = itemgetter(4)
@@ -97,18 +96,6 @@ _FIRST = itemgetter(0)
 _SECOND = itemgetter(1)
 _KEY_SOURCE = itemgetter(2)  # of a (timestamp, level, source) key
 _SOURCE_OF = itemgetter(3)
-
-
-def stamps_of(entries: list[EntryTuple]) -> dict[float, str]:
-    """Each distinct timestamp as RFC 3339 text; each distinct second is formatted once."""
-    distinct = list(set(map(TS_OF, entries)))
-    # Column-wise (an input that stamps each entry, e.g. syslog, has one per entry): the same
-    # arithmetic and format as format_timestamp, each step one map.
-    split = list(map(divmod, map(round, map(mul, distinct, repeat(1_000_000))), repeat(1_000_000)))
-    seconds = list(map(_FIRST, split))
-    text = {sec: _second_text(sec) for sec in set(seconds)}
-    pairs = zip(map(text.__getitem__, seconds), map(_SECOND, split), strict=True)
-    return dict(zip(distinct, map("%s.%06dZ".__mod__, pairs), strict=True))
 
 
 def run_starts(entries: list[EntryTuple]) -> list[int]:
@@ -190,9 +177,8 @@ def plaintexts(
     wanted = (rids is None or None in rids, rids is not None)
     tails, opened, cuts = _attribute_parts(distinct, statics, tokens, quote, wanted)
     _count_cuts(cut, cuts, run_attributes, starts)
-    heads = _heads(firsts, stamps, quote)
     columns: list[Any] = [
-        map(heads.__getitem__, map(_HEAD_KEY, entries)),
+        *_head_columns(entries, firsts, stamps, quote),
         escaped,
         *_tail_columns(list(map(id, map(ATTRIBUTES_OF, entries))), tails, opened, rids),
     ]
@@ -251,10 +237,7 @@ def _heads(
 ) -> dict[tuple[float, int, str], str]:
     """The JSON up to the message (and ``quote``), per distinct (timestamp, level, source)."""
     keys = list(set(map(_HEAD_KEY, firsts)))
-    sources = {
-        source: '{"v":"2.0","type":"log","source":' + encode_basestring(source)
-        for source in set(map(_KEY_SOURCE, keys))
-    }
+    sources = {source: _source_fragment(source) for source in set(map(_KEY_SOURCE, keys))}
     texts = zip(
         map(sources.__getitem__, map(_KEY_SOURCE, keys)),
         map(_LEVEL_FRAG.get, map(_SECOND, keys), repeat("")),
@@ -263,6 +246,34 @@ def _heads(
     )
     form = '%s%s,"ts":"%s","message":' + quote
     return dict(zip(keys, map(form.__mod__, texts), strict=True))
+
+
+def _head_columns(
+    entries: list[EntryTuple], firsts: list[EntryTuple], stamps: dict[float, str], quote: str
+) -> list[Any]:
+    """The JSON up to each entry's message, as columns: one per distinct head when there are
+    few, else (a socket's entries each carry their own timestamp and level) the source, level
+    and timestamp fragments as three columns, without a key tuple or a format per entry."""
+    if len(firsts) * 4 <= len(entries):
+        heads = _heads(firsts, stamps, quote)
+        return [map(heads.__getitem__, map(_HEAD_KEY, entries))]
+    sources = list(map(_SOURCE_OF, entries))
+    if sources.count(sources[0]) == len(sources):
+        source_column: Any = repeat(_source_fragment(sources[0]))
+    else:
+        texts = {source: _source_fragment(source) for source in set(sources)}
+        source_column = map(texts.__getitem__, sources)
+    tail = '","message":' + quote
+    stamp_texts = {ts: ',"ts":"' + text + tail for ts, text in stamps.items()}
+    return [
+        source_column,
+        map(_LEVEL_FRAG.get, map(_LEVEL_OF, entries), repeat("")),
+        map(stamp_texts.__getitem__, map(TS_OF, entries)),
+    ]
+
+
+def _source_fragment(source: str) -> str:
+    return '{"v":"2.0","type":"log","source":' + encode_basestring(source)
 
 
 def _attribute_parts(
@@ -355,10 +366,3 @@ def merge_labels(labels: dict[str, str], own: dict[str, str]) -> tuple[dict[str,
         else:
             dropped += 1
     return {**kept, **own}, dropped
-
-
-def _second_text(sec: int) -> str:
-    try:
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    except (OverflowError, OSError, ValueError):  # an absurd timestamp must not sink the batch
-        return "1970-01-01T00:00:00"

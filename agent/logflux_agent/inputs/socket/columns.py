@@ -1,11 +1,11 @@
-"""The usual chunk of SDK lines → Records column by column: pure code, no I/O.
+"""The usual chunk of SDK lines → entries column by column: pure code, no I/O.
 
 What every SDK writes when nothing is wrong (a string ``message``, an integer ``level`` 0-7 and
 ``timestamp``, ``entry_type`` 1, an object of plain ``labels``, a string ``id``) is mapped here
 one field at a time, each step one ``map`` over the chunk, so no Python code runs per entry.
 ``map_columns`` returns None as soon as any entry of the chunk is unusual; the caller then maps
 the chunk line by line (``mapper.py``), which handles and counts everything. For the chunks it
-accepts the result is the same as the line path's.
+accepts the result is the same as the line path's, as a packed ``Entries`` (packed.py).
 
 ``FittedLabels`` is the bounded cache label set → fitted attribute dict shared by all the
 connections of a listener: entries with equal labels share one dict object, which the encoder
@@ -14,21 +14,20 @@ serialises once per batch (it caches per distinct object) and pickles once to it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from itertools import repeat
 from typing import Any, NamedTuple, cast
 
 from logflux_agent.inputs.socket.entry import MAX_ID_CHARS, MAX_TS, secret_matches
 from logflux_agent.inputs.socket.rids import RecordIds
+from logflux_agent.packed import Entries
 from logflux_agent.processing.attributes import fit_attributes
-from logflux_agent.record import Record
 
 _FITTED_CACHE = 256
 _GET = dict.get
 _NONE = type(None)
 _LEVELS = (1, 2, 3, 4, 5, 6, 7, 8)  # syslog severity 0-7 → LogFlux level
 _EMPTY: dict[str, Any] = {}
-_new_tuple = tuple.__new__
 
 
 class Policy(NamedTuple):
@@ -98,7 +97,7 @@ def _label_key(labels: Any) -> tuple[Any, ...]:
 
 def map_columns(
     objs: list[Any], labels: FittedLabels, policy: Policy, source: str, rids: RecordIds
-) -> list[Record] | None:
+) -> Entries | None:
     """The chunk's records, or None when any entry needs the line-by-line path."""
     try:
         return _map_columns(objs, labels, policy, source, rids)
@@ -108,7 +107,7 @@ def map_columns(
 
 def _map_columns(
     objs: list[Any], labels: FittedLabels, policy: Policy, source: str, rids: RecordIds
-) -> list[Record] | None:
+) -> Entries | None:
     if not objs or set(map(type, objs)) != {dict}:
         return None
     messages = _column(objs, "message")
@@ -129,22 +128,14 @@ def _map_columns(
     if ids is None:
         return None
     sources = _sources(_column(objs, "source"), source)
-    return column_records(
-        messages, map(float, stamps), map(_LEVELS.__getitem__, levels), sources, attrs, ids
+    return Entries(
+        messages,
+        list(map(float, stamps)),
+        list(map(_LEVELS.__getitem__, levels)),
+        sources,
+        attrs,
+        ids,
     )
-
-
-def column_records(
-    messages: Iterable[str],
-    stamps: Iterable[float],
-    levels: Iterable[int],
-    sources: Iterable[str],
-    attrs: Iterable[dict[str, str]],
-    ids: Iterable[str | None],
-) -> list[Record]:
-    """Records from their columns, one C-level pass (no ack token: the caller adds it)."""
-    fields = zip(messages, stamps, levels, sources, attrs, repeat(None), ids)
-    return cast("list[Record]", list(map(_new_tuple, repeat(Record), fields)))
 
 
 def _column(objs: list[dict[str, Any]], key: str, default: Any = None) -> list[Any]:
@@ -167,13 +158,19 @@ def _secrets_pass(given: list[Any], policy: Policy) -> bool:
     return all(type(s) is str and secret_matches(s, policy.secret) for s in distinct)
 
 
-def _sources(given: list[Any], default: str) -> Iterable[str]:
+def _sources(given: list[Any], default: str) -> str | Sequence[str]:
     kinds = set(map(type, given))
     if kinds == {str}:
-        return cast("list[str]", given)
+        return one_source(given)
     if kinds == {_NONE}:
-        return repeat(default)
-    return [s if type(s) is str else default for s in given]
+        return default
+    return one_source([s if type(s) is str else default for s in given])
+
+
+def one_source(sources: Sequence[str]) -> str | Sequence[str]:
+    """The chunk's one source when every entry has the same (the usual case), else the column."""
+    first = sources[0]
+    return first if sources.count(first) == len(sources) else sources
 
 
 def _ids(given: list[Any], rids: RecordIds) -> list[str] | None:

@@ -26,6 +26,7 @@ import structlog
 
 from logflux_agent.inputs.base import Emit
 from logflux_agent.observe import metrics
+from logflux_agent.packed import Entries
 from logflux_agent.record import AckToken, Record
 
 log = structlog.get_logger(__name__)
@@ -52,12 +53,17 @@ class EntryCounter:
     def stream(self, name: str) -> CountingStream:
         return CountingStream(f"{self.input_id}:{name}", self)
 
-    async def emit(self, records: list[Record], stream: CountingStream, emit: Emit) -> None:
+    async def emit(
+        self, records: list[Record] | Entries, stream: CountingStream, emit: Emit
+    ) -> None:
         """Hand ``records`` to the queue with a counting token on the last one."""
         if not records:
             return
         count = stream.emitted + len(records)
-        records[-1] = records[-1].with_ack(AckToken(stream, count))
+        if isinstance(records, Entries):
+            records.ack = AckToken(stream, count)
+        else:
+            records[-1] = records[-1].with_ack(AckToken(stream, count))
         await emit(records)
         stream.emitted = count
         self.emitted += len(records)

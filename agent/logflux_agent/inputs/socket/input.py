@@ -224,9 +224,10 @@ class SocketInput:
         # was read is shipped, a cut line with parse_error rather than not at all.
         now = wall()
         records = mapper.map_lines(self._lines(framer.flush(final=True), drop), now)
-        records += mapper.flush(now)
+        held = mapper.flush(now)
         self._count(mapper)
         await self.counter.emit(records, stream, emit)
+        await self.counter.emit(held, stream, emit)
 
     def _lines(self, frames: Frames, drop: bool) -> list[str]:
         if frames.invalid_utf8:

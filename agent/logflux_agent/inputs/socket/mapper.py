@@ -31,6 +31,7 @@ from logflux_agent.inputs.socket.entry import (
 )
 from logflux_agent.inputs.socket.rids import RecordIds
 from logflux_agent.inputs.socket.sdkline import map_sdk_text, sdk_text
+from logflux_agent.packed import Entries
 from logflux_agent.processing.attributes import fit_attributes
 from logflux_agent.record import Record
 
@@ -46,9 +47,10 @@ class LineMapper:
     """One connection's decoder. ``counts`` accumulates problems until the caller takes them.
 
     A chunk of lines exactly as the SDKs write them is mapped by one regular expression
-    (``sdkline.py``), else a chunk of usual entries column-wise (``columns.py``), else line by line:
-    ``_fast`` for each usual entry, the general path (``entry.py``) for the rest. Every record
-    gets a record id: the SDK's ``id``, else one from ``rids`` (``rids.py``).
+    (``sdkline.py``), else a chunk of usual entries column-wise (``columns.py``), both giving a
+    packed ``Entries``, else line by line: ``_fast`` for each usual entry, the general path
+    (``entry.py``) for the rest. Every record
+        gets a record id: the SDK's ``id``, else one from ``rids`` (``rids.py``).
     """
 
     __slots__ = (
@@ -84,16 +86,18 @@ class LineMapper:
     def held_bytes(self) -> int:
         return len(self._held[0]) if self._held is not None else 0
 
-    def map_lines(self, lines: list[str], now: float) -> list[Record]:
+    def map_lines(self, lines: list[str], now: float) -> list[Record] | Entries:
+        """The chunk's entries: packed (``Entries``) when the regex or the column path took
+        it, else a record list."""
         if self._held is None:
-            records = self._by_regex(lines)
-            if records is not None:
-                return records
+            packed = self._by_regex(lines)
+            if packed is not None:
+                return packed
         objs = decode_lines(lines)
         if self._held is None:
-            records = map_columns(objs, self.labels, self.policy, self.default_source, self.rids)
-            if records is not None:
-                return records
+            packed = map_columns(objs, self.labels, self.policy, self.default_source, self.rids)
+            if packed is not None:
+                return packed
         out: list[Record] = []
         fast = self._fast
         for line, obj in zip(lines, objs, strict=True):
@@ -116,7 +120,7 @@ class LineMapper:
                 self._emit(raw_entry(line, reason, now), out)
         return out
 
-    def _by_regex(self, lines: list[str]) -> list[Record] | None:
+    def _by_regex(self, lines: list[str]) -> Entries | None:
         text = sdk_text(lines)
         if text is None:
             return None

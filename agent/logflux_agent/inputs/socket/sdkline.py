@@ -6,10 +6,11 @@ The Ruby, PHP and C SDKs write every entry with the same keys in the same order 
     {"id":"…","message":"…","source":"…","entry_type":1,"level":6,"timestamp":1796000000,
      "labels":{…}}                          (labels optional; C over TCP adds "shared_secret")
 
-For a chunk of such lines ``map_sdk_lines`` builds the Records without decoding JSON objects:
+For a chunk of such lines ``map_sdk_lines`` builds the entries without decoding JSON objects:
 one ``findall`` over the joined chunk yields the fields of every line as strings, each column
 is converted with one ``map``, and the ``labels`` text goes through a per-listener cache
-(raw text → shared attribute dict), so no Python code and no dict is created per entry. It is
+(raw text → shared attribute dict), so no Python code and no dict is created per entry. The
+result is a packed ``Entries`` (packed.py): columns, no Record per entry. It is
 about half the cost of decoding each line and mapping the objects column-wise (``columns.py``).
 
 It returns None, and the caller takes the JSON path, unless the result is certainly the same:
@@ -33,10 +34,10 @@ import re
 from itertools import compress
 from typing import Any, cast
 
-from logflux_agent.inputs.socket.columns import FittedLabels, Policy, column_records
+from logflux_agent.inputs.socket.columns import FittedLabels, Policy, one_source
 from logflux_agent.inputs.socket.entry import secret_matches
 from logflux_agent.inputs.socket.rids import RecordIds
-from logflux_agent.record import Record
+from logflux_agent.packed import Entries
 
 # Labels: an object up to its first "}" (flat, as the SDKs send them; a "}" inside a value
 # makes the line not match) or an array up to its first "]"; the text is then decoded as
@@ -54,7 +55,7 @@ _MAX_LABELS_TEXT = 1024  # longer labels texts are not cached (the cache stays s
 
 def map_sdk_lines(
     lines: list[str], labels: FittedLabels, policy: Policy, rids: RecordIds
-) -> list[Record] | None:
+) -> Entries | None:
     """The chunk's records, or None when any line needs the JSON path (every line carries
     its ``source``, so the input's default never applies here)."""
     text = sdk_text(lines)
@@ -81,7 +82,7 @@ def sdk_text(lines: list[str]) -> str | None:
 
 def map_sdk_text(
     text: str, lines: int, labels: FittedLabels, policy: Policy, rids: RecordIds
-) -> list[Record] | None:
+) -> Entries | None:
     """The records of ``text`` (from ``sdk_text``, ``lines`` lines); None: not all match."""
     found = _LINE.findall(text)
     if len(found) != lines:
@@ -91,7 +92,7 @@ def map_sdk_text(
 
 def _records(
     found: list[tuple[str, ...]], labels: FittedLabels, policy: Policy, rids: RecordIds
-) -> list[Record] | None:
+) -> Entries | None:
     ids, messages, sources, levels, stamps, label_texts, has_secret, secrets = zip(
         *found, strict=True
     )
@@ -101,8 +102,13 @@ def _records(
     if attrs is None:
         return None
     rids.next += len(ids)
-    return column_records(
-        messages, map(float, stamps), map(_LEVELS.__getitem__, levels), sources, attrs, ids
+    return Entries(
+        messages,
+        list(map(float, stamps)),
+        list(map(_LEVELS.__getitem__, levels)),
+        one_source(sources),
+        attrs,
+        ids,
     )
 
 

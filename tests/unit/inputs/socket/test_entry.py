@@ -38,7 +38,7 @@ def mapper(
 
 
 def one(m: LineMapper, *lines: str) -> list[Record]:
-    return m.map_lines(list(lines), NOW) + m.flush(NOW)
+    return [*m.map_lines(list(lines), NOW), *m.flush(NOW)]
 
 
 def test_a_ruby_entry_maps_level_ts_labels_id_and_source() -> None:
@@ -233,7 +233,7 @@ def test_a_chunk_mapped_by_columns_equals_the_same_lines_mapped_one_by_one(
     from logflux_agent.inputs.socket.columns import map_columns
 
     lines = [json.dumps(o) for o in objs]
-    chunk = mapper(labels={"team": "web"}).map_lines(lines, NOW)
+    chunk = list(mapper(labels={"team": "web"}).map_lines(lines, NOW))
     single = mapper(labels={"team": "web"})
     each = [rec for line in lines for rec in single.map_lines([line], NOW)]
     assert chunk == each
@@ -260,9 +260,11 @@ def test_entries_with_equal_labels_share_one_attribute_dict_across_connections()
     a = LineMapper("socket:app", shared, Policy(), RecordIds("app:r-0:"))
     b = LineMapper("socket:app", shared, Policy(), RecordIds("app:r-1:"))
     line = json.dumps({"message": "m", "level": 6, "timestamp": 1, "labels": {"k": "v"}})
-    recs = (
-        a.map_lines([line, line], NOW) + b.map_lines([line], NOW) + b.map_lines(["{}", line], NOW)
-    )
+    recs = [
+        *a.map_lines([line, line], NOW),
+        *b.map_lines([line], NOW),
+        *b.map_lines(["{}", line], NOW),
+    ]
     assert len({id(r.attributes) for r in recs}) == 2  # "{}" has no message: its own attributes
     assert recs[0].attributes == {"team": "web", "k": "v"}
     assert [r.rid for r in recs] == [

@@ -55,13 +55,13 @@ def json_path(lines: list[str], policy: Policy | None = None) -> tuple[list[Reco
     """The same lines mapped with the regex path turned off: the reference."""
     m = new_mapper(policy)
     with mock.patch.object(mapper_module, "map_sdk_text", return_value=None):
-        records = m.map_lines(lines, NOW) + m.flush(NOW)
+        records = [*m.map_lines(lines, NOW), *m.flush(NOW)]
     return records, dict(m.counts)
 
 
 def both(lines: list[str], policy: Policy | None = None) -> list[Record]:
     m = new_mapper(policy)
-    records = m.map_lines(lines, NOW) + m.flush(NOW)
+    records = [*m.map_lines(lines, NOW), *m.flush(NOW)]
     assert (records, dict(m.counts)) == json_path(lines, policy)
     return records
 
@@ -77,7 +77,7 @@ def test_ruby_php_and_c_lines_are_taken_by_the_regex_path() -> None:
     m = new_mapper()
     records = map_sdk_lines(lines, m.labels, m.policy, m.rids)
     assert records is not None
-    assert records == json_path(lines)[0]
+    assert list(records) == json_path(lines)[0]
     assert [r.level for r in records] == [7, 7, 7, 7, 1]
     assert records[0].attributes == {"team": "web", "payload_type": "application", "k": "v"}
     assert records[1].attributes == {"team": "web"}
@@ -159,7 +159,7 @@ def test_php_label_arrays_are_mapped_column_wise_when_the_regex_cannot_take_the_
     m = new_mapper()
     assert map_sdk_lines(lines, m.labels, m.policy, m.rids) is None  # \u00e9: an escape
     records = map_columns(decode_lines(lines), m.labels, m.policy, "socket:app", m.rids)
-    assert records is not None and records == json_path(lines)[0]
+    assert records is not None and list(records) == json_path(lines)[0]
     assert [r.attributes for r in records] == [{"team": "web"}, {"team": "web", "0": "a", "1": "b"}]
 
 
@@ -171,8 +171,8 @@ def test_after_a_chunk_the_regex_missed_the_next_16_chunks_skip_it_with_the_same
     good = [sdk_line("ok", labels={"a": "b"})]
     chunks = [[sdk_line("x", level=9)], *([good] * (SDK_RETRY_CHUNKS + 1))]
     with mock.patch.object(mapper_module, "map_sdk_text", wraps=map_sdk_text) as spy:
-        got = [m.map_lines(chunk, NOW) for chunk in chunks]
+        got = [list(m.map_lines(chunk, NOW)) for chunk in chunks]
     assert spy.call_count == 2  # the miss, then the first chunk after the window
     reference = new_mapper()
     with mock.patch.object(mapper_module, "map_sdk_text", return_value=None):
-        assert got == [reference.map_lines(chunk, NOW) for chunk in chunks]
+        assert got == [list(reference.map_lines(chunk, NOW)) for chunk in chunks]
