@@ -36,10 +36,6 @@ from logflux_agent.config.values import split_hostport as split_hostport
 from logflux_agent.config.values import suggest as suggest
 from logflux_agent.credentials import ApiKey
 
-# The ingestor's limit on attributes per entry (protocol.md §4): one number, kept where the
-# encode worker can import it without the configuration code.
-from logflux_agent.ingest.limits import MAX_LABELS as MAX_LABELS
-
 __all__ = [
     "DEFAULT_SOCKET_PATH",
     "LedgerConfig",
@@ -261,6 +257,7 @@ class AgentConfig:
 # What a valid value is, beyond its type. ``load.py`` walks the YAML and applies these by
 # "Class.field" name; they live here, next to the defaults they constrain.
 
+MAX_LABELS = 20  # the ingestor's limit on attributes per entry (protocol.md §4)
 RESERVED_LABELS = ("customer", "application", "node", "timestamp", "loglevel", "key_uuid")
 JOURNAL_PRIORITIES = {
     "emerg": 0,

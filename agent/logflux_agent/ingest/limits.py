@@ -2,7 +2,7 @@
 
 The encode worker process imports the encoder and nothing of the configuration: the config
 model pulls in every config module (~50 ms of start-up and a few MiB per worker) for one number.
-The config model imports the limit from here for its check of the configured labels.
+The config model checks the same limit on the configured labels; a unit test keeps both equal.
 """
 
 from __future__ import annotations

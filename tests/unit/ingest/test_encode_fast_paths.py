@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from logflux_agent.config.model import MAX_LABELS as CONFIG_MAX_LABELS
 from logflux_agent.ingest.encode import (
     EncodeJob,
     EntryTuple,
@@ -29,6 +30,7 @@ from logflux_agent.ingest.encode import (
     encode_with_nonces,
     format_timestamp,
 )
+from logflux_agent.ingest.limits import MAX_LABELS
 from logflux_agent.ingest.nonces import HEADER_END, cut, header_values, nonce_block
 from logflux_agent.ingest.plaintext import plaintexts, stamps_of
 from tests.support.strategies import message_text
@@ -227,3 +229,4 @@ def test_the_encoder_loads_no_configuration_code() -> None:
         "sys.exit(any(m.startswith('logflux_agent.config') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+    assert MAX_LABELS == CONFIG_MAX_LABELS
