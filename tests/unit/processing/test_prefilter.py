@@ -20,56 +20,32 @@ from logflux_agent.processing import prefilter, redact
 from logflux_agent.processing.detectors import BUILTIN, SEP
 from logflux_agent.processing.redact import Redactor
 from logflux_agent.samplelog import AccessLogGenerator
+from tests.unit.processing.test_redact_column import PIECES as COLUMN_PIECES
 
 needs_re2 = pytest.mark.skipif(
     not prefilter.available(), reason="the google-re2 package is not installed: no prefilter"
 )
 
+# The redaction tests' pieces, and the near-misses each hint must tell apart.
 PIECES = [
-    "eu-lf_9f8e7d6c5b4a39281706",
-    "lf_usr_PAT1",
+    *COLUMN_PIECES,
     "LF_x",
-    "Authorization: Bearer tok3n.value-xyz",
-    "AUThorization=basic dXNlcjpwYXNz",
     "Authorization: Bearer abc=1.2.3.4",
-    "bearer abcdefghij12",
     "BASIC",
-    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
     "eyJ",
-    "AKIAIOSFODNN7EXAMPLE",
     "ASIA",
-    "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "awsSecretKey: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "-----BEGIN PRIVATE KEY-----",
-    "-----END PRIVATE KEY-----",
-    "4111 1111 1111 1111",
-    "5500-0000-0000-0004",
-    "340000000000009",
-    "1234567890123",
     "4222222222222",
     "4222-2222-2222-2",
     "123456789012",
-    "jane.doe+shop@example.org",
     "@",
-    "192.168.10.254",
     "x1.2.3.4",
     "a.1.2.3.4",
-    "1.2.3.4.5",
-    "999.1.1.1",
-    "10.0.0.256",
     "[REDACTED:ipv4]",
-    "2001:db8:85a3::8a2e:370:7334",
-    "fe80::1",
     "::ffff:1.2.3.4",
-    "1:2:3:4:5:6:7:8",
     "1:2:3:4:5:6:1.2.3.4",
     "a:b:c:d:e:1.2.3.4",
-    "2026:11:06:40",
-    SEP,
-    "\x01",
-    "é",
     "\udc80",
-    "\u0130",
     "\u0131",
     "\u017f",
     "ba\u017fic",
