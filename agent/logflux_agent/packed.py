@@ -58,6 +58,23 @@ EntriesColumns = tuple[
 ]
 
 
+def _takes_last(n: int, index: slice) -> bool:
+    """Whether ``index`` (in order: the ack token stays on the last entry) takes the last of
+    ``n`` entries."""
+    taken = range(n)[index]
+    if taken.step < 0:
+        raise ValueError("packed pieces are sliced in order only")
+    return bool(taken) and taken[-1] == n - 1
+
+
+def _position(n: int, index: int) -> int:
+    """``index`` of ``n`` entries as a position from the start (IndexError when out of range)."""
+    i = index + n if index < 0 else index
+    if not 0 <= i < n:
+        raise IndexError("packed piece index out of range")
+    return i
+
+
 def format_ids(prefix: str, offsets: list[int]) -> list[str]:
     """``prefix`` + each offset: one format call over all of them, cut at the newlines (the
     per-line work runs in C; about half the cost of a ``map`` of the format per offset)."""
@@ -129,10 +146,7 @@ class Lines(Sequence[Record]):
     def __getitem__(self, index: int | slice) -> Record | Lines:
         n = len(self.messages)
         if isinstance(index, slice):
-            taken = range(n)[index]
-            if taken.step < 0:  # the token could not stay on the last line
-                raise ValueError("packed lines are sliced in order only")
-            last = bool(taken) and taken[-1] == n - 1
+            last = _takes_last(n, index)
             return Lines(
                 self.messages[index],
                 self.timestamp,
@@ -142,9 +156,7 @@ class Lines(Sequence[Record]):
                 self.ack if last else None,
                 cut_ids(self.ids, index, last),
             )
-        i = index + n if index < 0 else index
-        if not 0 <= i < n:
-            raise IndexError("Lines index out of range")
+        i = _position(n, index)
         return Record(
             self.messages[i],
             self.timestamp,
@@ -237,10 +249,7 @@ class Entries(Sequence[Record]):
         source = self.source
         ids = self.ids
         if isinstance(index, slice):
-            taken = range(n)[index]
-            if taken.step < 0:
-                raise ValueError("packed entries are sliced in order only")
-            last = bool(taken) and taken[-1] == n - 1
+            last = _takes_last(n, index)
             return Entries(
                 self.messages[index],
                 self.timestamps[index],
@@ -250,9 +259,7 @@ class Entries(Sequence[Record]):
                 None if ids is None else ids[index],
                 self.ack if last else None,
             )
-        i = index + n if index < 0 else index
-        if not 0 <= i < n:
-            raise IndexError("Entries index out of range")
+        i = _position(n, index)
         return Record(
             self.messages[i],
             self.timestamps[i],
